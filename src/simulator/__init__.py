@@ -1,0 +1,5 @@
+"""A fake IB Gateway speaking the TWS API text protocol, for tests and demos (standard library only)."""
+
+from .server import BEFORE_LOGIN_BEHAVIOURS, DEFAULT_ACCOUNTS, MODES, GatewaySimulator
+
+__all__ = ["BEFORE_LOGIN_BEHAVIOURS", "DEFAULT_ACCOUNTS", "MODES", "GatewaySimulator"]

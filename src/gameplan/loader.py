@@ -1,0 +1,261 @@
+"""Read a gameplan file and decide whether the bot may use it today.
+
+Fail closed: anything doubtful about the file (missing, unreadable, not a
+regular file, too big, not UTF-8, not strict JSON, not the schema, not today's,
+quarantined) is a ``GameplanError`` whose ``kind`` says which, and whose
+one-line ``reason`` names the field and what is wrong. The orchestrator calls
+``evaluate_gameplan``, which never raises: a plan that is not usable means the
+Strategy C emergency plan is deployed instead.
+
+CLI: ``python -m src.gameplan.loader FILE [--date YYYY-MM-DD]``; exit 0 when
+usable, 1 when not, 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import stat
+import sys
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+
+from src.gameplan.schema import Gameplan
+
+MARKET_TZ = ZoneInfo("America/New_York")
+MAX_FILE_BYTES = 1024 * 1024
+
+ErrorKind = Literal["not_configured", "missing", "unreadable", "invalid", "stale", "quarantined"]
+PathArg = str | os.PathLike[str] | None
+
+
+class GameplanError(Exception):
+    """A gameplan that must not be used; ``kind`` classifies, ``reason`` explains in one line."""
+
+    def __init__(self, kind: ErrorKind, reason: str) -> None:
+        self.kind = kind
+        self.reason = _one_line(reason)
+        super().__init__(self.reason)
+
+
+@dataclass(frozen=True)
+class GameplanVerdict:
+    """The orchestrator's answer: a usable plan, or why Strategy C is deployed instead.
+
+    ``plan`` is set only when ``usable``, so nothing can trade on a rejected plan.
+    ``reason`` is the one-line error, or for a usable plan a one-line summary.
+    """
+
+    usable: bool
+    plan: Gameplan | None
+    kind: Literal["ok"] | ErrorKind
+    reason: str
+
+    def __post_init__(self) -> None:
+        if not self.usable == (self.plan is not None) == (self.kind == "ok"):
+            raise ValueError("a verdict is usable exactly when it has a plan and kind 'ok'")
+
+
+def trading_date(now: datetime | None = None) -> date:
+    """Today's date on the exchange's clock (America/New_York), not the host's."""
+    now = datetime.now(timezone.utc) if now is None else now
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(MARKET_TZ).date()
+
+
+def load_gameplan(path: PathArg, *, today: date | None = None) -> Gameplan:
+    """The gameplan at ``path`` if the bot may trade on it today; else ``GameplanError``.
+
+    ``today`` defaults to ``trading_date()``. A deliberate, non-quarantined
+    Strategy C plan for today is returned too: it is valid and grants no authority.
+    """
+    plan = _read_plan(path)
+    today = trading_date() if today is None else today
+    if plan.date != today:
+        raise GameplanError(
+            "stale", f"date: gameplan is for {plan.date}, today in {MARKET_TZ.key} is {today}"
+        )
+    if plan.data_quality.quarantine_active:
+        stale = ", ".join(plan.data_quality.stale_fields) or "none listed"
+        raise GameplanError(
+            "quarantined", f"data_quality.quarantine_active: data quarantine is active (stale fields: {stale})"
+        )
+    return plan
+
+
+def load_emergency_plan(path: PathArg) -> Gameplan:
+    """The Strategy C plan at ``path``, verified to be valid and to grant no trading authority.
+
+    Unlike ``load_gameplan`` it accepts quarantine (every emergency plan has it)
+    and any date: staleness only matters for authority, which Strategy C never
+    has, and a plan written at 23:59 must still work a minute later.
+    """
+    plan = _read_plan(path)
+    if plan.strategy != "C" or plan.trading_authorized:
+        raise GameplanError("invalid", f"strategy: an emergency plan must be strategy C (got {plan.strategy})")
+    return plan
+
+
+def evaluate_gameplan(path: PathArg, *, today: date | None = None) -> GameplanVerdict:
+    """``load_gameplan`` as a verdict; never raises (unexpected errors make the plan unusable)."""
+    try:
+        plan = load_gameplan(path, today=today)
+    except GameplanError as error:
+        return GameplanVerdict(False, None, error.kind, error.reason)
+    except Exception as error:  # fail closed on anything we did not foresee
+        kind: ErrorKind = "unreadable" if isinstance(error, OSError) else "invalid"
+        return GameplanVerdict(False, None, kind, _one_line(f"unexpected {type(error).__name__}: {error}"))
+    return GameplanVerdict(True, plan, "ok", _summary(plan))
+
+
+def _read_plan(path: PathArg) -> Gameplan:
+    """Read, decode, parse and validate the file, without the date and quarantine checks."""
+    if path is None or os.fspath(path) == "":
+        raise GameplanError("not_configured", "no gameplan path is configured")
+    text = _decode(_read_bytes(Path(path)))
+    _parse_strict_json(text)
+    try:
+        return Gameplan.model_validate_json(text)
+    except ValidationError as error:
+        raise GameplanError("invalid", _describe(error)) from None
+
+
+def _read_bytes(path: Path) -> bytes:
+    """At most MAX_FILE_BYTES of a regular file; never blocks on FIFOs or devices."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except (FileNotFoundError, NotADirectoryError):
+        raise GameplanError("missing", f"gameplan file not found: {path}") from None
+    except OSError as error:
+        raise GameplanError("unreadable", f"cannot open {path}: {error.strerror or error}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise GameplanError("unreadable", f"{path} is not a regular file ({_file_type(mode)})")
+        chunks, size = [], 0
+        while size <= MAX_FILE_BYTES and (chunk := os.read(fd, MAX_FILE_BYTES + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as error:
+        raise GameplanError("unreadable", f"cannot read {path}: {error.strerror or error}") from None
+    finally:
+        os.close(fd)
+    if size > MAX_FILE_BYTES:
+        raise GameplanError("invalid", f"{path} is larger than {MAX_FILE_BYTES} bytes (1 MiB)")
+    return b"".join(chunks)
+
+
+def _file_type(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise GameplanError("invalid", f"not valid UTF-8: byte 0x{data[error.start]:02x} at offset {error.start}") from None
+
+
+def _parse_strict_json(text: str) -> None:
+    """Reject what pydantic's JSON parser would let through: duplicate keys, NaN/Infinity, non-objects."""
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicate_keys,
+                           parse_constant=_reject_constant, parse_float=_finite_float)
+    except json.JSONDecodeError as error:
+        raise GameplanError("invalid", f"not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+    except ValueError as error:  # raised by the hooks, or an integer with too many digits
+        raise GameplanError("invalid", f"not strict JSON: {error}") from None
+    except RecursionError:
+        raise GameplanError("invalid", "not strict JSON: nested too deeply") from None
+    if not isinstance(value, dict):
+        raise GameplanError("invalid", f"the top level must be a JSON object (got {type(value).__name__})")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    result: dict[str, object] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
+def _describe(error: ValidationError) -> str:
+    """pydantic's first error as ``dotted.path: message (got value)``, plus how many more."""
+    first = error.errors(include_url=False)[0]
+    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
+    reason = f"{where or 'gameplan'}: {first['msg']}"
+    if first["type"] != "missing" and first["loc"]:
+        got = json.dumps(first["input"], default=str)
+        reason += f" (got {got if len(got) <= 60 else got[:57] + '...'})"
+    if error.error_count() > 1:
+        reason += f" (+{error.error_count() - 1} more)"
+    return reason
+
+
+def _summary(plan: Gameplan) -> str:
+    count = len(plan.symbols)
+    return (f"strategy {plan.strategy}, {count} symbol{'' if count == 1 else 's'}, "
+            f"multiplier {plan.position_size_multiplier}")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: check one gameplan file the way the orchestrator would; one line of output."""
+    parser = argparse.ArgumentParser(
+        prog="python -m src.gameplan.loader",
+        description="Check a gameplan file the way the orchestrator would.",
+    )
+    parser.add_argument("file", help="path of the gameplan JSON file")
+    parser.add_argument("--date", type=_iso_date, metavar="YYYY-MM-DD",
+                        help="the trading date to check against (default: today in America/New_York)")
+    args = parser.parse_args(argv)
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")
+    verdict = evaluate_gameplan(args.file, today=args.date)
+    if verdict.usable:
+        print(_one_line(f"OK: gameplan {args.file} usable: {verdict.reason}"))
+        return 0
+    print(f"INVALID ({verdict.kind}): {verdict.reason} — the orchestrator would deploy Strategy C")
+    return 1
+
+
+def _iso_date(text: str) -> date:
+    try:
+        value = date.fromisoformat(text)
+    except ValueError:
+        value = None
+    if value is None or value.isoformat() != text:  # fromisoformat also takes 20260210
+        raise argparse.ArgumentTypeError(f"not a date in the form YYYY-MM-DD: {text!r}")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""The daily trading gameplan: pydantic models and their JSON Schema.
+
+The models are strict on purpose (fail closed): unknown fields are rejected,
+"1" is not an integer, true is not a number, NaN and Infinity are not numbers,
+and Strategy C can never carry trading authority. Validate JSON text with
+``Gameplan.model_validate_json``; the loader adds the checks JSON Schema cannot
+express (duplicate keys, file size, today's date, quarantine).
+
+``python -m src.gameplan.schema`` prints the JSON Schema committed as
+``docs/gameplan.schema.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+# A and B are the trading strategies; C is the no-trading (alert-only) mode.
+Strategy = Literal["A", "B", "C"]
+
+Regime = Literal["bull_trend", "bear_trend", "range_bound", "high_volatility", "crisis"]
+Bias = Literal["bullish", "bearish", "neutral"]
+ExpectedBehavior = Literal["trending", "mean_reverting", "breakout", "choppy"]
+GeoRisk = Literal["low", "medium", "high"]
+
+MAX_POSITION_SIZE_MULTIPLIER = 2.0
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+# Upper-case exchange symbol, optionally with a share-class suffix (BRK.B).
+Ticker = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]{0,9}(\.[A-Z0-9]{1,4})?$")]
+# Name of a price level in lower-case snake case (support, prior_close).
+LevelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+# JSON Schema: keys that match no patternProperties are rejected, as pydantic does.
+_CLOSED_MAP = {"additionalProperties": False}
+PriceLevels = Annotated[dict[LevelName, Annotated[FiniteFloat, Field(gt=0)]], Field(json_schema_extra=_CLOSED_MAP)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(
+        strict=True, frozen=True, extra="forbid", use_attribute_docstrings=True
+    )
+
+
+class DataQuality(_Frozen):
+    """Freshness of the data the gameplan was built from."""
+
+    quarantine_active: bool
+    """True when the input data is suspect: no trading on this plan."""
+    stale_fields: tuple[Text, ...]
+    """Inputs known to be stale (``all`` when nothing can be trusted)."""
+    last_verified: AwareDatetime
+    """When the input data was last verified (timezone required)."""
+
+
+class HardLimits(_Frozen):
+    """Risk limits the bot must never exceed, whatever the strategy says."""
+
+    max_daily_loss_pct: Annotated[FiniteFloat, Field(ge=0, le=100)]
+    max_single_position: NonNegativeInt
+    pdt_trades_remaining: Annotated[int, Field(ge=0, le=3)]
+    """Day trades left under the pattern-day-trader rule (at most 3)."""
+    force_close_at_dte: NonNegativeInt
+    """Close option positions at this many days to expiry."""
+    weekly_drawdown_governor_active: bool
+    max_intraday_pivots: NonNegativeInt
+
+
+class Scorecard(_Frozen):
+    """How the previous plans performed."""
+
+    yesterday_pnl: FiniteFloat
+    yesterday_hit_rate: Annotated[FiniteFloat, Field(ge=0, le=1)]
+    regime_accuracy: bool
+    weekly_cumulative_pnl: FiniteFloat
+
+
+class Gameplan(_Frozen):
+    """One trading day's gameplan.
+
+    Cross-field rules: Strategy C has no symbols and a position size multiplier
+    of 0; Strategies A and B have at least one symbol and a multiplier above 0.
+    """
+
+    date: dt.date
+    """The trading day (America/New_York) this plan is for, YYYY-MM-DD."""
+    session_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
+    """Identifies the analysis session; emergency plans use ``emergency_YYYYMMDD_HHMMSS``."""
+    regime: Regime
+    """Market regime; an emergency plan declares ``crisis``."""
+    strategy: Strategy
+    """A or B trade; C is the no-trading, alert-only mode."""
+    symbols: Annotated[tuple[Ticker, ...], Field(max_length=100, json_schema_extra={"uniqueItems": True})]
+    """Symbols the bot may trade today, no duplicates."""
+    position_size_multiplier: Annotated[FiniteFloat, Field(ge=0, le=MAX_POSITION_SIZE_MULTIPLIER)]
+    vix_at_analysis: Annotated[FiniteFloat, Field(ge=0)]
+    vix_source_verified: bool
+    bias: Bias
+    """Directional bias for the day."""
+    expected_behavior: ExpectedBehavior
+    """How prices are expected to move today."""
+    key_levels: Annotated[dict[Ticker, PriceLevels], Field(json_schema_extra=_CLOSED_MAP)]
+    """Per symbol, named price levels (all > 0)."""
+    catalysts: tuple[Text, ...]
+    earnings_blackout: Annotated[tuple[Ticker, ...], Field(json_schema_extra={"uniqueItems": True})]
+    """Symbols not to trade because of upcoming earnings, no duplicates."""
+    geo_risk: GeoRisk
+    """Geopolitical risk level."""
+    alert_message: Annotated[str, Field(max_length=2000)]
+    """Message for the operator (Discord's 2000-character content limit)."""
+    data_quality: DataQuality
+    hard_limits: HardLimits
+    scorecard: Scorecard
+
+    @field_validator("symbols", "earnings_blackout")
+    @classmethod
+    def _unique(cls, tickers: tuple[str, ...]) -> tuple[str, ...]:
+        duplicates = sorted({t for t in tickers if tickers.count(t) > 1})
+        if duplicates:
+            raise PydanticCustomError("duplicate_symbol", "duplicate symbols: {duplicates}",
+                                      {"duplicates": ", ".join(duplicates)})
+        return tickers
+
+    @field_validator("symbols", "position_size_multiplier")
+    @classmethod
+    def _matches_strategy(cls, value: tuple[str, ...] | float, info: ValidationInfo) -> tuple[str, ...] | float:
+        """Strategy C never has trading authority; A and B always have some."""
+        strategy = info.data.get("strategy")  # absent when strategy itself is invalid
+        if strategy is None or (strategy == "C") == (not value):
+            return value
+        what = {
+            ("symbols", True): "must be empty",
+            ("symbols", False): "must not be empty",
+            ("position_size_multiplier", True): "must be 0",
+            ("position_size_multiplier", False): "must be above 0",
+        }[info.field_name, strategy == "C"]
+        raise PydanticCustomError("strategy_mismatch", "{what} for strategy {strategy}",
+                                  {"what": what, "strategy": strategy})
+
+    @property
+    def trading_authorized(self) -> bool:
+        """True only when this plan lets the bot open positions."""
+        return (
+            self.strategy in ("A", "B")
+            and self.position_size_multiplier > 0
+            and not self.data_quality.quarantine_active
+            and len(self.symbols) > 0
+        )
+
+
+def gameplan_json_schema() -> str:
+    """The JSON Schema of a gameplan file, as committed in docs/gameplan.schema.json."""
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **Gameplan.model_json_schema()}
+    return json.dumps(schema, indent=2) + "\n"
+
+
+if __name__ == "__main__":
+    print(gameplan_json_schema(), end="")

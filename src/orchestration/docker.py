@@ -1,0 +1,228 @@
+"""Docker and Compose through the `docker` CLI, every call bounded by a timeout.
+
+The Gateway container is identified exactly (`docker container inspect <name>`,
+never `docker ps --filter name=`, which matches substrings), and its state is read
+as JSON data, never by looking for "Up" in text. Every failure of the CLI itself
+(missing binary, daemon down, socket permission, a hung call) becomes a
+`DockerError` whose message tells the operator what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# DockerError kinds
+MISSING_BINARY = "missing_binary"
+DAEMON_DOWN = "daemon_down"
+PERMISSION = "permission_denied"
+TIMEOUT = "timeout"
+NO_COMPOSE = "no_compose"
+FAILED = "failed"
+
+
+class DockerError(Exception):
+    """A docker CLI failure, with a kind and one line saying what to do."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """The parts of `.State` the orchestrator acts on."""
+
+    status: str  # created, running, restarting, paused, exited, dead, removing
+    exit_code: int
+    health: str | None  # starting, healthy, unhealthy; None = no healthcheck
+    started_at: str
+    running: bool
+
+    @classmethod
+    def from_inspect(cls, state: Mapping[str, object]) -> ContainerState:
+        health = state.get("Health")
+        return cls(
+            status=str(state.get("Status", "unknown")),
+            exit_code=int(state.get("ExitCode", 0) or 0),  # type: ignore[call-overload]
+            health=str(health.get("Status")) if isinstance(health, Mapping) else None,
+            started_at=str(state.get("StartedAt", "")),
+            running=bool(state.get("Running", False)),
+        )
+
+    @property
+    def up(self) -> bool:
+        """Running and not being restarted by Docker."""
+        return self.running and self.status == "running"
+
+    def describe(self) -> str:
+        health = f", health {self.health}" if self.health else ", no healthcheck"
+        if self.up:
+            return f"running{health}"
+        return f"{self.status} (exit code {self.exit_code})"
+
+
+Runner = Callable[..., subprocess.CompletedProcess]
+
+
+class DockerClient:
+    """The docker commands the orchestrator needs, for one Gateway container."""
+
+    def __init__(
+        self,
+        container: str,
+        service: str,
+        compose_dir: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+        runner: Runner = subprocess.run,
+    ) -> None:
+        self.container = container
+        self.service = service
+        self.compose_dir = compose_dir
+        self.env = dict(env) if env is not None else None
+        self.timeout = timeout
+        self._run = runner
+        self._compose: list[str] | None = None
+
+    # --- primitives -----------------------------------------------------------------
+
+    def run(self, args: Sequence[str], *, timeout: float | None = None, cwd: Path | None = None) -> str:
+        """Run one CLI command; return stdout or raise DockerError."""
+        limit = self.timeout if timeout is None else timeout
+        try:
+            result = self._run(
+                list(args), capture_output=True, text=True, timeout=limit,
+                env=self.env, cwd=cwd, stdin=subprocess.DEVNULL,
+            )
+        except FileNotFoundError:
+            raise DockerError(
+                MISSING_BINARY,
+                f"'{args[0]}' not found on PATH: install Docker Engine (Linux) or start "
+                "Docker Desktop with WSL integration enabled (Windows)",
+            ) from None
+        except subprocess.TimeoutExpired:
+            raise DockerError(
+                TIMEOUT, f"'{' '.join(args[:3])}' did not answer within {limit:g} s: is the Docker daemon hung?"
+            ) from None
+        if result.returncode != 0:
+            raise classify(result.stderr or result.stdout, " ".join(args[:3]))
+        return result.stdout
+
+    def ping(self, timeout: float = 10.0) -> str:
+        """Raise DockerError unless the daemon answers; return its version."""
+        return self.run(["docker", "version", "--format", "{{.Server.Version}}"], timeout=timeout).strip()
+
+    def compose(self) -> list[str]:
+        """`docker compose` (v2) when it works, else `docker-compose` (v1)."""
+        if self._compose is None:
+            try:
+                self.run(["docker", "compose", "version", "--short"], timeout=10)
+                self._compose = ["docker", "compose"]
+            except DockerError as v2_error:
+                if shutil.which("docker-compose") is None:
+                    raise DockerError(
+                        NO_COMPOSE, "neither 'docker compose' (v2) nor 'docker-compose' (v1) works: "
+                        f"install the Compose v2 plugin ({v2_error.message})",
+                    ) from None
+                self._compose = ["docker-compose"]
+        return self._compose
+
+    # --- the Gateway container --------------------------------------------------------
+
+    def inspect(self) -> ContainerState | None:
+        """The container's state, or None when no container has exactly that name."""
+        try:
+            out = self.run(["docker", "container", "inspect", "--format", "{{json .State}}", self.container])
+        except DockerError as exc:
+            if exc.kind == "no_such_container":
+                return None
+            raise
+        try:
+            return ContainerState.from_inspect(json.loads(out))
+        except (ValueError, TypeError) as exc:
+            raise DockerError(FAILED, f"unreadable state for container {self.container}: {exc}") from None
+
+    def compose_up(self) -> None:
+        """Create (if absent) and start the Gateway service."""
+        self.run([*self.compose(), "up", "-d", self.service], cwd=self.compose_dir, timeout=max(self.timeout, 120))
+
+    def start(self) -> None:
+        self.run(["docker", "start", self.container])
+
+    def restart(self, stop_timeout: int = 10) -> None:
+        self.run(["docker", "restart", "-t", str(stop_timeout), self.container], timeout=self.timeout + stop_timeout)
+
+    def logs_since(self, since: str, tail: int = 200) -> str:
+        """Container output since an RFC 3339 instant (its current start), stdout and stderr."""
+        return self.run(["docker", "logs", "--since", since, "--tail", str(tail), self.container])
+
+    def watch(self, on_event: Callable[[str], None]) -> EventWatcher:
+        """Stream the container's lifecycle events to `on_event` (push, not poll)."""
+        return EventWatcher(self.container, on_event, self.env)
+
+
+def classify(stderr: str, what: str) -> DockerError:
+    """Turn a docker CLI error text into a DockerError with advice."""
+    text = (stderr or "").strip()
+    low = text.lower()
+    if "no such container" in low or "no such object" in low:
+        return DockerError("no_such_container", text.splitlines()[0] if text else "no such container")
+    if "permission denied" in low and ("docker.sock" in low or "docker daemon socket" in low):
+        return DockerError(
+            PERMISSION, "permission denied on the Docker socket: add this user to the 'docker' group "
+            "(then log in again) or run as a user that may use Docker",
+        )
+    if "cannot connect to the docker daemon" in low or "is the docker daemon running" in low \
+            or "error during connect" in low:
+        return DockerError(
+            DAEMON_DOWN, "the Docker daemon is not running or not reachable (DOCKER_HOST): start Docker "
+            "Engine (systemctl start docker) or Docker Desktop",
+        )
+    first = text.splitlines()[-1] if text else "no error output"
+    return DockerError(FAILED, f"'{what}' failed: {first[:300]}")
+
+
+class EventWatcher:
+    """Runs `docker events` for one container in a thread; calls back with each action."""
+
+    def __init__(self, container: str, on_event: Callable[[str], None], env: Mapping[str, str] | None) -> None:
+        self._on_event = on_event
+        try:
+            self._proc: subprocess.Popen[str] | None = subprocess.Popen(
+                ["docker", "events", "--format", "{{.Action}}",
+                 "--filter", "type=container", "--filter", f"container={container}"],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                text=True, env=dict(env) if env is not None else None,
+            )
+        except OSError:
+            self._proc = None
+            return
+        self._thread = threading.Thread(target=self._pump, name="docker-events", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for line in self._proc.stdout:
+            action = line.strip()
+            if action:
+                self._on_event(action)
+
+    def close(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()

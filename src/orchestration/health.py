@@ -1,0 +1,201 @@
+"""Gateway health: is IB Gateway really logged in and serving the TWS API?
+
+A TCP connect is not enough: the common Gateway images put socat in front of the
+API port, so the port accepts long before IBKR login completes. `check_handshake`
+speaks the TWS API start-up protocol instead (version exchange, startApi with a
+dedicated client id, then nextValidId and a non-empty managedAccounts) and says
+why it failed. Standard library only, so a minimal container can run it as its
+healthcheck: `python -m src.orchestration.health --port 4002`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+
+CLIENT_VERSIONS = (157, 178)  # the range ib_async 2.x announces; keeps the text protocol
+MAX_FRAME = 1 << 20  # no legitimate start-up message is anywhere near 1 MiB
+CLIENT_ID_IN_USE = 326
+MSG_ERROR, MSG_NEXT_VALID_ID, MSG_MANAGED_ACCOUNTS, MSG_START_API = 4, 9, 15, 71
+
+# Verdicts (HandshakeResult.reason)
+OK = "ok"
+REFUSED = "refused"
+CLOSED_BEFORE_VERSION = "closed_before_version"
+NO_REPLY = "no_reply"
+CLOSED_AFTER_START = "closed_after_start_api"
+NO_ACCOUNTS = "no_accounts"
+CLIENT_ID_TAKEN = "client_id_in_use"
+PROTOCOL_ERROR = "protocol_error"
+UNREACHABLE = "unreachable"
+
+
+@dataclass(frozen=True)
+class HandshakeResult:
+    """What one probe found; `reason` is one of the verdict constants above."""
+
+    reason: str
+    detail: str
+    elapsed: float
+    server_version: int | None = None
+    accounts: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return self.reason == OK
+
+    def describe(self) -> str:
+        """One line for logs and operators."""
+        if self.ok:
+            return (f"logged in: server version {self.server_version}, "
+                    f"accounts {','.join(self.accounts)} ({self.elapsed * 1000:.0f} ms)")
+        return f"{self.reason}: {self.detail}"
+
+
+class _Fail(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+class GatewayHealthChecker:
+    """Probes one Gateway API endpoint. Every probe is bounded by `timeout` seconds."""
+
+    def __init__(self, host: str, port: int, timeout: float = 5.0, client_id: int = 999) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.client_id = client_id
+        self.logger = logging.getLogger(__name__)
+
+    def check_api_port(self) -> bool:
+        """True when the API port accepts a TCP connection (NOT proof of login)."""
+        try:
+            with socket.create_connection((self.host, self.port), timeout=self.timeout):
+                return True
+        except OSError as exc:
+            self.logger.debug("Gateway API port %s not responding: %s", self.port, exc)
+            return False
+
+    def check_handshake(self, timeout: float | None = None) -> HandshakeResult:
+        """Run the TWS API start-up handshake once and close; never raises."""
+        limit = self.timeout if timeout is None else timeout
+        start = time.monotonic()
+        deadline = start + limit
+        try:
+            version, accounts = self._handshake(deadline)
+        except _Fail as fail:
+            return HandshakeResult(fail.reason, fail.detail, time.monotonic() - start)
+        return HandshakeResult(OK, "logged in", time.monotonic() - start, version, accounts)
+
+    def _handshake(self, deadline: float) -> tuple[int, tuple[str, ...]]:
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=_left(deadline))
+        except ConnectionRefusedError:
+            raise _Fail(REFUSED, f"connection refused on {self.host}:{self.port}") from None
+        except TimeoutError:
+            raise _Fail(NO_REPLY, f"no TCP connection within {self.timeout:g} s") from None
+        except OSError as exc:
+            raise _Fail(UNREACHABLE, f"{self.host}:{self.port}: {exc.strerror or exc}") from None
+        with sock:
+            low, high = CLIENT_VERSIONS
+            reader = _FrameReader(sock, deadline)
+            _send(sock, b"API\0" + _frame(f"v{low}..{high}".encode()))
+            hello = reader.read("the version reply", CLOSED_BEFORE_VERSION)
+            try:
+                version = int(hello[0])
+            except (ValueError, IndexError):
+                raise _Fail(PROTOCOL_ERROR, f"bad version reply {hello[:2]!r}") from None
+            _send(sock, _frame(_fields(MSG_START_API, 2, self.client_id, "")))
+            order_id: str | None = None
+            accounts: tuple[str, ...] | None = None
+            while order_id is None or accounts is None:
+                msg = reader.read("nextValidId and managedAccounts", CLOSED_AFTER_START)
+                kind = msg[0] if msg else ""
+                if kind == str(MSG_NEXT_VALID_ID) and len(msg) >= 3:
+                    order_id = msg[2]
+                elif kind == str(MSG_MANAGED_ACCOUNTS) and len(msg) >= 3:
+                    accounts = tuple(a for a in msg[2].split(",") if a.strip())
+                elif kind == str(MSG_ERROR) and len(msg) >= 4 and msg[3] == str(CLIENT_ID_IN_USE):
+                    raise _Fail(CLIENT_ID_TAKEN, f"client id {self.client_id} is already in use")
+            if not accounts:
+                raise _Fail(NO_ACCOUNTS, "logged in but managedAccounts is empty")
+            return version, accounts
+
+
+class _FrameReader:
+    """Reads length-prefixed frames of NUL-terminated fields, against one deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.sock, self.deadline, self.buffer = sock, deadline, b""
+
+    def read(self, waiting_for: str, closed_reason: str) -> list[str]:
+        header = self._exactly(4, waiting_for, closed_reason)
+        (size,) = struct.unpack(">I", header)
+        if size > MAX_FRAME:
+            raise _Fail(PROTOCOL_ERROR, f"absurd frame length {size} bytes: not a TWS API server")
+        payload = self._exactly(size, waiting_for, closed_reason)
+        return payload.decode("latin-1").split("\0")[:-1] if payload else []
+
+    def _exactly(self, count: int, waiting_for: str, closed_reason: str) -> bytes:
+        while len(self.buffer) < count:
+            remaining = _left(self.deadline)
+            if remaining <= 0:
+                raise _Fail(NO_REPLY, f"no {waiting_for} before the probe timeout")
+            self.sock.settimeout(remaining)
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                raise _Fail(NO_REPLY, f"no {waiting_for} before the probe timeout") from None
+            except OSError as exc:
+                raise _Fail(closed_reason, f"connection reset while waiting for {waiting_for}: {exc}") from None
+            if not chunk:
+                raise _Fail(closed_reason, f"connection closed before {waiting_for}")
+            self.buffer += chunk
+        data, self.buffer = self.buffer[:count], self.buffer[count:]
+        return data
+
+
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
+
+
+def _send(sock: socket.socket, data: bytes) -> None:
+    try:
+        sock.sendall(data)
+    except OSError as exc:
+        raise _Fail(CLOSED_BEFORE_VERSION, f"connection closed while sending: {exc}") from None
+
+
+def _fields(*values: object) -> bytes:
+    return b"".join(str(v).encode() + b"\0" for v in values)
+
+
+def _frame(payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + payload
+
+
+def main(argv: list[str] | None = None) -> int:
+    """One probe, one line of verdict: exit 0 healthy, 1 not."""
+    parser = argparse.ArgumentParser(
+        prog="python -m src.orchestration.health",
+        description="Probe IB Gateway with the TWS API handshake (not just a port check).",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4002)
+    parser.add_argument("--client-id", type=int, default=999, help="dedicated probe client id (never the bot's)")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds for the whole probe")
+    args = parser.parse_args(argv)
+    result = GatewayHealthChecker(args.host, args.port, args.timeout, args.client_id).check_handshake()
+    where = f"{args.host}:{args.port}"
+    print(f"{'HEALTHY' if result.ok else 'UNHEALTHY'} {where}: {result.describe()}")
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

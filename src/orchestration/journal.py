@@ -1,0 +1,143 @@
+"""The run journal: one JSON line per orchestrator run in state/runs.jsonl.
+
+While a run is under way its record is checkpointed atomically to
+state/current_run.json at every transition; at the end the record is appended to
+runs.jsonl in a single write. A run that died mid-way (power cut, SIGKILL) leaves
+its checkpoint behind, and the next run appends it with outcome "interrupted", so
+nothing is lost and no torn line is ever written on top of good ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+RUNS_FILE = "runs.jsonl"
+CHECKPOINT_FILE = "current_run.json"
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class RunJournal:
+    """Accumulates one run's record and persists it."""
+
+    def __init__(self, state_dir: Path, run_id: str | None = None) -> None:
+        self.state_dir = state_dir
+        self.record: dict[str, Any] = {
+            "run_id": run_id or uuid.uuid4().hex[:12],
+            "pid": os.getpid(),
+            "started_at": utc_now(),
+            "ended_at": None,
+            "transitions": [],
+            "outcome": None,
+            "exit_code": None,
+            "reason": None,
+            "gameplan": {"path": None, "verdict": None, "reason": None, "deployed": None},
+            "bot_pid": None,
+            "bot_log": None,
+            "log_file": None,
+        }
+
+    @property
+    def run_id(self) -> str:
+        return str(self.record["run_id"])
+
+    def transition(self, source: str, target: str, seconds_in_state: float) -> None:
+        self.record["transitions"].append(
+            {"at": utc_now(), "from": source, "to": target, "seconds": round(seconds_in_state, 3)}
+        )
+        self.checkpoint()
+
+    def update(self, **fields: Any) -> None:
+        self.record.update(fields)
+
+    def checkpoint(self) -> None:
+        """Atomically replace the in-progress record (temp file, fsync, rename)."""
+        write_atomic(self.state_dir / CHECKPOINT_FILE, json.dumps(self.record, default=str))
+
+    def finish(self, outcome: str, exit_code: int, reason: str | None, *, own_checkpoint: bool = True) -> None:
+        """Append the final record; `own_checkpoint=False` for a run that never held the lock."""
+        self.record.update(ended_at=utc_now(), outcome=outcome, exit_code=exit_code, reason=reason)
+        append_line(self.state_dir / RUNS_FILE, self.record)
+        if own_checkpoint:
+            (self.state_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
+
+
+def recover_interrupted(state_dir: Path) -> dict[str, Any] | None:
+    """Append a dead run's checkpoint as 'interrupted'. Call only while holding the run lock."""
+    path = state_dir / CHECKPOINT_FILE
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        record = {"run_id": None, "note": "unreadable checkpoint"}
+    if not isinstance(record, dict):
+        record = {"run_id": None, "note": "unreadable checkpoint"}
+    last = (record.get("transitions") or [{}])[-1].get("to", "unknown")
+    record.update(outcome="interrupted", exit_code=None,
+                  reason=f"the run ended abruptly in state {last} (no exit recorded)")
+    append_line(state_dir / RUNS_FILE, record)
+    path.unlink(missing_ok=True)
+    return record
+
+
+def append_line(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line with a single write; repair a torn previous tail first."""
+    line = json.dumps(record, default=str, separators=(",", ":")) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and _last_byte(path) != b"\n":
+            line = "\n" + line
+        data = line.encode()
+        if os.write(fd, data) != len(data):
+            raise OSError(f"short write to {path}")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _last_byte(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a whole file or nothing: temp file in the same directory, fsync, rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_runs(state_dir: Path) -> Iterator[dict[str, Any]]:
+    """Every complete record in runs.jsonl, oldest first; torn lines are skipped."""
+    try:
+        lines = (state_dir / RUNS_FILE).read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            yield record

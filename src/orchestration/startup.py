@@ -1,0 +1,499 @@
+"""Zero-touch startup: bring up IB Gateway, prove it is logged in, pick the gameplan, start the bot.
+
+`StartupOrchestrator` steps through `TRANSITIONS`, a table keyed by `StartupState`:
+each state has one short handler that returns the next state, and a next state the
+table does not allow is a bug that ends the run in FAILURE. Side effects (docker,
+sockets, files, HTTP, processes) sit behind `Services`, so a test replaces one
+without patching five.
+
+Exit codes: 0 = bot running on a validated gameplan, 2 = bot running under
+Strategy C (no trading), 1 = anything else.
+
+    python -m src.orchestration.startup [--help]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from src.gameplan.generator import generate_strategy_c
+from src.gameplan.loader import GameplanVerdict, evaluate_gameplan
+from src.notifications.discord import DiscordNotifier, redact
+from src.notifications.dispatch import AlertQueue
+from src.orchestration import bot as botproc
+from src.orchestration.config import REPO_ROOT, ConfigError, OrchestrationConfig
+from src.orchestration.docker import (
+    DAEMON_DOWN, MISSING_BINARY, PERMISSION, TIMEOUT, DockerClient, DockerError,
+)
+from src.orchestration.health import GatewayHealthChecker, HandshakeResult
+from src.orchestration.journal import RunJournal, recover_interrupted
+from src.orchestration.locks import LockHeld, PidLock
+
+log = logging.getLogger("src.orchestration.startup")
+
+EXIT_SUCCESS, EXIT_FAILURE, EXIT_STRATEGY_C = 0, 1, 2
+DOCKER_DOWN_KINDS = {MISSING_BINARY, DAEMON_DOWN, PERMISSION, TIMEOUT}
+INSPECT_EVERY = 5.0  # safety re-inspection while waiting, on top of pushed docker events
+PROGRESS_EVERY = 10.0  # how often a long wait says where it is
+ALERT_DRAIN = 5.0  # at exit, how long pending alerts may still take
+
+
+class StartupState(Enum):
+    INITIALIZING = "initializing"
+    GATEWAY_STARTING = "gateway_starting"
+    GATEWAY_WAITING = "gateway_waiting"
+    GATEWAY_VALIDATED = "gateway_validated"
+    GAMEPLAN_LOADING = "gameplan_loading"
+    BOT_STARTING = "bot_starting"
+    BOT_RUNNING = "bot_running"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    # failure paths of spec §4
+    GATEWAY_TIMEOUT = "gateway_timeout"
+    GATEWAY_UNHEALTHY = "gateway_unhealthy"
+    GAMEPLAN_INVALID = "gameplan_invalid"
+    GAMEPLAN_MISSING = "gameplan_missing"
+    BOT_START_FAILED = "bot_start_failed"
+    DOCKER_UNAVAILABLE = "docker_unavailable"
+
+
+S = StartupState
+TERMINAL = frozenset({S.SUCCESS, S.FAILURE})
+
+# state -> (handler method name, the states it may lead to)
+TRANSITIONS: dict[StartupState, tuple[str, frozenset[StartupState]]] = {
+    S.INITIALIZING: ("_initialize", frozenset({S.GATEWAY_STARTING, S.DOCKER_UNAVAILABLE, S.FAILURE})),
+    S.GATEWAY_STARTING: ("_start_gateway", frozenset({S.GATEWAY_WAITING, S.DOCKER_UNAVAILABLE, S.FAILURE})),
+    S.GATEWAY_WAITING: ("_wait_for_gateway",
+                        frozenset({S.GATEWAY_VALIDATED, S.GATEWAY_UNHEALTHY, S.DOCKER_UNAVAILABLE})),
+    S.GATEWAY_UNHEALTHY: ("_recover_gateway",
+                          frozenset({S.GATEWAY_WAITING, S.GATEWAY_TIMEOUT, S.DOCKER_UNAVAILABLE})),
+    S.GATEWAY_VALIDATED: ("_validate_gateway", frozenset({S.GAMEPLAN_LOADING})),
+    S.GAMEPLAN_LOADING: ("_load_gameplan", frozenset({S.BOT_STARTING, S.GAMEPLAN_INVALID, S.GAMEPLAN_MISSING})),
+    S.GAMEPLAN_INVALID: ("_deploy_strategy_c", frozenset({S.BOT_STARTING, S.FAILURE})),
+    S.GAMEPLAN_MISSING: ("_deploy_strategy_c", frozenset({S.BOT_STARTING, S.FAILURE})),
+    S.BOT_STARTING: ("_start_bot", frozenset({S.BOT_RUNNING, S.BOT_START_FAILED})),
+    S.BOT_RUNNING: ("_finalize", frozenset({S.SUCCESS})),
+    S.GATEWAY_TIMEOUT: ("_fail", frozenset({S.FAILURE})),
+    S.BOT_START_FAILED: ("_fail", frozenset({S.FAILURE})),
+    S.DOCKER_UNAVAILABLE: ("_fail", frozenset({S.FAILURE})),
+}
+
+
+@dataclass
+class StartupContext:
+    """What the run has learned so far; handlers read and write it."""
+
+    state: StartupState = S.INITIALIZING
+    gateway_restart_attempted: bool = False
+    gateway_problem: str | None = None
+    gateway_verdict: HandshakeResult | None = None
+    gameplan_verdict: GameplanVerdict | None = None
+    gameplan_path: Path | None = None  # the plan the bot is given
+    strategy_c_reason: str | None = None
+    bot_pid: int | None = None
+    bot_log: Path | None = None
+    error_message: str | None = None
+    alert_failure: bool = True  # False when no human is needed (e.g. the bot is already up)
+
+
+@dataclass
+class Services:
+    """Every side effect the state handlers use; replace any one in a test."""
+
+    docker: DockerClient
+    health: GatewayHealthChecker
+    alerts: AlertQueue
+    evaluate_gameplan: Callable[[Path | None], GameplanVerdict]
+    generate_strategy_c: Callable[[Path], Any]
+    start_bot: Callable[..., botproc.BotStart]
+    running_bot: Callable[[Path], int | None]
+    clock: Callable[[], float] = time.monotonic
+
+    @classmethod
+    def real(cls, config: OrchestrationConfig) -> Services:
+        notifier = DiscordNotifier(config.discord_webhook_url, budget=4.0, request_timeout=3.0)
+        return cls(
+            docker=DockerClient(config.gateway_container, config.gateway_service, config.docker_compose_dir,
+                                env=config.child_env, timeout=config.docker_command_timeout),
+            health=GatewayHealthChecker(config.gateway_host, config.gateway_port, config.health_check_timeout,
+                                        client_id=config.gateway_health_client_id),
+            alerts=AlertQueue(notifier),
+            evaluate_gameplan=evaluate_gameplan,
+            generate_strategy_c=generate_strategy_c,
+            start_bot=botproc.start_bot,
+            running_bot=botproc.running_bot,
+        )
+
+
+class StartupOrchestrator:
+    """Runs the startup state machine once and returns an exit code."""
+
+    def __init__(self, config: OrchestrationConfig, services: Services | None = None,
+                 journal: RunJournal | None = None, log_file: Path | None = None) -> None:
+        self.config = config
+        self.services = services or Services.real(config)
+        self.journal = journal or RunJournal(config.state_dir)
+        self.log_file = log_file
+        self.context = StartupContext()
+        self._lock = PidLock(config.state_dir / "orchestrator.lock")
+        self._wake = threading.Event()
+
+    # --- the machine ----------------------------------------------------------------
+
+    def run(self) -> int:
+        """Execute the whole sequence; never raises."""
+        self.journal.update(log_file=str(self.log_file) if self.log_file else None)
+        try:
+            self._lock.acquire()
+        except LockHeld as held:
+            return self._refuse(f"another orchestrator is already running (PID {held.pid or 'unknown'})")
+        try:
+            recovered = recover_interrupted(self.config.state_dir)
+            if recovered:
+                log.warning("Previous run %s ended abruptly; recorded it as interrupted", recovered.get("run_id"))
+            return self._run_machine()
+        finally:
+            self._lock.release()
+
+    def _run_machine(self) -> int:
+        log.info("Zero-touch startup %s: starting", self.journal.run_id)
+        try:
+            while self.context.state not in TERMINAL:
+                self.step()
+        except Exception as exc:  # the last line of defence: one sentence, a traceback in the log only
+            log.error("Orchestrator crashed in state %s: %s", self.context.state.name,
+                      self._redact(f"{type(exc).__name__}: {exc}"), exc_info=True)
+            self.context.error_message = (
+                f"orchestrator crashed in {self.context.state.name}: {type(exc).__name__}: {exc}"
+            )
+            self.context.state = S.FAILURE
+        return self._conclude()
+
+    def step(self) -> None:
+        """Run the current state's handler and take the transition it returns."""
+        source = self.context.state
+        entered = self.services.clock()
+        if source not in TRANSITIONS:
+            raise RuntimeError(f"no handler for state {source.name}")
+        handler_name, allowed = TRANSITIONS[source]
+        target = getattr(self, handler_name)()
+        if target not in allowed:
+            self.context.error_message = f"internal error: transition {source.name} -> {target} is not in the table"
+            target = S.FAILURE
+        spent = self.services.clock() - entered
+        log.info("%s -> %s (%.3f s in %s)", source.name, target.name, spent, source.name)
+        self.journal.transition(source.name, target.name, spent)
+        self.context.state = target
+
+    def _conclude(self) -> int:
+        ctx = self.context
+        if ctx.state is S.SUCCESS:
+            code, outcome = (EXIT_STRATEGY_C, "strategy_c") if ctx.strategy_c_reason else (EXIT_SUCCESS, "success")
+            reason = ctx.strategy_c_reason
+        else:
+            code, outcome, reason = EXIT_FAILURE, "failure", ctx.error_message or "unknown failure"
+            log.error("Startup failed: %s", self._redact(reason))
+            if ctx.alert_failure:
+                self._alert("critical", f"Startup failed: {reason}", title="Startup FAILED: operator needed")
+        self.services.alerts.close(ALERT_DRAIN)
+        self.journal.update(
+            bot_pid=ctx.bot_pid, bot_log=str(ctx.bot_log) if ctx.bot_log else None,
+            alerts=[{"level": lvl, "message": self._redact(msg), "delivered": ok}
+                    for lvl, msg, ok in self.services.alerts.sent],
+        )
+        self.journal.finish(outcome, code, self._redact(reason) if reason else None)
+        log.info("Exit %d (%s)", code, outcome)
+        return code
+
+    def _refuse(self, reason: str) -> int:
+        """A run that must not touch anything: journal it (append only) and exit 1."""
+        log.error("%s: nothing was changed", reason)
+        self.services.alerts.close(0)
+        self.journal.finish("refused", EXIT_FAILURE, reason, own_checkpoint=False)
+        return EXIT_FAILURE
+
+    # --- handlers: one per state ----------------------------------------------------
+
+    def _initialize(self) -> StartupState:
+        cfg = self.config
+        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        pid = self.services.running_bot(cfg.state_dir)
+        if pid is not None:
+            self.context.alert_failure = False
+            self.context.error_message = (
+                f"the bot is already running (PID {pid}): nothing was restarted; "
+                "stop it first (python -m src.orchestration.shutdown) to start afresh"
+            )
+            return S.FAILURE
+        if not cfg.discord_webhook_url:
+            log.warning("DISCORD_WEBHOOK_URL not set: alerts go to the log only")
+        try:
+            version = self.services.docker.ping()
+        except DockerError as exc:
+            return self._docker_down(exc)
+        log.info("Docker Engine %s answering", version)
+        return S.GATEWAY_STARTING
+
+    def _start_gateway(self) -> StartupState:
+        docker = self.services.docker
+        try:
+            state = docker.inspect()
+            if state is None:
+                log.info("No container named %s: creating it with Compose", docker.container)
+                docker.compose_up()
+                self._alert("info", f"Gateway container {docker.container} created and started")
+            elif state.up:
+                log.info("Gateway container %s already %s", docker.container, state.describe())
+            elif state.status == "restarting":
+                log.info("Gateway container %s is being restarted by Docker", docker.container)
+            else:
+                log.info("Gateway container %s is %s: starting it", docker.container, state.describe())
+                docker.start()
+                self._alert("info", f"Gateway container {docker.container} started (was {state.status})")
+        except DockerError as exc:
+            if exc.kind in DOCKER_DOWN_KINDS:
+                return self._docker_down(exc)
+            self.context.error_message = f"the Gateway could not be started: {exc.message}"
+            return S.FAILURE
+        return S.GATEWAY_WAITING
+
+    def _wait_for_gateway(self) -> StartupState:
+        """Poll the handshake until the deadline; Docker events wake the loop at once."""
+        cfg, clock, docker = self.config, self.services.clock, self.services.docker
+        deadline = clock() + cfg.gateway_health_timeout
+        self._wake.clear()
+        watcher = docker.watch(lambda action: self._wake.set())
+        try:
+            inspected_at, state, last_said = float("-inf"), None, clock()
+            while True:
+                if self._wake.is_set() or clock() - inspected_at >= INSPECT_EVERY:
+                    self._wake.clear()
+                    state, inspected_at = docker.inspect(), clock()
+                    if state is None or not state.up:
+                        what = "gone" if state is None else state.describe()
+                        self.context.gateway_problem = f"Gateway container {docker.container} is {what}"
+                        return S.GATEWAY_UNHEALTHY
+                left = deadline - clock()
+                result = self.services.health.check_handshake(
+                    timeout=min(cfg.health_check_timeout, max(left, 0.0) + 0.5))
+                if result.ok and state.health in (None, "healthy"):
+                    self.context.gateway_verdict = result
+                    return S.GATEWAY_VALIDATED
+                if result.ok:  # API up, Docker's healthcheck not yet: look again soon
+                    inspected_at = float("-inf")
+                now = clock()
+                if now >= deadline:
+                    self.context.gateway_problem = (
+                        f"Gateway not healthy within GATEWAY_HEALTH_TIMEOUT={cfg.gateway_health_timeout:g} s "
+                        f"(last probe: {result.describe()}; container {state.describe()})")
+                    return S.GATEWAY_UNHEALTHY
+                if now - last_said >= PROGRESS_EVERY:
+                    log.info("Waiting for the Gateway: %s (%.0f s left)", result.describe(), deadline - now)
+                    last_said = now
+                self._wake.wait(min(cfg.gateway_health_retry_interval, deadline - now))
+        except DockerError as exc:
+            return self._docker_down(exc) if exc.kind in DOCKER_DOWN_KINDS else self._unhealthy(exc.message)
+        finally:
+            watcher.close()
+
+    def _recover_gateway(self) -> StartupState:
+        ctx, docker = self.context, self.services.docker
+        problem = ctx.gateway_problem or "Gateway unhealthy"
+        if ctx.gateway_restart_attempted:
+            ctx.error_message = f"{problem}, after one restart: operator needed"
+            return S.GATEWAY_TIMEOUT
+        ctx.gateway_restart_attempted = True
+        log.warning("%s: restarting it once", problem)
+        try:
+            state = docker.inspect()
+            if state is None:
+                docker.compose_up()
+            elif state.up:
+                docker.restart()
+            else:
+                docker.start()
+        except DockerError as exc:
+            if exc.kind in DOCKER_DOWN_KINDS:
+                return self._docker_down(exc)
+            ctx.error_message = f"{problem}; the restart failed: {exc.message}"
+            return S.GATEWAY_TIMEOUT
+        self._alert("warning", f"{problem}: restarted the Gateway container (the one automatic restart)")
+        return S.GATEWAY_WAITING
+
+    def _validate_gateway(self) -> StartupState:
+        verdict = self.context.gateway_verdict
+        log.info("Gateway validated: %s", verdict.describe() if verdict else "handshake ok")
+        return S.GAMEPLAN_LOADING
+
+    def _load_gameplan(self) -> StartupState:
+        verdict = self.services.evaluate_gameplan(self.config.gameplan_path)
+        self.context.gameplan_verdict = verdict
+        self.journal.update(gameplan={"path": str(self.config.gameplan_path) if self.config.gameplan_path else None,
+                                      "verdict": verdict.kind, "reason": verdict.reason, "deployed": None})
+        if verdict.usable:
+            self.context.gameplan_path = self.config.gameplan_path
+            log.info("Gameplan %s validated: %s", self.config.gameplan_path, verdict.reason)
+            if verdict.plan is not None and not verdict.plan.trading_authorized:
+                # the analyst chose no trading: no alert needed, but the exit code says what runs
+                self.context.strategy_c_reason = "the gameplan itself grants no trading authority (Strategy C)"
+            return S.BOT_STARTING
+        self.context.strategy_c_reason = f"gameplan {verdict.kind}: {verdict.reason}"
+        log.warning("Gameplan not usable (%s): %s", verdict.kind, verdict.reason)
+        return S.GAMEPLAN_MISSING if verdict.kind in ("missing", "not_configured") else S.GAMEPLAN_INVALID
+
+    def _deploy_strategy_c(self) -> StartupState:
+        path = self.config.emergency_gameplan_path
+        try:
+            self.services.generate_strategy_c(path)
+        except Exception as exc:
+            self.context.error_message = f"Strategy C could not be written to {path}: {type(exc).__name__}: {exc}"
+            return S.FAILURE
+        self.context.gameplan_path = path
+        self._alert("warning", f"Strategy C deployed (NO trading): {self.context.strategy_c_reason}",
+                    title="Strategy C: no trading today until a valid gameplan is provided")
+        return S.BOT_STARTING
+
+    def _start_bot(self) -> StartupState:
+        cfg, ctx = self.config, self.context
+        stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
+        ctx.bot_log = cfg.log_dir / f"bot_{stamp}_{self.journal.run_id}.log"
+        args = ["--gateway-host", cfg.gateway_host, "--gateway-port", str(cfg.gateway_port),
+                "--gameplan", str(ctx.gameplan_path), "--log-level", cfg.bot_log_level,
+                "--client-id", str(cfg.bot_client_id), "--health-client-id", str(cfg.gateway_health_client_id),
+                "--state-dir", str(cfg.state_dir)]
+        self.journal.update(gameplan={**self.journal.record["gameplan"], "deployed": str(ctx.gameplan_path)})
+        started = self.services.start_bot(cfg.bot_command, args, log_path=ctx.bot_log, state_dir=cfg.state_dir,
+                                          cwd=REPO_ROOT, env=cfg.child_env, ready_timeout=cfg.bot_ready_timeout)
+        ctx.bot_pid = started.pid
+        if started.ready:
+            log.info("Bot ready (PID %s): %s", started.pid, started.record)
+            return S.BOT_RUNNING
+        if started.process is not None and started.process.poll() is None:
+            botproc.stop_process(started.process, grace=5)  # never leave a half-started bot behind
+        last = botproc.tail(ctx.bot_log)
+        ctx.error_message = f"the bot did not start: {started.reason}; log {ctx.bot_log}" + (
+            f"; last lines:\n{last}" if last else "")
+        return S.BOT_START_FAILED
+
+    def _finalize(self) -> StartupState:
+        ctx = self.context
+        mode = f"STRATEGY C (no trading): {ctx.strategy_c_reason}" if ctx.strategy_c_reason else "validated gameplan"
+        self._alert("warning" if ctx.strategy_c_reason else "info",
+                    f"Trading system up: bot PID {ctx.bot_pid} on {mode}",
+                    fields={"gameplan": str(ctx.gameplan_path), "bot log": str(ctx.bot_log)})
+        return S.SUCCESS
+
+    def _fail(self) -> StartupState:
+        return S.FAILURE
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _docker_down(self, exc: DockerError) -> StartupState:
+        self.context.error_message = f"Docker unavailable: {exc.message}"
+        return S.DOCKER_UNAVAILABLE
+
+    def _unhealthy(self, problem: str) -> StartupState:
+        self.context.gateway_problem = problem
+        return S.GATEWAY_UNHEALTHY
+
+    def _alert(self, level: str, message: str, *, title: str | None = None,
+               fields: dict[str, str] | None = None) -> None:
+        fields = {**(fields or {}), "run": self.journal.run_id}
+        if self.log_file:
+            fields["orchestrator log"] = str(self.log_file)
+        self.services.alerts.alert(level, self._redact(message), title=title, fields=fields)
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self.config.secrets)
+
+
+# --- CLI ------------------------------------------------------------------------------
+
+class _RedactingFormatter(logging.Formatter):
+    """Redacts secrets; the console variant leaves tracebacks to the log file."""
+
+    def __init__(self, fmt: str, secrets: tuple[str, ...], tracebacks: bool = True) -> None:
+        super().__init__(fmt)
+        self.secrets = secrets
+        self.tracebacks = tracebacks
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self.tracebacks or not record.exc_info:
+            return redact(super().format(record), self.secrets)
+        saved = record.exc_info, record.exc_text
+        record.exc_info, record.exc_text = None, None
+        try:
+            return redact(super().format(record), self.secrets)
+        finally:
+            record.exc_info, record.exc_text = saved
+
+
+def setup_logging(log_dir: Path, run_id: str, secrets: tuple[str, ...]) -> Path | None:
+    """Log to stderr and to logs/orchestrator_<time>_<run>.log, secrets redacted in both."""
+    fmt = "%(asctime)s [%(levelname)s] %(name)s: %(message)s"
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(_RedactingFormatter(fmt, secrets, tracebacks=False))
+    root.addHandler(console)
+    path = log_dir / f"orchestrator_{datetime.now().strftime('%Y%m%d_%H%M%S')}_{run_id}.log"
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError as exc:
+        log.warning("cannot write the log file %s (%s): logging to stderr only", path, exc.strerror)
+        return None
+    file_handler.setFormatter(_RedactingFormatter(fmt, secrets))
+    root.addHandler(file_handler)
+    return path
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m src.orchestration.startup",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Zero-touch startup: start IB Gateway, prove it is logged in, validate today's gameplan "
+                    "(or deploy Strategy C), start the bot and confirm it is ready. Configuration comes from "
+                    "environment variables and .env (see README).",
+        epilog="exit codes:\n  0 bot running on a validated gameplan\n  2 bot running under Strategy C "
+               "(no trading)\n  1 failure (the reason is logged and alerted)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
+    """CLI entry point: configuration errors and crashes become one line and exit 1."""
+    parse_args(argv)
+    try:
+        config = OrchestrationConfig.from_env(environ)
+    except ConfigError as exc:
+        print(f"startup: configuration error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    journal = RunJournal(config.state_dir)
+    log_file = setup_logging(config.log_dir, journal.run_id, config.secrets)
+    try:
+        return StartupOrchestrator(config, journal=journal, log_file=log_file).run()
+    except OSError as exc:  # state/ or logs/ unwritable, disk full
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"startup: cannot write run state{where}: {exc.strerror or exc}: fix STATE_DIR/LOG_DIR",
+              file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    os.umask(0o022)
+    sys.exit(main())

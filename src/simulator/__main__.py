@@ -1,0 +1,105 @@
+"""Command line: ``python -m src.simulator``; every flag defaults from a SIM_* environment variable.
+
+Exit codes: 0 after SIGTERM/SIGINT, 1 after ``--exit-after`` (a simulated crash), 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from .server import BEFORE_LOGIN_BEHAVIOURS, DEFAULT_ACCOUNTS, MODES, GatewaySimulator, log
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {__package__}", description="A fake IB Gateway for tests and demos."
+    )
+    parser.add_argument(
+        "--host", default=env("SIM_HOST", "127.0.0.1"), help="address to listen on (SIM_HOST)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=env("SIM_PORT", "4002"), help="0 picks a free port (SIM_PORT)"
+    )
+    parser.add_argument(
+        "--login-delay", type=float, default=env("SIM_LOGIN_DELAY", "0"), metavar="SECONDS",
+        help="seconds from start until login completes (SIM_LOGIN_DELAY)",
+    )
+    parser.add_argument(
+        "--before-login", choices=BEFORE_LOGIN_BEHAVIOURS, default=env("SIM_BEFORE_LOGIN", "close"),
+        help="connections before login: refuse, accept and close, or accept and stay silent"
+        " (SIM_BEFORE_LOGIN)",
+    )
+    parser.add_argument(
+        "--mode", choices=MODES, default=env("SIM_MODE", "ready"), help="behaviour after login (SIM_MODE)"
+    )
+    parser.add_argument(
+        "--exit-after", type=float, default=env("SIM_EXIT_AFTER") or None, metavar="SECONDS",
+        help="crash: exit with code 1 this many seconds after start (SIM_EXIT_AFTER)",
+    )
+    parser.add_argument(
+        "--accounts", default=env("SIM_ACCOUNTS", ",".join(DEFAULT_ACCOUNTS)),
+        help="comma-separated managed accounts (SIM_ACCOUNTS)",
+    )
+    parser.add_argument(
+        "--state-file", default=env("SIM_STATE_FILE") or None, metavar="PATH",
+        help="JSON file written at login: logged_in_at, port, pid (SIM_STATE_FILE)",
+    )
+    parser.add_argument(
+        "--log-level", choices=("DEBUG", "INFO", "WARNING"), default=env("SIM_LOG_LEVEL", "INFO"),
+        help="DEBUG also logs ignored requests (SIM_LOG_LEVEL)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # logging's StreamHandler flushes every record: container logs see each line at once.
+    logging.basicConfig(stream=sys.stdout, level=args.log_level, format="%(asctime)s %(message)s")
+    try:
+        simulator = GatewaySimulator(
+            host=args.host,
+            port=args.port,
+            login_delay=args.login_delay,
+            before_login=args.before_login,
+            mode=args.mode,
+            accounts=[account.strip() for account in args.accounts.split(",") if account.strip()],
+            state_file=args.state_file,
+        )
+    except ValueError as exc:  # environment values bypass argparse's choices
+        parser.error(str(exc))
+    return asyncio.run(_run(simulator, args.exit_after))
+
+
+async def _run(simulator: GatewaySimulator, exit_after: float | None) -> int:
+    """Serve until a signal (exit code 0) or until ``exit_after`` seconds have passed (1)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    crashed = False
+
+    def on_signal(signum: signal.Signals) -> None:
+        log.info("IBC: %s received, shutting down", signum.name)
+        stop.set()
+
+    def crash() -> None:
+        nonlocal crashed
+        crashed = True
+        log.info("IBC: simulated crash after %gs, exiting with code 1", exit_after)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    if exit_after is not None:
+        loop.call_later(exit_after, crash)
+    await simulator.serve(stop)
+    return 1 if crashed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,292 @@
+"""An asyncio TCP server that behaves like IB Gateway before and after login.
+
+Before login it refuses, accepts-and-closes (socat in front of a Gateway that is
+not listening yet) or accepts-and-stays-silent; after login it serves the TWS
+API text protocol (see ``session.py``) or misbehaves as ``mode`` says. Runs in
+a caller's event loop (``serve``) or in a background thread (``start``/``stop``)
+for synchronous test code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Sequence
+
+from . import protocol
+from .session import START_API, Session, client_id_in_use
+
+BEFORE_LOGIN_BEHAVIOURS = ("refuse", "close", "silent")
+MODES = ("ready", "silent", "no-accounts", "client-id-in-use")
+DEFAULT_ACCOUNTS = ("DU123456", "DU234567")
+
+log = logging.getLogger("simulator")
+
+
+class GatewaySimulator:
+    """A fake IB Gateway on ``host``:``port`` (0 picks a free port, see ``.port``).
+
+    It is "logging in" for ``login_delay`` seconds after it starts, behaving as
+    ``before_login`` says; then it logs in and serves clients as ``mode`` says.
+    An instance serves once.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        login_delay: float = 0.0,
+        before_login: str = "close",
+        mode: str = "ready",
+        accounts: Sequence[str] = DEFAULT_ACCOUNTS,
+        state_file: str | os.PathLike[str] | None = None,
+    ):
+        if before_login not in BEFORE_LOGIN_BEHAVIOURS:
+            raise ValueError(f"before_login must be one of {BEFORE_LOGIN_BEHAVIOURS}, not {before_login!r}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        if login_delay < 0:
+            raise ValueError("login_delay must not be negative")
+        self.host = host
+        self.port = port
+        self.login_delay = login_delay
+        self.before_login = before_login
+        self.mode = mode
+        self.accounts = tuple(accounts)
+        self.state_file = state_file
+        self._client_ids: set[int] = set()
+        self._connections: set[asyncio.Task] = set()
+        self._bound = threading.Event()
+        self._logged_in = threading.Event()
+        # Background-thread runner (start/stop).
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def logged_in(self) -> bool:
+        return self._logged_in.is_set()
+
+    def wait_logged_in(self, timeout: float | None = None) -> bool:
+        """Block until login has completed; False if ``timeout`` passed first."""
+        return self._logged_in.wait(timeout)
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Bind, log in after ``login_delay``, serve until ``stop`` is set, then close everything."""
+        if self.state_file:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.state_file)  # a stale file would announce a login that has not happened
+        sock = self._bind()
+        server: asyncio.Server | None = None
+        try:
+            if self.before_login != "refuse":
+                server = await asyncio.start_server(self._on_connect, sock=sock)
+            # Logged once the port behaves as before_login says, so readers may probe it at once.
+            log.info(
+                "IBC: Starting Gateway simulator on %s:%d"
+                " (pid %d, login delay %gs, before login: %s, mode: %s)",
+                self.host, self.port, os.getpid(),
+                self.login_delay, self.before_login, self.mode,
+            )
+            log.info("IBC: Login dialog displayed")
+            self._bound.set()
+            if not await _wait(stop, self.login_delay):
+                if server is None:
+                    server = await asyncio.start_server(self._on_connect, sock=sock)
+                self._complete_login()
+                await stop.wait()
+        finally:
+            await self._close(server, sock)
+
+    def start(self, timeout: float = 5.0) -> GatewaySimulator:
+        """Serve in a background thread; return once the port is bound (listening unless ``refuse``)."""
+        if self._thread is not None:
+            raise RuntimeError("a GatewaySimulator serves only once")
+        self._loop = asyncio.new_event_loop()
+        self._stop = asyncio.Event()
+        self._thread = threading.Thread(target=self._run_in_thread, name="gateway-simulator", daemon=True)
+        self._thread.start()
+        if not self._bound.wait(timeout):
+            self.stop()
+            raise TimeoutError("gateway simulator did not start")
+        if self._error is not None:
+            self._thread.join()
+            raise self._error
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the background server, close its connections and wait for its thread."""
+        if self._thread is None or not self._thread.is_alive():
+            return
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise RuntimeError("gateway simulator did not stop")
+
+    def __enter__(self) -> GatewaySimulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _run_in_thread(self) -> None:
+        try:
+            self._loop.run_until_complete(self.serve(self._stop))
+        except Exception as exc:  # handed to start(), e.g. the port is taken
+            self._error = exc
+        finally:
+            self._bound.set()
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.close()
+
+    def _bind(self) -> socket.socket:
+        """Bind without listening: until ``listen()`` the port is taken, yet connecting is refused."""
+        family, kind, proto, _, address = socket.getaddrinfo(
+            self.host, self.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        self.port = sock.getsockname()[1]
+        return sock
+
+    def _complete_login(self) -> None:
+        self._logged_in.set()
+        log.info("IBC: Login has completed")
+        log.info("IBC: Configuration tasks completed")
+        if self.state_file:
+            _write_state_file(self.state_file, self.port)
+
+    async def _close(self, server: asyncio.Server | None, sock: socket.socket) -> None:
+        if server is None:
+            sock.close()
+        else:
+            server.close()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        if server is not None:
+            await server.wait_closed()
+        log.info("IBC: Gateway simulator stopped")
+
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One TCP connection, from accept to close; errors end this connection only."""
+        task = asyncio.current_task()
+        self._connections.add(task)
+        host, port = writer.get_extra_info("peername")[:2]
+        peer = f"{host}:{port}"
+        try:
+            if not self.logged_in:
+                await self._before_login(reader, peer)
+            elif self.mode == "silent":
+                log.info("API: connection from %s accepted, not answering (mode silent)", peer)
+                await _drain(reader)
+            else:
+                await self._serve_api(reader, writer, peer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client went away; _serve_api has logged a registered client's departure
+        except protocol.ProtocolError as exc:
+            log.warning("API: connection from %s closed: not the TWS API protocol (%s)", peer, exc)
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+    async def _before_login(self, reader: asyncio.StreamReader, peer: str) -> None:
+        if self.before_login == "close":
+            log.info("API: connection from %s closed: not logged in yet", peer)
+            return
+        log.info("API: connection from %s accepted, not answering: not logged in yet", peer)
+        await _drain(reader)
+
+    async def _serve_api(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str) -> None:
+        """Handshake, startApi, then request/reply until the client leaves."""
+        client_min, client_max = await protocol.read_version_range(reader)
+        version = protocol.negotiate_version(client_min, client_max)
+        if version is None:
+            raise protocol.ProtocolError(
+                f"client versions v{client_min}..{client_max} all above {protocol.SERVER_VERSION}"
+            )
+        writer.write(protocol.version_reply(version))
+        client_id = await _read_start_api(reader)
+        if self.mode == "client-id-in-use" or client_id in self._client_ids:
+            log.info("API: client %d from %s rejected: client id already in use (error 326)", client_id, peer)
+            writer.write(client_id_in_use(version))
+            await writer.drain()
+            return
+        self._client_ids.add(client_id)
+        log.info("API: client %d connected from %s (server version %d)", client_id, peer, version)
+        try:
+            accounts = () if self.mode == "no-accounts" else self.accounts
+            await _converse(reader, writer, Session(version, accounts), client_id)
+        finally:
+            self._client_ids.discard(client_id)
+            log.info("API: client %d disconnected", client_id)
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> bool:
+    """True if ``event`` is set within ``timeout`` seconds."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def _drain(reader: asyncio.StreamReader) -> None:
+    """Read and discard until the peer closes: a connection that never answers."""
+    while await reader.read(65536):
+        pass
+
+
+async def _read_start_api(reader: asyncio.StreamReader) -> int:
+    """Wait for startApi (71, 2, clientId, optionalCapabilities) and return its client id."""
+    while True:
+        fields = await protocol.read_fields(reader)
+        if fields[:1] == [str(START_API)]:
+            try:
+                return int(fields[2])
+            except (IndexError, ValueError):
+                raise protocol.ProtocolError(f"bad startApi {fields}") from None
+        log.debug("API: ignoring %s before startApi", ",".join(fields))
+
+
+async def _converse(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, session: Session, client_id: int
+) -> None:
+    """Send the greeting, then answer requests until EOF; unsimulated ones are logged and ignored."""
+    writer.writelines(session.greeting())
+    await writer.drain()
+    while True:
+        fields = await protocol.read_fields(reader)
+        try:
+            replies = session.reply(fields)
+        except (IndexError, ValueError):
+            replies = None
+        if replies is None:
+            log.debug("API: client %d: ignoring request %s", client_id, ",".join(fields))
+            continue
+        writer.writelines(replies)
+        await writer.drain()
+
+
+def _write_state_file(path: str | os.PathLike[str], port: int) -> None:
+    """Record the login time atomically (temp file + os.replace) for a benchmark to read."""
+    state = {"logged_in_at": time.time(), "port": port, "pid": os.getpid()}
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    with open(temporary, "w", encoding="utf-8") as file:
+        json.dump(state, file)
+    os.replace(temporary, path)

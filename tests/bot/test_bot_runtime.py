@@ -1,0 +1,157 @@
+"""The bot runtime for real: ib_async against the simulator, readiness, the trading gate, signals."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from src.broker.connection import Broker, TradingDisabled
+from src.gameplan.generator import generate_strategy_c
+from src.orchestration.bot import PID_FILE, READY_FILE, running_bot
+from src.orchestration.config import REPO_ROOT
+from src.orchestration.sdnotify import NotifyListener
+from tests.helpers.gameplans import write_plan
+from tests.helpers.simulator import running_simulator
+
+
+def start_bot(port: int, plan: Path, state: Path, *extra: str, notify: str | None = None) -> subprocess.Popen:
+    env = {"PATH": "/usr/bin:/bin", **({"NOTIFY_SOCKET": notify} if notify else {})}
+    return subprocess.Popen(
+        [sys.executable, "-m", "src.main", "--gateway-host", "127.0.0.1", "--gateway-port", str(port),
+         "--gameplan", str(plan), "--state-dir", str(state), "--log-level", "INFO", *extra],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_ready(listener: NotifyListener, timeout: float = 15.0) -> dict[str, str]:
+    message = listener.wait_for("READY", time.monotonic() + timeout)
+    assert message is not None, "bot never said READY=1"
+    return message
+
+
+def test_bot_connects_announces_ready_and_stops_cleanly_on_sigterm(tmp_path):
+    state = tmp_path / "state"
+    with running_simulator() as sim, NotifyListener() as listener:
+        bot = start_bot(sim.port, write_plan(tmp_path / "plan.json"), state, "--heartbeat", "0.2",
+                        notify=listener.name)
+        try:
+            message = wait_ready(listener)
+            record = json.loads((state / READY_FILE).read_text())
+            assert message["MAINPID"] == str(bot.pid) == str(record["pid"])
+            assert record["accounts"] == ["DU123456", "DU234567"] and record["trading_authorized"] is True
+            assert running_bot(state) == bot.pid
+            time.sleep(0.5)
+            bot.send_signal(signal.SIGTERM)
+            out, _ = bot.communicate(timeout=10)
+        finally:
+            bot.kill()
+    assert bot.returncode == 0, out
+    assert "heartbeat: connected=True" in out and "Bot stopped cleanly" in out
+    assert not (state / READY_FILE).exists() and running_bot(state) is None
+
+
+def test_a_second_bot_is_refused_naming_the_first(tmp_path):
+    state = tmp_path / "state"
+    plan = write_plan(tmp_path / "plan.json")
+    with running_simulator() as sim, NotifyListener() as listener:
+        first = start_bot(sim.port, plan, state, notify=listener.name)
+        try:
+            wait_ready(listener)
+            second = start_bot(sim.port, plan, state)
+            out, _ = second.communicate(timeout=20)
+        finally:
+            first.terminate()
+            first.wait(10)
+    assert second.returncode == 1
+    assert f"bot already running (PID {first.pid})" in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize(("prepare", "expected"), [
+    ("stale", "gameplan {plan} not usable (stale)"),
+    ("missing", "gameplan {plan} not usable (missing)"),
+    ("gateway_down", "not serving the API: closed_before_version"),
+])
+def test_prerequisites_checked_on_the_arguments_given(tmp_path, prepare, expected):
+    plan = tmp_path / "plan.json"
+    if prepare == "stale":
+        write_plan(plan, date="2021-03-04")
+    elif prepare != "missing":
+        write_plan(plan)
+    with running_simulator(login_delay=60 if prepare == "gateway_down" else 0) as sim:
+        bot = start_bot(sim.port, plan, tmp_path / "state")
+        out, _ = bot.communicate(timeout=20)
+    assert bot.returncode == 1, out
+    assert expected.format(plan=plan) in out and "Traceback" not in out
+    assert not (tmp_path / "state" / READY_FILE).exists()
+
+
+def test_strategy_c_bot_is_ready_but_can_never_place_an_order(tmp_path):
+    plan = tmp_path / "emergency.json"
+    generate_strategy_c(plan)
+    state = tmp_path / "state"
+    with running_simulator() as sim, NotifyListener() as listener:
+        bot = start_bot(sim.port, plan, state, notify=listener.name)
+        try:
+            wait_ready(listener)
+            record = json.loads((state / READY_FILE).read_text())
+        finally:
+            bot.terminate()
+            out, _ = bot.communicate(timeout=10)
+    assert record["strategy"] == "C" and record["trading_authorized"] is False
+    assert "NO trading authority" in out
+
+
+def test_the_trading_gate_refuses_every_order_without_authority():
+    class NeverCalled:
+        def placeOrder(self, contract, order):  # noqa: N802 - ib_async's name
+            raise AssertionError("an order reached the Gateway")
+
+    broker = Broker("127.0.0.1", 1, 1, trading_authorized=False, ib=NeverCalled())  # type: ignore[arg-type]
+    for _ in range(3):
+        with pytest.raises(TradingDisabled):
+            broker.place_order(object(), object())
+    assert broker.orders_refused == 3
+
+
+def test_the_trading_gate_passes_orders_with_authority():
+    sent = []
+
+    class Recorder:
+        def placeOrder(self, contract, order):  # noqa: N802
+            sent.append((contract, order))
+            return "trade"
+
+    broker = Broker("127.0.0.1", 1, 1, trading_authorized=True, ib=Recorder())  # type: ignore[arg-type]
+    assert broker.place_order("SPY", "BUY 1") == "trade" and sent == [("SPY", "BUY 1")]
+
+
+def test_bot_reconnects_after_the_gateway_drops(tmp_path):
+    state = tmp_path / "state"
+    plan = write_plan(tmp_path / "plan.json")
+    with running_simulator() as sim:
+        port = sim.port
+        with NotifyListener() as listener:
+            bot = start_bot(port, plan, state, notify=listener.name)
+            wait_ready(listener)
+    # the simulator is gone: the bot must notice, keep running and retry
+    try:
+        time.sleep(1.0)
+        assert bot.poll() is None
+        with running_simulator(port=port):
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                time.sleep(0.2)
+                bot.send_signal(signal.SIGTERM) if False else None
+            bot.send_signal(signal.SIGTERM)
+            out, _ = bot.communicate(timeout=10)
+    finally:
+        bot.kill()
+    assert "Gateway connection lost: reconnecting with backoff" in out
+    assert "Gateway connection restored" in out
+    assert bot.returncode == 0
+    assert PID_FILE

@@ -1,0 +1,438 @@
+"""The gameplan loader: every way a file can be unusable, the trading date, the verdict, the CLI."""
+
+import errno
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from src.gameplan import loader
+from src.gameplan.loader import (
+    MAX_FILE_BYTES,
+    GameplanError,
+    GameplanVerdict,
+    evaluate_gameplan,
+    load_emergency_plan,
+    load_gameplan,
+    trading_date,
+)
+from src.gameplan.schema import Gameplan
+from tests.gameplan.test_schema import PLAN_DATE, strategy_c_plan, valid_plan
+
+PROJECT = Path(__file__).resolve().parents[2]
+NOBODY = 65534
+
+
+def write(directory: Path, content: dict | str | bytes, name: str = "gameplan.json") -> Path:
+    path = directory / name
+    if isinstance(content, dict):
+        content = json.dumps(content)
+    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+    return path
+
+
+def rejected(path, kind: str, today: date = PLAN_DATE) -> str:
+    """Assert that load_gameplan and evaluate_gameplan both reject with ``kind``; the reason."""
+    with pytest.raises(GameplanError) as caught:
+        load_gameplan(path, today=today)
+    verdict = evaluate_gameplan(path, today=today)
+    assert (caught.value.kind, verdict.kind, verdict.usable, verdict.plan) == (kind, kind, False, None)
+    assert verdict.reason == caught.value.reason == str(caught.value)
+    assert "\n" not in verdict.reason and verdict.reason
+    return verdict.reason
+
+
+def returns_promptly(function, release=None, seconds: float = 5.0):
+    """Run ``function`` in a thread; fail (and call ``release`` to unblock it) if it blocks."""
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("value", function()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        if release:
+            release()
+        pytest.fail(f"blocked for more than {seconds} s")
+    return result["value"]
+
+
+# --- usable plans ---------------------------------------------------------------------------------------
+
+
+def test_valid_plan_is_usable_with_exact_values(tmp_path):
+    path = write(tmp_path, valid_plan())
+
+    plan = load_gameplan(path, today=PLAN_DATE)
+    verdict = evaluate_gameplan(path, today=PLAN_DATE)
+
+    assert plan == Gameplan.model_validate_json(json.dumps(valid_plan()))
+    assert plan.symbols == ("SPY", "QQQ", "BRK.B") and plan.hard_limits.max_daily_loss_pct == 2.5
+    assert verdict == GameplanVerdict(True, plan, "ok", "strategy A, 3 symbols, multiplier 0.75")
+
+
+def test_deliberate_strategy_c_plan_is_usable_but_grants_no_authority(tmp_path):
+    verdict = evaluate_gameplan(write(tmp_path, strategy_c_plan()), today=PLAN_DATE)
+    assert (verdict.usable, verdict.plan.trading_authorized) == (True, False)
+    assert verdict.reason == "strategy C, 0 symbols, multiplier 0.0"
+
+
+def test_file_of_exactly_one_mebibyte_is_read(tmp_path):
+    text = json.dumps(valid_plan())
+    path = write(tmp_path, text + " " * (MAX_FILE_BYTES - len(text)))
+    assert path.stat().st_size == MAX_FILE_BYTES
+    assert load_gameplan(path, today=PLAN_DATE).strategy == "A"
+
+
+def test_symlink_to_a_regular_file_is_followed(tmp_path):
+    link = tmp_path / "today.json"
+    link.symlink_to(write(tmp_path, valid_plan()))
+    assert load_gameplan(link, today=PLAN_DATE).strategy == "A"
+
+
+def test_default_today_is_the_new_york_trading_date(tmp_path):
+    before = trading_date()
+    verdict = evaluate_gameplan(write(tmp_path, valid_plan(before)))
+    assert verdict.usable or trading_date() != before  # only a midnight crossing may change the answer
+
+
+# --- not configured, missing, unreadable -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [None, ""])
+def test_no_path_configured(path):
+    assert rejected(path, "not_configured") == "no gameplan path is configured"
+
+
+def test_missing_file(tmp_path):
+    assert rejected(tmp_path / "nope.json", "missing") == f"gameplan file not found: {tmp_path / 'nope.json'}"
+
+
+def test_path_below_a_regular_file_is_missing(tmp_path):
+    rejected(write(tmp_path, "{}") / "gameplan.json", "missing")
+
+
+def test_dangling_symlink_is_missing(tmp_path):
+    link = tmp_path / "today.json"
+    link.symlink_to(tmp_path / "gone.json")
+    rejected(link, "missing")
+
+
+def test_directory(tmp_path):
+    assert rejected(tmp_path, "unreadable") == f"{tmp_path} is not a regular file (directory)"
+
+
+def test_fifo_does_not_block(tmp_path):
+    fifo = tmp_path / "gameplan.json"
+    os.mkfifo(fifo)
+
+    def release():  # a writer end lets a blocked reader's open() return
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    verdict = returns_promptly(lambda: evaluate_gameplan(fifo, today=PLAN_DATE), release)
+    assert (verdict.kind, verdict.reason) == ("unreadable", f"{fifo} is not a regular file (FIFO)")
+
+
+def test_symlink_to_dev_zero_does_not_block(tmp_path):
+    link = tmp_path / "gameplan.json"
+    link.symlink_to("/dev/zero")
+    verdict = returns_promptly(lambda: evaluate_gameplan(link, today=PLAN_DATE))
+    assert (verdict.kind, verdict.reason) == ("unreadable", f"{link} is not a regular file (character device)")
+
+
+def test_permission_denied_maps_to_unreadable(tmp_path, monkeypatch):
+    """The errno mapping, whoever runs the tests (root reads any file)."""
+    path = write(tmp_path, valid_plan())
+    real_open = os.open
+
+    def open_denied(file, flags, *args, **kwargs):
+        if Path(file) == path:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
+        return real_open(file, flags, *args, **kwargs)
+
+    monkeypatch.setattr(loader.os, "open", open_denied)
+    assert rejected(path, "unreadable") == f"cannot open {path}: Permission denied"
+
+
+def test_unreadable_file_as_an_unprivileged_user():
+    """A real EACCES from the kernel: as root, a forked child drops to nobody first."""
+    with tempfile.TemporaryDirectory() as directory:
+        os.chmod(directory, 0o755)
+        readable = write(Path(directory), valid_plan(), "readable.json")
+        locked = write(Path(directory), valid_plan(), "locked.json")
+        os.chmod(readable, 0o644)
+        os.chmod(locked, 0o000)
+        if os.geteuid() != 0:
+            kinds = [evaluate_gameplan(p, today=PLAN_DATE).kind for p in (readable, locked)]
+        else:
+            kinds = _verdict_kinds_as_nobody([readable, locked])
+    assert kinds == ["ok", "unreadable"]  # the readable twin proves the child itself works
+
+
+def _verdict_kinds_as_nobody(paths: list[Path]) -> list[str]:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never return into pytest
+        try:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            answer = json.dumps([evaluate_gameplan(p, today=PLAN_DATE).kind for p in paths])
+        except BaseException as error:
+            answer = json.dumps(f"child failed: {error!r}")
+        os.write(write_end, answer.encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        answer = json.loads(pipe.read())
+    os.waitpid(pid, 0)
+    return answer
+
+
+# --- invalid content ---------------------------------------------------------------------------------------
+
+
+def test_larger_than_one_mebibyte(tmp_path):
+    path = write(tmp_path, b" " * MAX_FILE_BYTES + b"{")
+    assert rejected(path, "invalid") == f"{path} is larger than {MAX_FILE_BYTES} bytes (1 MiB)"
+
+
+def test_huge_file_is_not_read_whole(tmp_path, monkeypatch):
+    path = tmp_path / "gameplan.json"
+    with open(path, "wb") as file:
+        file.truncate(64 * MAX_FILE_BYTES)  # sparse: costs no disk
+    read_sizes = []
+    real_read = os.read
+    monkeypatch.setattr(loader.os, "read", lambda fd, n: read_sizes.append(n) or real_read(fd, n))
+    with pytest.raises(GameplanError, match="larger than"):
+        load_gameplan(path, today=PLAN_DATE)
+    assert sum(read_sizes) <= MAX_FILE_BYTES + 1
+
+
+INVALID_CONTENT = [
+    ("invalid UTF-8", b'{"session_id": "\xff"}', "not valid UTF-8: byte 0xff at offset 16"),
+    ("UTF-8 BOM", "\ufeff" + json.dumps(valid_plan()), "not JSON: Unexpected UTF-8 BOM"),
+    ("empty file", b"", "not JSON: Expecting value at line 1 column 1"),
+    ("truncated JSON", json.dumps(valid_plan())[:-1], "not JSON: Expecting ',' delimiter"),
+    ("trailing garbage", json.dumps(valid_plan()) + "x", "not JSON: Extra data"),
+    ("duplicate top-level key", '{"strategy": "C", "strategy": "A"}', "not strict JSON: duplicate key 'strategy'"),
+    ("duplicate nested key", json.dumps(valid_plan())[:-1] + ', "x": {"a": 1, "a": 1}}',
+     "not strict JSON: duplicate key 'a'"),
+    ("NaN", json.dumps(valid_plan()).replace("14.2", "NaN"), "not strict JSON: NaN is not a number"),
+    ("Infinity", json.dumps(valid_plan()).replace("14.2", "Infinity"), "not strict JSON: Infinity is not a number"),
+    ("-Infinity", json.dumps(valid_plan()).replace("-125.5", "-Infinity"),
+     "not strict JSON: -Infinity is not a number"),
+    ("float overflow", json.dumps(valid_plan()).replace("14.2", "1e400"), "not strict JSON: number out of range: 1e400"),
+    ("integer with 5000 digits", json.dumps(valid_plan()).replace('"max_single_position": 10',
+                                                                  '"max_single_position": ' + "9" * 5000),
+     "not strict JSON: Exceeds the limit"),
+    ("top level is a list", json.dumps([valid_plan()]), "the top level must be a JSON object (got list)"),
+    ("top level is a string", '"gameplan"', "the top level must be a JSON object (got str)"),
+    ("10 000 nested arrays", "[" * 10_000 + "]" * 10_000, "not strict JSON: nested too deeply"),
+    ("10 000 nested objects in a field", '{"x": ' + '{"a": ' * 10_000 + "1" + "}" * 10_001,
+     "not strict JSON: nested too deeply"),
+    ("300 nested arrays in an unknown field", json.dumps(valid_plan())[:-1] + ', "x": ' + "[" * 300 + "]" * 300 + "}",
+     "gameplan: Invalid JSON: recursion limit exceeded"),
+]
+
+
+@pytest.mark.parametrize(("content", "reason"), [c[1:] for c in INVALID_CONTENT], ids=[c[0] for c in INVALID_CONTENT])
+def test_invalid_content(tmp_path, content, reason):
+    assert rejected(write(tmp_path, content), "invalid").startswith(reason)
+
+
+SCHEMA_VIOLATIONS = [
+    ("string where int expected", ("hard_limits", "max_single_position"), "1",
+     'hard_limits.max_single_position: Input should be a valid integer (got "1")'),
+    ("loss limit over 100", ("hard_limits", "max_daily_loss_pct"), 250,
+     "hard_limits.max_daily_loss_pct: Input should be less than or equal to 100 (got 250)"),
+    ("strategy D", ("strategy",), "D", "strategy: Input should be 'A', 'B' or 'C' (got \"D\")"),
+    ("unknown field", ("surprise",), True, "surprise: Extra inputs are not permitted (got true)"),
+    ("bad symbol in a list", ("symbols",), ["SPY", "spy"],
+     "symbols[1]: String should match pattern '^[A-Z][A-Z0-9]{0,9}(\\.[A-Z0-9]{1,4})?$' (got \"spy\")"),
+    ("long input is shortened", ("alert_message",), "x" * 3000,
+     f'alert_message: String should have at most 2000 characters (got "{"x" * 56}...)'),
+    ("strategy C with symbols", ("strategy",), "C", "symbols: must be empty for strategy C (got [\"SPY\", "),
+]
+
+
+@pytest.mark.parametrize(("where", "value", "reason"), [v[1:] for v in SCHEMA_VIOLATIONS],
+                         ids=[v[0] for v in SCHEMA_VIOLATIONS])
+def test_schema_violation_names_the_field(tmp_path, where, value, reason):
+    plan = valid_plan()
+    target = plan
+    for key in where[:-1]:
+        target = target[key]
+    target[where[-1]] = value
+    assert rejected(write(tmp_path, plan), "invalid").startswith(reason)
+
+
+def test_missing_field_and_error_count(tmp_path):
+    plan = valid_plan()
+    del plan["hard_limits"]["max_intraday_pivots"]
+    plan["strategy"] = "D"
+    plan["regime"] = "panic"
+    assert rejected(write(tmp_path, plan), "invalid") == "regime: Input should be 'bull_trend', 'bear_trend', " \
+        "'range_bound', 'high_volatility' or 'crisis' (got \"panic\") (+2 more)"
+    del plan["strategy"], plan["regime"]
+    assert rejected(write(tmp_path, plan), "invalid") == "regime: Field required (+2 more)"
+
+
+# --- the trading date ---------------------------------------------------------------------------------------
+
+
+def test_yesterdays_plan_is_stale(tmp_path):
+    path = write(tmp_path, valid_plan(PLAN_DATE - timedelta(days=1)))
+    assert rejected(path, "stale") == "date: gameplan is for 2026-02-09, today in America/New_York is 2026-02-10"
+
+
+def test_tomorrows_plan_is_stale(tmp_path):
+    rejected(write(tmp_path, valid_plan(PLAN_DATE + timedelta(days=1))), "stale")
+
+
+def test_date_boundary_uses_new_york_not_utc(tmp_path):
+    """22:30 in New York on the 10th is already the 11th in UTC: the plan for the 10th is today's."""
+    now = datetime(2026, 2, 11, 3, 30, tzinfo=timezone.utc)
+    assert now.date() == date(2026, 2, 11)
+    path = write(tmp_path, valid_plan(date(2026, 2, 10)))
+    assert load_gameplan(path, today=trading_date(now)).date == date(2026, 2, 10)
+    rejected(write(tmp_path, valid_plan(now.date()), "utc.json"), "stale", today=trading_date(now))
+
+
+@pytest.mark.parametrize(("instant", "expected"), [
+    (datetime(2026, 2, 11, 4, 59, 59, tzinfo=timezone.utc), date(2026, 2, 10)),  # EST: UTC-5
+    (datetime(2026, 2, 11, 5, 0, 0, tzinfo=timezone.utc), date(2026, 2, 11)),
+    (datetime(2026, 7, 1, 3, 59, 59, tzinfo=timezone.utc), date(2026, 6, 30)),  # EDT: UTC-4
+    (datetime(2026, 7, 1, 4, 0, 0, tzinfo=timezone.utc), date(2026, 7, 1)),
+    (datetime(2026, 2, 10, 23, 0, tzinfo=timezone(timedelta(hours=9))), date(2026, 2, 10)),  # Tokyo 23:00
+])
+def test_trading_date(instant, expected):
+    assert trading_date(instant) == expected
+
+
+def test_trading_date_refuses_naive_time():
+    with pytest.raises(ValueError, match="timezone-aware"):
+        trading_date(datetime(2026, 2, 10, 12, 0))
+
+
+# --- quarantine, emergency plans, verdicts --------------------------------------------------------------------
+
+
+def test_quarantined_plan(tmp_path):
+    plan = valid_plan()
+    plan["data_quality"].update(quarantine_active=True, stale_fields=["vix", "breadth"])
+    assert rejected(write(tmp_path, plan), "quarantined") == (
+        "data_quality.quarantine_active: data quarantine is active (stale fields: vix, breadth)")
+
+
+def test_emergency_loader_accepts_a_quarantined_old_strategy_c_plan(tmp_path):
+    plan = strategy_c_plan()
+    plan["data_quality"]["quarantine_active"] = True
+    assert load_emergency_plan(write(tmp_path, plan)).strategy == "C"
+
+
+def test_emergency_loader_refuses_a_trading_plan(tmp_path):
+    with pytest.raises(GameplanError) as caught:
+        load_emergency_plan(write(tmp_path, valid_plan()))
+    assert (caught.value.kind, caught.value.reason) == (
+        "invalid", "strategy: an emergency plan must be strategy C (got A)")
+
+
+def test_emergency_loader_applies_every_file_check(tmp_path):
+    with pytest.raises(GameplanError) as caught:
+        load_emergency_plan(write(tmp_path, '{"a": 1, "a": 2}'))
+    assert caught.value.kind == "invalid"
+
+
+@pytest.mark.parametrize(("error", "kind", "reason"), [
+    (RuntimeError("boom\nsecond line"), "invalid", "unexpected RuntimeError: boom second line"),
+    (RecursionError("too deep"), "invalid", "unexpected RecursionError: too deep"),
+    (OSError(errno.EIO, "Input/output error"), "unreadable", "unexpected OSError: [Errno 5] Input/output error"),
+])
+def test_unexpected_error_becomes_a_verdict(tmp_path, monkeypatch, error, kind, reason):
+    def explode(text):
+        raise error
+
+    monkeypatch.setattr(Gameplan, "model_validate_json", explode)
+    verdict = evaluate_gameplan(write(tmp_path, valid_plan()), today=PLAN_DATE)
+    assert verdict == GameplanVerdict(False, None, kind, reason)
+
+
+def test_read_error_after_open_is_unreadable(tmp_path, monkeypatch):
+    path = write(tmp_path, valid_plan())
+
+    def fail(fd, n):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(loader.os, "read", fail)
+    with pytest.raises(GameplanError) as caught:
+        load_gameplan(path, today=PLAN_DATE)
+    assert (caught.value.kind, caught.value.reason) == ("unreadable", f"cannot read {path}: Input/output error")
+
+
+@pytest.mark.parametrize(("usable", "has_plan", "kind"), [
+    (True, False, "ok"), (False, True, "invalid"), (True, True, "invalid"), (False, False, "ok")])
+def test_verdict_cannot_be_inconsistent(usable, has_plan, kind):
+    plan = Gameplan.model_validate_json(json.dumps(valid_plan())) if has_plan else None
+    with pytest.raises(ValueError):
+        GameplanVerdict(usable, plan, kind, "")
+
+
+# --- the CLI ----------------------------------------------------------------------------------------------------
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "src.gameplan.loader", *args], cwd=PROJECT, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, **(env or {})})
+
+
+def test_cli_usable_plan(tmp_path):
+    path = write(tmp_path, valid_plan())
+    result = run_cli(str(path), "--date", "2026-02-10")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == f"OK: gameplan {path} usable: strategy A, 3 symbols, multiplier 0.75\n"
+
+
+def test_cli_invalid_plan(tmp_path):
+    plan = valid_plan()
+    plan["hard_limits"]["max_daily_loss_pct"] = 250
+    result = run_cli(str(write(tmp_path, plan)), "--date", "2026-02-10")
+    assert (result.returncode, result.stderr) == (1, "")
+    assert result.stdout == ("INVALID (invalid): hard_limits.max_daily_loss_pct: Input should be less than or equal "
+                             "to 100 (got 250) — the orchestrator would deploy Strategy C\n")
+
+
+def test_cli_defaults_to_today_in_new_york(tmp_path):
+    result = run_cli(str(write(tmp_path, valid_plan(date(2000, 1, 3)))))
+    assert result.returncode == 1
+    assert result.stdout.startswith("INVALID (stale): date: gameplan is for 2000-01-03, today in America/New_York")
+
+
+@pytest.mark.parametrize(("make", "kind"), [
+    (lambda d: d / "missing.json", "missing"),
+    (lambda d: d, "unreadable"),
+    (lambda d: write(d, '{"a": NaN}'), "invalid"),
+])
+def test_cli_rejections_are_one_line_without_traceback(tmp_path, make, kind):
+    result = run_cli(str(make(tmp_path)), "--date", "2026-02-10")
+    assert (result.returncode, result.stderr) == (1, "")
+    assert result.stdout.startswith(f"INVALID ({kind}): ") and result.stdout.count("\n") == 1
+
+
+def test_cli_survives_an_ascii_only_terminal(tmp_path):
+    result = run_cli(str(tmp_path / "missing.json"), env={"PYTHONIOENCODING": "ascii"})
+    assert (result.returncode, result.stderr) == (1, "")
+    assert "\\u2014 the orchestrator would deploy Strategy C" in result.stdout
+
+
+@pytest.mark.parametrize("args", [(), ("a.json", "b.json"), ("a.json", "--date", "10/02/2026"),
+                                  ("a.json", "--date", "20260210"), ("--bogus",)])
+def test_cli_usage_errors_exit_2(args):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert result.stdout == "" and "usage:" in result.stderr and "Traceback" not in result.stderr

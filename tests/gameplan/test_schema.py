@@ -1,0 +1,225 @@
+"""The gameplan schema: exact values, strictness, cross-field rules, JSON Schema export."""
+
+import json
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from src.gameplan.schema import Gameplan, gameplan_json_schema
+
+PLAN_DATE = date(2026, 2, 10)
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "gameplan.schema.json"
+
+
+def valid_plan(day: date = PLAN_DATE) -> dict:
+    """A complete Strategy A gameplan as the analyst would write it (JSON-ready)."""
+    return {
+        "date": day.isoformat(),
+        "session_id": "session_20260210_0800",
+        "regime": "bull_trend",
+        "strategy": "A",
+        "symbols": ["SPY", "QQQ", "BRK.B"],
+        "position_size_multiplier": 0.75,
+        "vix_at_analysis": 14.2,
+        "vix_source_verified": True,
+        "bias": "bullish",
+        "expected_behavior": "trending",
+        "key_levels": {"SPY": {"support": 590.5, "resistance": 602}, "QQQ": {}},
+        "catalysts": ["CPI release 08:30 ET"],
+        "earnings_blackout": ["NVDA"],
+        "geo_risk": "low",
+        "alert_message": "",
+        "data_quality": {
+            "quarantine_active": False,
+            "stale_fields": [],
+            "last_verified": "2026-02-10T12:45:00Z",
+        },
+        "hard_limits": {
+            "max_daily_loss_pct": 2.5,
+            "max_single_position": 10,
+            "pdt_trades_remaining": 3,
+            "force_close_at_dte": 1,
+            "weekly_drawdown_governor_active": False,
+            "max_intraday_pivots": 2,
+        },
+        "scorecard": {
+            "yesterday_pnl": -125.5,
+            "yesterday_hit_rate": 0.6,
+            "regime_accuracy": True,
+            "weekly_cumulative_pnl": 310,
+        },
+    }
+
+
+def strategy_c_plan() -> dict:
+    plan = valid_plan()
+    plan.update(strategy="C", symbols=[], position_size_multiplier=0.0)
+    return plan
+
+
+def parse(plan: dict) -> Gameplan:
+    return Gameplan.model_validate_json(json.dumps(plan))
+
+
+def first_error(plan: dict) -> dict:
+    with pytest.raises(ValidationError) as caught:
+        parse(plan)
+    return caught.value.errors()[0]
+
+
+def test_valid_plan_is_parsed_with_exact_values():
+    plan = parse(valid_plan())
+
+    assert plan.date == date(2026, 2, 10)
+    assert plan.session_id == "session_20260210_0800"
+    assert (plan.regime, plan.strategy, plan.bias, plan.expected_behavior, plan.geo_risk) == (
+        "bull_trend", "A", "bullish", "trending", "low")
+    assert plan.symbols == ("SPY", "QQQ", "BRK.B")
+    assert plan.position_size_multiplier == 0.75
+    assert plan.vix_at_analysis == 14.2 and plan.vix_source_verified is True
+    assert plan.key_levels == {"SPY": {"support": 590.5, "resistance": 602.0}, "QQQ": {}}
+    assert plan.catalysts == ("CPI release 08:30 ET",)
+    assert plan.earnings_blackout == ("NVDA",)
+    assert plan.alert_message == ""
+    assert plan.data_quality.quarantine_active is False
+    assert plan.data_quality.stale_fields == ()
+    assert plan.data_quality.last_verified == datetime(2026, 2, 10, 12, 45, tzinfo=timezone.utc)
+    assert plan.hard_limits.model_dump() == valid_plan()["hard_limits"]
+    assert plan.scorecard.model_dump() == valid_plan()["scorecard"]
+    assert isinstance(plan.scorecard.weekly_cumulative_pnl, float)
+    assert plan.trading_authorized is True
+
+
+def test_strategy_b_is_a_trading_strategy_too():
+    plan = valid_plan()
+    plan["strategy"] = "B"
+    assert parse(plan).trading_authorized is True
+
+
+def test_model_is_frozen():
+    plan = parse(valid_plan())
+    with pytest.raises(ValidationError, match="frozen"):
+        plan.strategy = "B"
+    with pytest.raises(ValidationError, match="frozen"):
+        plan.hard_limits.max_single_position = 100
+
+
+def _set(path: str, value):
+    """A mutator that sets a dotted path (``-`` as value deletes it)."""
+    def mutate(plan: dict) -> None:
+        *parents, leaf = path.split(".")
+        target = plan
+        for part in parents:
+            target = target[part]
+        if value == "-":
+            del target[leaf]
+        else:
+            target[leaf] = value
+    return mutate
+
+
+REJECTED = [
+    ("unknown top-level field", _set("surprise", 1), ("surprise",), "extra_forbidden"),
+    ("unknown nested field", _set("hard_limits.max_leverage", 4), ("hard_limits", "max_leverage"), "extra_forbidden"),
+    ("missing field", _set("scorecard.regime_accuracy", "-"), ("scorecard", "regime_accuracy"), "missing"),
+    ("string where int expected", _set("hard_limits.max_single_position", "1"),
+     ("hard_limits", "max_single_position"), "int_type"),
+    ("float where int expected", _set("hard_limits.pdt_trades_remaining", 1.0),
+     ("hard_limits", "pdt_trades_remaining"), "int_type"),
+    ("true is not a number", _set("vix_at_analysis", True), ("vix_at_analysis",), "float_type"),
+    ("1 is not a bool", _set("vix_source_verified", 1), ("vix_source_verified",), "bool_type"),
+    ("strategy D", _set("strategy", "D"), ("strategy",), "literal_error"),
+    ("unknown regime", _set("regime", "panic"), ("regime",), "literal_error"),
+    ("unknown bias", _set("bias", "Bullish"), ("bias",), "literal_error"),
+    ("unknown behavior", _set("expected_behavior", "random"), ("expected_behavior",), "literal_error"),
+    ("unknown geo risk", _set("geo_risk", "extreme"), ("geo_risk",), "literal_error"),
+    ("lower-case symbol", _set("symbols", ["SPY", "qqq"]), ("symbols", 1), "string_pattern_mismatch"),
+    ("symbol with newline", _set("symbols", ["SPY\n"]), ("symbols", 0), "string_pattern_mismatch"),
+    ("duplicate symbols", _set("symbols", ["SPY", "QQQ", "SPY"]), ("symbols",), "duplicate_symbol"),
+    ("duplicate blackout", _set("earnings_blackout", ["NVDA", "NVDA"]), ("earnings_blackout",), "duplicate_symbol"),
+    ("multiplier too big", _set("position_size_multiplier", 2.5), ("position_size_multiplier",), "less_than_equal"),
+    ("negative multiplier", _set("position_size_multiplier", -0.1), ("position_size_multiplier",),
+     "greater_than_equal"),
+    ("negative VIX", _set("vix_at_analysis", -1), ("vix_at_analysis",), "greater_than_equal"),
+    ("loss limit over 100", _set("hard_limits.max_daily_loss_pct", 250), ("hard_limits", "max_daily_loss_pct"),
+     "less_than_equal"),
+    ("more than 3 PDT trades", _set("hard_limits.pdt_trades_remaining", 4), ("hard_limits", "pdt_trades_remaining"),
+     "less_than_equal"),
+    ("negative position limit", _set("hard_limits.max_single_position", -1), ("hard_limits", "max_single_position"),
+     "greater_than_equal"),
+    ("hit rate above 1", _set("scorecard.yesterday_hit_rate", 1.5), ("scorecard", "yesterday_hit_rate"),
+     "less_than_equal"),
+    ("naive last_verified", _set("data_quality.last_verified", "2026-02-10T12:45:00"),
+     ("data_quality", "last_verified"), "timezone_aware"),
+    ("epoch last_verified", _set("data_quality.last_verified", 1770727500), ("data_quality", "last_verified"),
+     "datetime_type"),
+    ("date without zero padding", _set("date", "2026-2-10"), ("date",), "date_parsing"),
+    ("date with a time", _set("date", "2026-02-10T00:00:00"), ("date",), "date_parsing"),
+    ("empty session id", _set("session_id", ""), ("session_id",), "string_pattern_mismatch"),
+    ("level name not snake case", _set("key_levels", {"SPY": {"Support": 1.0}}), ("key_levels", "SPY", "Support",
+     "[key]"), "string_pattern_mismatch"),
+    ("level not positive", _set("key_levels", {"SPY": {"support": 0}}), ("key_levels", "SPY", "support"),
+     "greater_than"),
+    ("level as string", _set("key_levels", {"SPY": {"support": "590"}}), ("key_levels", "SPY", "support"),
+     "float_type"),
+    ("key levels as list", _set("key_levels", []), ("key_levels",), "dict_type"),
+    ("empty catalyst", _set("catalysts", [""]), ("catalysts", 0), "string_too_short"),
+    ("alert over Discord's limit", _set("alert_message", "x" * 2001), ("alert_message",), "string_too_long"),
+    ("stale_fields not a list", _set("data_quality.stale_fields", "all"), ("data_quality", "stale_fields"),
+     "tuple_type"),
+    ("strategy A without symbols", _set("symbols", []), ("symbols",), "strategy_mismatch"),
+    ("strategy A with multiplier 0", _set("position_size_multiplier", 0), ("position_size_multiplier",),
+     "strategy_mismatch"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "loc", "error_type"), [r[1:] for r in REJECTED], ids=[r[0] for r in REJECTED])
+def test_rejected(mutate, loc, error_type):
+    plan = valid_plan()
+    mutate(plan)
+    error = first_error(plan)
+    assert (error["loc"], error["type"]) == (loc, error_type)
+
+
+def test_strategy_c_plan_is_valid_and_has_no_authority():
+    plan = parse(strategy_c_plan())
+    assert plan.strategy == "C"
+    assert plan.trading_authorized is False
+
+
+@pytest.mark.parametrize(("field", "value"), [("symbols", ["SPY"]), ("position_size_multiplier", 0.5)])
+def test_strategy_c_never_carries_trading_authority(field, value):
+    plan = strategy_c_plan()
+    plan[field] = value
+    error = first_error(plan)
+    assert (error["loc"], error["type"]) == ((field,), "strategy_mismatch")
+    assert "for strategy C" in error["msg"]
+
+
+def test_quarantine_removes_trading_authority():
+    plan = valid_plan()
+    plan["data_quality"]["quarantine_active"] = True
+    assert parse(plan).trading_authorized is False
+
+
+def test_enumerations_include_crisis_and_the_emergency_values():
+    properties = json.loads(gameplan_json_schema())["properties"]
+    assert "crisis" in properties["regime"]["enum"]
+    assert properties["strategy"]["enum"] == ["A", "B", "C"]
+    assert "neutral" in properties["bias"]["enum"]
+    assert "mean_reverting" in properties["expected_behavior"]["enum"]
+    assert "high" in properties["geo_risk"]["enum"]
+
+
+def test_json_schema_is_closed_and_requires_every_field():
+    schema = json.loads(gameplan_json_schema())
+    assert schema["additionalProperties"] is False
+    assert set(schema["required"]) == set(valid_plan())
+    assert all(d["additionalProperties"] is False for d in schema["$defs"].values())
+
+
+def test_committed_json_schema_is_up_to_date():
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == gameplan_json_schema(), (
+        "regenerate it: .venv/bin/python -m src.gameplan.schema > docs/gameplan.schema.json")

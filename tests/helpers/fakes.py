@@ -1,0 +1,107 @@
+"""Fakes for the orchestrator's side effects: Docker, the health probe, the notifier."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from src.orchestration.docker import ContainerState, DockerError
+from src.orchestration.health import OK, HandshakeResult
+
+RUNNING = ContainerState("running", 0, None, "2026-11-25T08:00:00Z", True)
+EXITED = ContainerState("exited", 137, None, "2026-11-25T08:00:00Z", False)
+
+
+def probe(reason: str = OK) -> HandshakeResult:
+    if reason == OK:
+        return HandshakeResult(OK, "logged in", 0.001, 178, ("DU123456",))
+    return HandshakeResult(reason, f"simulated {reason}", 0.001)
+
+
+class _Watch:
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class FakeDocker:
+    """A Gateway container in memory; records every command it is given."""
+
+    state: ContainerState | None = None
+    ping_error: DockerError | None = None
+    fail: dict[str, DockerError] = field(default_factory=dict)  # command -> error it raises
+    container: str = "ibkr-gateway"
+    calls: list[str] = field(default_factory=list)
+    on_event: Callable[[str], None] | None = None
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        if name in self.fail:
+            raise self.fail[name]
+
+    def ping(self, timeout: float = 10.0) -> str:
+        self._call("ping")
+        if self.ping_error:
+            raise self.ping_error
+        return "fake-28.0"
+
+    def inspect(self) -> ContainerState | None:
+        self._call("inspect")
+        return self.state
+
+    def compose_up(self) -> None:
+        self._call("compose_up")
+        self.state = RUNNING
+
+    def start(self) -> None:
+        self._call("start")
+        self.state = RUNNING
+
+    def restart(self, stop_timeout: int = 10) -> None:
+        self._call("restart")
+        self.state = RUNNING
+
+    def watch(self, on_event: Callable[[str], None]) -> _Watch:
+        self.on_event = on_event
+        return _Watch()
+
+    def emit(self, action: str, state: ContainerState | None) -> None:
+        """The container changes state and Docker pushes the event."""
+        self.state = state
+        if self.on_event:
+            self.on_event(action)
+
+
+class FakeHealth:
+    """Answers handshake probes from a script: a function of the probe number."""
+
+    def __init__(self, script: Callable[[int], HandshakeResult] = lambda n: probe()) -> None:
+        self.script = script
+        self.calls: list[float] = []
+        self.timeouts: list[float | None] = []
+
+    def check_handshake(self, timeout: float | None = None) -> HandshakeResult:
+        self.calls.append(time.monotonic())
+        self.timeouts.append(timeout)
+        return self.script(len(self.calls))
+
+
+class RecordingNotifier:
+    """Collects alerts instead of sending them."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.alerts: list[tuple[str, str]] = []
+        self.delay = delay
+        self.lock = threading.Lock()
+
+    def send(self, level: str, message: str, *, title: str | None = None,
+             fields: dict[str, str] | None = None) -> bool:
+        time.sleep(self.delay)
+        with self.lock:
+            self.alerts.append((level, message))
+        return True
+
+    def levels(self) -> list[str]:
+        return [level for level, _ in self.alerts]

@@ -1,0 +1,75 @@
+"""Build an orchestrator whose side effects are fakes, with state/ and logs/ in tmp_path."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from src.gameplan.generator import generate_strategy_c
+from src.gameplan.loader import evaluate_gameplan
+from src.notifications.dispatch import AlertQueue
+from src.orchestration.bot import BotStart
+from src.orchestration.config import OrchestrationConfig
+from src.orchestration.journal import RunJournal, read_runs
+from src.orchestration.startup import Services, StartupOrchestrator
+from tests.helpers.fakes import RUNNING, FakeDocker, FakeHealth, RecordingNotifier
+from tests.helpers.gameplans import write_plan
+
+
+class Harness:
+    """One orchestrator run's world: fakes in, observable results out."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp = tmp_path
+        self.docker = FakeDocker(state=RUNNING)
+        self.health = FakeHealth()
+        self.notifier = RecordingNotifier()
+        self.bot_calls: list[dict] = []
+        self.bot_result = BotStart(True, 4242, "ready", {"pid": 4242})
+        self.running_bot_pid: int | None = None
+        self.config = OrchestrationConfig(
+            state_dir=tmp_path / "state", log_dir=tmp_path / "logs",
+            gameplan_path=write_plan(tmp_path / "plans" / "today.json"),
+            emergency_gameplan_path=tmp_path / "state" / "emergency_gameplan.json",
+            gateway_health_timeout=2.0, gateway_health_retry_interval=0.05, child_env={},
+        )
+
+    def configure(self, **changes: object) -> None:
+        self.config = dataclasses.replace(self.config, **changes)
+
+    def _start_bot(self, command, args, **kwargs) -> BotStart:
+        self.bot_calls.append({"command": command, "args": list(args), **kwargs})
+        return self.bot_result
+
+    def orchestrator(self) -> StartupOrchestrator:
+        services = Services(
+            docker=self.docker, health=self.health, alerts=AlertQueue(self.notifier),  # type: ignore[arg-type]
+            evaluate_gameplan=evaluate_gameplan, generate_strategy_c=generate_strategy_c,
+            start_bot=self._start_bot, running_bot=lambda state_dir: self.running_bot_pid,
+        )
+        return StartupOrchestrator(self.config, services, RunJournal(self.config.state_dir))
+
+    def run(self) -> int:
+        self.last = self.orchestrator()
+        return self.last.run()
+
+    @property
+    def runs(self) -> list[dict]:
+        return list(read_runs(self.config.state_dir))
+
+    @property
+    def path(self) -> list[str]:
+        """The states the last run went through, in order."""
+        record = self.runs[-1]
+        return [record["transitions"][0]["from"]] + [t["to"] for t in record["transitions"]]
+
+    def bot_gameplan(self) -> Path:
+        args = self.bot_calls[-1]["args"]
+        return Path(args[args.index("--gameplan") + 1])
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Harness:
+    return Harness(tmp_path)

@@ -1,0 +1,110 @@
+"""The health probe tells a logged-in Gateway from everything that merely looks up."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from src.orchestration import health
+from src.orchestration.config import REPO_ROOT
+from src.orchestration.health import GatewayHealthChecker
+from tests.helpers.listeners import (
+    accept_and_close, accept_and_stay_silent, answer_absurd_frame, answer_garbage, tcp_listener,
+)
+from tests.helpers.simulator import running_simulator
+
+
+def probe(port: int, timeout: float = 2.0, client_id: int = 999):
+    return GatewayHealthChecker("127.0.0.1", port, timeout=timeout, client_id=client_id).check_handshake()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_logged_in_simulator_is_healthy_with_its_accounts():
+    with running_simulator(accounts=("DU111", "DU222")) as sim:
+        result = probe(sim.port)
+    assert result.ok, result.describe()
+    assert result.accounts == ("DU111", "DU222") and result.server_version == 178
+
+
+@pytest.mark.parametrize(("before_login", "reason"), [
+    ("close", health.CLOSED_BEFORE_VERSION),
+    ("silent", health.NO_REPLY),
+    ("refuse", health.REFUSED),
+])
+def test_a_gateway_still_logging_in_is_not_healthy(before_login, reason):
+    with running_simulator(login_delay=30, before_login=before_login) as sim:
+        result = probe(sim.port, timeout=0.5)
+    assert result.reason == reason and not result.ok
+
+
+def test_socat_like_port_is_open_but_not_healthy():
+    with running_simulator(login_delay=30, before_login="close") as sim:
+        checker = GatewayHealthChecker("127.0.0.1", sim.port, timeout=0.5)
+        assert checker.check_api_port() is True  # the spec's port check is fooled...
+        assert checker.check_handshake().reason == health.CLOSED_BEFORE_VERSION  # ...the handshake is not
+
+
+@pytest.mark.parametrize(("mode", "reason"), [
+    ("silent", health.NO_REPLY),
+    ("no-accounts", health.NO_ACCOUNTS),
+    ("client-id-in-use", health.CLIENT_ID_TAKEN),
+])
+def test_logged_in_but_not_serving_properly(mode, reason):
+    with running_simulator(mode=mode) as sim:
+        result = probe(sim.port, timeout=0.5)
+    assert result.reason == reason, result.describe()
+
+
+def test_probe_with_the_bots_client_id_is_refused_while_the_bot_is_connected():
+    with running_simulator() as sim:
+        with socket.create_connection(("127.0.0.1", sim.port)) as bot:
+            bot.sendall(b"API\0" + health._frame(b"v157..178"))
+            bot.recv(1024)
+            bot.sendall(health._frame(health._fields(71, 2, 1, "")))
+            time.sleep(0.1)
+            assert probe(sim.port, client_id=1).reason == health.CLIENT_ID_TAKEN
+            assert probe(sim.port, client_id=999).ok
+
+
+def test_nothing_listening_is_refused():
+    assert probe(free_port()).reason == health.REFUSED
+
+
+@pytest.mark.parametrize(("behaviour", "reason"), [
+    (accept_and_close, health.CLOSED_BEFORE_VERSION),
+    (accept_and_stay_silent, health.NO_REPLY),
+    (answer_garbage, health.PROTOCOL_ERROR),
+    (answer_absurd_frame, health.PROTOCOL_ERROR),
+])
+def test_hostile_listeners_are_never_healthy_and_the_probe_is_bounded(behaviour, reason):
+    with tcp_listener(behaviour) as port:
+        started = time.monotonic()
+        result = probe(port, timeout=0.6)
+        elapsed = time.monotonic() - started
+    assert result.reason == reason, result.describe()
+    assert elapsed < 0.6 + 0.3
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "src.orchestration.health", *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_cli_tells_socat_from_a_logged_in_gateway():
+    with running_simulator(login_delay=30) as sim:
+        socat = run_cli("--port", str(sim.port), "--timeout", "1")
+    with running_simulator() as sim:
+        ready = run_cli("--port", str(sim.port), "--timeout", "1")
+    assert socat.returncode == 1 and socat.stdout.startswith("UNHEALTHY 127.0.0.1:")
+    assert "closed_before_version" in socat.stdout and socat.stdout.count("\n") == 1
+    assert ready.returncode == 0 and ready.stdout.startswith("HEALTHY 127.0.0.1:")
+    assert "DU123456" in ready.stdout

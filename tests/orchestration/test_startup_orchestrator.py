@@ -1,0 +1,278 @@
+"""The startup state machine: transitions, exit codes, journal and alerts, with faked side effects."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+import pytest
+
+from src.orchestration import startup
+from src.orchestration.docker import DAEMON_DOWN, FAILED, DockerError
+from src.orchestration.journal import CHECKPOINT_FILE
+from src.orchestration.locks import PidLock
+from src.orchestration.startup import TRANSITIONS, StartupState
+from tests.helpers.fakes import EXITED, RUNNING, ContainerState, probe
+from tests.helpers.gameplans import write_plan
+
+HAPPY_PATH = ["INITIALIZING", "GATEWAY_STARTING", "GATEWAY_WAITING", "GATEWAY_VALIDATED",
+              "GAMEPLAN_LOADING", "BOT_STARTING", "BOT_RUNNING", "SUCCESS"]
+
+
+def test_every_non_terminal_state_has_a_handler_and_every_target_is_a_state():
+    for state in StartupState:
+        if state in startup.TERMINAL:
+            assert state not in TRANSITIONS
+            continue
+        handler, targets = TRANSITIONS[state]
+        assert callable(getattr(startup.StartupOrchestrator, handler))
+        assert targets and all(isinstance(t, StartupState) for t in targets)
+
+
+def test_happy_path_with_gateway_already_running_exits_0(harness):
+    assert harness.run() == 0
+    assert harness.path == HAPPY_PATH
+    assert "compose_up" not in harness.docker.calls and "start" not in harness.docker.calls
+    record = harness.runs[-1]
+    assert record["outcome"] == "success" and record["exit_code"] == 0 and record["bot_pid"] == 4242
+    assert record["gameplan"]["verdict"] == "ok"
+    assert harness.bot_gameplan() == harness.config.gameplan_path
+    assert harness.notifier.levels() == ["info"]  # one success summary, nothing else
+    assert not (harness.config.state_dir / CHECKPOINT_FILE).exists()
+
+
+def test_absent_container_is_created_with_compose(harness):
+    harness.docker.state = None
+    assert harness.run() == 0
+    assert harness.docker.calls.count("compose_up") == 1
+    assert any("created and started" in m for _, m in harness.notifier.alerts)
+
+
+def test_stopped_container_is_started(harness):
+    harness.docker.state = EXITED
+    assert harness.run() == 0
+    assert harness.docker.calls.count("start") == 1 and "compose_up" not in harness.docker.calls
+
+
+def test_docker_unavailable_fails_with_its_reason(harness):
+    harness.docker.ping_error = DockerError(DAEMON_DOWN, "the Docker daemon is not running")
+    assert harness.run() == 1
+    assert harness.path == ["INITIALIZING", "DOCKER_UNAVAILABLE", "FAILURE"]
+    assert harness.runs[-1]["reason"] == "Docker unavailable: the Docker daemon is not running"
+    assert harness.notifier.alerts[-1][0] == "critical"
+    assert "Docker daemon is not running" in harness.notifier.alerts[-1][1]
+
+
+def test_compose_failure_is_a_failure_with_the_docker_message(harness):
+    harness.docker.state = None
+    harness.docker.fail["compose_up"] = DockerError(FAILED, "'docker compose up' failed: pull access denied")
+    assert harness.run() == 1
+    assert "pull access denied" in harness.runs[-1]["reason"]
+
+
+def test_never_healthy_restarts_once_then_times_out_on_time(harness):
+    harness.configure(gateway_health_timeout=0.4)
+    harness.health.script = lambda n: probe("closed_before_version")
+    started = time.monotonic()
+    assert harness.run() == 1
+    elapsed = time.monotonic() - started
+    assert harness.docker.calls.count("restart") == 1
+    assert harness.path[-5:] == ["GATEWAY_UNHEALTHY", "GATEWAY_WAITING", "GATEWAY_UNHEALTHY", "GATEWAY_TIMEOUT",
+                                 "FAILURE"]
+    assert harness.path.count("GATEWAY_WAITING") == 2 and harness.path[-2:] == ["GATEWAY_TIMEOUT", "FAILURE"]
+    assert 0.8 <= elapsed < 0.8 + 1.0, elapsed  # two deadlines, honoured within a second
+    assert "closed_before_version" in harness.runs[-1]["reason"] and "after one restart" in harness.runs[-1]["reason"]
+    assert harness.notifier.levels() == ["warning", "critical"]
+    assert harness.bot_calls == []
+
+
+def test_healthy_after_the_restart_succeeds(harness):
+    harness.configure(gateway_health_timeout=0.3)
+    harness.health.script = lambda n: probe() if harness.docker.calls.count("restart") else probe("no_reply")
+    assert harness.run() == 0
+    assert harness.docker.calls.count("restart") == 1
+    assert "GATEWAY_UNHEALTHY" in harness.path and harness.path[-1] == "SUCCESS"
+
+
+def test_healthy_exactly_at_the_deadline_is_success(harness):
+    timeout = 0.5
+    harness.configure(gateway_health_timeout=timeout, gateway_health_retry_interval=0.2)
+    first: list[float] = []
+
+    def script(n):
+        first.append(time.monotonic()) if not first else None
+        return probe() if time.monotonic() >= first[0] + timeout - 0.005 else probe("no_reply")
+
+    harness.health.script = script
+    assert harness.run() == 0
+    assert "restart" not in harness.docker.calls and "GATEWAY_UNHEALTHY" not in harness.path
+
+
+def test_container_dying_mid_wait_is_noticed_at_once_and_restarted(harness):
+    harness.configure(gateway_health_timeout=30.0, gateway_health_retry_interval=5.0)
+    harness.health.script = lambda n: probe() if harness.docker.calls.count("restart") + \
+        harness.docker.calls.count("start") else probe("closed_before_version")
+    threading.Timer(0.3, harness.docker.emit, args=("die", EXITED)).start()
+    started = time.monotonic()
+    assert harness.run() == 0
+    assert time.monotonic() - started < 1.5  # not at the 30 s timeout, not at the 5 s poll
+    assert harness.docker.calls.count("start") == 1  # an exited container is started, once
+    assert "GATEWAY_UNHEALTHY" in harness.path
+    assert any("exited (exit code 137)" in m for _, m in harness.notifier.alerts)
+
+
+def test_docker_health_must_be_healthy_when_the_container_has_a_healthcheck(harness):
+    harness.configure(gateway_health_timeout=0.3)
+    harness.docker.state = ContainerState("running", 0, "starting", "", True)
+    harness.docker.restart = lambda stop_timeout=10: harness.docker.calls.append("restart")  # still "starting"
+    assert harness.run() == 1  # API answers, but Docker never calls it healthy
+    assert "health starting" in harness.runs[-1]["reason"]
+
+
+def test_probes_follow_the_retry_interval_and_never_outlive_the_deadline(harness):
+    harness.configure(gateway_health_timeout=1.0, gateway_health_retry_interval=0.25, health_check_timeout=5.0)
+    harness.health.script = lambda n: probe("refused")
+    harness.run()
+    per_wait = len(harness.health.calls) / 2
+    assert 4 <= per_wait <= 7, harness.health.calls
+    assert max(harness.health.timeouts) <= 1.0 + 0.5
+
+
+@pytest.mark.parametrize(("setup", "state", "kind"), [
+    ("unset", "GAMEPLAN_MISSING", "not_configured"),
+    ("missing", "GAMEPLAN_MISSING", "missing"),
+    ("corrupt", "GAMEPLAN_INVALID", "invalid"),
+    ("quarantined", "GAMEPLAN_INVALID", "quarantined"),
+    ("stale", "GAMEPLAN_INVALID", "stale"),
+])
+def test_doubtful_gameplan_deploys_strategy_c_and_exits_2(harness, setup, state, kind):
+    plan = harness.config.gameplan_path
+    if setup == "unset":
+        harness.configure(gameplan_path=None)
+    elif setup == "missing":
+        plan.unlink()
+    elif setup == "corrupt":
+        plan.write_text('{"date": ')
+    elif setup == "quarantined":
+        write_plan(plan, data_quality={"quarantine_active": True, "stale_fields": [],
+                                       "last_verified": "2026-01-01T00:00:00Z"})
+    elif setup == "stale":
+        write_plan(plan, date="2020-01-02")
+    assert harness.run() == 2
+    assert state in harness.path and harness.path[-1] == "SUCCESS"
+    record = harness.runs[-1]
+    assert record["outcome"] == "strategy_c" and record["gameplan"]["verdict"] == kind
+    emergency = harness.config.emergency_gameplan_path
+    assert harness.bot_gameplan() == emergency
+    assert json.loads(emergency.read_text())["strategy"] == "C"
+    assert record["reason"].startswith(f"gameplan {kind}")
+    warnings = [m for level, m in harness.notifier.alerts if level == "warning"]
+    assert any("Strategy C deployed" in m and kind in m for m in warnings)
+
+
+def test_strategy_c_that_cannot_be_written_is_a_failure(harness):
+    harness.configure(gameplan_path=None)
+
+    def broken(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    orchestrator = harness.orchestrator()
+    orchestrator.services.generate_strategy_c = broken
+    assert orchestrator.run() == 1
+    assert "Strategy C could not be written" in harness.runs[-1]["reason"]
+
+
+def test_bot_that_fails_to_start_is_a_failure_with_its_log(harness, tmp_path):
+    from src.orchestration.bot import BotStart
+
+    def crashing(command, args, *, log_path, **kw):
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_text("Traceback (most recent call last):\nSyntaxError: invalid syntax\n")
+        return BotStart(False, 777, "bot exited with code 1 before it was ready")
+
+    orchestrator = harness.orchestrator()
+    orchestrator.services.start_bot = crashing
+    assert orchestrator.run() == 1
+    assert harness.path[-2:] == ["BOT_START_FAILED", "FAILURE"]
+    assert "SyntaxError: invalid syntax" in harness.runs[-1]["reason"]
+    assert "SyntaxError" in harness.notifier.alerts[-1][1] and harness.notifier.alerts[-1][0] == "critical"
+
+
+def test_bot_already_running_touches_nothing_and_alerts_nobody(harness):
+    harness.running_bot_pid = 31337
+    assert harness.run() == 1
+    assert harness.docker.calls == [] and harness.bot_calls == []
+    assert "already running (PID 31337)" in harness.runs[-1]["reason"]
+    assert harness.notifier.alerts == []
+
+
+def test_second_orchestrator_is_refused_at_once_naming_the_holder(harness):
+    lock = PidLock(harness.config.state_dir / "orchestrator.lock")
+    lock.acquire()
+    try:
+        started = time.monotonic()
+        assert harness.run() == 1
+        assert time.monotonic() - started < 0.5
+    finally:
+        lock.release()
+    assert harness.docker.calls == []
+    assert harness.runs[-1]["outcome"] == "refused"
+    assert f"PID {os.getpid()}" in harness.runs[-1]["reason"]
+
+
+def test_a_transition_missing_from_the_table_ends_in_failure(harness, monkeypatch):
+    monkeypatch.setattr(startup.StartupOrchestrator, "_validate_gateway", lambda self: StartupState.BOT_RUNNING)
+    assert harness.run() == 1
+    assert "transition GATEWAY_VALIDATED -> StartupState.BOT_RUNNING is not in the table" in harness.runs[-1]["reason"]
+    assert harness.bot_calls == []
+
+
+def test_unexpected_exception_becomes_exit_1_with_a_critical_alert(harness, monkeypatch):
+    def boom(self):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(startup.StartupOrchestrator, "_load_gameplan", boom)
+    assert harness.run() == 1
+    record = harness.runs[-1]
+    assert record["outcome"] == "failure" and "crashed in GAMEPLAN_LOADING: KeyError" in record["reason"]
+    assert harness.notifier.alerts[-1][0] == "critical"
+
+
+def test_an_interrupted_previous_run_is_recorded_not_lost(harness):
+    state = harness.config.state_dir
+    state.mkdir(parents=True, exist_ok=True)
+    (state / CHECKPOINT_FILE).write_text(json.dumps(
+        {"run_id": "dead1", "transitions": [{"from": "GATEWAY_STARTING", "to": "GATEWAY_WAITING"}]}))
+    assert harness.run() == 0
+    first, second = harness.runs
+    assert first["run_id"] == "dead1" and first["outcome"] == "interrupted"
+    assert "GATEWAY_WAITING" in first["reason"]
+    assert second["outcome"] == "success"
+
+
+def test_every_transition_is_journaled_with_time_spent(harness):
+    harness.run()
+    transitions = harness.runs[-1]["transitions"]
+    assert len(transitions) == len(HAPPY_PATH) - 1
+    assert all(t["seconds"] >= 0 and t["at"].endswith("+00:00") for t in transitions)
+
+
+def test_secrets_never_reach_the_journal_or_alerts(harness):
+    token = "CANARYtoken-abcdef123456"
+    harness.configure(discord_webhook_url=f"https://discord.com/api/webhooks/1234/{token}",
+                      child_env={"TWS_PASSWORD": "CANARYpassw0rd"})
+    harness.docker.ping_error = DockerError(DAEMON_DOWN, f"cannot reach {token} with CANARYpassw0rd")
+    assert harness.run() == 1
+    text = (harness.config.state_dir / "runs.jsonl").read_text() + repr(harness.notifier.alerts)
+    assert token not in text and "CANARYpassw0rd" not in text and "***" in text
+
+
+def test_a_deliberate_strategy_c_plan_is_used_as_written_and_exits_2(harness):
+    write_plan(harness.config.gameplan_path, strategy="C", symbols=[], position_size_multiplier=0.0)
+    assert harness.run() == 2
+    assert "GAMEPLAN_INVALID" not in harness.path and "GAMEPLAN_MISSING" not in harness.path
+    assert harness.bot_gameplan() == harness.config.gameplan_path  # the analyst's plan, not the emergency one
+    assert not harness.config.emergency_gameplan_path.exists()
+    assert not any("Strategy C deployed" in m for _, m in harness.notifier.alerts)
