@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -119,3 +120,14 @@ def test_cli_help_describes_exit_codes(capsys):
         startup.main(["--help"])
     assert exited.value.code == 0
     assert "  2 bot running under Strategy C (no trading)" in capsys.readouterr().out
+
+
+def test_env_example_documents_every_variable_with_its_default():
+    documented = (REPO_ROOT / ".env.example").read_text()
+    from src.orchestration.config import _ACCEPTED
+
+    for name in _ACCEPTED:
+        assert f"{name}=" in documented, f"{name} missing from .env.example"
+    active = read_dotenv(REPO_ROOT / ".env.example")
+    as_documented = dataclasses.replace(load(active), child_env={})
+    assert as_documented == dataclasses.replace(load({}), child_env={})
