@@ -7,7 +7,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 

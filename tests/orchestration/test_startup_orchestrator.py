@@ -14,7 +14,7 @@ from src.orchestration.docker import DAEMON_DOWN, FAILED, DockerError
 from src.orchestration.journal import CHECKPOINT_FILE
 from src.orchestration.locks import PidLock
 from src.orchestration.startup import TRANSITIONS, StartupState
-from tests.helpers.fakes import EXITED, RUNNING, ContainerState, probe
+from tests.helpers.fakes import EXITED, ContainerState, probe
 from tests.helpers.gameplans import write_plan
 
 HAPPY_PATH = ["INITIALIZING", "GATEWAY_STARTING", "GATEWAY_WAITING", "GATEWAY_VALIDATED",

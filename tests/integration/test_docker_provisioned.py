@@ -1,0 +1,93 @@
+"""Docker is provisioned (scripts/provision-docker.sh): Engine, Compose v2, the simulator image,
+and the simulator override of the production Compose file yields a healthy `ibkr-gateway`
+whose published port serves the TWS API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from tests.integration.docker_env import (
+    SERVICE,
+    SIMULATOR_IMAGE,
+    compose,
+    container_labels,
+    container_state,
+    docker,
+    project_containers,
+    require_docker,
+    sim_compose_env,
+    simulator_gateway,
+    tws_handshake,
+    unique_project,
+    wait_for_health,
+)
+
+pytestmark = pytest.mark.docker
+
+
+def test_docker_daemon_answers():
+    require_docker()
+    version = docker("version", "--format", "{{.Server.Version}} {{.Server.APIVersion}}").stdout.split()
+    assert len(version) == 2, version
+
+
+def test_docker_compose_is_v2():
+    require_docker()
+    assert docker("compose", "version", "--short").stdout.strip().lstrip("v").startswith("2.")
+
+
+def test_simulator_image_exists():
+    require_docker()
+    result = docker("image", "inspect", "--format", "{{json .Config.Cmd}} {{.Config.User}}", SIMULATOR_IMAGE, check=False)
+    assert result.returncode == 0, f"{SIMULATOR_IMAGE} missing: run bash scripts/provision-docker.sh ({result.stderr.strip()})"
+    cmd, user = result.stdout.rsplit(" ", 1)
+    assert "src.simulator" in cmd
+    assert user.strip() not in ("", "0", "root", "0:0"), "the simulator must not run as root"
+
+
+def test_compose_files_validate_without_credentials(tmp_path):
+    require_docker()
+    env = sim_compose_env(unique_project(), 4002)
+    env.pop("COMPOSE_FILE")
+    env.update(TWS_USERID="placeholder", TWS_PASSWORD_SECRET_FILE=str(tmp_path / "absent"))
+    production = compose(env, "-f", "docker-compose.yml", "config", "--format", "json").stdout
+    assert "ghcr.io/gnzsnz/ib-gateway" in production and "127.0.0.1" in production
+    assert "placeholder" in production and "TWS_PASSWORD_FILE" in production
+    simulated = compose({**env, "COMPOSE_FILE": "docker-compose.yml:docker-compose.sim.yml"}, "config", "--format", "json").stdout
+    assert SIMULATOR_IMAGE in simulated and "TWS_" not in simulated and "tws_password" not in simulated
+
+
+def test_simulator_gateway_becomes_healthy_and_serves_on_loopback():
+    with simulator_gateway(timeout=30) as gateway:
+        state = container_state(gateway.container)
+        assert state["Status"] == "running" and state["Health"]["Status"] == "healthy", state
+        labels = container_labels(gateway.container)
+        assert labels["com.docker.compose.project"] == gateway.project
+        assert labels["com.docker.compose.service"] == SERVICE
+        published = docker("port", gateway.container, "4004/tcp").stdout.split()
+        assert published == [f"127.0.0.1:{gateway.port}"], published
+        version, accounts = tws_handshake(gateway.port)
+        assert version >= 100 and accounts == ["DU123456", "DU234567"]
+    assert container_state(gateway.container) is None
+    assert project_containers(gateway.project) == []
+
+
+def test_socat_like_gateway_is_not_healthy_before_login():
+    """Port open but not logged in (accept, then close): the healthcheck must not say healthy."""
+    with simulator_gateway(wait_healthy=False, login_delay=4, before_login="close") as gateway:
+        deadline = time.monotonic() + 2.5
+        saw_port_open = False
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                sock.settimeout(1)
+                saw_port_open |= sock.connect_ex(("127.0.0.1", gateway.port)) == 0
+            assert container_state(gateway.container)["Health"]["Status"] == "starting"
+            time.sleep(0.2)
+        assert saw_port_open, "the published port should accept like socat does before login"
+        waited = wait_for_health(gateway.container, timeout=15)
+        assert waited < 15
+        assert tws_handshake(gateway.port)[1] == ["DU123456", "DU234567"]
+
