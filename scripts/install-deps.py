@@ -4,7 +4,7 @@ Poetry's own installer asks the index for per-version JSON metadata, which not
 every network serves (our CI reaches the index through its simple API only).
 pip needs only the simple API, so this installs the same locked set, with the
 same hashes, the way pip can. Standard library only: it runs before any
-dependency exists. Usage: python3 scripts/install-deps.py [--no-dev]
+dependency exists. Usage: python3 scripts/install-deps.py [--no-dev] [--with GROUP]
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def requirements(lock: dict, groups: set[str]) -> list[str]:
 
 def main(argv: list[str]) -> int:
     groups = {"main"} if "--no-dev" in argv else {"main", "dev"}
+    groups |= {argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--with"}
     lock = tomllib.loads((ROOT / "poetry.lock").read_text())
     if not (VENV / "bin" / "python").exists():
         venv.create(VENV, with_pip=True)
