@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 log = logging.getLogger(__name__)
 LEVELS = ("info", "warning", "error", "critical")
@@ -28,7 +28,7 @@ class AlertQueue:
     def __init__(self, notifier: Notifier) -> None:
         self.notifier = notifier
         self.sent: list[tuple[str, str, bool]] = []  # (level, message, delivered), for the journal
-        self._queue: queue.Queue[tuple[str, str, str | None, dict[str, str] | None] | None] = queue.Queue()
+        self._queue: queue.Queue[_Alert | threading.Event | None] = queue.Queue()
         self._thread = threading.Thread(target=self._drain, name="alerts", daemon=True)
         self._thread.start()
 
@@ -36,26 +36,40 @@ class AlertQueue:
               fields: dict[str, str] | None = None) -> None:
         if level not in LEVELS:
             raise ValueError(f"unknown alert level {level!r}")
-        self._queue.put((level, message, title, fields))
+        self._queue.put(_Alert(level, message, title, fields))
 
     def _drain(self) -> None:
         while (item := self._queue.get()) is not None:
-            level, message, title, fields = item
+            if isinstance(item, threading.Event):
+                item.set()  # a flush() reached this point: everything before it is handled
+                continue
             try:
-                delivered = self.notifier.send(level, message, title=title, fields=fields)
+                delivered = self.notifier.send(item.level, item.message, title=item.title, fields=item.fields)
             except Exception:  # a notifier must never take the run down
                 log.exception("alert delivery crashed")
                 delivered = False
-            self.sent.append((level, message, delivered))
-            self._queue.task_done()
-        self._queue.task_done()
+            self.sent.append((item.level, item.message, delivered))
 
-    def close(self, timeout: float) -> bool:
-        """Wait up to `timeout` s for pending alerts; True when all were handled."""
-        self._queue.put(None)
-        self._thread.join(max(0.0, timeout))
-        if self._thread.is_alive():
+    def flush(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for the alerts queued so far; True when all were handled."""
+        if not self._thread.is_alive():
+            return self._queue.empty()
+        reached = threading.Event()
+        self._queue.put(reached)
+        if not reached.wait(max(0.0, timeout)):
             log.warning("alerts still pending after %.1f s: left to the log", timeout)
             return False
         return True
 
+    def close(self, timeout: float) -> bool:
+        """Flush, then stop the sending thread."""
+        done = self.flush(timeout)
+        self._queue.put(None)
+        return done
+
+
+class _Alert(NamedTuple):
+    level: str
+    message: str
+    title: str | None
+    fields: dict[str, str] | None

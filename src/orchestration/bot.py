@@ -77,25 +77,35 @@ def start_bot(
             )
         except OSError as exc:
             return BotStart(False, None, f"cannot execute bot command {command[0]!r}: {exc.strerror or exc}")
-        deadline = time.monotonic() + ready_timeout
-        while True:
-            code = proc.poll()
-            if code is not None:
-                return BotStart(False, proc.pid, f"bot exited with code {code} before it was ready", process=proc)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return BotStart(False, proc.pid, f"bot not ready within BOT_READY_TIMEOUT={ready_timeout:g} s",
+        try:
+            return _await_ready(proc, listener, state_dir, ready_timeout)
+        except BaseException:  # interrupted (SIGTERM mid-start): never leave a half-started bot
+            stop_process(proc, grace=5)
+            raise
+
+
+def _await_ready(proc: subprocess.Popen[bytes], listener: NotifyListener, state_dir: Path,
+                 ready_timeout: float) -> BotStart:
+    """READY=1 with a matching readiness record, the bot's exit, or the deadline: whichever comes first."""
+    deadline = time.monotonic() + ready_timeout
+    while True:
+        code = proc.poll()
+        if code is not None:
+            return BotStart(False, proc.pid, f"bot exited with code {code} before it was ready", process=proc)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return BotStart(False, proc.pid, f"bot not ready within BOT_READY_TIMEOUT={ready_timeout:g} s",
+                            process=proc)
+        message = listener.receive(min(POLL, left))
+        if message and message.get("READY") == "1":
+            record = read_ready_record(state_dir)
+            if record is None or record.get("pid") != proc.pid:
+                # READY from a wrapper (e.g. `poetry run`) carries the real bot's MAINPID.
+                record = record if record and str(record.get("pid")) == message.get("MAINPID") else None
+            if record is None:
+                return BotStart(False, proc.pid, "bot said READY=1 but wrote no matching readiness record",
                                 process=proc)
-            message = listener.receive(min(POLL, left))
-            if message and message.get("READY") == "1":
-                record = read_ready_record(state_dir)
-                if record is None or record.get("pid") != proc.pid:
-                    # READY from a wrapper (e.g. `poetry run`) carries the real bot's MAINPID.
-                    record = record if record and str(record.get("pid")) == message.get("MAINPID") else None
-                if record is None:
-                    return BotStart(False, proc.pid, "bot said READY=1 but wrote no matching readiness record",
-                                    process=proc)
-                return BotStart(True, int(record["pid"]), "ready", record, proc)
+            return BotStart(True, int(record["pid"]), "ready", record, proc)
 
 
 def stop_process(proc: subprocess.Popen[bytes], grace: float = 10.0) -> int | None:

@@ -46,6 +46,9 @@ _ACCEPTED: dict[str, tuple[str, bool]] = {
     "BOT_LOG_LEVEL": ("one of " + ", ".join(LOG_LEVELS), False),
     "DISCORD_WEBHOOK_URL": ("https://discord.com/api/webhooks/<id>/<token>, or unset", True),
     "DOCKER_COMMAND_TIMEOUT": ("seconds, a number > 0 and <= 600", False),
+    "DOCKER_WAIT_TIMEOUT": ("seconds, a number >= 0 and <= 3600", False),
+    "TWOFA_WAIT_TIMEOUT": ("seconds, a number >= 0 and <= 600", False),
+    "SUPERVISE_STOP_GATEWAY": ("true or false", False),
     "STATE_DIR": ("a directory path", False),
     "LOG_DIR": ("a directory path", False),
 }
@@ -83,6 +86,9 @@ class _Settings(BaseModel):
     )
     discord_webhook_url: str | None = Field(None, alias="DISCORD_WEBHOOK_URL")
     docker_command_timeout: Seconds = Field(30.0, alias="DOCKER_COMMAND_TIMEOUT", le=600)
+    docker_wait_timeout: float = Field(60.0, alias="DOCKER_WAIT_TIMEOUT", ge=0, le=3600, allow_inf_nan=False)
+    twofa_wait_timeout: float = Field(180.0, alias="TWOFA_WAIT_TIMEOUT", ge=0, le=600, allow_inf_nan=False)
+    supervise_stop_gateway: bool = Field(False, alias="SUPERVISE_STOP_GATEWAY")
     state_dir: str = Field("state", alias="STATE_DIR", min_length=1)
     log_dir: str = Field("logs", alias="LOG_DIR", min_length=1)
 
@@ -127,6 +133,9 @@ class OrchestrationConfig:
     bot_log_level: str = "INFO"
     discord_webhook_url: str | None = field(default=None, repr=False)
     docker_command_timeout: float = 30.0
+    docker_wait_timeout: float = 60.0  # Docker Desktop may start after us at logon
+    twofa_wait_timeout: float = 180.0  # IBKR's second-factor window
+    supervise_stop_gateway: bool = False
     state_dir: Path = REPO_ROOT / "state"
     log_dir: Path = REPO_ROOT / "logs"
     # The environment child processes (docker compose, the bot) get: the process
@@ -171,6 +180,9 @@ class OrchestrationConfig:
             bot_log_level=s.bot_log_level,
             discord_webhook_url=s.discord_webhook_url or None,
             docker_command_timeout=s.docker_command_timeout,
+            docker_wait_timeout=s.docker_wait_timeout,
+            twofa_wait_timeout=s.twofa_wait_timeout,
+            supervise_stop_gateway=s.supervise_stop_gateway,
             state_dir=_resolve(s.state_dir),
             log_dir=_resolve(s.log_dir),
             child_env=merged,

@@ -160,6 +160,9 @@ class DockerClient:
     def start(self) -> None:
         self.run(["docker", "start", self.container])
 
+    def stop(self, stop_timeout: int = 30) -> None:
+        self.run(["docker", "stop", "-t", str(stop_timeout), self.container], timeout=self.timeout + stop_timeout)
+
     def restart(self, stop_timeout: int = 10) -> None:
         self.run(["docker", "restart", "-t", str(stop_timeout), self.container], timeout=self.timeout + stop_timeout)
 

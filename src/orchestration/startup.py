@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -32,6 +33,7 @@ from src.gameplan.loader import GameplanVerdict, evaluate_gameplan
 from src.notifications.discord import DiscordNotifier, redact
 from src.notifications.dispatch import AlertQueue
 from src.orchestration import bot as botproc
+from src.orchestration import deploy, exitcodes, ibc, status
 from src.orchestration.config import REPO_ROOT, ConfigError, OrchestrationConfig
 from src.orchestration.docker import (
     DAEMON_DOWN, MISSING_BINARY, PERMISSION, TIMEOUT, DockerClient, DockerError,
@@ -39,14 +41,18 @@ from src.orchestration.docker import (
 from src.orchestration.health import GatewayHealthChecker, HandshakeResult
 from src.orchestration.journal import RunJournal, recover_interrupted
 from src.orchestration.locks import LockHeld, PidLock
+from src.orchestration.sdnotify import notify
 
 log = logging.getLogger("src.orchestration.startup")
 
-EXIT_SUCCESS, EXIT_FAILURE, EXIT_STRATEGY_C = 0, 1, 2
+EXIT_SUCCESS, EXIT_FAILURE, EXIT_STRATEGY_C = exitcodes.SUCCESS, exitcodes.FAILURE, exitcodes.STRATEGY_C
+EXIT_LOGIN_BLOCKED, EXIT_CONFIG = exitcodes.LOGIN_BLOCKED, exitcodes.CONFIG  # --supervise only
 DOCKER_DOWN_KINDS = {MISSING_BINARY, DAEMON_DOWN, PERMISSION, TIMEOUT}
 INSPECT_EVERY = 5.0  # safety re-inspection while waiting, on top of pushed docker events
 PROGRESS_EVERY = 10.0  # how often a long wait says where it is
 ALERT_DRAIN = 5.0  # at exit, how long pending alerts may still take
+BOT_STOP_GRACE = 20.0  # SIGTERM to SIGKILL, when stopping the bot
+DOCKER_WAIT_POLL = 1.0  # how often to ask a Docker daemon that is not up yet
 
 
 class StartupState(Enum):
@@ -66,6 +72,7 @@ class StartupState(Enum):
     GAMEPLAN_MISSING = "gameplan_missing"
     BOT_START_FAILED = "bot_start_failed"
     DOCKER_UNAVAILABLE = "docker_unavailable"
+    GATEWAY_LOGIN_FAILED = "gateway_login_failed"  # IBC says a human must act: never restarted
 
 
 S = StartupState
@@ -77,8 +84,8 @@ TRANSITIONS: dict[StartupState, tuple[str, frozenset[StartupState]]] = {
     S.GATEWAY_STARTING: ("_start_gateway", frozenset({S.GATEWAY_WAITING, S.DOCKER_UNAVAILABLE, S.FAILURE})),
     S.GATEWAY_WAITING: ("_wait_for_gateway",
                         frozenset({S.GATEWAY_VALIDATED, S.GATEWAY_UNHEALTHY, S.DOCKER_UNAVAILABLE})),
-    S.GATEWAY_UNHEALTHY: ("_recover_gateway",
-                          frozenset({S.GATEWAY_WAITING, S.GATEWAY_TIMEOUT, S.DOCKER_UNAVAILABLE})),
+    S.GATEWAY_UNHEALTHY: ("_recover_gateway", frozenset({S.GATEWAY_WAITING, S.GATEWAY_TIMEOUT,
+                                                         S.GATEWAY_LOGIN_FAILED, S.DOCKER_UNAVAILABLE})),
     S.GATEWAY_VALIDATED: ("_validate_gateway", frozenset({S.GAMEPLAN_LOADING})),
     S.GAMEPLAN_LOADING: ("_load_gameplan", frozenset({S.BOT_STARTING, S.GAMEPLAN_INVALID, S.GAMEPLAN_MISSING})),
     S.GAMEPLAN_INVALID: ("_deploy_strategy_c", frozenset({S.BOT_STARTING, S.FAILURE})),
@@ -86,6 +93,7 @@ TRANSITIONS: dict[StartupState, tuple[str, frozenset[StartupState]]] = {
     S.BOT_STARTING: ("_start_bot", frozenset({S.BOT_RUNNING, S.BOT_START_FAILED})),
     S.BOT_RUNNING: ("_finalize", frozenset({S.SUCCESS})),
     S.GATEWAY_TIMEOUT: ("_fail", frozenset({S.FAILURE})),
+    S.GATEWAY_LOGIN_FAILED: ("_fail", frozenset({S.FAILURE})),
     S.BOT_START_FAILED: ("_fail", frozenset({S.FAILURE})),
     S.DOCKER_UNAVAILABLE: ("_fail", frozenset({S.FAILURE})),
 }
@@ -97,6 +105,8 @@ class StartupContext:
 
     state: StartupState = S.INITIALIZING
     gateway_restart_attempted: bool = False
+    twofa_extension_used: bool = False
+    wait_timeout: float | None = None  # the next GATEWAY_WAITING's budget, when not the configured one
     gateway_problem: str | None = None
     gateway_verdict: HandshakeResult | None = None
     gameplan_verdict: GameplanVerdict | None = None
@@ -104,8 +114,10 @@ class StartupContext:
     strategy_c_reason: str | None = None
     bot_pid: int | None = None
     bot_log: Path | None = None
+    bot_process: Any = None  # the bot's Popen, kept for --supervise
     error_message: str | None = None
     alert_failure: bool = True  # False when no human is needed (e.g. the bot is already up)
+    login_blocked: bool = False  # IBC showed a login problem no restart can fix
 
 
 @dataclass
@@ -137,18 +149,43 @@ class Services:
         )
 
 
+class Interrupted(Exception):
+    """SIGTERM or SIGINT arrived while the machine was running."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signame = signal.Signals(signum).name
+
+
 class StartupOrchestrator:
-    """Runs the startup state machine once and returns an exit code."""
+    """Runs the startup state machine once and returns an exit code.
+
+    With `supervise=True` it then stays the bot's parent (systemd Type=notify, or
+    keeping a WSL distro alive): READY=1 once the bot is ready, a graceful stop on
+    SIGTERM, and a non-zero exit if the bot dies so the supervisor restarts it.
+    """
 
     def __init__(self, config: OrchestrationConfig, services: Services | None = None,
-                 journal: RunJournal | None = None, log_file: Path | None = None) -> None:
+                 journal: RunJournal | None = None, log_file: Path | None = None,
+                 supervise: bool = False) -> None:
         self.config = config
         self.services = services or Services.real(config)
         self.journal = journal or RunJournal(config.state_dir)
         self.log_file = log_file
+        self.supervise = supervise
         self.context = StartupContext()
         self._lock = PidLock(config.state_dir / "orchestrator.lock")
         self._wake = threading.Event()
+        self._stop = threading.Event()  # supervision: a stop signal or the bot's exit
+        self._signal: str | None = None
+        self._phase = "startup"  # startup -> concluding -> supervising
+
+    def handle_signal(self, signum: int, frame: object = None) -> None:
+        """SIGTERM/SIGINT: abort the start-up (exit 1), or end supervision gracefully."""
+        self._signal = signal.Signals(signum).name
+        if self._phase == "startup":
+            raise Interrupted(signum)
+        self._stop.set()  # concluding: finish writing first; supervising: stop the bot
 
     # --- the machine ----------------------------------------------------------------
 
@@ -163,8 +200,12 @@ class StartupOrchestrator:
             recovered = recover_interrupted(self.config.state_dir)
             if recovered:
                 log.warning("Previous run %s ended abruptly; recorded it as interrupted", recovered.get("run_id"))
-            return self._run_machine()
+            code = self._run_machine()
+            if self.supervise and code in (EXIT_SUCCESS, EXIT_STRATEGY_C):
+                code = self._supervise()
+            return code
         finally:
+            self.services.alerts.close(ALERT_DRAIN)
             self._lock.release()
 
     def _run_machine(self) -> int:
@@ -172,6 +213,11 @@ class StartupOrchestrator:
         try:
             while self.context.state not in TERMINAL:
                 self.step()
+        except Interrupted as stop:
+            where = self.context.state.name
+            log.error("Interrupted by %s in state %s", stop.signame, where)
+            self.context.error_message = f"interrupted by {stop.signame} in state {where}: nothing was left half-started"
+            self.context.state = S.FAILURE
         except Exception as exc:  # the last line of defence: one sentence, a traceback in the log only
             log.error("Orchestrator crashed in state %s: %s", self.context.state.name,
                       self._redact(f"{type(exc).__name__}: {exc}"), exc_info=True)
@@ -196,18 +242,22 @@ class StartupOrchestrator:
         log.info("%s -> %s (%.3f s in %s)", source.name, target.name, spent, source.name)
         self.journal.transition(source.name, target.name, spent)
         self.context.state = target
+        notify(f"STATUS={target.name}")
 
     def _conclude(self) -> int:
+        self._phase = "concluding"
         ctx = self.context
         if ctx.state is S.SUCCESS:
             code, outcome = (EXIT_STRATEGY_C, "strategy_c") if ctx.strategy_c_reason else (EXIT_SUCCESS, "success")
             reason = ctx.strategy_c_reason
         else:
             code, outcome, reason = EXIT_FAILURE, "failure", ctx.error_message or "unknown failure"
+            if self.supervise and ctx.login_blocked:
+                code = EXIT_LOGIN_BLOCKED  # systemd: RestartPreventExitStatus
             log.error("Startup failed: %s", self._redact(reason))
             if ctx.alert_failure:
                 self._alert("critical", f"Startup failed: {reason}", title="Startup FAILED: operator needed")
-        self.services.alerts.close(ALERT_DRAIN)
+        self.services.alerts.flush(ALERT_DRAIN)
         self.journal.update(
             bot_pid=ctx.bot_pid, bot_log=str(ctx.bot_log) if ctx.bot_log else None,
             alerts=[{"level": lvl, "message": self._redact(msg), "delivered": ok}
@@ -223,6 +273,43 @@ class StartupOrchestrator:
         self.services.alerts.close(0)
         self.journal.finish("refused", EXIT_FAILURE, reason, own_checkpoint=False)
         return EXIT_FAILURE
+
+    def _supervise(self) -> int:
+        """Stay the bot's parent until SIGTERM/SIGINT (exit 0) or the bot's death (exit 1)."""
+        ctx, proc = self.context, self.context.bot_process
+        self._phase = "supervising"
+        record = RunJournal(self.config.state_dir, run_id=self.journal.run_id)
+        record.update(phase="supervise", bot_pid=ctx.bot_pid, bot_log=str(ctx.bot_log))
+        mode = "Strategy C, no trading" if ctx.strategy_c_reason else "validated gameplan"
+        notify(f"READY=1\nSTATUS=bot PID {ctx.bot_pid} running ({mode})")
+        log.info("Supervising the bot (PID %s) until SIGTERM", ctx.bot_pid)
+        threading.Thread(target=lambda: (proc.wait(), self._stop.set()), name="bot-wait", daemon=True).start()
+        self._stop.wait()
+        if self._signal:
+            notify(f"STOPPING=1\nSTATUS=stopping on {self._signal}")
+            bot_code = botproc.stop_process(proc, grace=BOT_STOP_GRACE)
+            reason = f"stopped by {self._signal}: the bot exited with code {bot_code}"
+            if self.config.supervise_stop_gateway:
+                reason += "; " + self._stop_gateway()
+            code, outcome = EXIT_SUCCESS, "stopped"
+            self._alert("info", f"Trading system stopped ({reason})")
+        else:
+            last = botproc.tail(ctx.bot_log) if ctx.bot_log else ""
+            reason = f"the bot exited unexpectedly with code {proc.returncode}; log {ctx.bot_log}" + (
+                f"; last lines:\n{last}" if last else "")
+            code, outcome = EXIT_FAILURE, "bot_died"
+            self._alert("critical", reason, title="Bot DIED: the supervisor will restart the service")
+        log.log(logging.INFO if code == EXIT_SUCCESS else logging.ERROR, "Supervision ended: %s", self._redact(reason))
+        self.services.alerts.flush(ALERT_DRAIN)
+        record.finish(outcome, code, self._redact(reason), own_checkpoint=False)
+        return code
+
+    def _stop_gateway(self) -> str:
+        try:
+            self.services.docker.stop()
+            return f"Gateway container {self.services.docker.container} stopped"
+        except DockerError as exc:
+            return f"the Gateway could not be stopped: {exc.message}"
 
     # --- handlers: one per state ----------------------------------------------------
 
@@ -240,11 +327,31 @@ class StartupOrchestrator:
         if not cfg.discord_webhook_url:
             log.warning("DISCORD_WEBHOOK_URL not set: alerts go to the log only")
         try:
-            version = self.services.docker.ping()
+            version = self._wait_for_docker()
         except DockerError as exc:
             return self._docker_down(exc)
         log.info("Docker Engine %s answering", version)
         return S.GATEWAY_STARTING
+
+    def _wait_for_docker(self) -> str:
+        """Ask the daemon until it answers or DOCKER_WAIT_TIMEOUT passes (Docker Desktop after logon)."""
+        clock, started = self.services.clock, self.services.clock()
+        deadline = started + self.config.docker_wait_timeout
+        while True:
+            try:
+                version = self.services.docker.ping(timeout=max(1.0, min(10.0, deadline - clock())))
+                waited = clock() - started
+                self.journal.update(docker_wait_seconds=round(waited, 3))
+                return version
+            except DockerError as exc:
+                left = deadline - clock()
+                if exc.kind == PERMISSION or left <= 0:
+                    self.journal.update(docker_wait_seconds=round(clock() - started, 3))
+                    raise
+                if clock() - started < DOCKER_WAIT_POLL:
+                    log.warning("Docker not available yet (%s): waiting up to %.0f s (DOCKER_WAIT_TIMEOUT)",
+                                exc.message, left)
+                self._wake.wait(min(DOCKER_WAIT_POLL, left))
 
     def _start_gateway(self) -> StartupState:
         docker = self.services.docker
@@ -272,7 +379,9 @@ class StartupOrchestrator:
     def _wait_for_gateway(self) -> StartupState:
         """Poll the handshake until the deadline; Docker events wake the loop at once."""
         cfg, clock, docker = self.config, self.services.clock, self.services.docker
-        deadline = clock() + cfg.gateway_health_timeout
+        budget = self.context.wait_timeout or cfg.gateway_health_timeout
+        self.context.wait_timeout = None
+        deadline = clock() + budget
         self._wake.clear()
         watcher = docker.watch(lambda action: self._wake.set())
         try:
@@ -296,7 +405,7 @@ class StartupOrchestrator:
                 now = clock()
                 if now >= deadline:
                     self.context.gateway_problem = (
-                        f"Gateway not healthy within GATEWAY_HEALTH_TIMEOUT={cfg.gateway_health_timeout:g} s "
+                        f"Gateway not healthy within {budget:g} s "
                         f"(last probe: {result.describe()}; container {state.describe()})")
                     return S.GATEWAY_UNHEALTHY
                 if now - last_said >= PROGRESS_EVERY:
@@ -311,6 +420,18 @@ class StartupOrchestrator:
     def _recover_gateway(self) -> StartupState:
         ctx, docker = self.context, self.services.docker
         problem = ctx.gateway_problem or "Gateway unhealthy"
+        login = self._diagnose_login()
+        if login.kind == ibc.TWOFA_PENDING:
+            if ctx.twofa_extension_used or self.config.twofa_wait_timeout <= 0:
+                return self._login_blocked(f"{problem}; the second-factor approval never came: {login.describe()}")
+            ctx.twofa_extension_used = True
+            ctx.wait_timeout = self.config.twofa_wait_timeout
+            self._alert("critical", f"APPROVE THE IBKR LOGIN ON YOUR PHONE: {login.describe()}. Waiting "
+                        f"{self.config.twofa_wait_timeout:g} s more; the Gateway is NOT restarted (a restart "
+                        "would send a second push)", title="IBKR second-factor approval needed")
+            return S.GATEWAY_WAITING
+        if login.no_retry:
+            return self._login_blocked(f"{problem}: {login.describe()}")
         if ctx.gateway_restart_attempted:
             ctx.error_message = f"{problem}, after one restart: operator needed"
             return S.GATEWAY_TIMEOUT
@@ -377,6 +498,7 @@ class StartupOrchestrator:
         started = self.services.start_bot(cfg.bot_command, args, log_path=ctx.bot_log, state_dir=cfg.state_dir,
                                           cwd=REPO_ROOT, env=cfg.child_env, ready_timeout=cfg.bot_ready_timeout)
         ctx.bot_pid = started.pid
+        ctx.bot_process = started.process
         if started.ready:
             log.info("Bot ready (PID %s): %s", started.pid, started.record)
             return S.BOT_RUNNING
@@ -399,6 +521,24 @@ class StartupOrchestrator:
         return S.FAILURE
 
     # --- helpers ----------------------------------------------------------------------
+
+    def _diagnose_login(self) -> ibc.LoginDiagnosis:
+        """What IBC logged since the container's current start (never older lines)."""
+        docker = self.services.docker
+        try:
+            state = docker.inspect()
+            if state is None:
+                return ibc.diagnose("")
+            exit_code = None if state.running else state.exit_code
+            return ibc.diagnose(docker.logs_since(state.started_at), exit_code)
+        except DockerError as exc:
+            log.warning("cannot read the Gateway's log (%s): restarting without a login diagnosis", exc.message)
+            return ibc.diagnose("")
+
+    def _login_blocked(self, reason: str) -> StartupState:
+        self.context.error_message = f"{reason}; NOT restarted: operator needed"
+        self.context.login_blocked = True
+        return S.GATEWAY_LOGIN_FAILED
 
     def _docker_down(self, exc: DockerError) -> StartupState:
         self.context.error_message = f"Docker unavailable: {exc.message}"
@@ -470,23 +610,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     "(or deploy Strategy C), start the bot and confirm it is ready. Configuration comes from "
                     "environment variables and .env (see README).",
         epilog="exit codes:\n  0 bot running on a validated gameplan\n  2 bot running under Strategy C "
-               "(no trading)\n  1 failure (the reason is logged and alerted)",
+               "(no trading)\n  1 failure (the reason is logged and alerted)\n"
+               "  77, 78 with --supervise only: IBKR login blocked / bad configuration (do not restart)",
     )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--supervise", action="store_true",
+                      help="stay the bot's parent: sd_notify READY=1 once it is ready, graceful stop on SIGTERM, "
+                           "non-zero exit if the bot dies (for systemd Type=notify, and to keep WSL alive)")
+    mode.add_argument("--status", action="store_true", help="report Gateway, bot, gameplan and last run; exit 0 if up")
+    mode.add_argument("--print-systemd-unit", action="store_true", help="print a systemd unit for this checkout")
+    mode.add_argument("--print-task-xml", action="store_true",
+                      help="print a Windows Task Scheduler task running this checkout through wsl.exe")
+    parser.add_argument("--json", action="store_true", help="with --status: JSON for scripts")
+    parser.add_argument("--wsl-distro", default="Ubuntu", help="with --print-task-xml: the WSL distribution")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
-    """CLI entry point: configuration errors and crashes become one line and exit 1."""
-    parse_args(argv)
+    """CLI entry point: configuration errors and crashes become one line and a clear exit code."""
+    args = parse_args(argv)
     try:
         config = OrchestrationConfig.from_env(environ)
     except ConfigError as exc:
         print(f"startup: configuration error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+        return EXIT_CONFIG if args.supervise else EXIT_FAILURE
+    if args.status:
+        return status.main(config, args.json)
+    if args.print_systemd_unit:
+        print(deploy.systemd_unit(config), end="")
+        return EXIT_SUCCESS
+    if args.print_task_xml:
+        print(deploy.task_xml(distro=args.wsl_distro), end="")
+        return EXIT_SUCCESS
     journal = RunJournal(config.state_dir)
     log_file = setup_logging(config.log_dir, journal.run_id, config.secrets)
+    orchestrator = StartupOrchestrator(config, journal=journal, log_file=log_file, supervise=args.supervise)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, orchestrator.handle_signal)
     try:
-        return StartupOrchestrator(config, journal=journal, log_file=log_file).run()
+        return orchestrator.run()
     except OSError as exc:  # state/ or logs/ unwritable, disk full
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"startup: cannot write run state{where}: {exc.strerror or exc}: fix STATE_DIR/LOG_DIR",

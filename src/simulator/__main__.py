@@ -1,6 +1,7 @@
 """Command line: ``python -m src.simulator``; every flag defaults from a SIM_* environment variable.
 
-Exit codes: 0 after SIGTERM/SIGINT, 1 after ``--exit-after`` (a simulated crash), 2 on bad arguments.
+Exit codes: 0 after SIGTERM/SIGINT, 1 after ``--exit-after`` (a simulated crash), 2 on bad arguments,
+87 when ``--login-outcome 2fa-timeout`` times out (as IBC does).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import signal
 import sys
 
-from .server import BEFORE_LOGIN_BEHAVIOURS, DEFAULT_ACCOUNTS, MODES, GatewaySimulator, log
+from .server import BEFORE_LOGIN_BEHAVIOURS, DEFAULT_ACCOUNTS, LOGIN_OUTCOMES, MODES, GatewaySimulator, log
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--before-login", choices=BEFORE_LOGIN_BEHAVIOURS, default=env("SIM_BEFORE_LOGIN", "close"),
         help="connections before login: refuse, accept and close, or accept and stay silent"
         " (SIM_BEFORE_LOGIN)",
+    )
+    parser.add_argument(
+        "--login-outcome", choices=LOGIN_OUTCOMES, default=env("SIM_LOGIN_OUTCOME", "ok"),
+        help="how the login ends after --login-delay: ok; a 2FA approval then ok; a 2FA timeout (exit 87);"
+        " credentials rejected; an existing session (SIM_LOGIN_OUTCOME)",
+    )
+    parser.add_argument(
+        "--twofa-delay", type=float, default=env("SIM_TWOFA_DELAY", "5"), metavar="SECONDS",
+        help="seconds a second-factor approval stays pending (SIM_TWOFA_DELAY)",
     )
     parser.add_argument(
         "--mode", choices=MODES, default=env("SIM_MODE", "ready"), help="behaviour after login (SIM_MODE)"
@@ -71,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             mode=args.mode,
             accounts=[account.strip() for account in args.accounts.split(",") if account.strip()],
             state_file=args.state_file,
+            login_outcome=args.login_outcome,
+            twofa_delay=args.twofa_delay,
         )
     except ValueError as exc:  # environment values bypass argparse's choices
         parser.error(str(exc))
@@ -78,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _run(simulator: GatewaySimulator, exit_after: float | None) -> int:
-    """Serve until a signal (exit code 0) or until ``exit_after`` seconds have passed (1)."""
+    """Serve until a signal (exit code 0), ``exit_after`` seconds (1), or the simulated IBC exits."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     crashed = False
@@ -98,7 +110,9 @@ async def _run(simulator: GatewaySimulator, exit_after: float | None) -> int:
     if exit_after is not None:
         loop.call_later(exit_after, crash)
     await simulator.serve(stop)
-    return 1 if crashed else 0
+    if crashed:
+        return 1
+    return simulator.exit_code or 0
 
 
 if __name__ == "__main__":

@@ -1,10 +1,14 @@
-"""An asyncio TCP server that behaves like IB Gateway before and after login.
+"""An asyncio TCP server that behaves like IB Gateway under IBC before and after login.
 
 Before login it refuses, accepts-and-closes (socat in front of a Gateway that is
 not listening yet) or accepts-and-stays-silent; after login it serves the TWS
-API text protocol (see ``session.py``) or misbehaves as ``mode`` says. Runs in
-a caller's event loop (``serve``) or in a background thread (``start``/``stop``)
-for synchronous test code.
+API text protocol (see ``session.py``) or misbehaves as ``mode`` says. How the
+login ends (``login_outcome``: a second-factor approval, a 2FA timeout, rejected
+credentials, an existing session) is told in IBC's own log lines, as IBC prints
+them (IbcAlpha/IBC: LoginManager, TwsListener, LoginFailedDialogHandler,
+ExistingSessionDetectedDialogHandler), because that log is all an orchestrator
+can read. Runs in a caller's event loop (``serve``) or in a background thread
+(``start``/``stop``) for synchronous test code.
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ from .session import START_API, Session, client_id_in_use
 
 BEFORE_LOGIN_BEHAVIOURS = ("refuse", "close", "silent")
 MODES = ("ready", "silent", "no-accounts", "client-id-in-use")
+LOGIN_OUTCOMES = ("ok", "2fa-then-ok", "2fa-timeout", "rejected", "existing-session")
+# IBC exits with 1111 (ERROR_CODE_2FA_DIALOG_TIMED_OUT) when 2FA times out; an exit
+# status has 8 bits, so the process, and the container, end with 1111 % 256 = 87.
+TWOFA_TIMEOUT_EXIT = 87
 DEFAULT_ACCOUNTS = ("DU123456", "DU234567")
 
 log = logging.getLogger("simulator")
@@ -33,8 +41,17 @@ class GatewaySimulator:
     """A fake IB Gateway on ``host``:``port`` (0 picks a free port, see ``.port``).
 
     It is "logging in" for ``login_delay`` seconds after it starts, behaving as
-    ``before_login`` says; then it logs in and serves clients as ``mode`` says.
-    An instance serves once.
+    ``before_login`` says; then the login ends as ``login_outcome`` says:
+
+    * ``ok``: logged in at once;
+    * ``2fa-then-ok``: a second-factor approval is pending for ``twofa_delay`` s, then logged in;
+    * ``2fa-timeout``: pending for ``twofa_delay`` s, then IBC exits: ``serve`` returns
+      and ``exit_code`` is 87;
+    * ``rejected``: the "Login failed" dialog; IBC does not retry, never logged in;
+    * ``existing-session``: the "Existing session detected" dialog, left for a human
+      (ExistingSessionDetectedAction=manual); never logged in.
+
+    Once logged in it serves clients as ``mode`` says. An instance serves once.
     """
 
     def __init__(
@@ -46,13 +63,17 @@ class GatewaySimulator:
         mode: str = "ready",
         accounts: Sequence[str] = DEFAULT_ACCOUNTS,
         state_file: str | os.PathLike[str] | None = None,
+        login_outcome: str = "ok",
+        twofa_delay: float = 5.0,
     ):
         if before_login not in BEFORE_LOGIN_BEHAVIOURS:
             raise ValueError(f"before_login must be one of {BEFORE_LOGIN_BEHAVIOURS}, not {before_login!r}")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-        if login_delay < 0:
-            raise ValueError("login_delay must not be negative")
+        if login_outcome not in LOGIN_OUTCOMES:
+            raise ValueError(f"login_outcome must be one of {LOGIN_OUTCOMES}, not {login_outcome!r}")
+        if login_delay < 0 or twofa_delay < 0:
+            raise ValueError("login_delay and twofa_delay must not be negative")
         self.host = host
         self.port = port
         self.login_delay = login_delay
@@ -60,6 +81,9 @@ class GatewaySimulator:
         self.mode = mode
         self.accounts = tuple(accounts)
         self.state_file = state_file
+        self.login_outcome = login_outcome
+        self.twofa_delay = twofa_delay
+        self.exit_code: int | None = None  # set when the simulated IBC exits by itself
         self._client_ids: set[int] = set()
         self._connections: set[asyncio.Task] = set()
         self._bound = threading.Event()
@@ -79,7 +103,7 @@ class GatewaySimulator:
         return self._logged_in.wait(timeout)
 
     async def serve(self, stop: asyncio.Event) -> None:
-        """Bind, log in after ``login_delay``, serve until ``stop`` is set, then close everything."""
+        """Bind, log in as ``login_outcome`` says, serve until ``stop`` is set (or IBC exits), close all."""
         if self.state_file:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(self.state_file)  # a stale file would announce a login that has not happened
@@ -91,16 +115,17 @@ class GatewaySimulator:
             # Logged once the port behaves as before_login says, so readers may probe it at once.
             log.info(
                 "IBC: Starting Gateway simulator on %s:%d"
-                " (pid %d, login delay %gs, before login: %s, mode: %s)",
+                " (pid %d, login delay %gs, before login: %s, mode: %s, login outcome: %s)",
                 self.host, self.port, os.getpid(),
-                self.login_delay, self.before_login, self.mode,
+                self.login_delay, self.before_login, self.mode, self.login_outcome,
             )
             log.info("IBC: Login dialog displayed")
             self._bound.set()
-            if not await _wait(stop, self.login_delay):
+            if not await _wait(stop, self.login_delay) and await self._authenticate(stop):
                 if server is None:
                     server = await asyncio.start_server(self._on_connect, sock=sock)
                 self._complete_login()
+            if self.exit_code is None:
                 await stop.wait()
         finally:
             await self._close(server, sock)
@@ -161,6 +186,34 @@ class GatewaySimulator:
             raise
         self.port = sock.getsockname()[1]
         return sock
+
+    async def _authenticate(self, stop: asyncio.Event) -> bool:
+        """Log IBC's lines for ``login_outcome``; True when the login completes."""
+        outcome = self.login_outcome
+        if outcome == "ok":
+            return True
+        if outcome == "rejected":
+            log.info("IBC: detected dialog entitled: Login failed; event=Opened")
+            log.info("IBC: Login failed")
+            log.info("IBC: Ensure login frame visible")
+            return False
+        if outcome == "existing-session":
+            log.info("IBC: detected dialog entitled: Existing session detected; event=Opened")
+            log.info("IBC: User must choose whether to continue with this session")
+            return False
+        log.info("IBC: Second Factor Authentication dialog event: Opened")
+        log.info("IBC: Second Factor Authentication dialog opened")
+        log.info("IBC: Second Factor Authentication initiated")
+        if await _wait(stop, self.twofa_delay):
+            return False
+        if outcome == "2fa-then-ok":
+            log.info("IBC: Second Factor Authentication dialog event: Closed")
+            log.info("IBC: Second Factor Authentication dialog closed")
+            return True
+        log.info("IBC: IBC closing after Second Factor Authentication dialog timeout")
+        log.info("IBC: Exiting with exit code=1111")
+        self.exit_code = TWOFA_TIMEOUT_EXIT
+        return False
 
     def _complete_login(self) -> None:
         self._logged_in.set()

@@ -35,6 +35,7 @@ class FakeDocker:
     container: str = "ibkr-gateway"
     calls: list[str] = field(default_factory=list)
     on_event: Callable[[str], None] | None = None
+    log: str = ""  # what `docker logs --since <start>` shows
 
     def _call(self, name: str) -> None:
         self.calls.append(name)
@@ -62,6 +63,14 @@ class FakeDocker:
     def restart(self, stop_timeout: int = 10) -> None:
         self._call("restart")
         self.state = RUNNING
+
+    def stop(self, stop_timeout: int = 30) -> None:
+        self._call("stop")
+        self.state = EXITED
+
+    def logs_since(self, since: str, tail: int = 200) -> str:
+        self._call("logs")
+        return self.log
 
     def watch(self, on_event: Callable[[str], None]) -> _Watch:
         self.on_event = on_event

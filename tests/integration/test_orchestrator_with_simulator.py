@@ -103,7 +103,8 @@ def test_second_run_finds_the_bot_running_and_changes_nothing(tmp_path, bot_reap
 
 
 def run_cli(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    base = {"STATE_DIR": str(tmp_path / "state"), "LOG_DIR": str(tmp_path / "logs"), "HOME": str(tmp_path)}
+    base = {"STATE_DIR": str(tmp_path / "state"), "LOG_DIR": str(tmp_path / "logs"), "HOME": str(tmp_path),
+            "DOCKER_WAIT_TIMEOUT": "0"}
     return subprocess.run([sys.executable, "-m", "src.orchestration.startup"], cwd=tmp_path,
                           env={**base, "PYTHONPATH": str(REPO_ROOT), **env}, capture_output=True, text=True,
                           timeout=60)

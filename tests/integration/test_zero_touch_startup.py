@@ -8,115 +8,25 @@ local webhook received, the bot process and its readiness record. Numbers refer 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import psutil
 import pytest
 
 from src.orchestration.bot import READY_FILE, running_bot
 from src.orchestration.journal import read_runs
+from src.orchestration.locks import PidLock
+from src.orchestration.sdnotify import NotifyListener
 from tests.helpers.gameplans import write_plan
-from tests.helpers.webhook_receiver import CANARY_TOKEN, HANG, WebhookReceiver, rate_limited, server_error
-from tests.integration.conftest import stop_bot
-from tests.integration.docker_env import (
-    compose, container_for, container_state, docker, free_port, project_containers,
-    require_docker, sim_compose_env, unique_project, wait_for_health,
-)
+from tests.helpers.stack import Stack, stop_bot
+from tests.helpers.webhook_receiver import CANARY_TOKEN, HANG, rate_limited, server_error
+from tests.integration.docker_env import container_state, docker, project_containers
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.docker
-
-
-@dataclass
-class Run:
-    code: int
-    elapsed: float
-    stderr: str
-    record: dict
-    alerts: list[str]
-
-    @property
-    def path(self) -> list[str]:
-        transitions = self.record["transitions"]
-        return ([transitions[0]["from"]] if transitions else []) + [t["to"] for t in transitions]
-
-    def seconds_in(self, state: str) -> list[float]:
-        return [t["seconds"] for t in self.record["transitions"] if t["from"] == state]
-
-
-@dataclass
-class Stack:
-    """One test's world: a Compose project for the simulator Gateway, state/, logs/, a webhook."""
-
-    tmp: Path
-    hook: WebhookReceiver
-    project: str = field(default_factory=unique_project)
-    port: int = field(default_factory=free_port)
-    sim: dict[str, object] = field(default_factory=lambda: {"login_delay": 1})
-
-    @property
-    def container(self) -> str:
-        return container_for(self.project)
-
-    @property
-    def state_dir(self) -> Path:
-        return self.tmp / "state"
-
-    def compose_env(self) -> dict[str, str]:
-        return sim_compose_env(self.project, self.port, **self.sim)
-
-    def env(self, **overrides: str) -> dict[str, str]:
-        env = {
-            **self.compose_env(),
-            "PYTHONPATH": str(REPO_ROOT), "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(self.port),
-            "GATEWAY_CONTAINER": self.container,
-            "STATE_DIR": str(self.state_dir), "LOG_DIR": str(self.tmp / "logs"),
-            "EMERGENCY_GAMEPLAN_PATH": str(self.state_dir / "emergency.json"),
-            "GAMEPLAN_PATH": str(write_plan(self.tmp / "plans" / "today.json")),
-            "GATEWAY_HEALTH_TIMEOUT": "20", "BOT_READY_TIMEOUT": "20",
-            "DISCORD_WEBHOOK_URL": self.hook.url,
-        }
-        env.update(overrides)
-        return {k: v for k, v in env.items() if v is not None}
-
-    def orchestrate(self, timeout: float = 120, **overrides: str) -> Run:
-        before = len(self.hook.received)
-        started = time.monotonic()
-        result = subprocess.run([sys.executable, "-m", "src.orchestration.startup"], cwd=self.tmp,
-                                env=self.env(**overrides), capture_output=True, text=True, timeout=timeout)
-        elapsed = time.monotonic() - started
-        runs = list(read_runs(self.state_dir))
-        alerts = [r.json["embeds"][0]["description"] for r in self.hook.received[before:] if r.json]
-        return Run(result.returncode, elapsed, result.stderr, runs[-1] if runs else {}, alerts)
-
-    def up(self, wait: bool = True) -> None:
-        compose(self.compose_env(), "up", "-d", "--no-build", "--pull", "never")
-        if wait:
-            wait_for_health(self.container, 30)
-
-    def down(self) -> None:
-        compose(self.compose_env(), "down", "-v", "--remove-orphans", "-t", "3", check=False)
-        left = project_containers(self.project)
-        if left:
-            docker("rm", "-f", *left, check=False)
-
-
-@pytest.fixture
-def stack(tmp_path):
-    require_docker()
-    with WebhookReceiver() as hook:
-        world = Stack(tmp_path, hook)
-        try:
-            yield world
-        finally:
-            stop_bot(world.state_dir)
-            world.down()
-    assert project_containers(world.project) == [], "a test left a container behind"
 
 
 def assert_bot_ready(stack: Stack, strategy: str) -> dict:
@@ -172,9 +82,10 @@ def test_3_never_healthy_restarts_once_then_fails_within_the_deadlines(stack):
     assert "Startup failed" in run.alerts[-1]
 
 
-def test_5_docker_daemon_unreachable_fails_with_its_message(stack, tmp_path):
-    run = stack.orchestrate(DOCKER_HOST=f"unix://{tmp_path}/no-daemon.sock")
+def test_5_docker_daemon_unreachable_fails_with_its_message_after_docker_wait_timeout(stack, tmp_path):
+    run = stack.orchestrate(DOCKER_HOST=f"unix://{tmp_path}/no-daemon.sock", DOCKER_WAIT_TIMEOUT="2")
     assert run.code == 1
+    assert 2.0 <= run.record["docker_wait_seconds"] <= 3.0 and run.elapsed < 2 + 5
     assert run.path == ["INITIALIZING", "DOCKER_UNAVAILABLE", "FAILURE"]
     assert "the Docker daemon is not running or not reachable" in run.record["reason"]
     assert "Traceback" not in run.stderr and "Docker unavailable" in run.alerts[-1]
@@ -314,3 +225,84 @@ def test_no_container_or_bot_outlives_the_stack(stack):
     stack.down()
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert container_state(stack.container) is None and project_containers(stack.project) == []
+
+
+# --- signals and supervise mode, for real ----------------------------------------------------------
+
+def test_sigterm_mid_wait_exits_1_journals_where_and_releases_the_lock(stack):
+    stack.sim = {"login_delay": 3600}
+    proc = subprocess.Popen([sys.executable, "-m", "src.orchestration.startup"], cwd=stack.tmp, env=stack.env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (stack.state_dir / "current_run.json").exists():
+        time.sleep(0.1)
+    while time.monotonic() < deadline and "GATEWAY_WAITING" not in (stack.state_dir / "current_run.json").read_text():
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=15)
+    assert proc.returncode == 1, stderr
+    record = list(read_runs(stack.state_dir))[-1]
+    assert record["reason"].startswith("interrupted by SIGTERM in state GATEWAY_WAITING")
+    assert "Traceback" not in stderr and running_bot(stack.state_dir) is None
+    assert PidLock(stack.state_dir / "orchestrator.lock").holder() is None
+
+
+def test_supervise_ready_only_once_the_bot_is_ready_then_sigterm_stops_it(stack):
+    with NotifyListener() as listener:
+        proc = subprocess.Popen([sys.executable, "-m", "src.orchestration.startup", "--supervise"], cwd=stack.tmp,
+                                env={**stack.env(), "NOTIFY_SOCKET": listener.name},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            statuses = []
+            deadline = time.monotonic() + 60
+            ready = None
+            while ready is None and time.monotonic() < deadline:
+                message = listener.receive(deadline - time.monotonic())
+                if message and "READY" in message:
+                    ready = message
+                elif message:
+                    statuses.append(message.get("STATUS"))
+            assert ready is not None, proc.stderr.read() if proc.poll() is not None else "no READY=1"
+            assert "BOT_RUNNING" in statuses  # READY=1 came after the bot was confirmed
+            bot_pid = running_bot(stack.state_dir)
+            assert bot_pid and proc.poll() is None
+            proc.send_signal(signal.SIGTERM)
+            _, stderr = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert running_bot(stack.state_dir) is None
+    assert list(read_runs(stack.state_dir))[-1]["outcome"] == "stopped"
+
+
+# --- IBKR login problems, read from the container's IBC log --------------------------------------
+
+def test_pending_2fa_is_awaited_without_a_restart_then_succeeds(stack):
+    stack.sim = {"login_delay": 0.5, "login_outcome": "2fa-then-ok", "twofa_delay": 5}
+    stack.up(wait=False)
+    first_start = None
+    while first_start is None:
+        first_start = (container_state(stack.container) or {}).get("StartedAt")
+    run = stack.orchestrate(GATEWAY_HEALTH_TIMEOUT="2", TWOFA_WAIT_TIMEOUT="20")
+    assert run.code == 0, run.stderr
+    assert started_at(stack) == first_start  # never restarted: a restart would send a second push
+    assert any("APPROVE THE IBKR LOGIN ON YOUR PHONE" in a for a in run.alerts)
+    assert not any("restarted the Gateway container" in a for a in run.alerts)
+
+
+@pytest.mark.parametrize(("outcome", "expected"), [
+    ("2fa-timeout", "the second-factor approval timed out (IBC exit 87)"),
+    ("rejected", "IBKR rejected the login"),
+    ("existing-session", "another session is logged in"),
+])
+def test_login_problems_are_never_restarted(stack, outcome, expected):
+    stack.sim = {"login_delay": 0.5, "login_outcome": outcome, "twofa_delay": 1}
+    stack.up(wait=False)
+    time.sleep(0.2)
+    first_start = started_at(stack)
+    run = stack.orchestrate(GATEWAY_HEALTH_TIMEOUT="3", TWOFA_WAIT_TIMEOUT="3")
+    assert run.code == 1
+    assert run.path[-2:] == ["GATEWAY_LOGIN_FAILED", "FAILURE"]
+    assert expected in run.record["reason"] and "NOT restarted" in run.record["reason"]
+    assert started_at(stack) == first_start
+    assert expected in run.alerts[-1]

@@ -33,7 +33,7 @@ class Harness:
             state_dir=tmp_path / "state", log_dir=tmp_path / "logs",
             gameplan_path=write_plan(tmp_path / "plans" / "today.json"),
             emergency_gameplan_path=tmp_path / "state" / "emergency_gameplan.json",
-            gateway_health_timeout=2.0, gateway_health_retry_interval=0.05, child_env={},
+            gateway_health_timeout=2.0, gateway_health_retry_interval=0.05, docker_wait_timeout=0.0, child_env={},
         )
 
     def configure(self, **changes: object) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from ib_async import IB
+
+from tests.helpers.simulator import SimulatorProcess
 
 
 @pytest.fixture
@@ -29,3 +31,17 @@ def ib() -> Iterator[IB]:
         loop.run_until_complete(asyncio.gather(*pending, asyncio.sleep(0.01), return_exceptions=True))
         loop.close()
         asyncio.set_event_loop(None)
+
+
+@pytest.fixture
+def run_cli() -> Iterator[Callable[..., SimulatorProcess]]:
+    """Start ``python -m src.simulator`` processes; each is killed when the test ends."""
+    processes: list[SimulatorProcess] = []
+
+    def run(*args: str, env: dict[str, str] | None = None) -> SimulatorProcess:
+        processes.append(SimulatorProcess(*args, env=env))
+        return processes[-1]
+
+    yield run
+    for process in processes:
+        process.close()

@@ -7,15 +7,10 @@ mistake there cannot hide behind the same mistake in the test.
 from __future__ import annotations
 
 import json
-import os
-import queue
 import re
 import signal
 import socket
 import struct
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -24,7 +19,6 @@ import pytest
 from src.simulator import GatewaySimulator
 from tests.helpers.simulator import running_simulator
 
-ROOT = Path(__file__).resolve().parents[2]
 ACCOUNTS = "DU123456,DU234567"
 IN_USE_TEXT = "Unable to connect as the client id is already in use. Retry with a unique client id."
 FARM_CODES = ["2104", "2106", "2158"]
@@ -269,63 +263,6 @@ def test_invalid_arguments_are_rejected() -> None:
 
 
 # --- the command line ---------------------------------------------------------------------------
-
-
-class SimulatorProcess:
-    """``python -m src.simulator`` on a free port, its stdout collected line by line."""
-
-    def __init__(self, *args: str, env: dict[str, str] | None = None):
-        self.started_at = time.time()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "src.simulator", *args],
-            cwd=ROOT,
-            env={**os.environ, "SIM_PORT": "0", **(env or {})},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        for line in self.process.stdout:
-            self._queue.put(line)
-
-    def wait_for(self, text: str, timeout: float = 5.0) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no line with {text!r} in {self.lines}") from None
-            self.lines.append(line)
-            if text in line:
-                return line
-
-    @property
-    def port(self) -> int:
-        line = self.wait_for("Starting Gateway simulator")
-        return int(re.search(r":(\d+) \(", line).group(1))
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        self.process.stdout.close()
-
-
-@pytest.fixture
-def run_cli():
-    processes: list[SimulatorProcess] = []
-
-    def run(*args: str, env: dict[str, str] | None = None) -> SimulatorProcess:
-        processes.append(SimulatorProcess(*args, env=env))
-        return processes[-1]
-
-    yield run
-    for process in processes:
-        process.close()
 
 
 def test_cli_logs_ibc_lines_and_exits_0_on_sigterm(run_cli) -> None:

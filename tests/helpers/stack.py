@@ -1,0 +1,162 @@
+"""One test's world for the real CLI: state/, logs/, a local webhook and a simulator Gateway under Compose.
+
+`Stack.orchestrate()` runs `python -m src.orchestration.startup` as a subprocess and returns
+what an operator sees (`Run`: exit code, time, stderr, the runs.jsonl record, the alerts the
+webhook received); `Stack.launch()` starts it without waiting, for signals and races.
+`extra` environment (e.g. a fake `docker` first on PATH) is added to every run.
+
+Shared by tests/integration (real Docker) and tests/reliability (real Docker or a fake CLI).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from src.orchestration.bot import running_bot
+from src.orchestration.journal import read_runs
+from tests.helpers.gameplans import write_plan
+from tests.helpers.webhook_receiver import WebhookReceiver
+from tests.integration.docker_env import (
+    compose, container_for, docker, free_port, project_containers, require_docker,
+    sim_compose_env, unique_project, wait_for_health,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STARTUP = [sys.executable, "-m", "src.orchestration.startup"]
+
+
+@dataclass
+class Run:
+    """One finished orchestrator run as the operator sees it."""
+
+    code: int
+    elapsed: float
+    stderr: str
+    record: dict[str, Any]
+    alerts: list[str]
+
+    @property
+    def path(self) -> list[str]:
+        transitions = self.record["transitions"]
+        return ([transitions[0]["from"]] if transitions else []) + [t["to"] for t in transitions]
+
+    def seconds_in(self, state: str) -> list[float]:
+        return [t["seconds"] for t in self.record["transitions"] if t["from"] == state]
+
+
+@dataclass
+class Stack:
+    """One test's world: a Compose project for the simulator Gateway, state/, logs/, a webhook."""
+
+    tmp: Path
+    hook: WebhookReceiver
+    project: str = field(default_factory=unique_project)
+    port: int = field(default_factory=free_port)
+    sim: dict[str, object] = field(default_factory=lambda: {"login_delay": 1})
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def container(self) -> str:
+        return container_for(self.project)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.tmp / "state"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.tmp / "logs"
+
+    def compose_env(self) -> dict[str, str]:
+        return sim_compose_env(self.project, self.port, **self.sim)
+
+    def env(self, **overrides: str | None) -> dict[str, str]:
+        """The orchestrator's environment; an override of None removes the variable."""
+        env: dict[str, str | None] = {
+            **self.compose_env(),
+            "PYTHONPATH": str(REPO_ROOT), "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(self.port),
+            "GATEWAY_CONTAINER": self.container,
+            "STATE_DIR": str(self.state_dir), "LOG_DIR": str(self.log_dir),
+            "EMERGENCY_GAMEPLAN_PATH": str(self.state_dir / "emergency.json"),
+            "GAMEPLAN_PATH": str(write_plan(self.tmp / "plans" / "today.json")),
+            "GATEWAY_HEALTH_TIMEOUT": "20", "BOT_READY_TIMEOUT": "20", "DOCKER_WAIT_TIMEOUT": "0",
+            "DISCORD_WEBHOOK_URL": self.hook.url,
+            **self.extra,
+        }
+        env.update(overrides)
+        return {k: v for k, v in env.items() if v is not None}
+
+    def orchestrate(self, *args: str, timeout: float = 120, **overrides: str | None) -> Run:
+        """Run the CLI to its end."""
+        before, started = len(self.hook.received), time.monotonic()
+        result = subprocess.run([*STARTUP, *args], cwd=self.tmp, env=self.env(**overrides),
+                                capture_output=True, text=True, timeout=timeout)
+        return self.outcome(result.returncode, time.monotonic() - started, result.stderr, before)
+
+    def launch(self, *args: str, **overrides: str | None) -> subprocess.Popen[str]:
+        """Start the CLI and return at once (stderr piped, for `finish`)."""
+        return subprocess.Popen([*STARTUP, *args], cwd=self.tmp, env=self.env(**overrides),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def finish(self, proc: subprocess.Popen[str], started: float, before: int = 0, timeout: float = 30) -> Run:
+        """Wait for a launched CLI and read what it left."""
+        _, stderr = proc.communicate(timeout=timeout)
+        return self.outcome(proc.returncode, time.monotonic() - started, stderr, before)
+
+    def outcome(self, code: int, elapsed: float, stderr: str, before: int) -> Run:
+        runs = list(read_runs(self.state_dir))
+        alerts = [r.json["embeds"][0]["description"] for r in self.hook.received[before:] if r.json]
+        return Run(code, elapsed, stderr, runs[-1] if runs else {}, alerts)
+
+    def up(self, wait: bool = True) -> None:
+        compose(self.compose_env(), "up", "-d", "--no-build", "--pull", "never")
+        if wait:
+            wait_for_health(self.container, 30)
+
+    def down(self) -> None:
+        compose(self.compose_env(), "down", "-v", "--remove-orphans", "-t", "3", check=False)
+        left = project_containers(self.project)
+        if left:
+            docker("rm", "-f", *left, check=False)
+
+
+def stop_bot(state_dir: Path, timeout: float = 10.0) -> None:
+    """SIGTERM the bot holding state_dir's PID lock and wait until it is gone."""
+    pid = running_bot(state_dir)
+    if not pid or pid < 0:
+        return
+    os.kill(pid, signal.SIGTERM)
+    try:
+        psutil.Process(pid).wait(timeout)
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.TimeoutExpired:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while running_bot(state_dir) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """A Stack on real Docker; its bot is stopped and its containers removed whatever the test did."""
+    require_docker()
+    with WebhookReceiver() as hook:
+        world = Stack(tmp_path, hook)
+        try:
+            yield world
+        finally:
+            stop_bot(world.state_dir)
+            world.down()
+    assert project_containers(world.project) == [], "a test left a container behind"

@@ -1,0 +1,195 @@
+"""Failure recovery: waiting for Docker, the one restart, 2FA-aware login handling, signals, supervision."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from src.orchestration import exitcodes
+from src.orchestration.bot import BotStart
+from src.orchestration.docker import DAEMON_DOWN, PERMISSION, DockerError
+from src.orchestration.sdnotify import NotifyListener
+from tests.helpers.fakes import RUNNING, ContainerState, probe
+
+TWOFA = "2026-11-25 08:00:01 IBC: Second Factor Authentication initiated"
+DONE = "2026-11-25 08:00:09 IBC: Login has completed"
+
+
+# --- Docker not there yet ---------------------------------------------------------------------
+
+def test_docker_that_comes_up_within_docker_wait_timeout_is_waited_for(harness):
+    harness.configure(docker_wait_timeout=10.0)
+    answers = iter([DockerError(DAEMON_DOWN, "daemon down"), DockerError(DAEMON_DOWN, "daemon down")])
+
+    def ping(timeout=10.0):
+        harness.docker.calls.append("ping")
+        error = next(answers, None)
+        if error:
+            raise error
+        return "28.0"
+
+    harness.docker.ping = ping
+    started = time.monotonic()
+    assert harness.run() == 0
+    assert 1.5 <= time.monotonic() - started < 4  # two polls a second apart, no fixed long sleep
+    assert harness.docker.calls.count("ping") == 3
+    assert 1.5 <= harness.runs[-1]["docker_wait_seconds"] < 4
+
+
+def test_docker_that_never_comes_up_fails_at_docker_wait_timeout(harness):
+    harness.configure(docker_wait_timeout=1.5)
+    harness.docker.ping_error = DockerError(DAEMON_DOWN, "the Docker daemon is not running")
+    started = time.monotonic()
+    assert harness.run() == 1
+    assert 1.5 <= time.monotonic() - started < 2.5
+    assert harness.path == ["INITIALIZING", "DOCKER_UNAVAILABLE", "FAILURE"]
+
+
+def test_permission_denied_is_not_waited_for(harness):
+    harness.configure(docker_wait_timeout=30.0)
+    harness.docker.ping_error = DockerError(PERMISSION, "permission denied on the Docker socket")
+    started = time.monotonic()
+    assert harness.run() == 1
+    assert time.monotonic() - started < 1
+    assert "permission denied" in harness.runs[-1]["reason"]
+
+
+# --- the Gateway's login, read from IBC's log before any restart -------------------------------
+
+def test_pending_2fa_is_never_restarted_the_operator_is_asked_and_approval_is_awaited(harness):
+    harness.configure(gateway_health_timeout=0.3, twofa_wait_timeout=5.0)
+    harness.docker.log = TWOFA
+    approve_at = time.monotonic() + 1.0
+    harness.health.script = lambda n: probe() if time.monotonic() >= approve_at else probe("closed_before_version")
+    assert harness.run() == 0
+    assert "restart" not in harness.docker.calls and "start" not in harness.docker.calls
+    critical = [m for level, m in harness.notifier.alerts if level == "critical"]
+    assert len(critical) == 1 and "APPROVE THE IBKR LOGIN ON YOUR PHONE" in critical[0]
+    assert harness.path.count("GATEWAY_WAITING") == 2 and harness.path[-1] == "SUCCESS"
+
+
+def test_2fa_never_approved_fails_without_any_restart(harness):
+    harness.configure(gateway_health_timeout=0.3, twofa_wait_timeout=0.4)
+    harness.docker.log = TWOFA
+    harness.health.script = lambda n: probe("closed_before_version")
+    assert harness.run() == 1
+    assert "restart" not in harness.docker.calls
+    assert harness.path[-2:] == ["GATEWAY_LOGIN_FAILED", "FAILURE"]
+    assert "second-factor approval never came" in harness.runs[-1]["reason"]
+
+
+def test_a_completed_login_after_2fa_is_not_pending(harness):
+    harness.configure(gateway_health_timeout=0.3)
+    harness.docker.log = f"{TWOFA}\n{DONE}\n"
+    harness.health.script = lambda n: probe() if harness.docker.calls.count("restart") else probe("no_reply")
+    assert harness.run() == 0
+    assert harness.docker.calls.count("restart") == 1
+
+
+@pytest.mark.parametrize(("log", "state", "expected"), [
+    ("IBC: Login failed: invalid username or password", None, "IBKR rejected the login"),
+    ("IBC: Existing session detected", None, "another session is logged in"),
+    ("", ContainerState("exited", 87, None, "", False), "second-factor approval timed out (IBC exit 87)"),
+    ("", ContainerState("exited", 88, None, "", False), "login dialog never appeared (IBC exit 88)"),
+])
+def test_login_problems_no_restart_can_fix_fail_at_once(harness, log, state, expected):
+    harness.configure(gateway_health_timeout=0.3)
+    harness.docker.log = log
+
+    def script(n):
+        if state is not None and n == 2:  # IBC gives up mid-wait: the container exits with its code
+            harness.docker.emit("die", state)
+        return probe("closed_before_version")
+
+    harness.health.script = script
+    assert harness.run() == 1
+    assert "restart" not in harness.docker.calls
+    assert harness.path[-2:] == ["GATEWAY_LOGIN_FAILED", "FAILURE"]
+    assert expected in harness.runs[-1]["reason"] and "NOT restarted" in harness.runs[-1]["reason"]
+    assert harness.notifier.alerts[-1][0] == "critical" and expected in harness.notifier.alerts[-1][1]
+
+
+def test_login_blocked_under_supervise_exits_with_the_no_retry_code(harness):
+    harness.configure(gateway_health_timeout=0.3)
+    harness.docker.log = "IBC: Login failed"
+    harness.health.script = lambda n: probe("closed_before_version")
+    orchestrator = harness.orchestrator()
+    orchestrator.supervise = True
+    assert orchestrator.run() == exitcodes.LOGIN_BLOCKED
+
+
+def test_the_log_is_read_from_the_containers_current_start_only(harness):
+    harness.configure(gateway_health_timeout=0.3)
+    harness.docker.state = ContainerState("running", 0, None, "2026-11-25T13:30:00.123456789Z", True)
+    harness.health.script = lambda n: probe("no_reply")
+    seen = []
+    harness.docker.logs_since = lambda since, tail=200: seen.append(since) or ""
+    harness.run()
+    # before the restart: since the original start; after it: since the new start, never older lines
+    assert seen == ["2026-11-25T13:30:00.123456789Z", RUNNING.started_at]
+
+
+# --- signals ------------------------------------------------------------------------------------
+
+def test_sigterm_during_the_gateway_wait_ends_with_exit_1_and_says_where(harness):
+    harness.configure(gateway_health_timeout=30.0)
+    harness.health.script = lambda n: probe("closed_before_version")
+    orchestrator = harness.orchestrator()
+    orchestrator.services.health.script = lambda n: (
+        orchestrator.handle_signal(signal.SIGTERM) if n == 3 else probe("closed_before_version"))
+    assert orchestrator.run() == 1
+    record = harness.runs[-1]
+    assert record["reason"].startswith("interrupted by SIGTERM in state GATEWAY_WAITING")
+    assert not (harness.config.state_dir / "current_run.json").exists()
+    harness.health.script = lambda n: probe()
+    assert harness.run() == 0  # the lock was released: the next run works
+
+
+# --- supervise mode -----------------------------------------------------------------------------
+
+def supervised(harness, bot_command: list[str], monkeypatch, listener: NotifyListener):
+    monkeypatch.setenv("NOTIFY_SOCKET", listener.name)
+    proc = subprocess.Popen(bot_command)
+    harness.bot_result = BotStart(True, proc.pid, "ready", {"pid": proc.pid}, proc)
+    orchestrator = harness.orchestrator()
+    orchestrator.supervise = True
+    return orchestrator, proc
+
+
+def test_supervise_says_ready_then_stops_the_bot_gracefully_on_sigterm(harness, monkeypatch):
+    harness.configure(supervise_stop_gateway=True)
+    with NotifyListener() as listener:
+        orchestrator, bot = supervised(harness, [sys.executable, "-c", "import time; time.sleep(60)"],
+                                       monkeypatch, listener)
+        result: list[int] = []
+        thread = threading.Thread(target=lambda: result.append(orchestrator.run()))
+        thread.start()
+        ready = listener.wait_for("READY", time.monotonic() + 10)
+        assert ready is not None and "bot PID" in ready["STATUS"]
+        assert bot.poll() is None and thread.is_alive()  # still supervising
+        orchestrator.handle_signal(signal.SIGTERM)
+        thread.join(15)
+        stopping = listener.wait_for("STOPPING", time.monotonic() + 2)
+    assert result == [0] and stopping is not None
+    assert bot.poll() == -signal.SIGTERM
+    assert "stop" in harness.docker.calls  # SUPERVISE_STOP_GATEWAY
+    startup_record, supervise_record = harness.runs[-2:]
+    assert startup_record["outcome"] == "success"
+    assert supervise_record["outcome"] == "stopped" and "stopped by SIGTERM" in supervise_record["reason"]
+
+
+def test_supervise_exits_1_when_the_bot_dies(harness, monkeypatch):
+    with NotifyListener() as listener:
+        orchestrator, bot = supervised(harness, [sys.executable, "-c", "import time, sys; time.sleep(0.5); sys.exit(3)"],
+                                       monkeypatch, listener)
+        started = time.monotonic()
+        assert orchestrator.run() == 1
+    assert time.monotonic() - started < 5
+    record = harness.runs[-1]
+    assert record["outcome"] == "bot_died" and "exited unexpectedly with code 3" in record["reason"]
+    assert harness.notifier.alerts[-1][0] == "critical"
