@@ -1,0 +1,100 @@
+"""The docker CLI layer: exact identity, state as data, every CLI failure mapped to advice."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from src.orchestration import docker as d
+from src.orchestration.docker import ContainerState, DockerClient, DockerError
+
+
+class FakeRunner:
+    """Answers docker commands from a table: argv prefix -> (returncode, stdout, stderr) or an exception."""
+
+    def __init__(self, answers: dict[tuple[str, ...], object]) -> None:
+        self.answers = answers
+        self.calls: list[list[str]] = []
+
+    def __call__(self, args, **kwargs) -> subprocess.CompletedProcess:
+        self.calls.append(args)
+        for prefix, answer in self.answers.items():
+            if tuple(args[:len(prefix)]) == prefix:
+                if isinstance(answer, BaseException):
+                    raise answer
+                code, out, err = answer  # type: ignore[misc]
+                return subprocess.CompletedProcess(args, code, out, err)
+        raise AssertionError(f"unexpected command {args}")
+
+
+def client(answers) -> tuple[DockerClient, FakeRunner]:
+    runner = FakeRunner(answers)
+    return DockerClient("ibkr-gateway", "gateway", Path("/compose"), runner=runner), runner
+
+
+@pytest.mark.parametrize(("answer", "kind", "advice"), [
+    (FileNotFoundError(), d.MISSING_BINARY, "'docker' not found on PATH"),
+    (subprocess.TimeoutExpired(["docker"], 5), d.TIMEOUT, "did not answer within"),
+    ((1, "", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"),
+     d.DAEMON_DOWN, "start Docker Engine"),
+    ((1, "", "error during connect: Get \"http://%2F%2F.%2Fpipe%2FdockerDesktopLinuxEngine/v1.47/version\""),
+     d.DAEMON_DOWN, "Docker Desktop"),
+    ((1, "", "permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock"),
+     d.PERMISSION, "add this user to the 'docker' group"),
+    ((1, "", "Error response from daemon: something odd"), d.FAILED, "something odd"),
+])
+def test_every_cli_failure_becomes_a_docker_error_with_advice(answer, kind, advice):
+    docker, _ = client({("docker", "version"): answer})
+    with pytest.raises(DockerError) as error:
+        docker.ping()
+    assert error.value.kind == kind and advice in error.value.message
+    assert "\n" not in error.value.message
+
+
+def test_inspect_is_by_exact_name_and_reads_state_as_data():
+    docker, runner = client({("docker", "container", "inspect"): (
+        0, '{"Status":"running","Running":true,"ExitCode":0,"StartedAt":"2026-11-25T08:00:00Z",'
+           '"Health":{"Status":"healthy"}}', "")})
+    state = docker.inspect()
+    assert runner.calls == [["docker", "container", "inspect", "--format", "{{json .State}}", "ibkr-gateway"]]
+    assert state == ContainerState("running", 0, "healthy", "2026-11-25T08:00:00Z", True) and state.up
+
+
+def test_absent_container_is_none_not_an_error():
+    docker, _ = client({("docker", "container", "inspect"): (1, "", "Error: No such container: ibkr-gateway")})
+    assert docker.inspect() is None
+
+
+@pytest.mark.parametrize(("state", "up", "text"), [
+    ({"Status": "running", "Running": True}, True, "running, no healthcheck"),
+    ({"Status": "restarting", "Running": True, "ExitCode": 1}, False, "restarting (exit code 1)"),
+    ({"Status": "running", "Running": True, "Health": {"Status": "unhealthy"}}, True, "running, health unhealthy"),
+    ({"Status": "exited", "Running": False, "ExitCode": 137}, False, "exited (exit code 137)"),
+])
+def test_container_state_descriptions(state, up, text):
+    parsed = ContainerState.from_inspect(state)
+    assert parsed.up is up and parsed.describe() == text
+
+
+def test_compose_v2_is_preferred():
+    docker, runner = client({("docker", "compose", "version"): (0, "2.40.3", ""), ("docker", "compose", "up"): (0, "", "")})
+    docker.compose_up()
+    assert runner.calls[-1] == ["docker", "compose", "up", "-d", "gateway"]
+
+
+def test_compose_v1_is_the_fallback(monkeypatch):
+    monkeypatch.setattr(d.shutil, "which", lambda name: "/usr/bin/docker-compose")
+    docker, runner = client({("docker", "compose", "version"): (1, "", "docker: 'compose' is not a docker command."),
+                             ("docker-compose", "up"): (0, "", "")})
+    docker.compose_up()
+    assert runner.calls[-1] == ["docker-compose", "up", "-d", "gateway"]
+
+
+def test_no_compose_at_all_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(d.shutil, "which", lambda name: None)
+    docker, _ = client({("docker", "compose", "version"): (1, "", "docker: 'compose' is not a docker command.")})
+    with pytest.raises(DockerError) as error:
+        docker.compose_up()
+    assert error.value.kind == d.NO_COMPOSE and "install the Compose v2 plugin" in error.value.message
