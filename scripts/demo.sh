@@ -38,18 +38,19 @@ echo "--------------------------------------------------------------------------
 code=$?
 echo "----------------------------------------------------------------------------------------"
 echo "demo: the orchestrator exited with code $code (0 = bot running on today's gameplan, 2 = Strategy C, 1 = failure)"
+DEMO_ENV="COMPOSE_FILE=$COMPOSE_FILE COMPOSE_PROJECT_NAME=$COMPOSE_PROJECT_NAME GATEWAY_HOST=127.0.0.1 GATEWAY_PORT=$GATEWAY_PORT"
 cat <<HELP
 
-What next:
-  bot log:            ls -t logs/bot_*.log | head -1 | xargs tail -f
+What next (from $ROOT):
+  bot log:            tail -f \$(ls -t logs/bot_*.log | head -1)
   run journal:        tail -n 1 state/runs.jsonl | python3 -m json.tool
-  readiness record:   cat state/bot_ready.json
-  Gateway probe:      .venv/bin/python -m src.orchestration.health --port $GATEWAY_PORT
-  rerun (idempotent): the same variables, then .venv/bin/python -m src.orchestration.startup
+  status:             $DEMO_ENV .venv/bin/python -m src.orchestration.startup --status
+  rerun (idempotent): $DEMO_ENV GAMEPLAN_PATH=$PLAN .venv/bin/python -m src.orchestration.startup
                       -> exit 1 "the bot is already running (PID ...)", nothing touched
-  try Strategy C:     stop the bot (below), then rerun with GAMEPLAN_PATH unset or pointing at a
-                      missing file -> the bot runs with NO trading authority, exit 2
-  stop everything:    kill \$(cat state/bot.pid)    # the bot stops cleanly on SIGTERM
-                      (cd docker/gateway && COMPOSE_FILE=$COMPOSE_FILE docker compose -p $COMPOSE_PROJECT_NAME down)
+  try Strategy C:     .venv/bin/python -m src.orchestration.shutdown      # stop the bot, keep the Gateway
+                      $DEMO_ENV .venv/bin/python -m src.orchestration.startup
+                      -> no GAMEPLAN_PATH: the bot runs with NO trading authority, exit 2
+  stop everything:    $DEMO_ENV .venv/bin/python -m src.orchestration.shutdown --gateway
+                      (cd docker/gateway && $DEMO_ENV docker compose down)   # also remove the container
 HELP
 exit $code
