@@ -5,6 +5,7 @@ Names are imported lazily so that ``python -m src.gameplan.loader`` (and
 """
 
 from importlib import import_module
+from typing import Any
 
 _EXPORTS = {
     "Gameplan": "src.gameplan.schema",
@@ -20,7 +21,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(import_module(_EXPORTS[name]), name)

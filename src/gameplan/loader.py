@@ -129,7 +129,12 @@ def _read_plan(path: PathArg) -> Gameplan:
 
 
 def _read_bytes(path: Path) -> bytes:
-    """At most MAX_FILE_BYTES of a regular file; never blocks on FIFOs or devices."""
+    """At most MAX_FILE_BYTES of a regular file; never blocks on FIFOs or devices.
+
+    A file that changes while it is read (its size, mtime or ctime differ before and after, or
+    fewer bytes came than it had) is rejected: the reads could have stitched two versions
+    together into a plan nobody wrote.
+    """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags)
@@ -138,20 +143,27 @@ def _read_bytes(path: Path) -> bytes:
     except OSError as error:
         raise GameplanError("unreadable", f"cannot open {path}: {error.strerror or error}") from None
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise GameplanError("unreadable", f"{path} is not a regular file ({_file_type(mode)})")
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
+            raise GameplanError("unreadable", f"{path} is not a regular file ({_file_type(before.st_mode)})")
         chunks, size = [], 0
         while size <= MAX_FILE_BYTES and (chunk := os.read(fd, MAX_FILE_BYTES + 1 - size)):
             chunks.append(chunk)
             size += len(chunk)
+        after = os.fstat(fd)
     except OSError as error:
         raise GameplanError("unreadable", f"cannot read {path}: {error.strerror or error}") from None
     finally:
         os.close(fd)
     if size > MAX_FILE_BYTES:
         raise GameplanError("invalid", f"{path} is larger than {MAX_FILE_BYTES} bytes (1 MiB)")
+    if _version(before) != _version(after) or size != before.st_size:
+        raise GameplanError("unreadable", f"{path} changed while it was being read (is it being written?)")
     return b"".join(chunks)
+
+
+def _version(status: os.stat_result) -> tuple[int, int, int]:
+    return status.st_size, status.st_mtime_ns, status.st_ctime_ns
 
 
 def _file_type(mode: int) -> str:
@@ -166,7 +178,8 @@ def _decode(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise GameplanError("invalid", f"not valid UTF-8: byte 0x{data[error.start]:02x} at offset {error.start}") from None
+        bad = f"0x{data[error.start]:02x}"
+        raise GameplanError("invalid", f"not valid UTF-8: byte {bad} at offset {error.start}") from None
 
 
 def _parse_strict_json(text: str) -> None:

@@ -138,7 +138,7 @@ class Gameplan(_Frozen):
             ("symbols", False): "must not be empty",
             ("position_size_multiplier", True): "must be 0",
             ("position_size_multiplier", False): "must be above 0",
-        }[info.field_name, strategy == "C"]
+        }[str(info.field_name), strategy == "C"]
         raise PydanticCustomError("strategy_mismatch", "{what} for strategy {strategy}",
                                   {"what": what, "strategy": strategy})
 

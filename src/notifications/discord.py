@@ -260,7 +260,7 @@ class DiscordNotifier:
         def post() -> None:
             try:
                 outcome["response"] = self._session.post(
-                    self._url, json=payload, timeout=timeout, allow_redirects=False
+                    self._url or "", json=payload, timeout=timeout, allow_redirects=False  # send() checked the URL
                 )
             except Exception as exc:
                 outcome["error"] = exc
@@ -272,7 +272,8 @@ class DiscordNotifier:
             raise outcome["error"]
         if "response" not in outcome:
             raise TimeoutError("no answer before the deadline")
-        return outcome["response"]
+        response: requests.Response = outcome["response"]
+        return response
 
     def _disable(self, status: int) -> bool:
         """Stop using a webhook Discord rejected, and say so once."""
@@ -352,9 +353,11 @@ def _retry_after(response: requests.Response) -> float | None:
         body = None
     candidates = (body.get("retry_after") if isinstance(body, dict) else None, response.headers.get("Retry-After"))
     for value in candidates:
+        if not isinstance(value, (int, float, str)):
+            continue
         try:
             seconds = float(value)
-        except (TypeError, ValueError):
+        except ValueError:
             continue
         if math.isfinite(seconds) and seconds >= 0:
             return seconds

@@ -29,6 +29,9 @@ class AlertQueue:
         self.notifier = notifier
         self.sent: list[tuple[str, str, bool]] = []  # (level, message, delivered), for the journal
         self._queue: queue.Queue[_Alert | threading.Event | None] = queue.Queue()
+        self._pending = 0  # queued, not yet handled: nothing to wait for when 0
+        self._count = threading.Lock()
+        self._closed = False
         self._thread = threading.Thread(target=self._drain, name="alerts", daemon=True)
         self._thread.start()
 
@@ -36,6 +39,8 @@ class AlertQueue:
               fields: dict[str, str] | None = None) -> None:
         if level not in LEVELS:
             raise ValueError(f"unknown alert level {level!r}")
+        with self._count:
+            self._pending += 1
         self._queue.put(_Alert(level, message, title, fields))
 
     def _drain(self) -> None:
@@ -49,11 +54,15 @@ class AlertQueue:
                 log.exception("alert delivery crashed")
                 delivered = False
             self.sent.append((item.level, item.message, delivered))
+            with self._count:
+                self._pending -= 1
 
     def flush(self, timeout: float) -> bool:
         """Wait up to `timeout` s for the alerts queued so far; True when all were handled."""
-        if not self._thread.is_alive():
-            return self._queue.empty()
+        if self._pending == 0:
+            return True
+        if self._closed or not self._thread.is_alive():
+            return False
         reached = threading.Event()
         self._queue.put(reached)
         if not reached.wait(max(0.0, timeout)):
@@ -62,9 +71,11 @@ class AlertQueue:
         return True
 
     def close(self, timeout: float) -> bool:
-        """Flush, then stop the sending thread."""
+        """Flush, then stop the sending thread; closing twice waits no longer than the first time."""
         done = self.flush(timeout)
-        self._queue.put(None)
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
         return done
 
 

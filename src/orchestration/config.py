@@ -53,6 +53,8 @@ _ACCEPTED: dict[str, tuple[str, bool]] = {
     "LOG_DIR": ("a directory path", False),
 }
 
+_BOT_WITHHELD = ("TWS_PASSWORD", "TWS_USERID", "DISCORD_WEBHOOK_URL", "VNC_SERVER_PASSWORD")
+
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
@@ -187,6 +189,12 @@ class OrchestrationConfig:
             log_dir=_resolve(s.log_dir),
             child_env=merged,
         )
+
+    @property
+    def bot_env(self) -> dict[str, str]:
+        """The bot's environment: child_env without secrets (the Gateway holds the credentials, the
+        bot sends no alerts), so a bot that logs or dumps its environment has nothing to leak."""
+        return {k: v for k, v in self.child_env.items() if k not in _BOT_WITHHELD and v not in self.secrets}
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -86,7 +86,7 @@ def task_xml(repo: Path = REPO_ROOT, distro: str = "Ubuntu", delay: str = "PT2M"
      Register-ScheduledTask -TaskName "IBKR zero-touch" -Xml (Get-Content task.xml | Out-String) -->
 <Task version="1.4" xmlns="{TASK_NAMESPACE}">
   <RegistrationInfo>
-    <Description>IBKR zero-touch startup: IB Gateway (Docker Desktop) and the trading bot, supervised in WSL</Description>
+    <Description>IBKR zero-touch startup: IB Gateway (Docker Desktop) and the bot, supervised in WSL</Description>
   </RegistrationInfo>
   <Triggers>
     <LogonTrigger>

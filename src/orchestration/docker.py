@@ -71,7 +71,7 @@ class ContainerState:
         return f"{self.status} (exit code {self.exit_code})"
 
 
-Runner = Callable[..., subprocess.CompletedProcess]
+Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 
 class DockerClient:
@@ -117,7 +117,7 @@ class DockerClient:
             ) from None
         if result.returncode != 0:
             raise classify(result.stderr or result.stdout, " ".join(args[:3]))
-        return result.stdout
+        return str(result.stdout)
 
     def ping(self, timeout: float = 10.0) -> str:
         """Raise DockerError unless the daemon answers; return its version."""
@@ -170,9 +170,10 @@ class DockerClient:
         """Container output since an RFC 3339 instant (its current start), stdout and stderr."""
         return self.run(["docker", "logs", "--since", since, "--tail", str(tail), self.container])
 
-    def watch(self, on_event: Callable[[str], None]) -> EventWatcher:
-        """Stream the container's lifecycle events to `on_event` (push, not poll)."""
-        return EventWatcher(self.container, on_event, self.env)
+    def watch(self, on_event: Callable[[str], None], until: float | None = None) -> EventWatcher:
+        """Stream the container's lifecycle events to `on_event` (push, not poll) until the Unix time
+        `until`: the stream of a killed orchestrator then still ends by itself."""
+        return EventWatcher(self.container, on_event, self.env, until)
 
 
 def classify(stderr: str, what: str) -> DockerError:
@@ -196,15 +197,24 @@ def classify(stderr: str, what: str) -> DockerError:
     return DockerError(FAILED, f"'{what}' failed: {first[:300]}")
 
 
+LIFECYCLE_EVENTS = ("start", "restart", "die", "stop", "kill", "oom", "destroy", "health_status")
+
+
 class EventWatcher:
     """Runs `docker events` for one container in a thread; calls back with each action."""
 
-    def __init__(self, container: str, on_event: Callable[[str], None], env: Mapping[str, str] | None) -> None:
+    def __init__(self, container: str, on_event: Callable[[str], None], env: Mapping[str, str] | None,
+                 until: float | None = None) -> None:
         self._on_event = on_event
+        command = ["docker", "events", "--format", "{{.Action}}",
+                   "--filter", "type=container", "--filter", f"container={container}"]
+        for event in LIFECYCLE_EVENTS:  # not exec_*: a healthcheck execs every second
+            command += ["--filter", f"event={event}"]
+        if until is not None:
+            command += ["--until", f"{until:.3f}"]
         try:
             self._proc: subprocess.Popen[str] | None = subprocess.Popen(
-                ["docker", "events", "--format", "{{.Action}}",
-                 "--filter", "type=container", "--filter", f"container={container}"],
+                command,
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
                 text=True, env=dict(env) if env is not None else None,
             )
@@ -215,11 +225,13 @@ class EventWatcher:
         self._thread.start()
 
     def _pump(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
+        if self._proc is None or self._proc.stdout is None:
+            return
         for line in self._proc.stdout:
             action = line.strip()
             if action:
                 self._on_event(action)
+        self._on_event("stream-ended")  # the daemon went away (or the stream was closed): look now
 
     def close(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

@@ -146,12 +146,12 @@ class _FrameReader:
         while len(self.buffer) < count:
             remaining = _left(self.deadline)
             if remaining <= 0:
-                raise _Fail(NO_REPLY, f"no {waiting_for} before the probe timeout")
+                raise _Fail(NO_REPLY, f"{waiting_for} not received before the probe timeout")
             self.sock.settimeout(remaining)
             try:
                 chunk = self.sock.recv(65536)
             except TimeoutError:
-                raise _Fail(NO_REPLY, f"no {waiting_for} before the probe timeout") from None
+                raise _Fail(NO_REPLY, f"{waiting_for} not received before the probe timeout") from None
             except OSError as exc:
                 raise _Fail(closed_reason, f"connection reset while waiting for {waiting_for}: {exc}") from None
             if not chunk:

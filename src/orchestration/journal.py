@@ -9,6 +9,7 @@ nothing is lost and no torn line is ever written on top of good ones.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -91,7 +92,10 @@ def recover_interrupted(state_dir: Path) -> dict[str, Any] | None:
 
 
 def append_line(path: Path, record: dict[str, Any]) -> None:
-    """Append one JSON line with a single write; repair a torn previous tail first."""
+    """Append one JSON line with a single write; repair a torn previous tail first.
+
+    A write that fails or is cut short (disk full) is undone, so it never leaves a torn line.
+    """
     line = json.dumps(record, default=str, separators=(",", ":")) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -100,9 +104,13 @@ def append_line(path: Path, record: dict[str, Any]) -> None:
         if size and _last_byte(path) != b"\n":
             line = "\n" + line
         data = line.encode()
-        if os.write(fd, data) != len(data):
-            raise OSError(f"short write to {path}")
-        os.fsync(fd)
+        try:
+            if os.write(fd, data) != len(data):
+                raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (short write)", str(path))
+            os.fsync(fd)
+        except OSError as exc:
+            os.ftruncate(fd, size)
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
     finally:
         os.close(fd)
 

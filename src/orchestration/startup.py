@@ -54,6 +54,7 @@ PROGRESS_EVERY = 10.0  # how often a long wait says where it is
 ALERT_DRAIN = 5.0  # at exit, how long pending alerts may still take
 BOT_STOP_GRACE = 20.0  # SIGTERM to SIGKILL, when stopping the bot
 DOCKER_WAIT_POLL = 1.0  # how often to ask a Docker daemon that is not up yet
+EVENTS_MARGIN = 2.0  # a wait's `docker events` ends this long after its deadline, even if we are killed
 
 
 class StartupState(Enum):
@@ -191,13 +192,13 @@ class StartupOrchestrator:
     # --- the machine ----------------------------------------------------------------
 
     def run(self) -> int:
-        """Execute the whole sequence; never raises."""
+        """Execute the whole sequence; raises only OSError when state/ cannot be written (exit 1 in main)."""
         self.journal.update(log_file=str(self.log_file) if self.log_file else None)
         try:
-            self._lock.acquire()
-        except LockHeld as held:
-            return self._refuse(f"another orchestrator is already running (PID {held.pid or 'unknown'})")
-        try:
+            try:
+                self._lock.acquire()
+            except LockHeld as held:
+                return self._refuse(f"another orchestrator is already running (PID {held.pid or 'unknown'})")
             recovered = recover_interrupted(self.config.state_dir)
             if recovered:
                 log.warning("Previous run %s ended abruptly; recorded it as interrupted", recovered.get("run_id"))
@@ -205,8 +206,16 @@ class StartupOrchestrator:
             if self.supervise and code in (EXIT_SUCCESS, EXIT_STRATEGY_C):
                 code = self._supervise()
             return code
+        except OSError as exc:  # state/ unwritable or full: no journal, so say it everywhere else
+            where = f" ({exc.filename})" if exc.filename else ""
+            reason = f"cannot write run state{where}: {exc.strerror or exc}: fix STATE_DIR/LOG_DIR"
+            log.error("Startup failed: %s", reason)
+            self._alert("critical", f"Startup failed: {reason}", title="Startup FAILED: operator needed")
+            self.services.alerts.flush(ALERT_DRAIN)
+            raise
         finally:
-            self.services.alerts.close(ALERT_DRAIN)
+            # _conclude and _supervise already waited ALERT_DRAIN: a hung webhook delays the exit once
+            self.services.alerts.close(ALERT_DRAIN if self._phase == "startup" else 0)
             self._lock.release()
 
     def _run_machine(self) -> int:
@@ -215,9 +224,11 @@ class StartupOrchestrator:
             while self.context.state not in TERMINAL:
                 self.step()
         except Interrupted as stop:
+            self._phase = "concluding"  # a second signal must not interrupt the clean-up below
             where = self.context.state.name
             log.error("Interrupted by %s in state %s", stop.signame, where)
-            self.context.error_message = f"interrupted by {stop.signame} in state {where}: nothing was left half-started"
+            left = self._stop_started_bot()
+            self.context.error_message = f"interrupted by {stop.signame} in state {where}: {left}"
             self.context.state = S.FAILURE
         except Exception as exc:  # the last line of defence: one sentence, a traceback in the log only
             log.error("Orchestrator crashed in state %s: %s", self.context.state.name,
@@ -227,6 +238,14 @@ class StartupOrchestrator:
             )
             self.context.state = S.FAILURE
         return self._conclude()
+
+    def _stop_started_bot(self) -> str:
+        """Exit 1 says nothing is trading: stop a bot this run already started."""
+        proc = self.context.bot_process
+        if proc is None or proc.poll() is not None:
+            return "nothing was left half-started"
+        botproc.stop_process(proc, grace=BOT_STOP_GRACE)
+        return f"the bot it had started (PID {self.context.bot_pid}) was stopped"
 
     def step(self) -> None:
         """Run the current state's handler and take the transition it returns."""
@@ -284,7 +303,12 @@ class StartupOrchestrator:
         mode = "Strategy C, no trading" if ctx.strategy_c_reason else "validated gameplan"
         notify(f"READY=1\nSTATUS=bot PID {ctx.bot_pid} running ({mode})")
         log.info("Supervising the bot (PID %s) until SIGTERM", ctx.bot_pid)
-        threading.Thread(target=lambda: (proc.wait(), self._stop.set()), name="bot-wait", daemon=True).start()
+
+        def wait_for_the_bot() -> None:
+            proc.wait()
+            self._stop.set()
+
+        threading.Thread(target=wait_for_the_bot, name="bot-wait", daemon=True).start()
         self._stop.wait()
         if self._signal:
             notify(f"STOPPING=1\nSTATUS=stopping on {self._signal}")
@@ -384,17 +408,17 @@ class StartupOrchestrator:
         self.context.wait_timeout = None
         deadline = clock() + budget
         self._wake.clear()
-        watcher = docker.watch(lambda action: self._wake.set())
+        watcher = docker.watch(lambda action: self._wake.set(), until=time.time() + budget + EVENTS_MARGIN)
         try:
-            inspected_at, state, last_said = float("-inf"), None, clock()
+            state, inspected_at, last_said = docker.inspect(), clock(), clock()
             while True:
                 if self._wake.is_set() or clock() - inspected_at >= INSPECT_EVERY:
                     self._wake.clear()
                     state, inspected_at = docker.inspect(), clock()
-                    if state is None or not state.up:
-                        what = "gone" if state is None else state.describe()
-                        self.context.gateway_problem = f"Gateway container {docker.container} is {what}"
-                        return S.GATEWAY_UNHEALTHY
+                if state is None or not state.up:
+                    what = "gone" if state is None else state.describe()
+                    self.context.gateway_problem = f"Gateway container {docker.container} is {what}"
+                    return S.GATEWAY_UNHEALTHY
                 left = deadline - clock()
                 result = self.services.health.check_handshake(
                     timeout=min(cfg.health_check_timeout, max(left, 0.0) + 0.5))
@@ -463,7 +487,8 @@ class StartupOrchestrator:
         verdict = self.services.evaluate_gameplan(self.config.gameplan_path)
         self.context.gameplan_verdict = verdict
         self.journal.update(gameplan={"path": str(self.config.gameplan_path) if self.config.gameplan_path else None,
-                                      "verdict": verdict.kind, "reason": verdict.reason, "deployed": None})
+                                      "verdict": verdict.kind, "reason": self._redact(verdict.reason),
+                                      "deployed": None})
         if verdict.usable:
             self.context.gameplan_path = self.config.gameplan_path
             log.info("Gameplan %s validated: %s", self.config.gameplan_path, verdict.reason)
@@ -497,7 +522,7 @@ class StartupOrchestrator:
                 "--state-dir", str(cfg.state_dir)]
         self.journal.update(gameplan={**self.journal.record["gameplan"], "deployed": str(ctx.gameplan_path)})
         started = self.services.start_bot(cfg.bot_command, args, log_path=ctx.bot_log, state_dir=cfg.state_dir,
-                                          cwd=REPO_ROOT, env=cfg.child_env, ready_timeout=cfg.bot_ready_timeout)
+                                          cwd=REPO_ROOT, env=cfg.bot_env, ready_timeout=cfg.bot_ready_timeout)
         ctx.bot_pid = started.pid
         ctx.bot_process = started.process
         if started.ready:

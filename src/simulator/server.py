@@ -85,7 +85,7 @@ class GatewaySimulator:
         self.twofa_delay = twofa_delay
         self.exit_code: int | None = None  # set when the simulated IBC exits by itself
         self._client_ids: set[int] = set()
-        self._connections: set[asyncio.Task] = set()
+        self._connections: set[asyncio.Task[None]] = set()
         self._bound = threading.Event()
         self._logged_in = threading.Event()
         # Background-thread runner (start/stop).
@@ -148,7 +148,7 @@ class GatewaySimulator:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the background server, close its connections and wait for its thread."""
-        if self._thread is None or not self._thread.is_alive():
+        if self._thread is None or not self._thread.is_alive() or self._loop is None or self._stop is None:
             return
         self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout)
@@ -162,14 +162,17 @@ class GatewaySimulator:
         self.stop()
 
     def _run_in_thread(self) -> None:
+        loop, stop = self._loop, self._stop
+        if loop is None or stop is None:  # start() sets both before starting this thread
+            return
         try:
-            self._loop.run_until_complete(self.serve(self._stop))
+            loop.run_until_complete(self.serve(stop))
         except Exception as exc:  # handed to start(), e.g. the port is taken
             self._error = exc
         finally:
             self._bound.set()
-            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
-            self._loop.close()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
 
     def _bind(self) -> socket.socket:
         """Bind without listening: until ``listen()`` the port is taken, yet connecting is refused."""
@@ -237,7 +240,8 @@ class GatewaySimulator:
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One TCP connection, from accept to close; errors end this connection only."""
         task = asyncio.current_task()
-        self._connections.add(task)
+        if task is not None:
+            self._connections.add(task)
         host, port = writer.get_extra_info("peername")[:2]
         peer = f"{host}:{port}"
         try:

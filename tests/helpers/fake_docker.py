@@ -38,10 +38,14 @@ def container_state(status: str = "running", *, health: str | None = None, exit_
 
 
 def rule(match: str, *, stdout: str = "", stderr: str = "", code: int = 0, sleep: float = 0.0,
-         exec_real: bool = False, as_user: int | None = None) -> dict[str, Any]:
-    """One answer: print `stdout`/`stderr` after `sleep` s and exit with `code`, or hand over to real docker."""
+         follow: bool = False, exec_real: bool = False, as_user: int | None = None) -> dict[str, Any]:
+    """One answer: print `stdout`/`stderr` after `sleep` s and exit with `code`, or hand over to real docker.
+
+    `follow`: while sleeping, obey new rules as soon as they are written (a `docker events`
+    stream ends when its daemon dies).
+    """
     return {"match": match, "stdout": stdout, "stderr": stderr, "code": code, "sleep": sleep,
-            "exec_real": exec_real, "as_user": as_user}
+            "follow": follow, "exec_real": exec_real, "as_user": as_user}
 
 
 def healthy_daemon(state: str | None = None) -> list[dict[str, Any]]:
@@ -50,7 +54,7 @@ def healthy_daemon(state: str | None = None) -> list[dict[str, Any]]:
         rule("version", stdout="20.10.24-fake\n"),
         rule("compose version", stdout="v2.40.3\n"),
         rule("container inspect", stdout=state or container_state()),
-        rule("events", sleep=3600),  # a quiet event stream, closed by the orchestrator
+        rule("events", sleep=3600, follow=True),  # a quiet event stream, closed by the orchestrator
         rule("*"),
     ]
 
@@ -108,20 +112,43 @@ def _real_docker(exclude: Path) -> str | None:
 
 
 def _main(spec_path: str, args: list[str]) -> int:
-    spec = json.loads(Path(spec_path).read_text())
+    spec_file = Path(spec_path)
+    spec = json.loads(spec_file.read_text())
     with open(spec["log"], "a") as log:
         log.write(json.dumps({"args": args, "ppid": os.getppid(), "at": time.time()}) + "\n")
     line = " ".join(args)
-    chosen = next(r for r in spec["rules"] if r["match"] == "*" or line.startswith(r["match"]))
+    chosen = _match(spec, line)
     if chosen["exec_real"] or chosen["as_user"] is not None:
         real = spec["real"]
         if chosen["as_user"] is not None:  # the real CLI as an unprivileged user: the kernel decides
-            os.environ.update(HOME="/tmp", DOCKER_CONFIG=str(Path(spec_path).parent / "docker-config"))
+            os.environ.update(HOME="/tmp", DOCKER_CONFIG=str(spec_file.parent / "docker-config"))
             os.setgroups([])
             os.setgid(chosen["as_user"])
             os.setuid(chosen["as_user"])
-        os.execv(real, [real, *args])
-    time.sleep(chosen["sleep"])
+        os.execv(real, [real, *args])  # noqa: S606 - become the real docker CLI, arguments as given
+    deadline = time.monotonic() + chosen["sleep"]
+    if "--until" in args:  # `docker events --until <unix time>` ends its stream then, as Docker's does
+        deadline = min(deadline, time.monotonic() + float(args[args.index("--until") + 1]) - time.time())
+    if chosen["follow"]:
+        version = _version(spec_file)
+        while time.monotonic() < deadline:
+            if _version(spec_file) != version:
+                return _answer(_match(json.loads(spec_file.read_text()), line))
+            time.sleep(0.05)
+    time.sleep(max(0.0, deadline - time.monotonic()))
+    return _answer(chosen)
+
+
+def _version(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_ino, stat.st_mtime_ns
+
+
+def _match(spec: dict[str, Any], line: str) -> dict[str, Any]:
+    return next(r for r in spec["rules"] if r["match"] == "*" or line.startswith(r["match"]))
+
+
+def _answer(chosen: dict[str, Any]) -> int:
     sys.stdout.write(chosen["stdout"])
     sys.stderr.write(chosen["stderr"])
     return int(chosen["code"])

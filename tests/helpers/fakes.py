@@ -72,7 +72,7 @@ class FakeDocker:
         self._call("logs")
         return self.log
 
-    def watch(self, on_event: Callable[[str], None]) -> _Watch:
+    def watch(self, on_event: Callable[[str], None], until: float | None = None) -> _Watch:
         self.on_event = on_event
         return _Watch()
 

@@ -3,28 +3,30 @@
 `Stack.orchestrate()` runs `python -m src.orchestration.startup` as a subprocess and returns
 what an operator sees (`Run`: exit code, time, stderr, the runs.jsonl record, the alerts the
 webhook received); `Stack.launch()` starts it without waiting, for signals and races.
-`extra` environment (e.g. a fake `docker` first on PATH) is added to every run.
+`extra` environment (e.g. a fake `docker` first on PATH) is added to every run, and `prefix`
+(e.g. `setpriv ...`) runs the CLI through a wrapper.
 
 Shared by tests/integration (real Docker) and tests/reliability (real Docker or a fake CLI).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
 from src.orchestration.bot import running_bot
-from src.orchestration.journal import read_runs
+from src.orchestration.journal import CHECKPOINT_FILE, read_runs
 from tests.helpers.gameplans import write_plan
 from tests.helpers.webhook_receiver import WebhookReceiver
 from tests.integration.docker_env import (
@@ -65,6 +67,7 @@ class Stack:
     port: int = field(default_factory=free_port)
     sim: dict[str, object] = field(default_factory=lambda: {"login_delay": 1})
     extra: dict[str, str] = field(default_factory=dict)
+    prefix: list[str] = field(default_factory=list)  # a wrapper for the CLI, e.g. setpriv
 
     @property
     def container(self) -> str:
@@ -100,13 +103,13 @@ class Stack:
     def orchestrate(self, *args: str, timeout: float = 120, **overrides: str | None) -> Run:
         """Run the CLI to its end."""
         before, started = len(self.hook.received), time.monotonic()
-        result = subprocess.run([*STARTUP, *args], cwd=self.tmp, env=self.env(**overrides),
+        result = subprocess.run([*self.prefix, *STARTUP, *args], cwd=self.tmp, env=self.env(**overrides),
                                 capture_output=True, text=True, timeout=timeout)
         return self.outcome(result.returncode, time.monotonic() - started, result.stderr, before)
 
     def launch(self, *args: str, **overrides: str | None) -> subprocess.Popen[str]:
         """Start the CLI and return at once (stderr piped, for `finish`)."""
-        return subprocess.Popen([*STARTUP, *args], cwd=self.tmp, env=self.env(**overrides),
+        return subprocess.Popen([*self.prefix, *STARTUP, *args], cwd=self.tmp, env=self.env(**overrides),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def finish(self, proc: subprocess.Popen[str], started: float, before: int = 0, timeout: float = 30) -> Run:
@@ -118,6 +121,23 @@ class Stack:
         runs = list(read_runs(self.state_dir))
         alerts = [r.json["embeds"][0]["description"] for r in self.hook.received[before:] if r.json]
         return Run(code, elapsed, stderr, runs[-1] if runs else {}, alerts)
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The in-progress run's record (state/current_run.json), or {} when there is none."""
+        try:
+            record = json.loads((self.state_dir / CHECKPOINT_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+        return record if isinstance(record, dict) else {}
+
+    def in_state(self, state: str) -> bool:
+        """Whether the run in progress is in `state` (its last checkpointed transition led there)."""
+        transitions = self.checkpoint().get("transitions") or [{}]
+        return bool(transitions[-1].get("to") == state)
+
+    def wait_for_state(self, state: str, timeout: float = 20) -> None:
+        """Return once the run in progress has entered `state`."""
+        wait_until(lambda: self.in_state(state), timeout, f"the run entering {state}")
 
     def up(self, wait: bool = True) -> None:
         compose(self.compose_env(), "up", "-d", "--no-build", "--pull", "never")
@@ -131,21 +151,29 @@ class Stack:
             docker("rm", "-f", *left, check=False)
 
 
+def wait_until(condition: Callable[[], object], timeout: float = 20, what: str = "the condition") -> None:
+    """Poll `condition` every 20 ms until it is true; AssertionError after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:g} s for {what}")
+        time.sleep(0.02)
+
+
 def stop_bot(state_dir: Path, timeout: float = 10.0) -> None:
-    """SIGTERM the bot holding state_dir's PID lock and wait until it is gone."""
+    """SIGTERM the bot holding state_dir's PID lock (SIGKILL after `timeout`) until the lock is free.
+
+    The lock, not the PID, says when it is gone: a dead bot may stay a zombie until init reaps it.
+    """
     pid = running_bot(state_dir)
     if not pid or pid < 0:
         return
-    os.kill(pid, signal.SIGTERM)
-    try:
-        psutil.Process(pid).wait(timeout)
-    except psutil.NoSuchProcess:
-        pass
-    except psutil.TimeoutExpired:
-        os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + timeout
-    while running_bot(state_dir) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+        with contextlib.suppress(AssertionError):
+            wait_until(lambda: running_bot(state_dir) is None, timeout, f"bot {pid} to exit")
+            return
 
 
 @pytest.fixture

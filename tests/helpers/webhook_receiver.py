@@ -81,25 +81,26 @@ def refused_url(token: str = CANARY_TOKEN) -> str:
 
 
 class WebhookReceiver:
-    """A threaded HTTP server on 127.0.0.1 (free port) that records and answers webhook POSTs."""
+    """A threaded HTTP server on 127.0.0.1 (or another loopback `host`; free port) that records and
+    answers webhook POSTs."""
 
-    def __init__(self, *, token: str = CANARY_TOKEN, default: Reply = NO_CONTENT) -> None:
+    def __init__(self, *, token: str = CANARY_TOKEN, default: Reply = NO_CONTENT, host: str = "127.0.0.1") -> None:
         self.token = token
         self.default = default
         self.received: list[Received] = []
         self._replies: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server = _Server(self)
+        self._server = _Server(self, host)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="webhook-receiver"
         )
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:<port>/api/webhooks/123456789/<token>``."""
-        port = self._server.server_address[1]
-        return f"http://127.0.0.1:{port}/api/webhooks/{WEBHOOK_ID}/{self.token}"
+        """``http://<host>:<port>/api/webhooks/123456789/<token>``."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/api/webhooks/{WEBHOOK_ID}/{self.token}"
 
     def script(self, *replies: Reply) -> None:
         """Answer the next requests with `replies`, in order; `default` after them."""
@@ -134,8 +135,8 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = False  # so server_close() joins the request threads
     block_on_close = True
 
-    def __init__(self, receiver: WebhookReceiver) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, receiver: WebhookReceiver, host: str) -> None:
+        super().__init__((host, 0), _Handler)
         self.receiver = receiver
 
 

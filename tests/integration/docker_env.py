@@ -65,7 +65,8 @@ def docker_available() -> str | None:
         return "'docker compose version' did not answer within 20 s"
     version = compose.stdout.strip().lstrip("v")
     if compose.returncode != 0 or not version.startswith("2."):
-        return f"Docker Compose v2 is not installed ('docker compose version': {_last_line(compose.stderr or compose.stdout)})"
+        said = _last_line(compose.stderr or compose.stdout)
+        return f"Docker Compose v2 is not installed ('docker compose version': {said})"
     return None
 
 
@@ -96,7 +97,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def sim_compose_env(project: str, gateway_port: int, base: Mapping[str, str] | None = None, **sim: object) -> dict[str, str]:
+def sim_compose_env(project: str, gateway_port: int, base: Mapping[str, str] | None = None,
+                    **sim: object) -> dict[str, str]:
     """The environment for `docker compose` (cwd COMPOSE_DIR) running the simulator override.
 
     `sim` keys are the simulator's settings without the prefix: login_delay=2 -> SIM_LOGIN_DELAY=2.
@@ -109,7 +111,8 @@ def sim_compose_env(project: str, gateway_port: int, base: Mapping[str, str] | N
     return env
 
 
-def compose(env: Mapping[str, str], *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+def compose(env: Mapping[str, str], *args: str, timeout: float = 120,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
     return docker("compose", *args, timeout=timeout, check=check, cwd=COMPOSE_DIR, env=dict(env))
 
 
@@ -139,7 +142,8 @@ def wait_for_health(name: str = CONTAINER, timeout: float = 30.0, want: str = "h
         if state and (state.get("Health") or {}).get("Status") == want:
             return time.monotonic() - start
         if state and state.get("Status") in ("exited", "dead"):
-            raise AssertionError(f"{name} {state.get('Status')} (exit code {state.get('ExitCode')}) before {want}: {state}")
+            status, code = state.get("Status"), state.get("ExitCode")
+            raise AssertionError(f"{name} {status} (exit code {code}) before {want}: {state}")
         if time.monotonic() - start > timeout:
             raise AssertionError(f"{name} not {want} within {timeout:g} s: {state}")
         time.sleep(0.2)
@@ -186,7 +190,8 @@ def simulator_gateway(wait_healthy: bool = True, timeout: float = 60.0, **sim: o
             docker("rm", "-f", *left, check=False)
 
 
-def tws_handshake(port: int, host: str = "127.0.0.1", client_id: int = 99, timeout: float = 5.0) -> tuple[int, list[str]]:
+def tws_handshake(port: int, host: str = "127.0.0.1", client_id: int = 99,
+                  timeout: float = 5.0) -> tuple[int, list[str]]:
     """A minimal TWS API start-up from the host: (server version, managed accounts)."""
     deadline = time.monotonic() + timeout
 

@@ -41,8 +41,10 @@ def test_docker_compose_is_v2():
 
 def test_simulator_image_exists():
     require_docker()
-    result = docker("image", "inspect", "--format", "{{json .Config.Cmd}} {{.Config.User}}", SIMULATOR_IMAGE, check=False)
-    assert result.returncode == 0, f"{SIMULATOR_IMAGE} missing: run bash scripts/provision-docker.sh ({result.stderr.strip()})"
+    result = docker("image", "inspect", "--format", "{{json .Config.Cmd}} {{.Config.User}}", SIMULATOR_IMAGE,
+                    check=False)
+    assert result.returncode == 0, (
+        f"{SIMULATOR_IMAGE} missing: run bash scripts/provision-docker.sh ({result.stderr.strip()})")
     cmd, user = result.stdout.rsplit(" ", 1)
     assert "src.simulator" in cmd
     assert user.strip() not in ("", "0", "root", "0:0"), "the simulator must not run as root"
@@ -56,7 +58,8 @@ def test_compose_files_validate_without_credentials(tmp_path):
     production = compose(env, "-f", "docker-compose.yml", "config", "--format", "json").stdout
     assert "ghcr.io/gnzsnz/ib-gateway" in production and "127.0.0.1" in production
     assert "placeholder" in production and "TWS_PASSWORD_FILE" in production
-    simulated = compose({**env, "COMPOSE_FILE": "docker-compose.yml:docker-compose.sim.yml"}, "config", "--format", "json").stdout
+    simulated = compose({**env, "COMPOSE_FILE": "docker-compose.yml:docker-compose.sim.yml"},
+                        "config", "--format", "json").stdout
     assert SIMULATOR_IMAGE in simulated and "TWS_" not in simulated and "tws_password" not in simulated
 
 

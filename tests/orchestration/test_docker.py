@@ -79,7 +79,8 @@ def test_container_state_descriptions(state, up, text):
 
 
 def test_compose_v2_is_preferred():
-    docker, runner = client({("docker", "compose", "version"): (0, "2.40.3", ""), ("docker", "compose", "up"): (0, "", "")})
+    docker, runner = client({("docker", "compose", "version"): (0, "2.40.3", ""),
+                             ("docker", "compose", "up"): (0, "", "")})
     docker.compose_up()
     assert runner.calls[-1] == ["docker", "compose", "up", "-d", "gateway"]
 

@@ -185,8 +185,8 @@ def test_supervise_says_ready_then_stops_the_bot_gracefully_on_sigterm(harness, 
 
 def test_supervise_exits_1_when_the_bot_dies(harness, monkeypatch):
     with NotifyListener() as listener:
-        orchestrator, bot = supervised(harness, [sys.executable, "-c", "import time, sys; time.sleep(0.5); sys.exit(3)"],
-                                       monkeypatch, listener)
+        dies = [sys.executable, "-c", "import time, sys; time.sleep(0.5); sys.exit(3)"]
+        orchestrator, bot = supervised(harness, dies, monkeypatch, listener)
         started = time.monotonic()
         assert orchestrator.run() == 1
     assert time.monotonic() - started < 5

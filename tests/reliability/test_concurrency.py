@@ -1,0 +1,42 @@
+"""Five orchestrators started at the same instant: exactly one proceeds, the others touch nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from src.orchestration.bot import READY_FILE, running_bot
+from src.orchestration.journal import RUNS_FILE, read_runs
+from tests.helpers.fake_docker import container_state, healthy_daemon, rule
+from tests.reliability.conftest import processes_mentioning
+
+RACERS = 5
+
+
+def test_five_orchestrators_at_once_exactly_one_proceeds(world, fake_docker):
+    # the winner's first docker call is slow, so it still holds the lock when the others arrive
+    fake_docker.rules([rule("container inspect", stdout=container_state(), sleep=1.5), *healthy_daemon()])
+    started = time.monotonic()
+    procs = [world.launch() for _ in range(RACERS)]
+    runs = [world.finish(proc, started) for proc in procs]
+
+    codes = sorted(run.code for run in runs)
+    assert codes == [0] + [1] * (RACERS - 1), [run.stderr[-500:] for run in runs]
+    (winner,) = [proc.pid for proc, run in zip(procs, runs, strict=True) if run.code == 0]
+    records = list(read_runs(world.state_dir))
+    lines = (world.state_dir / RUNS_FILE).read_text().splitlines()
+    assert len(records) == len(lines) == RACERS  # one whole JSON line per run, none torn or interleaved
+    refused = [r for r in records if r["outcome"] == "refused"]
+    assert len(refused) == RACERS - 1
+    assert all(r["reason"] == f"another orchestrator is already running (PID {winner})" for r in refused)
+    assert all(r["transitions"] == [] and r["exit_code"] == 1 for r in refused)
+    losers = [run for run in runs if run.code == 1]
+    assert all(run.elapsed < 1.5 + 3 for run in losers)  # refused at once, not after the winner's run
+    assert not any("alerts still pending" in run.stderr for run in losers)  # they had nothing to send
+
+    assert {call.ppid for call in fake_docker.calls} == {winner}  # only the winner touched Docker
+    bot = running_bot(world.state_dir)
+    assert bot == json.loads((world.state_dir / READY_FILE).read_text())["pid"]
+    assert len(processes_mentioning(f"src.main --gateway-host 127.0.0.1 --gateway-port {world.port}")) == 1  # one bot
+    assert len(world.hook.received) == 1  # the refused runs alerted nobody
+    assert "Trading system up" in world.hook.received[0].json["embeds"][0]["description"]

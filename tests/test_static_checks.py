@@ -1,0 +1,32 @@
+"""Static checks, run by CI through pytest: ruff (with bandit's security rules) on src and tests,
+mypy (strict) on src. Their configuration lives in pyproject.toml; this also checks it is there,
+so that a missing section cannot make the checks pass by checking nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_ruff_selects_the_security_rules_and_finds_nothing():
+    lint = CONFIG.get("tool", {}).get("ruff", {}).get("lint", {})
+    assert {"E", "F", "W", "B", "S"} <= set(lint.get("select", [])), "pyproject.toml: [tool.ruff.lint] select"
+    assert not {"S602", "S604", "S605", "S301", "S506", "S"} & set(lint.get("ignore", []))  # shell=True, unsafe loads
+    result = run("ruff", "check", "--no-cache", "src", "tests", "bench")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_strict_on_src_and_finds_nothing():
+    mypy = CONFIG.get("tool", {}).get("mypy", {})
+    assert mypy.get("strict") is True, "pyproject.toml: [tool.mypy] strict = true"
+    result = run("mypy", "src")
+    assert result.returncode == 0, result.stdout + result.stderr
