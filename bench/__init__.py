@@ -1,0 +1,8 @@
+"""Benchmark: how much the zero-touch orchestrator adds to the Gateway's own start-up.
+
+Side by side, in one invocation on one machine, against the real Docker Engine and the
+Gateway simulator container: this project (`python -m src.orchestration.startup`), the
+handoff's design (`bench/baselines/handoff.py`) and common practice
+(`bench/baselines/common_practice.sh`). See docs/BENCHMARKS.md for the results and
+`python -m bench --help` for the command line.
+"""

@@ -1,0 +1,234 @@
+"""Command line of the benchmark.
+
+    python -m bench [--quick] [--scenarios 1,2,3,4,5,6] [--plot] [--out docs/BENCHMARKS.md] [--json FILE]
+    bash bench/run.sh [same arguments]
+
+Scenarios (issue 6): 1 detection latency, 2 end-to-end overhead (cold runs are shared with 1;
+plus warm runs), 3 timeout accuracy, 4 repeat run, 5 cost while waiting, 6 CLI start-up.
+Results go to a JSON file (full runs: bench/results/latest.json, committed with the report;
+--quick: bench/results/quick.json, git-ignored) and a Markdown report (full runs:
+docs/BENCHMARKS.md; --quick: bench/results/quick.md, git-ignored).
+
+Needs Docker Engine, Compose v2 and the simulator image (bash scripts/provision-docker.sh).
+Everything is bounded: each run has a timeout, each Compose project (`zt-bench-<hex>`, its own
+container name and free 127.0.0.1 port) is taken down in a `finally`, every bot started is
+stopped by its PID. Exit 0 when every run completed, 1 when some failed (listed in the
+report), 2 when Docker is not usable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import scenarios as sc
+from bench.env import REPO_ROOT, docker, docker_problem, workspace
+from bench.report import render, summary
+
+RESULTS = REPO_ROOT / "bench" / "results"
+DEFAULT_PLOT = REPO_ROOT / "docs" / "benchmarks-detection-latency.png"
+ALL = ["1", "2", "3", "4", "5", "6"]
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def _names(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="3 repetitions per cell (scenario 5 once, scenario 3 deadline 5 s): keeps it working in CI")
+    p.add_argument("--scenarios", default=",".join(ALL), help="comma-separated subset of 1..6 [all]")
+    p.add_argument("--plot", action="store_true", help="draw the detection-latency PNG (needs matplotlib)")
+    p.add_argument("--plot-path", type=Path, default=DEFAULT_PLOT, help=f"[{DEFAULT_PLOT.relative_to(REPO_ROOT)}]")
+    p.add_argument("--out", type=Path, help="Markdown report [docs/BENCHMARKS.md; --quick: bench/results/quick.md]")
+    p.add_argument("--json", type=Path, help="results [bench/results/latest.json; --quick: bench/results/quick.json]")
+    p.add_argument("--repeats", type=int, help="repetitions per cell [10; --quick 3]")
+    p.add_argument("--slow-repeats", type=int, help="repetitions of baseline cells with a login delay >= 30 s [5]")
+    p.add_argument("--common-repeats", type=int, help="repetitions of common-practice cells (each costs its sleep) [3]")
+    p.add_argument("--nohc-repeats", type=int,
+                   help="repetitions of this project in the no-healthcheck variant of scenario 1 [10]")
+    p.add_argument("--nohc-baseline-repeats", type=int, help="… of the baselines in that variant [3]")
+    p.add_argument("--cost-repeats", type=int, help="repetitions of scenario 5 [3; --quick 1]")
+    p.add_argument("--login-delays", type=_floats, default=[3.0, 10.0, 30.0], help="scenario 1 [3,10,30]")
+    p.add_argument("--nohc-delays", type=_floats, default=[10.0],
+                   help="scenario 1 with a container without healthcheck, like the production image; '' = none [10]")
+    p.add_argument("--nohc-contenders", type=_names, default=["project", "handoff"], help="[project,handoff]")
+    p.add_argument("--contenders", type=_names, default=["project", "handoff", "common"],
+                   help="any of project,handoff,common [all]")
+    p.add_argument("--common-sleep", type=float, default=30.0, help="common practice's fixed sleep [30]")
+    p.add_argument("--deadline", type=float, help="scenario 3's configured timeout [10; --quick 5]")
+    p.add_argument("--wait-seconds", type=float, help="scenario 5's login delay [60; --quick 20]")
+    p.add_argument("--keep", action="store_true", help="keep the run directories (state/, logs/ of every run)")
+    p.add_argument("--from-json", type=Path, metavar="FILE",
+                   help="run nothing: regenerate the report (and, with --plot, the plot) from a results file")
+    args = p.parse_args(argv)
+    args.scenarios = [s for s in _names(args.scenarios)]
+    bad = [s for s in args.scenarios if s not in ALL] + [c for c in args.contenders
+                                                           if c not in ("project", "handoff", "common")]
+    if bad:
+        p.error(f"unknown scenario or contender: {', '.join(bad)}")
+    return args
+
+
+def options(args: argparse.Namespace, workdir: Path) -> sc.Options:
+    quick = args.quick
+    repeats = args.repeats or (3 if quick else 10)
+    return sc.Options(
+        repeats=repeats,
+        slow_repeats=args.slow_repeats or (repeats if quick else 5),
+        common_repeats=args.common_repeats or (repeats if quick else 3),
+        nohc_repeats=args.nohc_repeats or repeats,
+        nohc_baseline_repeats=args.nohc_baseline_repeats or (repeats if quick else 3),
+        cost_repeats=args.cost_repeats or (1 if quick else 3),
+        login_delays=args.login_delays, nohc_delays=args.nohc_delays,
+        nohc_contenders=[c for c in args.nohc_contenders if c in args.contenders],
+        contenders=args.contenders, common_sleep=args.common_sleep,
+        deadline=args.deadline or (5.0 if quick else 10.0),
+        wait_seconds=args.wait_seconds or (20.0 if quick else 60.0),
+        workdir=workdir,
+    )
+
+
+def machine() -> dict[str, Any]:
+    def first(path: str, key: str) -> str:
+        try:
+            for line in Path(path).read_text().splitlines():
+                if line.startswith(key):
+                    return line.split(":", 1)[1].strip()
+        except OSError:
+            pass
+        return "unknown"
+
+    def cmd(*c: str) -> str:
+        try:
+            out = subprocess.run(c, capture_output=True, text=True, timeout=20, check=False).stdout.strip()
+            return out or "unknown"
+        except (OSError, subprocess.TimeoutExpired):
+            return "unknown"
+
+    mem_kb = first("/proc/meminfo", "MemTotal").split()[0]
+    return {
+        "cpu": first("/proc/cpuinfo", "model name"), "nproc": os.cpu_count(),
+        "memory": f"{int(mem_kb) / 2**20:.1f} GiB" if mem_kb.isdigit() else "unknown",
+        "kernel": platform.release(), "python": platform.python_version(),
+        "docker": docker("version", "--format", "{{.Server.Version}}", check=False, timeout=20).stdout.strip(),
+        "compose": docker("compose", "version", "--short", check=False, timeout=20).stdout.strip(),
+        "src_digest": src_digest(),
+        "git": cmd("git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD")
+               + (" (+ uncommitted changes)" if cmd("git", "-C", str(REPO_ROOT), "status", "--porcelain", "src")
+                  not in ("", "unknown") else ""),
+    }
+
+
+def src_digest() -> str:
+    """A digest of the product's code (src/**/*.py) as measured: tells whether it changed mid-run."""
+    h = hashlib.sha256()
+    for path in sorted((REPO_ROOT / "src").rglob("*.py")):
+        h.update(path.relative_to(REPO_ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="bench: %(message)s", stream=sys.stderr)
+    args = parse_args(argv)
+    quick = args.quick
+    json_path = (args.json or RESULTS / ("quick.json" if quick else "latest.json")).resolve()
+    out_path = (args.out or (RESULTS / "quick.md" if quick else REPO_ROOT / "docs" / "BENCHMARKS.md")).resolve()
+    if args.from_json:
+        return regenerate(args, args.from_json.resolve(), out_path)
+    problem = docker_problem()
+    if problem:
+        print(f"bench: {problem}: provision it with: bash scripts/provision-docker.sh", file=sys.stderr)
+        return 2
+    started = time.time()
+    chosen = set(args.scenarios)
+    with workspace(keep=args.keep) as work:
+        opts = options(args, work)
+        est = sc.estimate_seconds(opts, chosen)
+        print(f"bench: scenarios {','.join(sorted(chosen))}, about {est / 60:.0f} min; work dir {work}",
+              file=sys.stderr, flush=True)
+        meta: dict[str, Any] = {
+            "command": "python -m bench " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)),
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "quick": quick, "estimate_s": est,
+            "options": {k: v for k, v in vars(opts).items() if k != "workdir"},
+            "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+            "json_path": os.path.relpath(json_path, out_path.parent),
+            **machine(),
+        }
+        samples: dict[str, list[dict[str, Any]]] = {}
+        runners = [("6", sc.scenario_6), ("4", sc.scenario_4), ("2w", sc.scenario_2_warm), ("3", sc.scenario_3),
+                   ("1", None), ("5", sc.scenario_5)]
+        for key, fn in runners:
+            scen = key.rstrip("w")
+            if scen not in chosen and not (key == "1" and "2" in chosen):
+                continue
+            print(f"bench: scenario {key}", file=sys.stderr, flush=True)
+            if key == "1":
+                if "1" in chosen:
+                    samples["1"] = sc.scenario_1(opts, with_nohc=True)
+                else:  # scenario 2 alone: its cold runs, at the first login delay only
+                    samples["1"] = sc.scenario_1(sc.Options(**{**vars(opts), "login_delays": opts.login_delays[:1],
+                                                               "nohc_delays": []}), with_nohc=False)
+            elif key == "2w":
+                samples["2"] = sc.scenario_2_warm(opts)
+            else:
+                samples[scen] = fn(opts)
+            _save(json_path, meta, samples, started)  # partial results survive an interruption
+        meta["loadavg"] += " / " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+        meta["src_digest_end"] = src_digest()
+    results = _save(json_path, meta, samples, started)
+    plot_path = None
+    if args.plot and samples.get("1"):
+        from bench.plot import plot_detection
+
+        plot_path = plot_detection(samples["1"], args.plot_path.resolve())
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(render(results, plot_path, out_path), encoding="utf-8")
+    failed = sum(1 for group in samples.values() for s in group if s.get("error"))
+    print(f"bench: results {json_path}; report {out_path}" + (f"; plot {plot_path}" if plot_path else "")
+          + (f"; {failed} run(s) FAILED" if failed else ""), file=sys.stderr)
+    return 1 if failed else 0
+
+
+def regenerate(args: argparse.Namespace, source: Path, out_path: Path) -> int:
+    results = json.loads(source.read_text(encoding="utf-8"))
+    results["summary"] = summary(results)
+    results["meta"]["json_path"] = os.path.relpath(source, out_path.parent)
+    plot_path = None
+    if args.plot and results["samples"].get("1"):
+        from bench.plot import plot_detection
+
+        plot_path = plot_detection(results["samples"]["1"], args.plot_path.resolve())
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(render(results, plot_path, out_path), encoding="utf-8")
+    print(f"bench: report {out_path} from {source}" + (f"; plot {plot_path}" if plot_path else ""), file=sys.stderr)
+    return 0
+
+
+def _save(path: Path, meta: dict[str, Any], samples: dict[str, list[dict[str, Any]]], started: float) -> dict[str, Any]:
+    meta["duration_s"] = time.time() - started
+    results = {"meta": meta, "samples": samples}
+    results["summary"] = summary(results)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+    return results

@@ -1,0 +1,50 @@
+"""The production container's healthcheck: the Gateway's own API must answer, a socat-like port is not enough."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from src.orchestration.config import REPO_ROOT
+from tests.helpers.simulator import running_simulator
+from tests.integration.docker_env import compose, free_port, require_docker
+
+SCRIPT = REPO_ROOT / "docker" / "gateway" / "scripts" / "api-healthcheck.sh"
+
+
+def check(port: int) -> tuple[int, float]:
+    started = time.monotonic()
+    result = subprocess.run(["bash", str(SCRIPT)], env={"API_PORT": str(port), "PATH": "/usr/bin:/bin"},
+                            capture_output=True, text=True, timeout=10)
+    return result.returncode, time.monotonic() - started
+
+
+@pytest.mark.parametrize(("simulator", "healthy"), [
+    ({}, True),
+    ({"login_delay": 60, "before_login": "close"}, False),  # accepts then closes, like socat
+    ({"login_delay": 60, "before_login": "refuse"}, False),
+    ({"login_delay": 60, "before_login": "silent"}, False),
+])
+def test_healthy_only_when_the_api_answers_the_handshake(simulator, healthy):
+    with running_simulator(**simulator) as sim:
+        code, seconds = check(sim.port)
+    assert (code == 0) is healthy and seconds < 4.5
+
+
+def test_nothing_listening_is_unhealthy():
+    assert check(free_port())[0] == 1
+
+
+@pytest.mark.docker
+def test_production_compose_runs_it_inside_the_container_on_loopback_only(tmp_path):
+    require_docker()
+    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(tmp_path), "TWS_USERID": "placeholder",
+           "TWS_PASSWORD_SECRET_FILE": str(tmp_path / "absent")}
+    config = json.loads(compose(env, "-f", "docker-compose.yml", "config", "--format", "json").stdout)
+    gateway = config["services"]["gateway"]
+    assert gateway["healthcheck"]["test"] == ["CMD", "bash", "/usr/local/bin/api-healthcheck.sh"]
+    assert any(v["target"] == "/usr/local/bin/api-healthcheck.sh" and v.get("read_only") for v in gateway["volumes"])
+    assert {p["host_ip"] for p in gateway["ports"]} == {"127.0.0.1"}
