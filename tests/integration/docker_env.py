@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.helpers.ci import skip_or_fail
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_DIR = REPO_ROOT / "docker" / "gateway"
@@ -75,10 +76,7 @@ def require_docker() -> None:
     reason = docker_available()
     if reason is None:
         return
-    message = f"{reason}; {PROVISION_HINT}"
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set, so a Docker test must not skip: {message}", pytrace=False)
-    pytest.skip(message)
+    skip_or_fail(f"{reason}; {PROVISION_HINT}")
 
 
 @pytest.fixture

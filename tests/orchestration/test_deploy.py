@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import configparser
-import os
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -12,6 +11,7 @@ import pytest
 
 from src.orchestration import deploy, startup
 from src.orchestration.config import REPO_ROOT, OrchestrationConfig
+from tests.helpers.ci import skip_or_fail
 
 NS = {"t": deploy.TASK_NAMESPACE}
 
@@ -39,9 +39,7 @@ def test_systemd_unit_is_notify_type_with_absolute_paths_and_no_retry_codes():
 
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
     if shutil.which("systemd-analyze") is None:
-        if os.environ.get("CI"):
-            pytest.fail("systemd-analyze is missing in CI (apt-get install systemd)")
-        pytest.skip("systemd-analyze not installed")
+        skip_or_fail("systemd-analyze not installed (apt-get install systemd)")
     path = tmp_path / "ibkr-zero-touch.service"
     path.write_text(deploy.systemd_unit(OrchestrationConfig()))
     result = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True, timeout=60)

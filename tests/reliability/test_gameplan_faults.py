@@ -23,6 +23,7 @@ from src.gameplan.schema import Gameplan
 from tests.gameplan.test_schema import valid_plan
 from tests.helpers.stack import Run, Stack
 from tests.orchestration.conftest import Harness
+from tests.helpers.ci import skip_or_fail
 
 
 LIMITS = valid_plan()["hard_limits"]
@@ -195,7 +196,7 @@ def test_cli_a_gameplan_the_orchestrator_may_not_read(world):
     plan.chmod(0o000)
     if os.geteuid() == 0:
         if not shutil.which("setpriv"):
-            pytest.skip("root needs setpriv (util-linux) to drop CAP_DAC_OVERRIDE")
+            skip_or_fail("root needs setpriv (util-linux) to drop CAP_DAC_OVERRIDE")
         world.prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
     run = world.orchestrate(GAMEPLAN_PATH=str(plan), timeout=30)
     assert_cli_strategy_c(world, run, "unreadable", f"cannot open {plan}: Permission denied")

@@ -19,6 +19,7 @@ from src.orchestration.journal import RUNS_FILE, read_runs
 from src.orchestration.locks import LockHeld, PidLock
 from tests.helpers.fake_docker import FakeDockerCLI
 from tests.helpers.stack import Run, Stack
+from tests.helpers.ci import skip_or_fail
 
 PREVIOUS = {"run_id": "yesterday", "outcome": "success", "exit_code": 0, "reason": None, "transitions": []}
 
@@ -32,7 +33,7 @@ class Tmpfs:
         mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)],
                                  capture_output=True, text=True)
         if mounted.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
+            skip_or_fail(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
 
     def fill(self) -> None:
         """Use every free block: the next write that needs one fails with ENOSPC."""

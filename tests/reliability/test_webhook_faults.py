@@ -24,6 +24,7 @@ from tests.helpers.webhook_receiver import (
     CANARY_TOKEN, HANG, WEBHOOK_ID, Reply, WebhookReceiver, rate_limited, server_error,
 )
 from tests.reliability.conftest import secret_hits
+from tests.helpers.ci import skip_or_fail
 
 FAILING_BOT = "false"  # exits 1 at once: the run ends in BOT_START_FAILED after a Strategy C alert
 ATTEMPTS = 3  # src/notifications/discord.py: at most 3 attempts per alert
@@ -89,7 +90,7 @@ def local_resolver_only(world: Stack, tmp_path: Path) -> None:
     """Run the CLI with /etc/resolv.conf naming 127.0.0.1, where no DNS server listens (a private mount
     namespace): name resolution fails as it does with the network down, and no query leaves the machine."""
     if os.geteuid() != 0 or not shutil.which("unshare"):
-        pytest.skip("needs root and unshare(1) to give the CLI its own /etc/resolv.conf")
+        skip_or_fail("needs root and unshare(1) to give the CLI its own /etc/resolv.conf")
     resolv = tmp_path / "resolv.conf"
     resolv.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
     world.prefix = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
