@@ -29,7 +29,8 @@ from src.gameplan.schema import Gameplan
 from src.orchestration.bot import PID_FILE, READY_FILE
 from src.orchestration.config import REPO_ROOT
 from src.orchestration.health import GatewayHealthChecker
-from src.orchestration.journal import utc_now, write_atomic
+from src.atomic_file import write_atomic
+from src.orchestration.journal import utc_now
 from src.orchestration.locks import LockHeld, PidLock
 from src.orchestration.sdnotify import notify
 

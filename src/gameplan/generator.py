@@ -7,12 +7,10 @@ one), then read back and verified before it is handed to the bot.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from src.atomic_file import write_atomic
 from src.gameplan.loader import MARKET_TZ, GameplanError, load_emergency_plan, trading_date
 from src.gameplan.schema import DataQuality, Gameplan, HardLimits, Scorecard
 
@@ -27,7 +25,7 @@ def generate_strategy_c(output_path: Path, *, now: datetime | None = None) -> Ga
     now = datetime.now(timezone.utc) if now is None else now
     plan = _strategy_c_plan(now)
     output_path = Path(output_path)
-    _write_atomically(output_path, (plan.model_dump_json(indent=2) + "\n").encode("utf-8"))
+    write_atomic(output_path, (plan.model_dump_json(indent=2) + "\n").encode("utf-8"))
     written = load_emergency_plan(output_path)
     if written != plan:
         raise GameplanError("invalid", f"{output_path} does not read back as the plan that was written")
@@ -72,31 +70,3 @@ def _strategy_c_plan(now: datetime) -> Gameplan:
             weekly_cumulative_pnl=0.0,
         ),
     )
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Temp file in the same directory, fsync, ``os.replace``; the temp file never survives."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            os.fchmod(file.fileno(), 0o644)  # mkstemp makes 0600; the bot may run as another user
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable; some filesystems cannot fsync a directory, which is fine."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

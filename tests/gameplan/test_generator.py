@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from src import atomic_file
 from src.gameplan import generator
 from src.gameplan.generator import generate_strategy_c
 from src.gameplan.loader import GameplanError, evaluate_gameplan, load_emergency_plan, trading_date
@@ -116,7 +117,7 @@ def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch, failing):
     def fail(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(generator.os, failing, fail)
+    monkeypatch.setattr(atomic_file.os, failing, fail)
     with pytest.raises(OSError, match="No space left"):
         generate_strategy_c(path, now=NOW)
     assert list(tmp_path.iterdir()) == []
@@ -130,7 +131,7 @@ def test_failed_write_keeps_the_previous_plan_intact(tmp_path, monkeypatch):
     def fail(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(generator.os, "replace", fail)
+    monkeypatch.setattr(atomic_file.os, "replace", fail)
     with pytest.raises(OSError):
         generate_strategy_c(path, now=NOW + timedelta(hours=1))
     assert path.read_bytes() == previous

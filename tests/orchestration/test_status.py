@@ -30,7 +30,7 @@ def test_everything_down_is_reported_and_exits_1(tmp_path):
 
 def test_up_when_gateway_api_and_ready_bot_agree(tmp_path):
     from src.orchestration.locks import PidLock
-    from src.orchestration.journal import write_atomic
+    from src.atomic_file import write_atomic
 
     with running_simulator() as sim:
         cfg = config_for(tmp_path, sim.port)
