@@ -152,18 +152,29 @@ def test_project_virtualenv_is_used_without_zt_python(repo, tmp_path):
     assert done.returncode == 2 and "stub orchestrator: exiting 2" in done.stdout
 
 
-def test_poetry_environment_is_the_last_resort(repo, tmp_path):
-    """No .venv, poetry only in ~/.local/bin (where scripts/setup.sh puts it), HOME unset."""
-    home = Path(pwd.getpwuid(os.getuid()).pw_dir)
-    if (home / ".local" / "bin" / "poetry").exists():
-        pytest.skip("this user has a real ~/.local/bin/poetry")
-    target = exit_stub(tmp_path, 0)
-    fake_bin = tmp_path / "fakebin"
-    fake_bin.mkdir()
-    poetry = fake_bin / "poetry"
+def fake_poetry(directory: Path, repo: Path, target: Path) -> None:
+    """A `poetry` that answers `env info -e` with `target`, only when run from the repository."""
+    directory.mkdir(parents=True)
+    poetry = directory / "poetry"
     poetry.write_text(f'#!/bin/sh\n[ "$*" = "env info -e" ] && [ "$PWD" = "{repo}" ] && echo {target}\n')
     poetry.chmod(0o755)
-    done = run(wrapper(repo), env=base_env(tmp_path, PATH=f"{fake_bin}:{MINIMAL_PATH}"))
+
+
+def test_poetry_on_path_is_the_last_resort(repo, tmp_path):
+    """No .venv, poetry on PATH: its environment's interpreter runs the orchestrator."""
+    target = exit_stub(tmp_path, 0)
+    fake_poetry(tmp_path / "fakebin", repo, target)
+    done = run(wrapper(repo), env=base_env(tmp_path, PATH=f"{tmp_path / 'fakebin'}:{MINIMAL_PATH}"))
+    assert done.returncode == 0, done.stderr
+    assert f"Starting production orchestrator: {target} -m src.orchestration.startup" in done.stdout
+
+
+def test_poetry_in_home_local_bin_is_found_without_path(repo, tmp_path):
+    """No .venv, poetry not on PATH but in ~/.local/bin, where scripts/setup.sh puts it."""
+    target = exit_stub(tmp_path, 0)
+    home = tmp_path / "home"
+    fake_poetry(home / ".local" / "bin", repo, target)
+    done = run(wrapper(repo), env=base_env(tmp_path, HOME=str(home)))
     assert done.returncode == 0, done.stderr
     assert f"Starting production orchestrator: {target} -m src.orchestration.startup" in done.stdout
 
