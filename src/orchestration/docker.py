@@ -17,6 +17,10 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from src.orchestration.config import OrchestrationConfig
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +98,12 @@ class DockerClient:
         self.timeout = timeout
         self._run = runner
         self._compose: list[str] | None = None
+
+    @classmethod
+    def from_config(cls, config: OrchestrationConfig, timeout: float | None = None) -> DockerClient:
+        """The Gateway container and Compose project the configuration names."""
+        return cls(config.gateway_container, config.gateway_service, config.docker_compose_dir,
+                   env=config.child_env, timeout=config.docker_command_timeout if timeout is None else timeout)
 
     # --- primitives -----------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Protocol
 
 from src.notifications.discord import DiscordNotifier
+from src.notifications.dispatch import Notifier
 from src.orchestration.bot import PID_FILE, READY_FILE, running_bot
 from src.orchestration.config import ConfigError, OrchestrationConfig
 from src.orchestration.docker import ContainerState, DockerClient, DockerError
@@ -54,13 +55,6 @@ class Docker(Protocol):
     def inspect(self) -> ContainerState | None: ...
 
     def run(self, args: Sequence[str], *, timeout: float | None = None) -> str: ...
-
-
-class Notifier(Protocol):
-    """DiscordNotifier, or a test's recorder."""
-
-    def send(self, level: str, message: str, *, title: str | None = None,
-             fields: dict[str, str] | None = None) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -151,9 +145,7 @@ def shutdown(config: OrchestrationConfig, *, gateway: bool, timeout: float = DEF
         try:
             report.steps.append(stop_bot(config.state_dir, timeout))
             if gateway:
-                docker = docker or DockerClient(
-                    config.gateway_container, config.gateway_service, config.docker_compose_dir,
-                    env=config.child_env, timeout=config.docker_command_timeout)
+                docker = docker or DockerClient.from_config(config)
                 report.steps.append(stop_gateway(docker, config.docker_command_timeout))
         finally:
             lock.release()

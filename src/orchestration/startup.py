@@ -139,8 +139,7 @@ class Services:
     def real(cls, config: OrchestrationConfig) -> Services:
         notifier = DiscordNotifier(config.discord_webhook_url, budget=4.0, request_timeout=3.0)
         return cls(
-            docker=DockerClient(config.gateway_container, config.gateway_service, config.docker_compose_dir,
-                                env=config.child_env, timeout=config.docker_command_timeout),
+            docker=DockerClient.from_config(config),
             health=GatewayHealthChecker(config.gateway_host, config.gateway_port, config.health_check_timeout,
                                         client_id=config.gateway_health_client_id),
             alerts=AlertQueue(notifier),
@@ -319,9 +318,7 @@ class StartupOrchestrator:
             code, outcome = EXIT_SUCCESS, "stopped"
             self._alert("info", f"Trading system stopped ({reason})")
         else:
-            last = botproc.tail(ctx.bot_log) if ctx.bot_log else ""
-            reason = f"the bot exited unexpectedly with code {proc.returncode}; log {ctx.bot_log}" + (
-                f"; last lines:\n{last}" if last else "")
+            reason = f"the bot exited unexpectedly with code {proc.returncode}{self._bot_log_excerpt()}"
             code, outcome = EXIT_FAILURE, "bot_died"
             self._alert("critical", reason, title="Bot DIED: the supervisor will restart the service")
         log.log(logging.INFO if code == EXIT_SUCCESS else logging.ERROR, "Supervision ended: %s", self._redact(reason))
@@ -530,9 +527,7 @@ class StartupOrchestrator:
             return S.BOT_RUNNING
         if started.process is not None and started.process.poll() is None:
             botproc.stop_process(started.process, grace=5)  # never leave a half-started bot behind
-        last = botproc.tail(ctx.bot_log)
-        ctx.error_message = f"the bot did not start: {started.reason}; log {ctx.bot_log}" + (
-            f"; last lines:\n{last}" if last else "")
+        ctx.error_message = f"the bot did not start: {started.reason}{self._bot_log_excerpt()}"
         return S.BOT_START_FAILED
 
     def _finalize(self) -> StartupState:
@@ -547,6 +542,14 @@ class StartupOrchestrator:
         return S.FAILURE
 
     # --- helpers ----------------------------------------------------------------------
+
+    def _bot_log_excerpt(self) -> str:
+        """'; log PATH; last lines: ...' for a failure message, so the operator sees why at once."""
+        path = self.context.bot_log
+        if path is None:
+            return ""
+        last = botproc.tail(path)
+        return f"; log {path}" + (f"; last lines:\n{last}" if last else "")
 
     def _diagnose_login(self) -> ibc.LoginDiagnosis:
         """What IBC logged since the container's current start (never older lines)."""

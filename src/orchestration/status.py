@@ -20,8 +20,7 @@ from src.orchestration.journal import read_runs
 def collect(config: OrchestrationConfig, docker: DockerClient | None = None,
             checker: GatewayHealthChecker | None = None) -> dict[str, Any]:
     """Everything --status reports, as data."""
-    docker = docker or DockerClient(config.gateway_container, config.gateway_service, config.docker_compose_dir,
-                                    env=config.child_env, timeout=10)
+    docker = docker or DockerClient.from_config(config, timeout=10)
     checker = checker or GatewayHealthChecker(config.gateway_host, config.gateway_port,
                                               config.health_check_timeout, config.gateway_health_client_id)
     try:
