@@ -102,6 +102,7 @@ class Gateway:
     sim: dict[str, str] = field(default_factory=dict)  # extra SIM_* settings, without the prefix
     project: str = field(default_factory=lambda: f"{PROJECT_PREFIX}{uuid.uuid4().hex[:10]}")
     port: int = field(default_factory=free_port)
+    vnc_port: int = field(default_factory=free_port)
 
     @property
     def container(self) -> str:
@@ -113,7 +114,8 @@ class Gateway:
                if not k.startswith(("SIM_", "COMPOSE_"))}
         files = [*SIM_FILES] + ([] if self.healthcheck else [str(NO_HEALTHCHECK_FILE)])
         env.update(COMPOSE_FILE=os.pathsep.join(files), COMPOSE_PROJECT_NAME=self.project,
-                   GATEWAY_CONTAINER=self.container, GATEWAY_PORT=str(self.port),
+                   GATEWAY_CONTAINER=self.container, GATEWAY_PORT=str(self.port), TRADING_MODE="paper",
+                   GATEWAY_RELAY_PORT="4004", VNC_PORT=str(self.vnc_port),
                    SIM_LOGIN_DELAY=f"{self.login_delay:g}", SIM_STATE_FILE=SIM_STATE_PATH)
         env.update({f"SIM_{k.upper()}": str(v) for k, v in self.sim.items()})
         return env

@@ -140,6 +140,9 @@ class OrchestrationConfig:
     supervise_stop_gateway: bool = False
     state_dir: Path = REPO_ROOT / "state"
     log_dir: Path = REPO_ROOT / "logs"
+    trading_mode: str = "paper"  # TEMP until the config branch lands
+    expected_accounts: tuple[str, ...] = ()
+    gateway_login_budget: int = 3
     # The environment child processes (docker compose, the bot) get: the process
     # environment plus `.env`, so COMPOSE_FILE, COMPOSE_PROJECT_NAME, GATEWAY_PORT...
     # reach Compose exactly as the operator wrote them.

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import shutil
 import subprocess
 import threading
@@ -30,7 +32,16 @@ DAEMON_DOWN = "daemon_down"
 PERMISSION = "permission_denied"
 TIMEOUT = "timeout"
 NO_COMPOSE = "no_compose"
+FOREIGN = "foreign_container"  # a container has the Gateway's name but is not this project's service
 FAILED = "failed"
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+# What `container inspect` prints: the state plus what identifies the container (never .Config.Env,
+# which holds the IBKR user name).
+INSPECT_FORMAT = ('{"State":{{json .State}},"Name":{{json .Name}},'
+                  '"Labels":{{json .Config.Labels}},"Image":{{json .Config.Image}}}')
+COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
 
 
 class DockerError(Exception):
@@ -51,16 +62,27 @@ class ContainerState:
     health: str | None  # starting, healthy, unhealthy; None = no healthcheck
     started_at: str
     running: bool
+    name: str = ""  # as Docker names it, without the leading "/"
+    project: str | None = None  # Compose labels; None when the container was not made by Compose
+    service: str | None = None
+    image: str = ""
 
     @classmethod
-    def from_inspect(cls, state: Mapping[str, object]) -> ContainerState:
+    def from_inspect(cls, state: Mapping[str, object], identity: Mapping[str, object] | None = None) -> ContainerState:
         health = state.get("Health")
+        ident = identity or {}
+        labels = ident.get("Labels")
+        labels = labels if isinstance(labels, Mapping) else {}
         return cls(
             status=str(state.get("Status", "unknown")),
             exit_code=int(state.get("ExitCode", 0) or 0),  # type: ignore[call-overload]
             health=str(health.get("Status")) if isinstance(health, Mapping) else None,
             started_at=str(state.get("StartedAt", "")),
             running=bool(state.get("Running", False)),
+            name=str(ident.get("Name") or "").lstrip("/"),
+            project=str(labels[PROJECT_LABEL]) if PROJECT_LABEL in labels else None,
+            service=str(labels[SERVICE_LABEL]) if SERVICE_LABEL in labels else None,
+            image=str(ident.get("Image") or ""),
         )
 
     @property
@@ -151,17 +173,55 @@ class DockerClient:
     # --- the Gateway container --------------------------------------------------------
 
     def inspect(self) -> ContainerState | None:
-        """The container's state, or None when no container has exactly that name."""
+        """The Gateway container's state; None when no container has exactly that name.
+
+        `docker container inspect X` also resolves ID prefixes, so the returned name is compared
+        exactly. A container with the name but not this project's Compose labels is someone
+        else's: DockerError(FOREIGN), so no caller ever starts, restarts or stops it.
+        """
         try:
-            out = self.run(["docker", "container", "inspect", "--format", "{{json .State}}", self.container])
+            out = self.run(["docker", "container", "inspect", "--format", INSPECT_FORMAT, self.container])
         except DockerError as exc:
             if exc.kind == "no_such_container":
                 return None
             raise
         try:
-            return ContainerState.from_inspect(json.loads(out))
-        except (ValueError, TypeError) as exc:
+            data = json.loads(out)
+            state = ContainerState.from_inspect(data["State"], data)
+        except (ValueError, TypeError, KeyError) as exc:
             raise DockerError(FAILED, f"unreadable state for container {self.container}: {exc}") from None
+        if state.name != self.container:
+            return None  # an ID prefix matched another container: none is named exactly so
+        project = self.project()
+        if (state.project, state.service) != (project, self.service):
+            owner = f"Compose project {state.project!r}, service {state.service!r}" if state.project \
+                else "no Compose project (made by hand)"
+            raise DockerError(
+                FOREIGN, f"container {self.container} is not this configuration's Gateway: it belongs to "
+                f"{owner}, image {state.image or 'unknown'}, not project {project!r} service {self.service!r}; "
+                f"it was left untouched: remove or rename it (docker rename {self.container} "
+                f"{self.container}-old), or set GATEWAY_CONTAINER to another name")
+        return state
+
+    def project(self) -> str:
+        """The Compose project name `docker compose` will use here: COMPOSE_PROJECT_NAME, else the
+        last top-level `name:` among the Compose files, else the directory's name (Compose's rules)."""
+        env = self.env if self.env is not None else os.environ
+        if env.get("COMPOSE_PROJECT_NAME"):
+            return str(env["COMPOSE_PROJECT_NAME"])
+        listed = env.get("COMPOSE_FILE")
+        separator = env.get("COMPOSE_PATH_SEPARATOR") or os.pathsep
+        found = [n for n in COMPOSE_FILES if (self.compose_dir / n).is_file()][:1]
+        files = listed.split(separator) if listed else found
+        name = None
+        for file in files:
+            try:
+                text = (self.compose_dir / file).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            match = re.search(r"""^name:\s*["']?([A-Za-z0-9_-]+)""", text, re.MULTILINE)
+            name = match.group(1) if match else name
+        return name or re.sub(r"[^a-z0-9_-]", "", self.compose_dir.resolve().name.lower())
 
     def compose_up(self) -> None:
         """Create (if absent) and start the Gateway service."""

@@ -57,6 +57,30 @@ class HandshakeResult:
         return f"{self.reason}: {self.detail}"
 
 
+def is_paper_account(account: str) -> bool:
+    """IBKR paper account ids start with D (DU... individual, DF... advisor); live ones do not."""
+    return account.strip().upper().startswith("D")
+
+
+def account_problem(accounts: tuple[str, ...] | list[str], mode: str, expected: tuple[str, ...] = ()) -> str | None:
+    """Why the Gateway's managed accounts do not fit TRADING_MODE and EXPECTED_ACCOUNTS, or None.
+
+    A Gateway logged in to the other kind of account (a live account under TRADING_MODE=paper,
+    or the reverse) must get no bot: one line naming the account and the setting.
+    """
+    if not accounts:
+        return "the Gateway reported no managed accounts"
+    wrong = [a for a in accounts if is_paper_account(a) != (mode == "paper")]
+    if wrong:
+        kind = "PAPER" if mode == "live" else "LIVE"
+        return f"Gateway is logged in to {kind} account {','.join(wrong)} but TRADING_MODE={mode}"
+    missing = [a for a in expected if a.upper() not in {x.upper() for x in accounts}]
+    if missing:
+        return (f"Gateway manages {','.join(accounts)}, not EXPECTED_ACCOUNTS {','.join(missing)}: "
+                "logged in to the wrong IBKR user?")
+    return None
+
+
 class _Fail(Exception):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)

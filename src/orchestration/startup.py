@@ -36,11 +36,12 @@ from src.orchestration import bot as botproc
 from src.orchestration import deploy, exitcodes, ibc, status
 from src.orchestration.config import REPO_ROOT, ConfigError, OrchestrationConfig
 from src.orchestration.docker import (
-    DAEMON_DOWN, MISSING_BINARY, PERMISSION, TIMEOUT, DockerClient, DockerError,
+    DAEMON_DOWN, MISSING_BINARY, PERMISSION, TIMEOUT, ContainerState, DockerClient, DockerError,
 )
-from src.orchestration.health import GatewayHealthChecker, HandshakeResult
+from src.orchestration.health import GatewayHealthChecker, HandshakeResult, account_problem
 from src.orchestration.journal import RunJournal, recover_interrupted
 from src.orchestration.locks import LockHeld, PidLock
+from src.orchestration.logins import BudgetView, LoginBudget
 from src.orchestration.logsetup import setup_logging
 from src.orchestration.sdnotify import notify
 
@@ -48,6 +49,7 @@ log = logging.getLogger("src.orchestration.startup")
 
 EXIT_SUCCESS, EXIT_FAILURE, EXIT_STRATEGY_C = exitcodes.SUCCESS, exitcodes.FAILURE, exitcodes.STRATEGY_C
 EXIT_LOGIN_BLOCKED, EXIT_CONFIG = exitcodes.LOGIN_BLOCKED, exitcodes.CONFIG  # --supervise only
+EXIT_LOGIN_BUDGET_SPENT = exitcodes.LOGIN_BUDGET_SPENT  # --supervise only
 DOCKER_DOWN_KINDS = {MISSING_BINARY, DAEMON_DOWN, PERMISSION, TIMEOUT}
 INSPECT_EVERY = 5.0  # safety re-inspection while waiting, on top of pushed docker events
 PROGRESS_EVERY = 10.0  # how often a long wait says where it is
@@ -75,6 +77,7 @@ class StartupState(Enum):
     BOT_START_FAILED = "bot_start_failed"
     DOCKER_UNAVAILABLE = "docker_unavailable"
     GATEWAY_LOGIN_FAILED = "gateway_login_failed"  # IBC says a human must act: never restarted
+    LOGIN_BUDGET_SPENT = "login_budget_spent"  # GATEWAY_LOGIN_BUDGET logins caused in 24 h: touch nothing
 
 
 S = StartupState
@@ -83,12 +86,14 @@ TERMINAL = frozenset({S.SUCCESS, S.FAILURE})
 # state -> (handler method name, the states it may lead to)
 TRANSITIONS: dict[StartupState, tuple[str, frozenset[StartupState]]] = {
     S.INITIALIZING: ("_initialize", frozenset({S.GATEWAY_STARTING, S.DOCKER_UNAVAILABLE, S.FAILURE})),
-    S.GATEWAY_STARTING: ("_start_gateway", frozenset({S.GATEWAY_WAITING, S.DOCKER_UNAVAILABLE, S.FAILURE})),
+    S.GATEWAY_STARTING: ("_start_gateway", frozenset({S.GATEWAY_WAITING, S.DOCKER_UNAVAILABLE, S.FAILURE,
+                                                       S.LOGIN_BUDGET_SPENT})),
     S.GATEWAY_WAITING: ("_wait_for_gateway",
                         frozenset({S.GATEWAY_VALIDATED, S.GATEWAY_UNHEALTHY, S.DOCKER_UNAVAILABLE})),
     S.GATEWAY_UNHEALTHY: ("_recover_gateway", frozenset({S.GATEWAY_WAITING, S.GATEWAY_TIMEOUT,
-                                                         S.GATEWAY_LOGIN_FAILED, S.DOCKER_UNAVAILABLE})),
-    S.GATEWAY_VALIDATED: ("_validate_gateway", frozenset({S.GAMEPLAN_LOADING})),
+                                                         S.GATEWAY_LOGIN_FAILED, S.DOCKER_UNAVAILABLE,
+                                                         S.LOGIN_BUDGET_SPENT})),
+    S.GATEWAY_VALIDATED: ("_validate_gateway", frozenset({S.GAMEPLAN_LOADING, S.FAILURE})),
     S.GAMEPLAN_LOADING: ("_load_gameplan", frozenset({S.BOT_STARTING, S.GAMEPLAN_INVALID, S.GAMEPLAN_MISSING})),
     S.GAMEPLAN_INVALID: ("_deploy_strategy_c", frozenset({S.BOT_STARTING, S.FAILURE})),
     S.GAMEPLAN_MISSING: ("_deploy_strategy_c", frozenset({S.BOT_STARTING, S.FAILURE})),
@@ -98,6 +103,7 @@ TRANSITIONS: dict[StartupState, tuple[str, frozenset[StartupState]]] = {
     S.GATEWAY_LOGIN_FAILED: ("_fail", frozenset({S.FAILURE})),
     S.BOT_START_FAILED: ("_fail", frozenset({S.FAILURE})),
     S.DOCKER_UNAVAILABLE: ("_fail", frozenset({S.FAILURE})),
+    S.LOGIN_BUDGET_SPENT: ("_fail", frozenset({S.FAILURE})),
 }
 
 
@@ -119,7 +125,7 @@ class StartupContext:
     bot_process: Any = None  # the bot's Popen, kept for --supervise
     error_message: str | None = None
     alert_failure: bool = True  # False when no human is needed (e.g. the bot is already up)
-    login_blocked: bool = False  # IBC showed a login problem no restart can fix
+    supervise_code: int | None = None  # the do-not-restart exit code under --supervise, if any
 
 
 @dataclass
@@ -134,6 +140,7 @@ class Services:
     start_bot: Callable[..., botproc.BotStart]
     running_bot: Callable[[Path], int | None]
     clock: Callable[[], float] = time.monotonic
+    logins: LoginBudget | None = None  # None: the configured budget in STATE_DIR
 
     @classmethod
     def real(cls, config: OrchestrationConfig) -> Services:
@@ -175,6 +182,7 @@ class StartupOrchestrator:
         self.log_file = log_file
         self.supervise = supervise
         self.context = StartupContext()
+        self.logins = self.services.logins or LoginBudget(config.state_dir, config.gateway_login_budget)
         self._lock = PidLock(config.state_dir / "orchestrator.lock")
         self._wake = threading.Event()
         self._stop = threading.Event()  # supervision: a stop signal or the bot's exit
@@ -232,8 +240,9 @@ class StartupOrchestrator:
         except Exception as exc:  # the last line of defence: one sentence, a traceback in the log only
             log.error("Orchestrator crashed in state %s: %s", self.context.state.name,
                       self._redact(f"{type(exc).__name__}: {exc}"), exc_info=True)
+            left = self._stop_started_bot()  # exit 1 promises nothing is trading
             self.context.error_message = (
-                f"orchestrator crashed in {self.context.state.name}: {type(exc).__name__}: {exc}"
+                f"orchestrator crashed in {self.context.state.name}: {type(exc).__name__}: {exc}: {left}"
             )
             self.context.state = S.FAILURE
         return self._conclude()
@@ -271,8 +280,8 @@ class StartupOrchestrator:
             reason = ctx.strategy_c_reason
         else:
             code, outcome, reason = EXIT_FAILURE, "failure", ctx.error_message or "unknown failure"
-            if self.supervise and ctx.login_blocked:
-                code = EXIT_LOGIN_BLOCKED  # systemd: RestartPreventExitStatus
+            if self.supervise and ctx.supervise_code is not None:
+                code = ctx.supervise_code  # systemd: RestartPreventExitStatus
             log.error("Startup failed: %s", self._redact(reason))
             if ctx.alert_failure:
                 self._alert("critical", f"Startup failed: {reason}", title="Startup FAILED: operator needed")
@@ -379,18 +388,12 @@ class StartupOrchestrator:
         docker = self.services.docker
         try:
             state = docker.inspect()
-            if state is None:
-                log.info("No container named %s: creating it with Compose", docker.container)
-                docker.compose_up()
-                self._alert("info", f"Gateway container {docker.container} created and started")
-            elif state.up:
+            if state is not None and state.up:
                 log.info("Gateway container %s already %s", docker.container, state.describe())
-            elif state.status == "restarting":
+            elif state is not None and state.status == "restarting":
                 log.info("Gateway container %s is being restarted by Docker", docker.container)
             else:
-                log.info("Gateway container %s is %s: starting it", docker.container, state.describe())
-                docker.start()
-                self._alert("info", f"Gateway container {docker.container} started (was {state.status})")
+                return self._bring_up(state) or S.GATEWAY_WAITING
         except DockerError as exc:
             if exc.kind in DOCKER_DOWN_KINDS:
                 return self._docker_down(exc)
@@ -419,12 +422,15 @@ class StartupOrchestrator:
                 left = deadline - clock()
                 result = self.services.health.check_handshake(
                     timeout=min(cfg.health_check_timeout, max(left, 0.0) + 0.5))
-                if result.ok and state.health in (None, "healthy"):
-                    self.context.gateway_verdict = result
-                    return S.GATEWAY_VALIDATED
-                if result.ok:  # API up, Docker's healthcheck not yet: look again soon
-                    inspected_at = float("-inf")
                 now = clock()
+                # our handshake decides; Docker's health is not waited for, only an `unhealthy` doubts it
+                # (and not at the deadline: healthy at the deadline is success)
+                if result.ok and (state.health != "unhealthy" or now >= deadline):
+                    self.context.gateway_verdict = result
+                    self.journal.update(gateway={"handshake": result.describe(), "docker_health": state.health})
+                    return S.GATEWAY_VALIDATED
+                if result.ok:  # API up while Docker says unhealthy: look again soon
+                    inspected_at = float("-inf")
                 if now >= deadline:
                     self.context.gateway_problem = (
                         f"Gateway not healthy within {budget:g} s "
@@ -460,13 +466,9 @@ class StartupOrchestrator:
         ctx.gateway_restart_attempted = True
         log.warning("%s: restarting it once", problem)
         try:
-            state = docker.inspect()
-            if state is None:
-                docker.compose_up()
-            elif state.up:
-                docker.restart()
-            else:
-                docker.start()
+            spent = self._bring_up(docker.inspect())
+            if spent is not None:
+                return spent
         except DockerError as exc:
             if exc.kind in DOCKER_DOWN_KINDS:
                 return self._docker_down(exc)
@@ -476,7 +478,11 @@ class StartupOrchestrator:
         return S.GATEWAY_WAITING
 
     def _validate_gateway(self) -> StartupState:
-        verdict = self.context.gateway_verdict
+        cfg, verdict = self.config, self.context.gateway_verdict
+        problem = account_problem(verdict.accounts if verdict else (), cfg.trading_mode, cfg.expected_accounts)
+        if problem:  # the wrong account must never get a bot, and a restart cannot change the account
+            self.context.error_message = f"{problem}: no bot started, the Gateway left as it is"
+            return S.FAILURE
         log.info("Gateway validated: %s", verdict.describe() if verdict else "handshake ok")
         return S.GAMEPLAN_LOADING
 
@@ -564,9 +570,44 @@ class StartupOrchestrator:
             log.warning("cannot read the Gateway's log (%s): restarting without a login diagnosis", exc.message)
             return ibc.diagnose("")
 
+    def _bring_up(self, state: ContainerState | None) -> StartupState | None:
+        """Create, start or restart the container: each a fresh IBKR login, paid from the budget first.
+        Returns LOGIN_BUDGET_SPENT (nothing touched) or None (done)."""
+        docker = self.services.docker
+        if state is None:
+            action, act, said = "create", docker.compose_up, "created and started"
+        elif state.up:
+            action, act, said = "restart", docker.restart, "restarted"
+        else:
+            action, act, said = "start", docker.start, f"started (was {state.status})"
+        view = self.logins.view()
+        if view.left <= 0:
+            return self._budget_spent(view)
+        self.logins.spend(action, self.journal.run_id)
+        log.info("Gateway container %s: %s (an IBKR login; %s)", docker.container, action,
+                 self.logins.view().describe())
+        act()
+        if action != "restart":  # the restart path alerts with its reason
+            self._alert("info", f"Gateway container {docker.container} {said}")
+        return None
+
+    def _budget_spent(self, view: BudgetView) -> StartupState:
+        ctx, cfg = self.context, self.config
+        ctx.error_message = (f"Gateway login budget spent: {view.used} logins caused in the last 24 h "
+                             f"(GATEWAY_LOGIN_BUDGET={cfg.gateway_login_budget}); the Gateway was NOT touched, so "
+                             f"no 2FA push was sent; {view.describe()}: find why the Gateway does not log in "
+                             "(docker logs), then rerun")
+        ctx.supervise_code = EXIT_LOGIN_BUDGET_SPENT
+        if view.alerted_for is not None and view.alerted_for == view.frees_at:
+            ctx.alert_failure = False  # the operator was told about this exhaustion already
+            log.info("Login budget exhaustion already alerted: not alerting again")
+        else:
+            self.logins.mark_alerted(view)
+        return S.LOGIN_BUDGET_SPENT
+
     def _login_blocked(self, reason: str) -> StartupState:
         self.context.error_message = f"{reason}; NOT restarted: operator needed"
-        self.context.login_blocked = True
+        self.context.supervise_code = EXIT_LOGIN_BLOCKED
         return S.GATEWAY_LOGIN_FAILED
 
     def _docker_down(self, exc: DockerError) -> StartupState:

@@ -28,13 +28,24 @@ CANNOT_CONNECT = ("Cannot connect to the Docker daemon at unix:///var/run/docker
                   "Is the docker daemon running?")
 
 
-def container_state(status: str = "running", *, health: str | None = None, exit_code: int = 0) -> str:
-    """`docker container inspect --format '{{json .State}}'` output for a container in `status`."""
+PROJECT, CONTAINER = "@@project@@", "@@container@@"  # filled in by the fake from its caller's environment
+
+
+def container_state(status: str = "running", *, health: str | None = None, exit_code: int = 0,
+                    name: str = CONTAINER, project: str | None = PROJECT, service: str | None = "gateway",
+                    image: str = "ibkr-gateway-simulator:local") -> str:
+    """`docker container inspect --format INSPECT_FORMAT` output for a container in `status`.
+
+    By default the container is the caller's own Gateway: its name and Compose project are the
+    orchestrator's GATEWAY_CONTAINER and COMPOSE_PROJECT_NAME, filled in when the fake answers.
+    """
     state: dict[str, Any] = {"Status": status, "Running": status == "running", "ExitCode": exit_code,
                              "StartedAt": "2026-11-25T08:00:00.000000000Z"}
     if health:
         state["Health"] = {"Status": health}
-    return json.dumps(state) + "\n"
+    labels = {k: v for k, v in (("com.docker.compose.project", project),
+                                ("com.docker.compose.service", service)) if v is not None}
+    return json.dumps({"State": state, "Name": f"/{name}", "Labels": labels, "Image": image}) + "\n"
 
 
 def rule(match: str, *, stdout: str = "", stderr: str = "", code: int = 0, sleep: float = 0.0,
@@ -149,7 +160,12 @@ def _match(spec: dict[str, Any], line: str) -> dict[str, Any]:
 
 
 def _answer(chosen: dict[str, Any]) -> int:
-    sys.stdout.write(chosen["stdout"])
+    own = {PROJECT: os.environ.get("COMPOSE_PROJECT_NAME", "ibkr-gateway"),
+           CONTAINER: os.environ.get("GATEWAY_CONTAINER", "ibkr-gateway")}
+    stdout = chosen["stdout"]
+    for placeholder, value in own.items():
+        stdout = stdout.replace(placeholder, value)
+    sys.stdout.write(stdout)
     sys.stderr.write(chosen["stderr"])
     return int(chosen["code"])
 

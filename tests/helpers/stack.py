@@ -65,6 +65,8 @@ class Stack:
     hook: WebhookReceiver
     project: str = field(default_factory=unique_project)
     port: int = field(default_factory=free_port)
+    mode: str = "paper"  # TRADING_MODE, for Compose and the orchestrator alike
+    vnc_port: int = field(default_factory=free_port)
     sim: dict[str, object] = field(default_factory=lambda: {"login_delay": 1})
     extra: dict[str, str] = field(default_factory=dict)
     prefix: list[str] = field(default_factory=list)  # a wrapper for the CLI, e.g. setpriv
@@ -82,13 +84,14 @@ class Stack:
         return self.tmp / "logs"
 
     def compose_env(self) -> dict[str, str]:
-        return sim_compose_env(self.project, self.port, **self.sim)
+        return sim_compose_env(self.project, self.port, mode=self.mode, vnc_port=self.vnc_port, **self.sim)
 
     def env(self, **overrides: str | None) -> dict[str, str]:
         """The orchestrator's environment; an override of None removes the variable."""
         env: dict[str, str | None] = {
             **self.compose_env(),
             "PYTHONPATH": str(REPO_ROOT), "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(self.port),
+            "TRADING_MODE": self.mode,
             "GATEWAY_CONTAINER": self.container,
             "STATE_DIR": str(self.state_dir), "LOG_DIR": str(self.log_dir),
             "EMERGENCY_GAMEPLAN_PATH": str(self.state_dir / "emergency.json"),

@@ -95,16 +95,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+RELAY_PORTS = {"paper": 4004, "live": 4003}  # the image's one socat relay, by TRADING_MODE
+
+
 def sim_compose_env(project: str, gateway_port: int, base: Mapping[str, str] | None = None,
-                    **sim: object) -> dict[str, str]:
+                    mode: str = "paper", vnc_port: int | None = None, **sim: object) -> dict[str, str]:
     """The environment for `docker compose` (cwd COMPOSE_DIR) running the simulator override.
 
+    `mode` is TRADING_MODE: it picks the container's relay port, as the orchestrator does. VNC is
+    published as in production, on `vnc_port` (a free one by default: tests run side by side).
     `sim` keys are the simulator's settings without the prefix: login_delay=2 -> SIM_LOGIN_DELAY=2.
     SIM_* variables of the calling environment are dropped so a test states all it relies on.
     """
     env = {k: v for k, v in (os.environ if base is None else base).items() if not k.startswith("SIM_")}
     env.update(COMPOSE_FILE=SIM_COMPOSE_FILE, COMPOSE_PROJECT_NAME=project, GATEWAY_PORT=str(gateway_port),
-               GATEWAY_CONTAINER=container_for(project))
+               GATEWAY_CONTAINER=container_for(project), TRADING_MODE=mode,
+               GATEWAY_RELAY_PORT=str(RELAY_PORTS[mode]), VNC_PORT=str(vnc_port or free_port()))
     env.update({f"SIM_{key.upper()}": str(value) for key, value in sim.items()})
     return env
 

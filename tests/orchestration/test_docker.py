@@ -9,6 +9,7 @@ import pytest
 
 from src.orchestration import docker as d
 from src.orchestration.docker import ContainerState, DockerClient, DockerError
+from tests.helpers.fake_docker import container_state
 
 
 class FakeRunner:
@@ -53,13 +54,51 @@ def test_every_cli_failure_becomes_a_docker_error_with_advice(answer, kind, advi
     assert "\n" not in error.value.message
 
 
+def ours(**kwargs) -> tuple[int, str, str]:
+    """An inspect answer for the Gateway of project `compose` (the directory /compose), service gateway."""
+    return 0, container_state(**{"name": "ibkr-gateway", "project": "compose", **kwargs}), ""
+
+
 def test_inspect_is_by_exact_name_and_reads_state_as_data():
-    docker, runner = client({("docker", "container", "inspect"): (
-        0, '{"Status":"running","Running":true,"ExitCode":0,"StartedAt":"2026-11-25T08:00:00Z",'
-           '"Health":{"Status":"healthy"}}', "")})
+    docker, runner = client({("docker", "container", "inspect"): ours(health="healthy")})
     state = docker.inspect()
-    assert runner.calls == [["docker", "container", "inspect", "--format", "{{json .State}}", "ibkr-gateway"]]
-    assert state == ContainerState("running", 0, "healthy", "2026-11-25T08:00:00Z", True) and state.up
+    assert runner.calls == [["docker", "container", "inspect", "--format", d.INSPECT_FORMAT, "ibkr-gateway"]]
+    assert state is not None and state.up and state.health == "healthy"
+    assert (state.status, state.exit_code, state.started_at) == ("running", 0, "2026-11-25T08:00:00.000000000Z")
+    assert (state.name, state.project, state.service) == ("ibkr-gateway", "compose", "gateway")
+
+
+def test_an_id_prefix_match_is_not_the_container():
+    # `docker container inspect ibkr-gateway` would also resolve a container whose ID starts so
+    docker, _ = client({("docker", "container", "inspect"): ours(name="some-other-container")})
+    assert docker.inspect() is None
+
+
+@pytest.mark.parametrize(("project", "service", "owner"), [
+    (None, None, "no Compose project (made by hand)"),
+    ("someone-else", "gateway", "Compose project 'someone-else', service 'gateway'"),
+    ("compose", "tws", "Compose project 'compose', service 'tws'"),
+])
+def test_a_container_with_the_name_but_not_our_labels_is_refused(project, service, owner):
+    docker, runner = client({("docker", "container", "inspect"): ours(project=project, service=service,
+                                                                      image="ghcr.io/gnzsnz/ib-gateway:10.19")})
+    with pytest.raises(DockerError) as error:
+        docker.inspect()
+    message = error.value.message
+    assert error.value.kind == d.FOREIGN and "\n" not in message
+    assert owner in message and "ghcr.io/gnzsnz/ib-gateway:10.19" in message and "left untouched" in message
+    assert len(runner.calls) == 1  # looked at, nothing else
+
+
+def test_the_project_follows_composes_rules(tmp_path):
+    (tmp_path / "docker-compose.yml").write_text("name: from-file\nservices: {}\n")
+    (tmp_path / "override.yml").write_text("name: 'from-override'\n")
+    make = lambda env: DockerClient("c", "gateway", tmp_path, env=env)  # noqa: E731
+    assert make({"COMPOSE_PROJECT_NAME": "from-env"}).project() == "from-env"
+    assert make({}).project() == "from-file"
+    assert make({"COMPOSE_FILE": "docker-compose.yml:override.yml"}).project() == "from-override"
+    (tmp_path / "docker-compose.yml").write_text("services: {}\n")
+    assert make({}).project() == tmp_path.name.lower()
 
 
 def test_absent_container_is_none_not_an_error():

@@ -14,7 +14,7 @@ from src.orchestration.docker import DAEMON_DOWN, FAILED, DockerError
 from src.orchestration.journal import CHECKPOINT_FILE
 from src.orchestration.locks import PidLock
 from src.orchestration.startup import TRANSITIONS, StartupState
-from tests.helpers.fakes import EXITED, ContainerState, probe
+from tests.helpers.fakes import EXITED, probe
 from tests.helpers.gameplans import write_plan
 
 HAPPY_PATH = ["INITIALIZING", "GATEWAY_STARTING", "GATEWAY_WAITING", "GATEWAY_VALIDATED",
@@ -121,14 +121,6 @@ def test_container_dying_mid_wait_is_noticed_at_once_and_restarted(harness):
     assert harness.docker.calls.count("start") == 1  # an exited container is started, once
     assert "GATEWAY_UNHEALTHY" in harness.path
     assert any("exited (exit code 137)" in m for _, m in harness.notifier.alerts)
-
-
-def test_docker_health_must_be_healthy_when_the_container_has_a_healthcheck(harness):
-    harness.configure(gateway_health_timeout=0.3)
-    harness.docker.state = ContainerState("running", 0, "starting", "", True)
-    harness.docker.restart = lambda stop_timeout=10: harness.docker.calls.append("restart")  # still "starting"
-    assert harness.run() == 1  # API answers, but Docker never calls it healthy
-    assert "health starting" in harness.runs[-1]["reason"]
 
 
 def test_probes_follow_the_retry_interval_and_never_outlive_the_deadline(harness):

@@ -1,0 +1,102 @@
+"""The Gateway login budget: at most N IBKR logins caused by the orchestrator in any rolling 24 h.
+
+Creating, starting or restarting the Gateway container is a fresh IBKR login, and on a live
+account a 2FA push to the operator's phone. A supervisor (systemd's Restart=, a Task Scheduler
+repetition) can relaunch a failing orchestrator for ever; this budget, kept in `state/`, is what
+no supervisor can defeat: every login the orchestrator causes is recorded before it is caused,
+and with the budget spent the orchestrator touches nothing.
+
+The record is one JSON line per login (`at`, Unix time; `action`; `run_id`) plus, once the budget
+is spent, one `alerted` line, so the operator is alerted once per exhaustion, not once per
+relaunch. Wall-clock time on purpose: the window spans processes and reboots. A line that cannot
+be read counts as a login now (fail closed: a torn record must not grant a login).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+LOGINS_FILE = "gateway_logins.jsonl"
+WINDOW = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class BudgetView:
+    """What the budget says right now."""
+
+    limit: int
+    used: int
+    frees_at: float | None  # Unix time the oldest counted login leaves the window (None: nothing used)
+    alerted_for: float | None  # the frees_at an exhaustion alert was already sent for
+
+    @property
+    def left(self) -> int:
+        return max(0, self.limit - self.used)
+
+    def describe(self) -> str:
+        when = f"; the next frees up at {_iso(self.frees_at)}" if self.frees_at and self.left == 0 else ""
+        return f"{self.left} of {self.limit} Gateway logins left in the last 24 h{when}"
+
+
+class LoginBudget:
+    """Counts and records Gateway logins in `state_dir`/LOGINS_FILE."""
+
+    def __init__(self, state_dir: Path, limit: int, clock: Callable[[], float] = time.time) -> None:
+        self.path = state_dir / LOGINS_FILE
+        self.limit = limit
+        self.clock = clock
+
+    def view(self) -> BudgetView:
+        """The logins inside the rolling window; OSError if the record cannot be read."""
+        now = self.clock()
+        logins, alerted = [], None
+        try:
+            lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except FileNotFoundError:
+            lines = []
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                at = float(entry["at"])
+            except (ValueError, TypeError, KeyError):
+                logins.append(now)  # unreadable: counts, and for a whole window
+                continue
+            if entry.get("action") == "alerted":
+                alerted = float(entry.get("frees_at") or 0) or None
+            elif at > now - WINDOW:
+                logins.append(min(at, now))
+        logins.sort()
+        # the login whose expiry brings `used` back under the limit
+        over = len(logins) - self.limit
+        frees_at = logins[over] + WINDOW if over >= 0 and logins else (logins[0] + WINDOW if logins else None)
+        return BudgetView(self.limit, len(logins), frees_at, alerted)
+
+    def spend(self, action: str, run_id: str) -> None:
+        """Record one login about to be caused (before it is caused: a crash right after still counts)."""
+        self._append({"at": self.clock(), "action": action, "run_id": run_id})
+
+    def mark_alerted(self, view: BudgetView) -> None:
+        """Remember that this exhaustion (identified by when it frees up) was alerted."""
+        self._append({"at": self.clock(), "action": "alerted", "frees_at": view.frees_at})
+
+    def _append(self, entry: dict[str, object]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = (json.dumps(entry) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)  # one write of one short line: appends never interleave
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC")
