@@ -15,6 +15,7 @@ from src.orchestration.config import OrchestrationConfig
 from src.orchestration.docker import DockerClient, DockerError
 from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import read_runs
+from src.orchestration.logins import LoginBudget
 
 
 def collect(config: OrchestrationConfig, docker: DockerClient | None = None,
@@ -40,13 +41,20 @@ def collect(config: OrchestrationConfig, docker: DockerClient | None = None,
     last = runs[-1] if runs else None
     last_run = {k: last.get(k) for k in ("run_id", "outcome", "exit_code", "ended_at", "reason")} if last else None
     up = container["up"] and probe.ok and bot["ready"]
+    try:
+        view = LoginBudget(config.state_dir, config.gateway_login_budget).view()
+        logins: dict[str, Any] = {"left": view.left, "limit": view.limit, "frees_at": view.frees_at,
+                                  "text": view.describe()}
+    except OSError as exc:
+        logins = {"left": None, "limit": config.gateway_login_budget, "frees_at": None,
+                  "text": f"unknown: cannot read the login record: {exc.strerror or exc}"}
     return {"up": up, "gateway": {**container, "api": probe.describe(), "api_ok": probe.ok},
-            "bot": bot, "last_run": last_run}
+            "bot": bot, "login_budget": logins, "last_run": last_run}
 
 
 def render(status: dict[str, Any]) -> str:
     """A compact table for a terminal."""
-    gw, bot, last = status["gateway"], status["bot"], status["last_run"]
+    gw, bot, last, logins = status["gateway"], status["bot"], status["last_run"], status["login_budget"]
     mark = {True: "OK  ", False: "DOWN"}
     authority = {True: "trading authorized", False: "NO trading authority", None: "-"}[bot["trading_authorized"]]
     rows = [
@@ -56,6 +64,7 @@ def render(status: dict[str, Any]) -> str:
          else (f"PID {bot['pid']} (no readiness record)" if bot["pid"] else "not running")),
         ("    ", "gameplan in force", f"{bot['gameplan']} (strategy {bot['strategy']}, {authority})"
          if bot["gameplan"] else "-"),
+        ("    " if logins["left"] else "LOW ", "login budget", logins["text"]),
         ("    ", "last run", f"{last['outcome']} (exit {last['exit_code']}) at {last['ended_at']}: "
          f"{last['reason'] or 'no problem'}" if last else "no run recorded"),
     ]

@@ -46,3 +46,20 @@ def test_up_when_gateway_api_and_ready_bot_agree(tmp_path):
     text = status.render(report)
     assert "NO trading authority" in text and "strategy_c (exit 2)" in text and text.endswith("=> UP")
     assert json.loads(json.dumps(report))["last_run"]["reason"] == "gameplan missing: no file"
+
+
+def test_the_login_budget_left_is_shown(tmp_path):
+    from src.orchestration.logins import LoginBudget
+
+    with running_simulator() as sim:
+        cfg = config_for(tmp_path, sim.port)
+        LoginBudget(cfg.state_dir, cfg.gateway_login_budget).spend("restart", "r1")
+        report = status.collect(cfg, FakeDocker(state=RUNNING), GatewayHealthChecker("127.0.0.1", sim.port, 1.0))
+        assert report["login_budget"]["left"] == cfg.gateway_login_budget - 1
+        limit = cfg.gateway_login_budget
+        assert f"{limit - 1} of {limit} Gateway logins left" in status.render(report)
+        for _ in range(cfg.gateway_login_budget):
+            LoginBudget(cfg.state_dir, cfg.gateway_login_budget).spend("restart", "r2")
+        text = status.render(status.collect(cfg, FakeDocker(state=RUNNING),
+                                            GatewayHealthChecker("127.0.0.1", sim.port, 1.0)))
+    assert "LOW  login budget" in text and "0 of" in text and "frees up at" in text
