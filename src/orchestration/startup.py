@@ -87,7 +87,7 @@ TERMINAL = frozenset({S.SUCCESS, S.FAILURE})
 TRANSITIONS: dict[StartupState, tuple[str, frozenset[StartupState]]] = {
     S.INITIALIZING: ("_initialize", frozenset({S.GATEWAY_STARTING, S.DOCKER_UNAVAILABLE, S.FAILURE})),
     S.GATEWAY_STARTING: ("_start_gateway", frozenset({S.GATEWAY_WAITING, S.DOCKER_UNAVAILABLE, S.FAILURE,
-                                                       S.LOGIN_BUDGET_SPENT})),
+                                                       S.GATEWAY_LOGIN_FAILED, S.LOGIN_BUDGET_SPENT})),
     S.GATEWAY_WAITING: ("_wait_for_gateway",
                         frozenset({S.GATEWAY_VALIDATED, S.GATEWAY_UNHEALTHY, S.DOCKER_UNAVAILABLE})),
     S.GATEWAY_UNHEALTHY: ("_recover_gateway", frozenset({S.GATEWAY_WAITING, S.GATEWAY_TIMEOUT,
@@ -393,6 +393,11 @@ class StartupOrchestrator:
             elif state is not None and state.status == "restarting":
                 log.info("Gateway container %s is being restarted by Docker", docker.container)
             else:
+                if state is not None:  # why did it stop? IBC's exit code and log since its last start
+                    login = self._diagnose_login(state)
+                    if login.no_retry or login.kind == ibc.TWOFA_PENDING:
+                        return self._login_blocked(f"Gateway container {docker.container} is {state.describe()}: "
+                                                   f"{login.describe()}")
                 return self._bring_up(state) or S.GATEWAY_WAITING
         except DockerError as exc:
             if exc.kind in DOCKER_DOWN_KINDS:
@@ -448,7 +453,7 @@ class StartupOrchestrator:
     def _recover_gateway(self) -> StartupState:
         ctx, docker = self.context, self.services.docker
         problem = ctx.gateway_problem or "Gateway unhealthy"
-        login = self._diagnose_login()
+        login = self._diagnose_login(None)
         if login.kind == ibc.TWOFA_PENDING:
             if ctx.twofa_extension_used or self.config.twofa_wait_timeout <= 0:
                 return self._login_blocked(f"{problem}; the second-factor approval never came: {login.describe()}")
@@ -557,11 +562,12 @@ class StartupOrchestrator:
         last = botproc.tail(path)
         return f"; log {path}" + (f"; last lines:\n{last}" if last else "")
 
-    def _diagnose_login(self) -> ibc.LoginDiagnosis:
-        """What IBC logged since the container's current start (never older lines)."""
+    def _diagnose_login(self, state: ContainerState | None) -> ibc.LoginDiagnosis:
+        """What IBC logged since the container's current (or last) start, never older lines;
+        `state` None: inspect it now."""
         docker = self.services.docker
         try:
-            state = docker.inspect()
+            state = state or docker.inspect()
             if state is None:
                 return ibc.diagnose("")
             exit_code = None if state.running else state.exit_code

@@ -165,3 +165,26 @@ def test_a_crash_after_the_bot_started_stops_that_bot(harness, monkeypatch):
     finally:
         bot.kill()
         bot.wait()
+
+
+# --- an exited Gateway is diagnosed before it is started -----------------------------------------
+
+@pytest.mark.parametrize(("exit_code", "log", "evidence"), [
+    (87, "", "exit code 87"),
+    (88, "", "exit code 88"),
+    (1, "2026-11-25 08:00:01:000 IBC: Second Factor Authentication initiated", "Second Factor"),
+])
+def test_an_exited_gateway_that_ibc_says_needs_a_human_is_not_started(harness, exit_code, log, evidence):
+    harness.docker.state = ContainerState("exited", exit_code, None, RUNNING.started_at, False)
+    harness.docker.log = log
+    assert harness.run() == 1
+    assert "start" not in harness.docker.calls and "compose_up" not in harness.docker.calls
+    assert harness.path == ["INITIALIZING", "GATEWAY_STARTING", "GATEWAY_LOGIN_FAILED", "FAILURE"]
+    assert evidence in harness.runs[-1]["reason"] and "NOT restarted" in harness.runs[-1]["reason"]
+    assert not (harness.config.state_dir / LOGINS_FILE).exists()  # no login was caused
+
+
+def test_an_exited_gateway_with_nothing_against_it_is_started(harness):
+    harness.docker.state = ContainerState("exited", 0, None, RUNNING.started_at, False)
+    harness.docker.log = "2026-11-25 08:00:09:000 IBC: Login has completed"
+    assert harness.run() == 0 and harness.docker.calls.count("start") == 1
