@@ -26,7 +26,7 @@ from dotenv.parser import parse_stream
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from src.notifications.discord import validate_webhook_url
-from src.orchestration.cli import MAX_CLIENT_ID, is_host
+from src.orchestration.cli import MAX_CLIENT_ID, ArgumentParser, is_host
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -420,3 +420,26 @@ def read_dotenv(path: Path) -> dict[str, str]:
             raise ConfigError(f"{path} line {line}: expected KEY=VALUE")
     values = dotenv_values(stream=io.StringIO(text), interpolate=False)
     return {key: value for key, value in values.items() if value is not None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`--get NAME`: prints `NAME=value`, the raw value the orchestrator reads for NAME (environment,
+    then .env; empty when unset), for the production wrapper, which must never parse .env itself.
+    Exit 1 with one line when .env cannot be read."""
+    parser = ArgumentParser(prog="python -m src.orchestration.config",
+                                description="Print one setting as the orchestrator reads it.")
+    names = sorted(name for name, (_, secret) in _ACCEPTED.items() if not secret)  # a secret stays inside
+    parser.add_argument("--get", required=True, metavar="NAME", choices=names)
+    parser.add_argument("--dotenv", type=Path, default=REPO_ROOT / ".env", help="the .env file (default: the repo's)")
+    args = parser.parse_args(argv)
+    try:
+        merged = {**read_dotenv(args.dotenv), **os.environ}
+    except ConfigError as exc:
+        print(f"config: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.get}={merged.get(args.get, '').strip()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -290,3 +290,33 @@ def test_env_example_documents_every_variable_with_its_default():
     active = read_dotenv(REPO_ROOT / ".env.example")
     as_documented = dataclasses.replace(load(active), child_env={})
     assert as_documented == dataclasses.replace(load({}), child_env={})
+
+
+def test_cli_usage_error_is_one_line_and_exit_1_never_2(capsys):
+    """2 is "bot running under Strategy C" to every supervisor and to the wrapper's result line."""
+    with pytest.raises(SystemExit) as exited:
+        startup.main(["--no-such-option"])
+    assert exited.value.code == 1
+    assert capsys.readouterr().err == \
+        "python -m src.orchestration.startup: error: unrecognized arguments: --no-such-option (see --help)\n"
+
+
+@pytest.mark.timeout(30)
+def test_get_prints_one_setting_as_the_orchestrator_reads_it(tmp_path):
+    """What the production wrapper asks instead of parsing .env itself."""
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("LOG_DIR='/var/log/zt' # comment\n")
+    cmd = [sys.executable, "-m", "src.orchestration.config", "--get", "LOG_DIR", "--dotenv", str(dotenv)]
+    env = {"PATH": "/usr/bin:/bin"}
+    done = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=20)
+    assert (done.returncode, done.stdout) == (0, "LOG_DIR=/var/log/zt\n")
+    done = subprocess.run(cmd, cwd=REPO_ROOT, env={**env, "LOG_DIR": "/from/env"}, capture_output=True, text=True,
+                          timeout=20)
+    assert done.stdout == "LOG_DIR=/from/env\n"
+    dotenv.unlink()
+    os.mkfifo(dotenv)
+    done = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=20)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == f"config: {dotenv}: not a regular file but a FIFO: fix or remove the file\n"
+    secret = [*cmd[:4], "DISCORD_WEBHOOK_URL"]
+    assert subprocess.run(secret, cwd=REPO_ROOT, env=env, capture_output=True, timeout=20).returncode == 1
