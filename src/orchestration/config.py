@@ -46,7 +46,7 @@ DEFAULT_PASSWORD_FILE = ".config/ibkr-zero-touch/tws_password"  # noqa: S105 - a
 _ACCEPTED: dict[str, tuple[str, bool]] = {
     "TRADING_MODE": ("paper or live", False),
     "GATEWAY_HOST": ("a host name or IP address", False),
-    "GATEWAY_PORT": ("an integer from 1 to 65535 (unset = 4002 paper, 4001 live)", False),
+    "GATEWAY_PORT": ("an integer from 1 to 65535", False),
     "DOCKER_COMPOSE_DIR": ("a directory holding the Compose file", False),
     "GATEWAY_SERVICE": ("a Compose service name (letters, digits, '_', '.', '-')", False),
     "GATEWAY_CONTAINER": ("a container name (letters, digits, '_', '.', '-')", False),
