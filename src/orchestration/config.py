@@ -210,9 +210,9 @@ class OrchestrationConfig:
         accounts = _accounts(s.expected_accounts, s.trading_mode)
         gameplan = _resolve(s.gameplan_path) if s.gameplan_path else None
         emergency = _resolve(s.emergency_gameplan_path)
-        if gameplan is not None and gameplan.resolve() == emergency.resolve():
+        if gameplan is not None and _real(gameplan) == _real(emergency):
             raise ConfigError(
-                f"GAMEPLAN_PATH={s.gameplan_path!r} is invalid: it is EMERGENCY_GAMEPLAN_PATH ({emergency.resolve()}), "
+                f"GAMEPLAN_PATH={s.gameplan_path!r} is invalid: it is EMERGENCY_GAMEPLAN_PATH ({_real(emergency)}), "
                 "where Strategy C is written: the analyst's plan would be overwritten"
             )
         compose_dir = _resolve(s.docker_compose_dir)
@@ -295,6 +295,14 @@ def _resolve(value: str) -> Path:
     """Relative paths are relative to the repository, whatever the working directory."""
     path = Path(value).expanduser()
     return path if path.is_absolute() else REPO_ROOT / path
+
+
+def _real(path: Path) -> Path:
+    """The path with symlinks and '..' resolved, as far as it exists (a symlink loop: as written)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path
 
 
 def _describe(exc: ValidationError, raw: Mapping[str, str]) -> str:

@@ -320,3 +320,14 @@ def test_get_prints_one_setting_as_the_orchestrator_reads_it(tmp_path):
     assert done.stderr == f"config: {dotenv}: not a regular file but a FIFO: fix or remove the file\n"
     secret = [*cmd[:4], "DISCORD_WEBHOOK_URL"]
     assert subprocess.run(secret, cwd=REPO_ROOT, env=env, capture_output=True, timeout=20).returncode == 1
+
+
+def test_gameplan_path_through_a_symlink_to_the_emergency_plan_is_refused(tmp_path):
+    (tmp_path / "state").mkdir()
+    (tmp_path / "plans").symlink_to(tmp_path / "state")
+    with pytest.raises(ConfigError, match=r"^GAMEPLAN_PATH='.*' is invalid: it is EMERGENCY_GAMEPLAN_PATH"):
+        load({"GAMEPLAN_PATH": str(tmp_path / "plans" / "c.json"),
+              "EMERGENCY_GAMEPLAN_PATH": str(tmp_path / "state" / "c.json")})
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    assert load({"GAMEPLAN_PATH": str(loop / "p.json")}).gameplan_path == loop / "p.json"
