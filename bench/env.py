@@ -32,6 +32,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from src.orchestration.config import RELAY_PORTS
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_DIR = REPO_ROOT / "docker" / "gateway"
 SIM_FILES = ["docker-compose.yml", "docker-compose.sim.yml"]
@@ -115,7 +117,7 @@ class Gateway:
         files = [*SIM_FILES] + ([] if self.healthcheck else [str(NO_HEALTHCHECK_FILE)])
         env.update(COMPOSE_FILE=os.pathsep.join(files), COMPOSE_PROJECT_NAME=self.project,
                    GATEWAY_CONTAINER=self.container, GATEWAY_PORT=str(self.port), TRADING_MODE="paper",
-                   GATEWAY_RELAY_PORT="4004", VNC_PORT=str(self.vnc_port),
+                   GATEWAY_RELAY_PORT=str(RELAY_PORTS["paper"]), VNC_PORT=str(self.vnc_port),
                    SIM_LOGIN_DELAY=f"{self.login_delay:g}", SIM_STATE_FILE=SIM_STATE_PATH)
         env.update({f"SIM_{k.upper()}": str(v) for k, v in self.sim.items()})
         return env

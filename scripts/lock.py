@@ -45,6 +45,8 @@ def main() -> int:
         )
         (work / "pyproject.toml").write_text(text)
         shutil.copy(ROOT / "README.md", work / "README.md")
+        if (ROOT / "poetry.lock").exists():  # keep today's pins: adding a package upgrades nothing else
+            shutil.copy(ROOT / "poetry.lock", work / "poetry.lock")
         subprocess.run(["poetry", "lock"], cwd=work, check=True)
         lock = (work / "poetry.lock").read_text()
 

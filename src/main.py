@@ -26,6 +26,7 @@ from typing import Protocol
 from src.broker.connection import Broker
 from src.gameplan.loader import GameplanError, load_emergency_plan, load_gameplan
 from src.gameplan.schema import Gameplan
+from src.orchestration import cli
 from src.orchestration.bot import PID_FILE, READY_FILE
 from src.orchestration.config import REPO_ROOT
 from src.orchestration.health import GatewayHealthChecker
@@ -158,17 +159,23 @@ class Bot:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m src.main", description="The trading bot runtime.")
-    parser.add_argument("--gateway-host", required=True)
-    parser.add_argument("--gateway-port", required=True, type=int)
+    """The bot's arguments, range-checked; a usage error is one line and exit 1 (2 means Strategy C)."""
+    parser = cli.ArgumentParser(prog="python -m src.main", description="The trading bot runtime.")
+    parser.add_argument("--gateway-host", required=True, type=cli.host)
+    parser.add_argument("--gateway-port", required=True, type=cli.port, help="1..65535")
     parser.add_argument("--gameplan", required=True, type=Path)
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
-    parser.add_argument("--client-id", type=int, default=1)
-    parser.add_argument("--health-client-id", type=int, default=999,
+    parser.add_argument("--client-id", type=cli.client_id, default=1)
+    parser.add_argument("--health-client-id", type=cli.client_id, default=999,
                         help="client id for the prerequisite handshake probe (never the bot's own)")
     parser.add_argument("--state-dir", type=Path, default=REPO_ROOT / "state")
-    parser.add_argument("--heartbeat", type=float, default=60.0, help="seconds between heartbeat log lines")
-    return parser.parse_args(argv)
+    parser.add_argument("--heartbeat", type=cli.seconds(3600), default=60.0,
+                        help="seconds between heartbeat log lines (<= 3600)")
+    args = parser.parse_args(argv)
+    if args.health_client_id == args.client_id:
+        parser.error(f"--health-client-id {args.health_client_id} must differ from --client-id "
+                     "(a probe must never take the bot's client id)")
+    return args
 
 
 def main(argv: list[str] | None = None, strategy: Strategy | None = None) -> int:

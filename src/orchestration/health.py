@@ -10,13 +10,14 @@ healthcheck: `python -m src.orchestration.health --port 4002`.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import socket
 import struct
 import sys
 import time
 from dataclasses import dataclass, field
+
+from src.orchestration import cli
 
 CLIENT_VERSIONS = (157, 178)  # the range ib_async 2.x announces; keeps the text protocol
 MAX_FRAME = 1 << 20  # no legitimate start-up message is anywhere near 1 MiB
@@ -206,14 +207,16 @@ def _frame(payload: bytes) -> bytes:
 
 def main(argv: list[str] | None = None) -> int:
     """One probe, one line of verdict: exit 0 healthy, 1 not."""
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m src.orchestration.health",
-        description="Probe IB Gateway with the TWS API handshake (not just a port check).",
+        description="Probe IB Gateway with the TWS API handshake (not just a port check). "
+                    "Exit 0 healthy, 1 not healthy or a usage error.",
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=4002)
-    parser.add_argument("--client-id", type=int, default=999, help="dedicated probe client id (never the bot's)")
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds for the whole probe")
+    parser.add_argument("--host", type=cli.host, default="127.0.0.1")
+    parser.add_argument("--port", type=cli.port, default=4002, help="1..65535")
+    parser.add_argument("--client-id", type=cli.client_id, default=999,
+                        help="dedicated probe client id (never the bot's)")
+    parser.add_argument("--timeout", type=cli.seconds(60), default=5.0, help="seconds for the whole probe (<= 60)")
     args = parser.parse_args(argv)
     result = GatewayHealthChecker(args.host, args.port, args.timeout, args.client_id).check_handshake()
     where = f"{args.host}:{args.port}"

@@ -33,7 +33,7 @@ from src.gameplan.loader import GameplanVerdict, evaluate_gameplan
 from src.notifications.discord import DiscordNotifier, redact
 from src.notifications.dispatch import AlertQueue
 from src.orchestration import bot as botproc
-from src.orchestration import deploy, exitcodes, ibc, status
+from src.orchestration import cli, deploy, exitcodes, ibc, status
 from src.orchestration.config import REPO_ROOT, ConfigError, OrchestrationConfig
 from src.orchestration.docker import (
     DAEMON_DOWN, MISSING_BINARY, PERMISSION, TIMEOUT, ContainerState, DockerClient, DockerError,
@@ -638,15 +638,16 @@ class StartupOrchestrator:
 # --- CLI ------------------------------------------------------------------------------
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m src.orchestration.startup",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Zero-touch startup: start IB Gateway, prove it is logged in, validate today's gameplan "
                     "(or deploy Strategy C), start the bot and confirm it is ready. Configuration comes from "
                     "environment variables and .env (see README).",
         epilog="exit codes:\n  0 bot running on a validated gameplan\n  2 bot running under Strategy C "
-               "(no trading)\n  1 failure (the reason is logged and alerted)\n"
-               "  77, 78 with --supervise only: IBKR login blocked / bad configuration (do not restart)",
+               "(no trading)\n  1 failure (the reason is logged and alerted), or a usage error\n"
+               "  76, 77, 78 with --supervise only (do not restart): Gateway login budget spent / IBKR login "
+               "blocked / bad configuration",
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--supervise", action="store_true",
@@ -671,12 +672,16 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         return EXIT_CONFIG if args.supervise else EXIT_FAILURE
     if args.status:
         return status.main(config, args.json)
-    if args.print_systemd_unit:
-        print(deploy.systemd_unit(config), end="")
-        return EXIT_SUCCESS
-    if args.print_task_xml:
-        print(deploy.task_xml(distro=args.wsl_distro), end="")
-        return EXIT_SUCCESS
+    try:
+        if args.print_systemd_unit:
+            print(deploy.systemd_unit(config), end="")
+            return EXIT_SUCCESS
+        if args.print_task_xml:
+            print(deploy.task_xml(distro=args.wsl_distro), end="")
+            return EXIT_SUCCESS
+    except deploy.DeployError as exc:
+        print(f"startup: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     journal = RunJournal(config.state_dir)
     log_file = setup_logging(config.log_dir, journal.run_id, config.secrets)
     orchestrator = StartupOrchestrator(config, journal=journal, log_file=log_file, supervise=args.supervise)

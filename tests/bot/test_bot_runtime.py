@@ -155,3 +155,24 @@ def test_bot_reconnects_after_the_gateway_drops(tmp_path):
     assert "Gateway connection restored" in out
     assert bot.returncode == 0
     assert PID_FILE
+
+
+@pytest.mark.parametrize(("extra", "complaint"), [
+    (["--gateway-port", "65536"], "argument --gateway-port: '65536' is not an integer from 1 to 65535"),
+    (["--gateway-port", "-4002"], "argument --gateway-port: '-4002' is not an integer from 1 to 65535"),
+    (["--heartbeat", "0"], "argument --heartbeat: '0' is not a number of seconds > 0 and <= 3600"),
+    (["--heartbeat", "inf"], "argument --heartbeat: 'inf' is not a number of seconds > 0 and <= 3600"),
+    (["--client-id", "2147483648"], "argument --client-id: '2147483648' is not an integer from 0 to 2147483647"),
+    (["--gateway-host", "a..b"], "argument --gateway-host: 'a..b' is not a host name or IP address"),
+    (["--client-id", "7", "--health-client-id", "7"],
+     "--health-client-id 7 must differ from --client-id (a probe must never take the bot's client id)"),
+])
+def test_bad_arguments_are_one_line_and_exit_1_never_2(tmp_path, extra, complaint):
+    """Exit 2 means "Strategy C" to every supervisor; a usage error is a plain failure, and nothing starts."""
+    done = subprocess.run(
+        [sys.executable, "-m", "src.main", "--gateway-host", "127.0.0.1", "--gateway-port", "4002",
+         "--gameplan", str(tmp_path / "plan.json"), "--state-dir", str(tmp_path / "state"), *extra],
+        cwd=REPO_ROOT, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert done.stdout == "" and done.stderr == f"python -m src.main: error: {complaint} (see --help)\n"
+    assert not (tmp_path / "state").exists()

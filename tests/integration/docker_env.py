@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from src.orchestration.config import RELAY_PORTS
 from tests.helpers.ci import skip_or_fail
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -93,9 +94,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-RELAY_PORTS = {"paper": 4004, "live": 4003}  # the image's one socat relay, by TRADING_MODE
 
 
 def sim_compose_env(project: str, gateway_port: int, base: Mapping[str, str] | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from src.orchestration import startup
-from src.orchestration.config import REPO_ROOT, ConfigError, OrchestrationConfig, read_dotenv
+from src.notifications.discord import redact
+from src.orchestration.config import (
+    API_PORTS,
+    RELAY_PORTS,
+    REPO_ROOT,
+    ConfigError,
+    OrchestrationConfig,
+    read_dotenv,
+)
 
 NO_DOTENV = Path("/nonexistent/.env")
 
@@ -32,7 +41,9 @@ def test_defaults_need_no_variables():
 
 
 def test_every_setting_is_read_from_the_environment(tmp_path):
+    (tmp_path / "compose.yaml").write_text("services: {}\n")
     cfg = load({
+        "TRADING_MODE": "LIVE", "EXPECTED_ACCOUNTS": "U1234567, f7654321", "GATEWAY_LOGIN_BUDGET": "5",
         "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": "4001", "DOCKER_COMPOSE_DIR": str(tmp_path),
         "GATEWAY_SERVICE": "gw", "GATEWAY_CONTAINER": "gw-1", "GATEWAY_HEALTH_TIMEOUT": "30",
         "GATEWAY_HEALTH_RETRY_INTERVAL": "5", "HEALTH_CHECK_TIMEOUT": "2.5", "GATEWAY_HEALTH_CLIENT_ID": "77",
@@ -50,6 +61,36 @@ def test_every_setting_is_read_from_the_environment(tmp_path):
     assert (cfg.bot_client_id, cfg.gateway_health_client_id, cfg.bot_ready_timeout) == (5, 77, 12)
     assert cfg.bot_log_level == "DEBUG" and cfg.state_dir == Path("/var/lib/zt")
     assert cfg.docker_compose_dir == tmp_path
+    assert cfg.trading_mode == "live" and cfg.expected_accounts == ("U1234567", "F7654321")
+    assert cfg.gateway_login_budget == 5
+
+
+def test_new_settings_default_to_paper_with_a_login_budget_of_three():
+    cfg = load({})
+    assert (cfg.trading_mode, cfg.expected_accounts, cfg.gateway_login_budget) == ("paper", (), 3)
+
+
+@pytest.mark.parametrize(("env", "port", "relay"), [
+    ({}, 4002, 4004),
+    ({"TRADING_MODE": "paper"}, 4002, 4004),
+    ({"TRADING_MODE": "Live"}, 4001, 4003),
+    ({"TRADING_MODE": "live", "GATEWAY_PORT": "14001"}, 14001, 4003),  # an explicit host port wins
+    ({"TRADING_MODE": "paper", "GATEWAY_PORT": "4001"}, 4001, 4004),
+])
+def test_the_ports_follow_the_trading_mode_and_reach_compose(env, port, relay):
+    """The image runs one socat relay, chosen by TRADING_MODE: Compose must publish that one."""
+    cfg = load(env)
+    assert (cfg.gateway_port, cfg.gateway_relay_port) == (port, relay)
+    mode = env.get("TRADING_MODE", "paper").lower()
+    assert {k: cfg.child_env[k] for k in ("TRADING_MODE", "GATEWAY_PORT", "GATEWAY_RELAY_PORT")} == \
+        {"TRADING_MODE": mode, "GATEWAY_PORT": str(port), "GATEWAY_RELAY_PORT": str(relay)}
+    assert (API_PORTS[mode], RELAY_PORTS[mode]) == ((4002, 4004) if mode == "paper" else (4001, 4003))
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "localhost.", "ibkr_gateway",
+                                  "host.docker.internal", "gw-1.example.com"])
+def test_host_names_and_addresses_are_accepted(host):
+    assert load({"GATEWAY_HOST": host}).gateway_host == host
 
 
 @pytest.mark.parametrize(("env", "expected"), [
@@ -63,6 +104,32 @@ def test_every_setting_is_read_from_the_environment(tmp_path):
     ({"BOT_CLIENT_ID": "-1"}, "BOT_CLIENT_ID='-1' is invalid"),
     ({"GATEWAY_HEALTH_CLIENT_ID": "1"}, "GATEWAY_HEALTH_CLIENT_ID=1 is invalid: it must differ from BOT_CLIENT_ID"),
     ({"BOT_COMMAND": "   '' "}, "BOT_COMMAND="),
+    ({"TRADING_MODE": "demo"}, "TRADING_MODE='demo' is invalid: expected paper or live"),
+    ({"GATEWAY_LOGIN_BUDGET": "21"}, "GATEWAY_LOGIN_BUDGET='21' is invalid: expected an integer from 0 to 20"),
+    ({"GATEWAY_LOGIN_BUDGET": "-1"}, "GATEWAY_LOGIN_BUDGET='-1' is invalid: expected an integer from 0 to 20"),
+    ({"GATEWAY_LOGIN_BUDGET": "two"}, "GATEWAY_LOGIN_BUDGET='two' is invalid"),
+    ({"GATEWAY_HOST": "a..b"}, "GATEWAY_HOST='a..b' is invalid: expected a host name or IP address"),
+    ({"GATEWAY_HOST": "-gw"}, "GATEWAY_HOST='-gw' is invalid"),
+    ({"GATEWAY_HOST": "999.1.1.1"}, "GATEWAY_HOST='999.1.1.1' is invalid"),
+    ({"GATEWAY_HOST": "[::1]"}, "GATEWAY_HOST='[::1]' is invalid"),
+    ({"GATEWAY_HOST": "a" * 64 + ".com"}, "GATEWAY_HOST="),
+    ({"EXPECTED_ACCOUNTS": "DU123;DU456"}, "EXPECTED_ACCOUNTS='DU123;DU456' is invalid: expected comma-separated"),
+    ({"EXPECTED_ACCOUNTS": "DU123,,DU456"}, "EXPECTED_ACCOUNTS='DU123,,DU456' is invalid"),
+    ({"EXPECTED_ACCOUNTS": "U1234567"},
+     "EXPECTED_ACCOUNTS='U1234567' is invalid: U1234567 is not a paper account (TRADING_MODE=paper; "
+     "paper accounts start with D)"),
+    ({"TRADING_MODE": "live", "EXPECTED_ACCOUNTS": "U1234567,DU7654321"},
+     "EXPECTED_ACCOUNTS='U1234567,DU7654321' is invalid: DU7654321 is not a live account (TRADING_MODE=live; "
+     "live accounts do not start with D)"),
+    ({"GAMEPLAN_PATH": "state/emergency_gameplan.json"},
+     "GAMEPLAN_PATH='state/emergency_gameplan.json' is invalid: it is EMERGENCY_GAMEPLAN_PATH"),
+    ({"GAMEPLAN_PATH": f"{REPO_ROOT}/logs/../state/plan.json", "EMERGENCY_GAMEPLAN_PATH": "state/plan.json"},
+     "GAMEPLAN_PATH="),
+    ({"DOCKER_COMPOSE_DIR": "/nonexistent/compose"},
+     "DOCKER_COMPOSE_DIR='/nonexistent/compose' is invalid: /nonexistent/compose is not a directory"),
+    ({"DOCKER_COMPOSE_DIR": "docs"}, f"DOCKER_COMPOSE_DIR='docs' is invalid: {REPO_ROOT}/docs holds no Compose file"),
+    ({"COMPOSE_FILE": "docker-compose.yml:missing.yml"},
+     f"COMPOSE_FILE='docker-compose.yml:missing.yml' is invalid: {REPO_ROOT}/docker/gateway/missing.yml is not a file"),
 ])
 def test_bad_values_name_the_variable_the_value_and_what_is_accepted(env, expected):
     with pytest.raises(ConfigError) as error:
@@ -95,6 +162,98 @@ def test_a_malformed_dotenv_line_is_reported_with_its_number(tmp_path):
     dotenv.write_text("GATEWAY_PORT=4001\nthis is not a setting\n")
     with pytest.raises(ConfigError, match=r"\.env line 2: expected KEY=VALUE"):
         read_dotenv(dotenv)
+
+
+def test_a_malformed_line_after_blank_lines_is_reported_with_its_own_number(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("GATEWAY_PORT=4001\n\n\n  not a setting\nBOT_CLIENT_ID\n")
+    with pytest.raises(ConfigError, match=r"\.env line 4: expected KEY=VALUE$"):
+        read_dotenv(dotenv)
+    dotenv.write_text("GATEWAY_PORT=4001\nBOT_CLIENT_ID\n")  # a name without '=' sets nothing: say so
+    with pytest.raises(ConfigError, match=r"\.env line 2: expected KEY=VALUE$"):
+        read_dotenv(dotenv)
+
+
+def test_dotenv_reads_as_the_orchestrator_documents_it(tmp_path):
+    """The issue's example: an inline comment after a path is a comment, under systemd or not;
+    ${VAR} is never expanded; quotes keep a '#'."""
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("GAMEPLAN_PATH=/srv/plan.json # analyst\nLOG_DIR=${HOME}/logs\n"
+                      "BOT_COMMAND=\"/opt/bot --tag '#1'\" # quoted\nexport STATE_DIR = /var/lib/zt\n")
+    assert read_dotenv(dotenv) == {"GAMEPLAN_PATH": "/srv/plan.json", "LOG_DIR": "${HOME}/logs",
+                                   "BOT_COMMAND": "/opt/bot --tag '#1'", "STATE_DIR": "/var/lib/zt"}
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def _symlink(path: Path, target: str) -> Path:
+    path.symlink_to(target)
+    return path
+
+
+@pytest.mark.timeout(20)  # reading a FIFO used to block every CLI forever
+@pytest.mark.parametrize(("make", "problem"), [
+    (_fifo, "not a regular file but a FIFO"),
+    (lambda p: _symlink(p, "/dev/null"), "not a regular file but a character device"),
+    (lambda p: p.mkdir(), "not a regular file but a directory"),
+    (lambda p: p.write_bytes(b"GATEWAY_PORT=4001\n" + b"# padding\n" * 7000), "more than the 64 KiB"),
+    (lambda p: p.write_bytes(b"GATEWAY_PORT=4001\nLOG_DIR=lo\0gs\n"), "line 2: holds a NUL byte"),
+    (lambda p: p.write_bytes(b"\xef\xbb\xbfGATEWAY_PORT=4001\n"), "starts with a byte-order mark (BOM)"),
+    (lambda p: p.write_bytes(b"\xff\xfeG\0"), "starts with a byte-order mark (BOM)"),
+    (lambda p: p.write_bytes(b"GATEWAY_PORT=4001\nLOG_DIR=caf\xe9\n"), "line 2: not UTF-8 text"),
+])
+def test_a_dotenv_that_cannot_be_read_safely_is_one_line_naming_it(tmp_path, make, problem):
+    dotenv = tmp_path / ".env"
+    make(dotenv)
+    with pytest.raises(ConfigError) as error:
+        load({}, dotenv)
+    message = str(error.value)
+    assert message.startswith(str(dotenv)) and problem in message and "\n" not in message
+
+
+def test_a_dotenv_of_exactly_64_kib_is_read(tmp_path):
+    dotenv = tmp_path / ".env"
+    body = b"GATEWAY_PORT=4001\n"
+    dotenv.write_bytes(body + b"#" * (64 * 1024 - len(body) - 1) + b"\n")
+    assert load({}, dotenv).gateway_port == 4001
+
+
+def test_the_password_file_joins_the_secrets_and_is_redacted(tmp_path):
+    secret = tmp_path / "tws_password"
+    secret.write_text("pw-from-the-file-42\n")
+    cfg = load({"TWS_PASSWORD_SECRET_FILE": str(secret)})
+    assert "pw-from-the-file-42" in cfg.secrets
+    assert redact("login with pw-from-the-file-42 failed", cfg.secrets) == "login with *** failed"
+    assert "pw-from-the-file-42" not in cfg.bot_env.values()
+
+
+def test_the_password_file_is_found_where_compose_finds_it(tmp_path):
+    """Unset: $HOME/.config/ibkr-zero-touch/tws_password; relative: from DOCKER_COMPOSE_DIR."""
+    default = tmp_path / ".config" / "ibkr-zero-touch" / "tws_password"
+    default.parent.mkdir(parents=True)
+    default.write_text("default-location-pw")
+    assert "default-location-pw" in load({"HOME": str(tmp_path)}).secrets
+    compose_dir = tmp_path / "compose"
+    compose_dir.mkdir()
+    (compose_dir / "docker-compose.yml").write_text("services: {}\n")
+    (compose_dir / "pw.txt").write_text("relative-pw-77")
+    cfg = load({"DOCKER_COMPOSE_DIR": str(compose_dir), "TWS_PASSWORD_SECRET_FILE": "pw.txt"})
+    assert "relative-pw-77" in cfg.secrets
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("kind", ["missing", "fifo", "huge"])
+def test_a_password_file_that_is_absent_or_odd_is_fine_and_never_blocks(tmp_path, kind):
+    secret = tmp_path / "tws_password"
+    if kind == "fifo":
+        os.mkfifo(secret)
+    elif kind == "huge":
+        secret.write_bytes(b"x" * (65 * 1024))
+    cfg = load({"TWS_PASSWORD_SECRET_FILE": str(secret), "TWS_PASSWORD": "hunter22"})
+    assert cfg.secrets == ("hunter22",)
 
 
 def test_secrets_lists_the_webhook_token_and_ibkr_credentials():
@@ -131,3 +290,44 @@ def test_env_example_documents_every_variable_with_its_default():
     active = read_dotenv(REPO_ROOT / ".env.example")
     as_documented = dataclasses.replace(load(active), child_env={})
     assert as_documented == dataclasses.replace(load({}), child_env={})
+
+
+def test_cli_usage_error_is_one_line_and_exit_1_never_2(capsys):
+    """2 is "bot running under Strategy C" to every supervisor and to the wrapper's result line."""
+    with pytest.raises(SystemExit) as exited:
+        startup.main(["--no-such-option"])
+    assert exited.value.code == 1
+    assert capsys.readouterr().err == \
+        "python -m src.orchestration.startup: error: unrecognized arguments: --no-such-option (see --help)\n"
+
+
+@pytest.mark.timeout(30)
+def test_get_prints_one_setting_as_the_orchestrator_reads_it(tmp_path):
+    """What the production wrapper asks instead of parsing .env itself."""
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("LOG_DIR='/var/log/zt' # comment\n")
+    cmd = [sys.executable, "-m", "src.orchestration.config", "--get", "LOG_DIR", "--dotenv", str(dotenv)]
+    env = {"PATH": "/usr/bin:/bin"}
+    done = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=20)
+    assert (done.returncode, done.stdout) == (0, "LOG_DIR=/var/log/zt\n")
+    done = subprocess.run(cmd, cwd=REPO_ROOT, env={**env, "LOG_DIR": "/from/env"}, capture_output=True, text=True,
+                          timeout=20)
+    assert done.stdout == "LOG_DIR=/from/env\n"
+    dotenv.unlink()
+    os.mkfifo(dotenv)
+    done = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=20)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == f"config: {dotenv}: not a regular file but a FIFO: fix or remove the file\n"
+    secret = [*cmd[:4], "DISCORD_WEBHOOK_URL"]
+    assert subprocess.run(secret, cwd=REPO_ROOT, env=env, capture_output=True, timeout=20).returncode == 1
+
+
+def test_gameplan_path_through_a_symlink_to_the_emergency_plan_is_refused(tmp_path):
+    (tmp_path / "state").mkdir()
+    (tmp_path / "plans").symlink_to(tmp_path / "state")
+    with pytest.raises(ConfigError, match=r"^GAMEPLAN_PATH='.*' is invalid: it is EMERGENCY_GAMEPLAN_PATH"):
+        load({"GAMEPLAN_PATH": str(tmp_path / "plans" / "c.json"),
+              "EMERGENCY_GAMEPLAN_PATH": str(tmp_path / "state" / "c.json")})
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    assert load({"GAMEPLAN_PATH": str(loop / "p.json")}).gameplan_path == loop / "p.json"

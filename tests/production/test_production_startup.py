@@ -205,21 +205,44 @@ def test_hostile_dotenv_is_never_executed(repo, tmp_path):
             leaked.unlink()
 
 
+def answering_stub(tmp_path: Path, code: int = 0) -> Path:
+    """An orchestrator stub that exits `code`, but answers the wrapper's setting query
+    (`-m src.orchestration.config --get ...`) with the real orchestrator's parser."""
+    return stub(tmp_path / f"answering{code}", (
+        "if sys.argv[1:3] == ['-m', 'src.orchestration.config']:\n"
+        f"    os.environ['PYTHONPATH'] = {str(REPO_ROOT)!r}\n"
+        "    os.execv(sys.executable, [sys.executable, *sys.argv[1:]])\n"
+        f"print('stub orchestrator: exiting {code}', flush=True)\nsys.exit({code})"))
+
+
 @pytest.mark.parametrize(("line", "directory"), [
     ("export LOG_DIR='from dotenv'", "from dotenv"),
     ("  LOG_DIR = from-dotenv # a comment", "from-dotenv"),
-    ("LOG_DIR='quoted' # a comment", "'quoted'"),  # exactly as config.read_dotenv reads it
+    ("LOG_DIR='quoted' # a comment", "quoted"),  # the wrapper's own parser said 'quoted', quotes kept
+    ('LOG_DIR="${HOME}/x"', "${HOME}/x"),  # never expanded
 ])
-def test_log_dir_comes_from_environment_then_dotenv(repo, tmp_path, line, directory):
+def test_log_dir_comes_from_environment_then_dotenv_as_the_orchestrator_reads_it(repo, tmp_path, line, directory):
     env_file = repo / ".env"
     env_file.write_text(f"# comment\nLOG_DIR=ignored-earlier-line\n{line}\n")
     env_file.chmod(0o644)
     assert read_dotenv(env_file)["LOG_DIR"] == directory
-    stub_path = str(exit_stub(tmp_path, 0))
+    stub_path = str(answering_stub(tmp_path))
     assert run(wrapper(repo), env={"PATH": MINIMAL_PATH, "ZT_PYTHON": stub_path}).returncode == 0
     assert result_of(log_text(repo / directory)) == ("SUCCESS", 0)
     assert run(wrapper(repo), env=base_env(tmp_path, ZT_PYTHON=stub_path)).returncode == 0
     assert result_of(log_text(tmp_path / "logs")) == ("SUCCESS", 0)
+
+
+def test_the_wrapper_never_parses_dotenv_itself(repo, tmp_path):
+    """An interpreter that cannot answer the setting query: the wrapper logs to the default logs/
+    rather than guess LOG_DIR with a grammar of its own."""
+    env_file = repo / ".env"
+    env_file.write_text("LOG_DIR=elsewhere\n")
+    env_file.chmod(0o600)
+    done = run(wrapper(repo), env={"PATH": MINIMAL_PATH, "ZT_PYTHON": str(exit_stub(tmp_path, 0))})
+    assert done.returncode == 0, done.stderr
+    assert result_of(log_text(repo / "logs")) == ("SUCCESS", 0)
+    assert not (repo / "elsewhere").exists()
 
 
 @pytest.mark.parametrize("mode", [0o666, 0o620, 0o602, 0o660])
@@ -325,6 +348,16 @@ def test_help_through_the_real_orchestrator(tmp_path):
     assert f"Starting production orchestrator: {REPO_ROOT}/.venv/bin/python -m src.orchestration.startup --help" \
         in done.stdout
     assert result_of(done.stdout) == ("SUCCESS", 0)
+
+
+@pytest.mark.parametrize("args", [["--bogus"], ["--status", "--supervise"]])
+def test_a_usage_error_is_failed_exit_1_never_strategy_c(tmp_path, args):
+    """Exit 2 is logged as STRATEGY C; the real orchestrator's usage error must be 1, hence FAILED."""
+    done = run(SCRIPT, *args, env=base_env(tmp_path), cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "python -m src.orchestration.startup: error: " in done.stdout
+    assert result_of(done.stdout) == ("FAILED", 1)
+    assert result_of(log_text(tmp_path / "logs")) == ("FAILED", 1)
 
 
 def test_real_orchestrator_failure_is_logged_and_propagated(tmp_path):

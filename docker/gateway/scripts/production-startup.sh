@@ -15,11 +15,15 @@
 # and to $LOG_DIR/startup_YYYYMMDD_HHMMSS.log (LOG_DIR as the orchestrator reads
 # it: environment, then .env, default logs/). The last line is always
 #   [time] Startup orchestration SUCCESS|STRATEGY C|FAILED (exit code: N)
+# SUCCESS is 0, STRATEGY C is 2 and nothing else; every other code is FAILED
+# (a usage error is 1; 76, 77, 78 are the supervise mode's do-not-restart codes).
 # No `set -e`: every status is captured explicitly (KNOWN-DEFECTS 16).
 #
-# .env is never sourced: the orchestrator parses it as data itself. This
-# script only refuses a .env that group or others can write, or that belongs
-# to neither this user nor root, since it configures what runs and trades.
+# .env is never sourced, exported or parsed here: only the orchestrator reads
+# it, as data (`python -m src.orchestration.config --get LOG_DIR` asks it for
+# the one value this script needs). This script only refuses a .env that is
+# not a regular file, that group or others can write, or that belongs to
+# neither this user nor root, since it configures what runs and trades.
 #
 # systemd and signals. Logging through tee means this shell cannot exec the
 # orchestrator: it stays the unit's main process, with the orchestrator as
@@ -90,22 +94,15 @@ env_file_problem() {
     fi
 }
 
-# The value of KEY in .env, read as data with the orchestrator's rules (no expansion).
-dotenv_value() {
-    local key=$1 line value found=
-    [[ -f $ENV_FILE ]] || return 0
-    while IFS= read -r line || [[ -n $line ]]; do
-        [[ $line =~ ^[[:space:]]*(export[[:space:]]+)?${key}[[:space:]]*=[[:space:]]*(.*)$ ]] || continue
-        value=${BASH_REMATCH[2]%"${BASH_REMATCH[2]##*[![:space:]]}"}
-        if [[ ${#value} -ge 2 && ${value:0:1} == "${value: -1}" && ${value:0:1} == [\'\"] ]]; then
-            value=${value:1:${#value}-2}
-        elif [[ $value == *" #"* ]]; then
-            value=${value%% #*}
-            value=${value%"${value##*[![:space:]]}"}
-        fi
-        found=$value
-    done <"$ENV_FILE"
-    printf '%s' "$found"
+# The value of KEY as the orchestrator reads it (environment, then .env), asked of the
+# orchestrator's own parser: this script never parses .env. Empty (= the default) when
+# it cannot tell; the orchestrator then reports the problem itself.
+orchestrator_setting() {
+    local key=$1 answer
+    answer=$(cd -- "$REPO_DIR" && timeout 30 "$PYTHON" -m src.orchestration.config --get "$key" \
+             --dotenv "$ENV_FILE" 2>/dev/null) || return 0
+    [[ $answer == "$key="* && $answer != *$'\n'* ]] && printf '%s' "${answer#"$key="}"
+    return 0
 }
 
 # The project's interpreter on stdout; or, with status 1, why there is none.
@@ -157,10 +154,14 @@ trap 'forward TERM' TERM
 trap 'forward INT' INT
 trap 'forward HUP' HUP
 
-# --- preflight: log file, .env, interpreter ------------------------------------
+# --- preflight: .env, interpreter, log file ------------------------------------
 env_problem=$(env_file_problem)
-if [[ -z ${LOG_DIR:-} && -z $env_problem ]]; then
-    LOG_DIR=$(dotenv_value LOG_DIR)
+python_problem= PYTHON=
+if [[ -z $env_problem ]]; then
+    if found=$(find_python); then PYTHON=$found; else python_problem=$found; fi
+fi
+if [[ -z ${LOG_DIR:-} && -z $env_problem && -z $python_problem && -f $ENV_FILE ]]; then
+    LOG_DIR=$(orchestrator_setting LOG_DIR)
 fi
 log_dir=${LOG_DIR:-logs}
 # shellcheck disable=SC2088  # a literal "~/" in LOG_DIR: home-relative, as config.py reads it
@@ -172,8 +173,7 @@ if ! mkdir -p -- "$log_dir" 2>/dev/null || ! touch -- "$LOG_FILE" 2>/dev/null; t
     LOG_FILE=
 fi
 [[ -z $env_problem ]] || refuse "$env_problem"
-found=$(find_python) || refuse "$found"
-PYTHON=$found
+[[ -z $python_problem ]] || refuse "$python_problem"
 cd -- "$REPO_DIR" || refuse "cannot enter $REPO_DIR"
 
 # --- run -------------------------------------------------------------------------
