@@ -1,7 +1,8 @@
 """Command line: ``python -m src.simulator``; every flag defaults from a SIM_* environment variable.
 
 Exit codes: 0 after SIGTERM/SIGINT, 1 after ``--exit-after`` (a simulated crash), 2 on bad arguments,
-87 when ``--login-outcome 2fa-timeout`` times out (as IBC does).
+87 when ``--login-outcome 2fa-timeout`` times out (as IBC does). Lines are in IBC's format,
+``yyyy-MM-dd HH:mm:ss:SSS IBC: ...`` (IbcAlpha/IBC Utils.java:35, :160).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--login-outcome", choices=LOGIN_OUTCOMES, default=env("SIM_LOGIN_OUTCOME", "ok"),
         help="how the login ends after --login-delay: ok; a 2FA approval then ok; a 2FA timeout (exit 87);"
-        " credentials rejected; an existing session (SIM_LOGIN_OUTCOME)",
+        " a 2FA push that expires (IBC stays up); credentials rejected; an existing session"
+        " (SIM_LOGIN_OUTCOME)",
     )
     parser.add_argument(
         "--twofa-delay", type=float, default=env("SIM_TWOFA_DELAY", "5"), metavar="SECONDS",
@@ -67,11 +69,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class IbcFormatter(logging.Formatter):
+    """IBC's line format, ``2026-11-25 08:00:01:123 <message>``; a record with ``raw`` set (a line
+    of IBC's scripts or error banners) is printed as it is, as IBC prints those."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s:%(msecs)03d %(message)s", "%Y-%m-%d %H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return record.getMessage() if getattr(record, "raw", False) else super().format(record)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # logging's StreamHandler flushes every record: container logs see each line at once.
-    logging.basicConfig(stream=sys.stdout, level=args.log_level, format="%(asctime)s %(message)s")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(IbcFormatter())
+    logging.basicConfig(level=args.log_level, handlers=[handler])
     try:
         simulator = GatewaySimulator(
             host=args.host,

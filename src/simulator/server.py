@@ -4,11 +4,13 @@ Before login it refuses, accepts-and-closes (socat in front of a Gateway that is
 not listening yet) or accepts-and-stays-silent; after login it serves the TWS
 API text protocol (see ``session.py``) or misbehaves as ``mode`` says. How the
 login ends (``login_outcome``: a second-factor approval, a 2FA timeout, rejected
-credentials, an existing session) is told in IBC's own log lines, as IBC prints
-them (IbcAlpha/IBC: LoginManager, TwsListener, LoginFailedDialogHandler,
-ExistingSessionDetectedDialogHandler), because that log is all an orchestrator
-can read. Runs in a caller's event loop (``serve``) or in a background thread
-(``start``/``stop``) for synchronous test code.
+credentials, an existing session) is told in IBC's own log lines, IBC 3.24.1's
+texts (IbcAlpha/IBC: LoginManager, TwsListener, AbstractLoginHandler, Utils,
+ExistingSessionDetectedDialogHandler; resources/scripts/ibcstart.sh), because
+that log is all an orchestrator can read; ``tests/fixtures/ibc/`` holds the same
+texts as IBC prints them and the tests hold the two together. Runs in a caller's
+event loop (``serve``) or in a background thread (``start``/``stop``) for
+synchronous test code.
 """
 
 from __future__ import annotations
@@ -28,13 +30,17 @@ from .session import START_API, Session, client_id_in_use
 
 BEFORE_LOGIN_BEHAVIOURS = ("refuse", "close", "silent")
 MODES = ("ready", "silent", "no-accounts", "client-id-in-use")
-LOGIN_OUTCOMES = ("ok", "2fa-then-ok", "2fa-timeout", "rejected", "existing-session")
-# IBC exits with 1111 (ERROR_CODE_2FA_DIALOG_TIMED_OUT) when 2FA times out; an exit
-# status has 8 bits, so the process, and the container, end with 1111 % 256 = 87.
+LOGIN_OUTCOMES = ("ok", "2fa-then-ok", "2fa-timeout", "2fa-expired", "rejected", "existing-session")
+# IBC exits with 1111 (ErrorCodes.SECOND_FACTOR_AUTH_LOGIN_TIMED_OUT) when the login has not completed
+# after the 2FA; an exit status has 8 bits, so the process, and the container, end with 1111 % 256 = 87.
 TWOFA_TIMEOUT_EXIT = 87
+# Utils.logError frames an error in lines of 79 '!' without a timestamp (Utils.java:113-115).
+ERROR_BANNER = "!" * 79
 DEFAULT_ACCOUNTS = ("DU123456", "DU234567")
 
 log = logging.getLogger("simulator")
+#: ``extra`` for a line IBC's scripts print without a timestamp (see ``__main__``'s formatter)
+RAW = {"raw": True}
 
 
 class GatewaySimulator:
@@ -45,9 +51,13 @@ class GatewaySimulator:
 
     * ``ok``: logged in at once;
     * ``2fa-then-ok``: a second-factor approval is pending for ``twofa_delay`` s, then logged in;
-    * ``2fa-timeout``: pending for ``twofa_delay`` s, then IBC exits: ``serve`` returns
-      and ``exit_code`` is 87;
-    * ``rejected``: the "Login failed" dialog; IBC does not retry, never logged in;
+    * ``2fa-timeout``: pending for ``twofa_delay`` s, then the login stalls and IBC exits
+      1111 (ReloginAfterSecondFactorAuthenticationTimeout=yes, TWOFA_TIMEOUT_ACTION=exit):
+      ``serve`` returns and ``exit_code`` is 87;
+    * ``2fa-expired``: pending for ``twofa_delay`` s, then the push expires; with IBC's default
+      (no relogin) IBC only says so and stays up, never logged in;
+    * ``rejected``: the "Unrecognized Username or Password" dialog, which IBC 3.24.1 does not
+      handle: it stays, never logged in;
     * ``existing-session``: the "Existing session detected" dialog, left for a human
       (ExistingSessionDetectedAction=manual); never logged in.
 
@@ -84,6 +94,7 @@ class GatewaySimulator:
         self.login_outcome = login_outcome
         self.twofa_delay = twofa_delay
         self.exit_code: int | None = None  # set when the simulated IBC exits by itself
+        self._login_started = time.monotonic()
         self._client_ids: set[int] = set()
         self._connections: set[asyncio.Task[None]] = set()
         self._bound = threading.Event()
@@ -119,7 +130,11 @@ class GatewaySimulator:
                 self.host, self.port, os.getpid(),
                 self.login_delay, self.before_login, self.mode, self.login_outcome,
             )
-            log.info("IBC: Login dialog displayed")
+            log.info("IBC: Starting Gateway")  # IbcTws.java:472
+            log.info("IBC: detected frame entitled: IBKR Gateway; event=Opened")  # TwsListener.java:146
+            log.info("IBC: Login dialog WINDOW_OPENED: LoginState is LOGGED_OUT")  # AbstractLoginHandler.java:34
+            log.info("IBC: Login attempt: 1")  # AbstractLoginHandler.java:83
+            self._login_started = time.monotonic()
             self._bound.set()
             if not await _wait(stop, self.login_delay) and await self._authenticate(stop):
                 if server is None:
@@ -196,25 +211,32 @@ class GatewaySimulator:
         if outcome == "ok":
             return True
         if outcome == "rejected":
-            log.info("IBC: detected dialog entitled: Login failed; event=Opened")
-            log.info("IBC: Login failed")
-            log.info("IBC: Ensure login frame visible")
+            log.info("IBC: detected dialog entitled: Unrecognized Username or Password; event=Opened")
             return False
-        if outcome == "existing-session":
+        if outcome == "existing-session":  # ExistingSessionDetectedDialogHandler.java:58
             log.info("IBC: detected dialog entitled: Existing session detected; event=Opened")
-            log.info("IBC: User must choose whether to continue with this session")
+            log.info("IBC: User must choose whether to continue with this session (scenario 1)")
             return False
-        log.info("IBC: Second Factor Authentication dialog event: Opened")
-        log.info("IBC: Second Factor Authentication dialog opened")
-        log.info("IBC: Second Factor Authentication initiated")
+        log.info("IBC: detected dialog entitled: Second Factor Authentication; event=Opened")
+        log.info("IBC: Second Factor Authentication initiated")  # LoginManager.java:85
         if await _wait(stop, self.twofa_delay):
             return False
+        # LoginManager.secondFactorAuthenticationDialogClosed: the seconds since the login began
+        log.info("IBC: detected dialog entitled: Second Factor Authentication; event=Closed")
+        log.info("IBC: Duration since login: %d seconds", time.monotonic() - self._login_started)
         if outcome == "2fa-then-ok":
-            log.info("IBC: Second Factor Authentication dialog event: Closed")
-            log.info("IBC: Second Factor Authentication dialog closed")
             return True
-        log.info("IBC: IBC closing after Second Factor Authentication dialog timeout")
-        log.info("IBC: Exiting with exit code=1111")
+        if outcome == "2fa-expired":
+            log.info("IBC: Re-login after second factor authentication timeout not required")  # :144
+            return False
+        # LoginManager.java:138-139 and :176 (exit interval 0 here), Utils.java:94, ibcstart.sh:541, :573
+        log.info("IBC: If login has not completed, IBC will exit in 0 seconds")
+        log.info(ERROR_BANNER, extra=RAW)
+        log.info("IBC: IBC closing because login has not completed after Second Factor Authentication")
+        log.info(ERROR_BANNER, extra=RAW)
+        log.info("IBC: Exiting after error with exit code=1111")
+        log.info("IBC returned exit status %d", TWOFA_TIMEOUT_EXIT, extra=RAW)
+        log.info("Gateway finished", extra=RAW)
         self.exit_code = TWOFA_TIMEOUT_EXIT
         return False
 

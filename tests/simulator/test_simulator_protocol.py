@@ -268,7 +268,7 @@ def test_invalid_arguments_are_rejected() -> None:
 def test_cli_logs_ibc_lines_and_exits_0_on_sigterm(run_cli) -> None:
     sim = run_cli("--login-delay", "0.2", "--before-login", "silent")
     port = sim.port
-    sim.wait_for("IBC: Login dialog displayed")
+    sim.wait_for("IBC: Login dialog WINDOW_OPENED")
     idle = socket.create_connection(("127.0.0.1", port), timeout=2)  # an open connection must not delay exit
     sim.wait_for("IBC: Login has completed")
     sim.wait_for("IBC: Configuration tasks completed")
