@@ -26,6 +26,7 @@ from dotenv.parser import parse_stream
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from src.notifications.discord import validate_webhook_url
+from src.orchestration.resetwindows import DEFAULT_WINDOWS, ResetWindow, parse_windows
 from src.orchestration.cli import MAX_CLIENT_ID, ArgumentParser, is_host
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +65,7 @@ _ACCEPTED: dict[str, tuple[str, bool]] = {
     "DOCKER_COMMAND_TIMEOUT": ("seconds, a number > 0 and <= 600", False),
     "DOCKER_WAIT_TIMEOUT": ("seconds, a number >= 0 and <= 3600", False),
     "TWOFA_WAIT_TIMEOUT": ("seconds, a number >= 0 and <= 600", False),
+    "IBKR_RESET_WINDOWS": ("New York windows like 'daily 23:45-00:45; fri 22:45-sun 02:00', or none", False),
     "SUPERVISE_STOP_GATEWAY": ("true or false", False),
     "STATE_DIR": ("a directory path", False),
     "LOG_DIR": ("a directory path", False),
@@ -109,6 +111,14 @@ class _Settings(BaseModel):
     docker_command_timeout: Seconds = Field(30.0, alias="DOCKER_COMMAND_TIMEOUT", le=600)
     docker_wait_timeout: float = Field(60.0, alias="DOCKER_WAIT_TIMEOUT", ge=0, le=3600, allow_inf_nan=False)
     twofa_wait_timeout: float = Field(180.0, alias="TWOFA_WAIT_TIMEOUT", ge=0, le=600, allow_inf_nan=False)
+    ibkr_reset_windows: str | None = Field(None, alias="IBKR_RESET_WINDOWS")
+
+    @field_validator("ibkr_reset_windows")
+    @classmethod
+    def _windows(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_windows(value)  # ValueError: one line naming the bad part
+        return value
     supervise_stop_gateway: bool = Field(False, alias="SUPERVISE_STOP_GATEWAY")
     state_dir: str = Field("state", alias="STATE_DIR", min_length=1)
     log_dir: str = Field("logs", alias="LOG_DIR", min_length=1)
@@ -178,6 +188,7 @@ class OrchestrationConfig:
     docker_command_timeout: float = 30.0
     docker_wait_timeout: float = 60.0  # Docker Desktop may start after us at logon
     twofa_wait_timeout: float = 180.0  # IBKR's second-factor window
+    ibkr_reset_windows: tuple[ResetWindow, ...] = DEFAULT_WINDOWS  # IBKR's server resets (New York)
     supervise_stop_gateway: bool = False
     state_dir: Path = REPO_ROOT / "state"
     log_dir: Path = REPO_ROOT / "logs"
@@ -241,6 +252,7 @@ class OrchestrationConfig:
             docker_command_timeout=s.docker_command_timeout,
             docker_wait_timeout=s.docker_wait_timeout,
             twofa_wait_timeout=s.twofa_wait_timeout,
+            ibkr_reset_windows=parse_windows(s.ibkr_reset_windows) if s.ibkr_reset_windows else DEFAULT_WINDOWS,
             supervise_stop_gateway=s.supervise_stop_gateway,
             state_dir=_resolve(s.state_dir),
             log_dir=_resolve(s.log_dir),

@@ -129,13 +129,15 @@ class DockerClient:
 
     # --- primitives -----------------------------------------------------------------
 
-    def run(self, args: Sequence[str], *, timeout: float | None = None, cwd: Path | None = None) -> str:
-        """Run one CLI command; return stdout or raise DockerError."""
+    def run(self, args: Sequence[str], *, timeout: float | None = None, cwd: Path | None = None,
+            merge_stderr: bool = False) -> str:
+        """Run one CLI command; return stdout (with stderr interleaved if `merge_stderr`) or raise DockerError."""
         limit = self.timeout if timeout is None else timeout
+        streams = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT} if merge_stderr \
+            else {"capture_output": True}
         try:
             result = self._run(
-                list(args), capture_output=True, text=True, timeout=limit,
-                env=self.env, cwd=cwd, stdin=subprocess.DEVNULL,
+                list(args), text=True, timeout=limit, env=self.env, cwd=cwd, stdin=subprocess.DEVNULL, **streams,
             )
         except FileNotFoundError:
             raise DockerError(
@@ -236,9 +238,11 @@ class DockerClient:
     def restart(self, stop_timeout: int = 10) -> None:
         self.run(["docker", "restart", "-t", str(stop_timeout), self.container], timeout=self.timeout + stop_timeout)
 
-    def logs_since(self, since: str, tail: int = 200) -> str:
-        """Container output since an RFC 3339 instant (its current start), stdout and stderr."""
-        return self.run(["docker", "logs", "--since", since, "--tail", str(tail), self.container])
+    def logs_since(self, since: str, tail: int = 5000) -> str:
+        """Container output since an RFC 3339 instant (its current start): stdout and stderr in the
+        order the container wrote them (IBC logs to stdout; the JVM and scripts to stderr)."""
+        return self.run(["docker", "logs", "--since", since, "--tail", str(tail), self.container],
+                        merge_stderr=True)
 
     def watch(self, on_event: Callable[[str], None], until: float | None = None) -> EventWatcher:
         """Stream the container's lifecycle events to `on_event` (push, not poll) until the Unix time

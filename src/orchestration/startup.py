@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -140,6 +140,7 @@ class Services:
     start_bot: Callable[..., botproc.BotStart]
     running_bot: Callable[[Path], int | None]
     clock: Callable[[], float] = time.monotonic
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)  # wall clock, for IBKR's reset windows
     logins: LoginBudget | None = None  # None: the configured budget in STATE_DIR
 
     @classmethod
@@ -395,9 +396,12 @@ class StartupOrchestrator:
             else:
                 if state is not None:  # why did it stop? IBC's exit code and log since its last start
                     login = self._diagnose_login(state)
+                    what = f"Gateway container {docker.container} is {state.describe()}: {login.describe()}"
                     if login.no_retry or login.kind == ibc.TWOFA_PENDING:
-                        return self._login_blocked(f"Gateway container {docker.container} is {state.describe()}: "
-                                                   f"{login.describe()}")
+                        return self._login_blocked(what)
+                    if login.kind == ibc.RESET_WINDOW:  # a login now would fail too: the supervisor retries
+                        self.context.error_message = f"{what}; NOT started"
+                        return S.FAILURE
                 return self._bring_up(state) or S.GATEWAY_WAITING
         except DockerError as exc:
             if exc.kind in DOCKER_DOWN_KINDS:
@@ -465,6 +469,9 @@ class StartupOrchestrator:
             return S.GATEWAY_WAITING
         if login.no_retry:
             return self._login_blocked(f"{problem}: {login.describe()}")
+        if login.retry_later:  # IBKR's servers: IBC retries by itself; a restart now is a wasted login
+            ctx.error_message = f"{problem}: {login.describe()}; NOT restarted: rerun later"
+            return S.GATEWAY_TIMEOUT
         if ctx.gateway_restart_attempted:
             ctx.error_message = f"{problem}, after one restart: operator needed"
             return S.GATEWAY_TIMEOUT
@@ -571,10 +578,11 @@ class StartupOrchestrator:
             if state is None:
                 return ibc.diagnose("")
             exit_code = None if state.running else state.exit_code
-            return ibc.diagnose(docker.logs_since(state.started_at), exit_code)
-        except DockerError as exc:
-            log.warning("cannot read the Gateway's log (%s): restarting without a login diagnosis", exc.message)
-            return ibc.diagnose("")
+            return ibc.diagnose(docker.logs_since(state.started_at), exit_code, now=self.services.now(),
+                                windows=self.config.ibkr_reset_windows)
+        except DockerError as exc:  # fail closed: a blind restart may stack a second 2FA push
+            log.error("cannot read the Gateway's log (%s): not restarting it blind", exc.message)
+            return ibc.diagnose_unreadable(exc.message)
 
     def _bring_up(self, state: ContainerState | None) -> StartupState | None:
         """Create, start or restart the container: each a fresh IBKR login, paid from the budget first.

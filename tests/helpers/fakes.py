@@ -68,7 +68,7 @@ class FakeDocker:
         self._call("stop")
         self.state = EXITED
 
-    def logs_since(self, since: str, tail: int = 200) -> str:
+    def logs_since(self, since: str, tail: int = 5000) -> str:
         self._call("logs")
         return self.log
 

@@ -128,7 +128,7 @@ def test_the_log_is_read_from_the_containers_current_start_only(harness):
     harness.docker.state = ContainerState("running", 0, None, "2026-11-25T13:30:00.123456789Z", True)
     harness.health.script = lambda n: probe("no_reply")
     seen = []
-    harness.docker.logs_since = lambda since, tail=200: seen.append(since) or ""
+    harness.docker.logs_since = lambda since, tail=5000: seen.append(since) or ""
     harness.run()
     # before the restart: since the original start; after it: since the new start, never older lines
     assert seen == ["2026-11-25T13:30:00.123456789Z", RUNNING.started_at]

@@ -188,3 +188,60 @@ def test_an_exited_gateway_with_nothing_against_it_is_started(harness):
     harness.docker.state = ContainerState("exited", 0, None, RUNNING.started_at, False)
     harness.docker.log = "2026-11-25 08:00:09:000 IBC: Login has completed"
     assert harness.run() == 0 and harness.docker.calls.count("start") == 1
+
+
+# --- the 2FA guard fails closed --------------------------------------------------------------------
+
+def test_a_gateway_log_that_cannot_be_read_means_no_restart(harness):
+    from src.orchestration.docker import FAILED, DockerError
+
+    harness.configure(gateway_health_timeout=0.3)
+    harness.health.script = lambda n: probe("no_reply")
+    harness.docker.fail["logs"] = DockerError(FAILED, "'docker logs --since' failed: permission denied")
+    assert harness.run() == 1
+    assert "restart" not in harness.docker.calls
+    assert harness.path[-2:] == ["GATEWAY_LOGIN_FAILED", "FAILURE"]
+    assert "NOT restarted" in harness.runs[-1]["reason"] and harness.notifier.alerts[-1][0] == "critical"
+
+
+def test_the_gateway_log_is_read_from_stdout_and_stderr_in_order(tmp_path):
+    from src.orchestration.docker import DockerClient
+    from tests.helpers.fake_docker import FakeDockerCLI, rule
+
+    fake = FakeDockerCLI(tmp_path, [rule("logs", stdout="IBC: Login has completed\n",
+                                         stderr="IBC: Second Factor Authentication initiated\n")])
+    client = DockerClient("ibkr-gateway", "gateway", tmp_path, env={"PATH": fake.path_with()})
+    text = client.logs_since("2026-11-25T08:00:00Z")
+    assert "Second Factor Authentication initiated" in text and "Login has completed" in text
+
+
+def test_a_login_failure_inside_ibkrs_reset_window_is_not_login_blocked(harness):
+    from datetime import UTC, datetime
+
+    from tests.helpers.ibclog import load
+
+    harness.configure(gateway_health_timeout=0.3)
+    harness.health.script = lambda n: probe("closed_before_version")
+    harness.docker.log = load("credentials_rejected")
+    orchestrator = harness.orchestrator()
+    orchestrator.supervise = True
+    orchestrator.services.now = lambda: datetime(2026, 12, 2, 5, 10, tzinfo=UTC)  # 00:10 New York
+    code = orchestrator.run()
+    assert code == 1  # a supervisor may retry after the window, unlike a rejected login (77)
+    assert "restart" not in orchestrator.services.docker.calls  # a login now would fail again
+    reason = harness.runs[-1]["reason"]
+    assert "reset window" in reason and "00:45 New York" in reason
+
+
+def test_the_same_failure_outside_a_reset_window_blocks_the_login(harness):
+    from datetime import UTC, datetime
+
+    from tests.helpers.ibclog import load
+
+    harness.configure(gateway_health_timeout=0.3)
+    harness.health.script = lambda n: probe("closed_before_version")
+    harness.docker.log = load("credentials_rejected")
+    orchestrator = harness.orchestrator()
+    orchestrator.supervise = True
+    orchestrator.services.now = lambda: datetime(2026, 12, 2, 15, 0, tzinfo=UTC)  # 10:00 New York
+    assert orchestrator.run() == exitcodes.LOGIN_BLOCKED

@@ -122,6 +122,9 @@ def _reach(harness: Harness, state: StartupState) -> None:
         harness.configure(gameplan_path=None)
     elif state is StartupState.BOT_START_FAILED:
         harness.bot_result = BotStart(False, None, "bot exited with code 1 before it was ready")
+    elif state is StartupState.LOGIN_BUDGET_SPENT:
+        harness.configure(gateway_login_budget=0)
+        harness.docker.state = None  # creating it would be a login
     elif state is StartupState.DOCKER_UNAVAILABLE:
         harness.docker.ping_error = DockerError(DAEMON_DOWN, "the Docker daemon is not running")
 
