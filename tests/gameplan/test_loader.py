@@ -283,6 +283,37 @@ def test_missing_field_and_error_count(tmp_path):
     assert rejected(write(tmp_path, plan), "invalid") == "regime: Field required (+2 more)"
 
 
+# --- size limits -----------------------------------------------------------------------------------------
+
+
+def _padded(plan: dict, size: int = MAX_FILE_BYTES) -> str:
+    text = json.dumps(plan)
+    assert len(text) <= size, len(text)
+    return text + " " * (size - len(text))
+
+
+def test_a_one_mebibyte_plan_with_every_list_at_its_maximum_is_usable(tmp_path):
+    plan = valid_plan()
+    plan.update(symbols=[f"S{i}" for i in range(100)], earnings_blackout=[f"E{i}" for i in range(1000)],
+                catalysts=["c" * 500] * 100, key_levels={f"S{i}": {f"l{j}": 1.5 for j in range(32)}
+                                                         for i in range(200)})
+    path = write(tmp_path, _padded(plan))
+    assert path.stat().st_size == MAX_FILE_BYTES
+    verdict = evaluate_gameplan(path, today=PLAN_DATE)
+    assert (verdict.usable, verdict.reason) == (True, "strategy A, 100 symbols, multiplier 0.75")
+
+
+def test_a_one_mebibyte_earnings_blackout_is_rejected_at_its_limit_not_checked_for_minutes(tmp_path):
+    """~130 000 distinct tickers: valid before, and checked in quadratic time (minutes, so the bot, which
+    validates again, missed BOT_READY_TIMEOUT). Now a list longer than its maximum is invalid."""
+    names = (a + b + c + d for a in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" for b in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+             for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" for d in "ABCDEFGHIJ")
+    plan = {**valid_plan(), "earnings_blackout": [next(names) for _ in range(130_000)]}
+    path = write(tmp_path, _padded(plan))
+    assert rejected(path, "invalid").startswith(
+        "earnings_blackout: Tuple should have at most 1000 items after validation, not 130000 (got [")
+
+
 # --- the trading date ---------------------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
 
 from src.gameplan.schema import Gameplan, gameplan_json_schema
 
@@ -172,6 +173,18 @@ REJECTED = [
     ("strategy A without symbols", _set("symbols", []), ("symbols",), "strategy_mismatch"),
     ("strategy A with multiplier 0", _set("position_size_multiplier", 0), ("position_size_multiplier",),
      "strategy_mismatch"),
+    # lists have a maximum length (linear-time validation of any file the loader reads)
+    ("101 symbols", _set("symbols", [f"S{i}" for i in range(101)]), ("symbols",), "too_long"),
+    ("1001 earnings blackout symbols", _set("earnings_blackout", [f"E{i}" for i in range(1001)]),
+     ("earnings_blackout",), "too_long"),
+    ("101 catalysts", _set("catalysts", ["news"] * 101), ("catalysts",), "too_long"),
+    ("101 stale fields", _set("data_quality", {"quarantine_active": True, "stale_fields": ["vix"] * 101,
+                                               "last_verified": "2026-02-10T12:45:00Z"}),
+     ("data_quality", "stale_fields"), "too_long"),
+    ("key levels for 201 symbols", _set("key_levels", {f"K{i}": {} for i in range(201)}), ("key_levels",),
+     "too_long"),
+    ("33 levels for one symbol", _set("key_levels", {"SPY": {f"l{i}": 1.0 for i in range(33)}}),
+     ("key_levels", "SPY"), "too_long"),
 ]
 
 
@@ -211,6 +224,54 @@ def test_enumerations_include_crisis_and_the_emergency_values():
     assert "neutral" in properties["bias"]["enum"]
     assert "mean_reverting" in properties["expected_behavior"]["enum"]
     assert "high" in properties["geo_risk"]["enum"]
+
+
+def test_json_schema_documents_every_list_maximum():
+    schema = json.loads(gameplan_json_schema())
+    properties = schema["properties"]
+    assert properties["symbols"]["maxItems"] == 100
+    assert properties["earnings_blackout"]["maxItems"] == 1000
+    assert properties["catalysts"]["maxItems"] == 100
+    assert properties["key_levels"]["maxProperties"] == 200
+    assert next(iter(properties["key_levels"]["patternProperties"].values()))["maxProperties"] == 32
+    assert schema["$defs"]["DataQuality"]["properties"]["stale_fields"]["maxItems"] == 100
+
+
+def test_lists_at_their_maximum_length_are_valid():
+    plan = valid_plan()
+    plan.update(symbols=[f"S{i}" for i in range(100)], earnings_blackout=[f"E{i}" for i in range(1000)],
+                catalysts=["news"] * 100, key_levels={f"K{i}": {f"l{j}": 1.0 for j in range(32)} for i in range(200)})
+    plan["data_quality"].update(quarantine_active=True, stale_fields=["vix"] * 100)
+    parsed = parse(plan)
+    assert (len(parsed.symbols), len(parsed.earnings_blackout), len(parsed.key_levels)) == (100, 1000, 200)
+
+
+def test_duplicate_check_is_linear_not_quadratic():
+    """The old check ran tickers.count(t) for every ticker: N² comparisons, 270 s for a 1 MiB plan.
+
+    Counted, not timed: tickers that count their equality comparisons go through the validator.
+    """
+    comparisons = 0
+
+    class Counted(str):
+        __hash__ = str.__hash__
+
+        def __eq__(self, other: object) -> bool:
+            nonlocal comparisons
+            comparisons += 1
+            return str.__eq__(self, other)
+
+    tickers = tuple(Counted(f"T{i}") for i in range(2000))
+    assert Gameplan._unique(tickers) == tickers
+    assert comparisons <= 2 * len(tickers)
+    with pytest.raises(PydanticCustomError, match="duplicate symbols: T1, T2$"):
+        Gameplan._unique((*tickers, Counted("T2"), Counted("T1")))
+
+
+def test_many_duplicates_are_listed_briefly():
+    plan = valid_plan()
+    plan["earnings_blackout"] = [f"E{i}" for i in range(400)] * 2
+    assert first_error(plan)["msg"] == "duplicate symbols: E0, E1, E10, E100, E101 and 395 more"
 
 
 def test_json_schema_is_closed_and_requires_every_field():

@@ -70,6 +70,10 @@ FAULTS: list[tuple[str, Callable[[Path], None], str, str]] = [
     ("symlink to a FIFO", fifo, "unreadable", "is not a regular file (FIFO)"),
     ("a directory", lambda p: p.mkdir(), "unreadable", "is not a regular file (directory)"),
     ("rewritten during the read", half_written, "invalid", "not JSON: "),
+    ("a 1 MiB earnings blackout", lambda p: p.write_text(plan_text(earnings_blackout=[
+        f"{a}{b}{c}{d}" for a in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" for b in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" for d in "ABCDEFG"])),
+     "invalid", "earnings_blackout: Tuple should have at most 1000 items after validation, not 123032"),
 ]
 
 
