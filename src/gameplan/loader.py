@@ -2,10 +2,10 @@
 
 Fail closed: anything doubtful about the file (missing, unreadable, not a
 regular file, too big, not UTF-8, not strict JSON, not the schema, not today's,
-quarantined) is a ``GameplanError`` whose ``kind`` says which, and whose
-one-line ``reason`` names the field and what is wrong. The orchestrator calls
-``evaluate_gameplan``, which never raises: a plan that is not usable means the
-Strategy C emergency plan is deployed instead.
+quarantined, self-contradictory) is a ``GameplanError`` whose ``kind`` says which,
+and whose one-line ``reason`` names the field and what is wrong. The orchestrator
+calls ``evaluate_gameplan``, which never raises: a plan that is not usable means
+the Strategy C emergency plan is deployed instead.
 
 CLI: ``python -m src.gameplan.loader FILE [--date YYYY-MM-DD]``; exit 0 when
 usable, 1 when not, 2 for usage errors.
@@ -123,9 +123,10 @@ def _read_plan(path: PathArg) -> Gameplan:
     text = _decode(_read_bytes(Path(path)))
     _parse_strict_json(text)
     try:
-        return Gameplan.model_validate_json(text)
+        plan = Gameplan.model_validate_json(text)
     except ValidationError as error:
         raise GameplanError("invalid", _describe(error)) from None
+    return plan
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -7,6 +7,10 @@ Strict where a field decides authority:
   (fail closed): unknown fields are rejected, "1" is not an integer, true is not
   a number, NaN and Infinity are not numbers, every list has a maximum length,
   and Strategy C can never carry trading authority.
+* A plan that contradicts itself where authority is decided is invalid (the
+  orchestrator deploys Strategy C, and the reason names the fields to fix):
+  stale fields listed without quarantine, a symbol that is also under earnings
+  blackout, a non-zero size on an unverified VIX reading.
 
 Every check runs in linear time: a 1 MiB plan validates in milliseconds
 (``python -m bench.gameplan``). Validate JSON text with
@@ -87,9 +91,20 @@ class DataQuality(_Frozen):
     quarantine_active: bool
     """True when the input data is suspect: no trading on this plan."""
     stale_fields: Annotated[tuple[Text, ...], Field(max_length=MAX_STALE_FIELDS)]
-    """Inputs known to be stale (``all`` when nothing can be trusted)."""
+    """Inputs known to be stale (``all`` when nothing can be trusted); empty when the data is fresh.
+    Listing any requires ``quarantine_active``: a plan built on stale data grants no authority."""
     last_verified: AwareDatetime
     """When the input data was last verified (timezone required)."""
+
+    @field_validator("stale_fields")
+    @classmethod
+    def _stale_means_quarantine(cls, stale: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if stale and info.data.get("quarantine_active") is False:
+            raise PydanticCustomError(
+                "stale_without_quarantine",
+                "lists stale inputs but data_quality.quarantine_active is false: set quarantine_active to true, "
+                "or empty stale_fields once the data is fresh")
+        return stale
 
 
 class HardLimits(_Frozen):
@@ -119,6 +134,9 @@ class Gameplan(_Frozen):
 
     Cross-field rules: Strategy C has no symbols and a position size multiplier
     of 0; Strategies A and B have at least one symbol and a multiplier above 0.
+    A plan that contradicts itself is invalid: no symbol may also be in
+    earnings_blackout, a multiplier above 0 needs vix_source_verified true, and
+    data_quality.stale_fields may list inputs only when quarantine_active is true.
     """
 
     date: dt.date
@@ -130,10 +148,11 @@ class Gameplan(_Frozen):
     strategy: Strategy
     """A or B trade; C is the no-trading, alert-only mode."""
     symbols: Annotated[tuple[Ticker, ...], Field(max_length=MAX_SYMBOLS, json_schema_extra=_UNIQUE)]
-    """Symbols the bot may trade today, no duplicates."""
+    """Symbols the bot may trade today, no duplicates, none in earnings_blackout."""
     position_size_multiplier: Annotated[FiniteFloat, Field(ge=0, le=MAX_POSITION_SIZE_MULTIPLIER)]
     vix_at_analysis: Annotated[FiniteFloat, Field(ge=0)]
     vix_source_verified: bool
+    """Whether vix_at_analysis comes from a verified source; required for a multiplier above 0."""
     bias: Bias
     """Directional bias for the day."""
     expected_behavior: ExpectedBehavior
@@ -143,7 +162,7 @@ class Gameplan(_Frozen):
     """Per symbol, named price levels (all > 0)."""
     catalysts: Annotated[tuple[Text, ...], Field(max_length=MAX_CATALYSTS)]
     earnings_blackout: Annotated[tuple[Ticker, ...], Field(max_length=MAX_EARNINGS_BLACKOUT, json_schema_extra=_UNIQUE)]
-    """Symbols not to trade because of upcoming earnings, no duplicates."""
+    """Symbols not to trade because of upcoming earnings, no duplicates; none may be in symbols."""
     geo_risk: GeoRisk
     """Geopolitical risk level."""
     alert_message: Annotated[str, Field(max_length=2000)]
@@ -160,6 +179,32 @@ class Gameplan(_Frozen):
             raise PydanticCustomError("duplicate_symbol", "duplicate symbols: {duplicates}",
                                       {"duplicates": _listed(duplicates)})
         return tickers
+
+    @field_validator("earnings_blackout")
+    @classmethod
+    def _not_traded(cls, blackout: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        """A symbol both to trade and not to trade: which one the analyst meant is unknown."""
+        blocked = set(blackout)
+        both = [s for s in info.data.get("symbols", ()) if s in blocked]  # absent when symbols is invalid
+        if both:
+            raise PydanticCustomError(
+                "symbol_in_blackout", "{both} {verb} also in symbols: a symbol under earnings blackout is not "
+                "traded; remove {it} from symbols or from earnings_blackout",
+                {"both": _listed(both), "verb": "is" if len(both) == 1 else "are",
+                 "it": "it" if len(both) == 1 else "them"})
+        return blackout
+
+    @field_validator("vix_source_verified")
+    @classmethod
+    def _sized_on_verified_vix(cls, verified: bool, info: ValidationInfo) -> bool:
+        """Sizing positions on a VIX reading nobody verified is not authority."""
+        multiplier = info.data.get("position_size_multiplier")  # absent when it is invalid
+        if not verified and multiplier:
+            raise PydanticCustomError(
+                "unverified_vix", "false, but position_size_multiplier is {multiplier}: positions are not sized "
+                "on an unverified VIX reading; verify the source and set vix_source_verified to true, or use "
+                "strategy C (multiplier 0)", {"multiplier": multiplier})
+        return verified
 
     @field_validator("symbols", "position_size_multiplier")
     @classmethod
@@ -185,6 +230,10 @@ class Gameplan(_Frozen):
             and self.position_size_multiplier > 0
             and not self.data_quality.quarantine_active
             and len(self.symbols) > 0
+            # the contradictions validation rejects, again for a model built without validation
+            and self.vix_source_verified
+            and not self.data_quality.stale_fields
+            and not set(self.symbols) & set(self.earnings_blackout)
         )
 
 

@@ -283,7 +283,27 @@ def test_missing_field_and_error_count(tmp_path):
     assert rejected(write(tmp_path, plan), "invalid") == "regime: Field required (+2 more)"
 
 
-# --- size limits -----------------------------------------------------------------------------------------
+# --- contradictions: no authority; size limits -----------------------------------------------------------
+
+
+CONTRADICTIONS = [
+    ("a traded symbol under earnings blackout", {"earnings_blackout": ["SPY", "NVDA"]},
+     "earnings_blackout: SPY is also in symbols: a symbol under earnings blackout is not traded; remove it from "
+     'symbols or from earnings_blackout (got ["SPY", "NVDA"])'),
+    ("a size on an unverified VIX", {"vix_source_verified": False},
+     "vix_source_verified: false, but position_size_multiplier is 0.75: positions are not sized on an unverified "
+     "VIX reading; verify the source and set vix_source_verified to true, or use strategy C (multiplier 0) "
+     "(got false)"),
+    ("stale fields without quarantine", {"data_quality": {"quarantine_active": False, "stale_fields": ["vix"],
+                                                          "last_verified": "2026-02-10T12:45:00Z"}},
+     "data_quality.stale_fields: lists stale inputs but data_quality.quarantine_active is false: set "
+     'quarantine_active to true, or empty stale_fields once the data is fresh (got ["vix"])'),
+]
+
+
+@pytest.mark.parametrize(("changes", "reason"), [c[1:] for c in CONTRADICTIONS], ids=[c[0] for c in CONTRADICTIONS])
+def test_a_plan_that_contradicts_itself_is_not_usable_and_the_reason_names_the_fields(tmp_path, changes, reason):
+    assert rejected(write(tmp_path, {**valid_plan(), **changes}), "invalid") == reason
 
 
 def _padded(plan: dict, size: int = MAX_FILE_BYTES) -> str:
@@ -427,6 +447,15 @@ def test_cli_usable_plan(tmp_path):
     result = run_cli(str(path), "--date", "2026-02-10")
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout == f"OK: gameplan {path} usable: strategy A, 3 symbols, multiplier 0.75\n"
+
+
+def test_cli_contradiction_is_invalid_and_names_the_fields(tmp_path):
+    path = write(tmp_path, {**valid_plan(), "earnings_blackout": ["QQQ"]})
+    result = run_cli(str(path), "--date", "2026-02-10")
+    assert (result.returncode, result.stderr) == (1, "")
+    assert result.stdout == ("INVALID (invalid): earnings_blackout: QQQ is also in symbols: a symbol under earnings "
+                             "blackout is not traded; remove it from symbols or from earnings_blackout (got "
+                             '["QQQ"]) — the orchestrator would deploy Strategy C\n')
 
 
 def test_cli_invalid_plan(tmp_path):

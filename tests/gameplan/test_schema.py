@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
-from src.gameplan.schema import Gameplan, gameplan_json_schema
+from src.gameplan.schema import DataQuality, Gameplan, gameplan_json_schema
 
 PLAN_DATE = date(2026, 2, 10)
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "gameplan.schema.json"
@@ -185,6 +185,12 @@ REJECTED = [
      "too_long"),
     ("33 levels for one symbol", _set("key_levels", {"SPY": {f"l{i}": 1.0 for i in range(33)}}),
      ("key_levels", "SPY"), "too_long"),
+    # contradictions where authority is decided
+    ("symbol also in earnings blackout", _set("earnings_blackout", ["NVDA", "QQQ"]), ("earnings_blackout",),
+     "symbol_in_blackout"),
+    ("size on an unverified VIX", _set("vix_source_verified", False), ("vix_source_verified",), "unverified_vix"),
+    ("stale fields without quarantine", _set("data_quality.stale_fields", ["vix"]), ("data_quality", "stale_fields"),
+     "stale_without_quarantine"),
 ]
 
 
@@ -235,6 +241,8 @@ def test_json_schema_documents_every_list_maximum():
     assert properties["key_levels"]["maxProperties"] == 200
     assert next(iter(properties["key_levels"]["patternProperties"].values()))["maxProperties"] == 32
     assert schema["$defs"]["DataQuality"]["properties"]["stale_fields"]["maxItems"] == 100
+    for rule in ("earnings_blackout", "vix_source_verified", "quarantine_active"):
+        assert rule in schema["description"]  # the contradictions JSON Schema cannot express
 
 
 def test_lists_at_their_maximum_length_are_valid():
@@ -244,6 +252,57 @@ def test_lists_at_their_maximum_length_are_valid():
     plan["data_quality"].update(quarantine_active=True, stale_fields=["vix"] * 100)
     parsed = parse(plan)
     assert (len(parsed.symbols), len(parsed.earnings_blackout), len(parsed.key_levels)) == (100, 1000, 200)
+
+
+CONTRADICTIONS = [
+    ("symbol also in earnings blackout", _set("earnings_blackout", ["QQQ"]), "earnings_blackout",
+     "QQQ is also in symbols: a symbol under earnings blackout is not traded; remove it from symbols or from "
+     "earnings_blackout"),
+    ("several symbols in earnings blackout", _set("earnings_blackout", ["BRK.B", "NVDA", "SPY", "QQQ"]),
+     "earnings_blackout", "SPY, QQQ, BRK.B are also in symbols: a symbol under earnings blackout is not traded; "
+     "remove them from symbols or from earnings_blackout"),
+    ("size on an unverified VIX", _set("vix_source_verified", False), "vix_source_verified",
+     "false, but position_size_multiplier is 0.75: positions are not sized on an unverified VIX reading; verify "
+     "the source and set vix_source_verified to true, or use strategy C (multiplier 0)"),
+    ("stale fields without quarantine", _set("data_quality.stale_fields", ["vix", "breadth"]),
+     "data_quality.stale_fields", "lists stale inputs but data_quality.quarantine_active is false: set "
+     "quarantine_active to true, or empty stale_fields once the data is fresh"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "where", "message"), [c[1:] for c in CONTRADICTIONS],
+                         ids=[c[0] for c in CONTRADICTIONS])
+@pytest.mark.parametrize("strategy", ["A", "B"])
+def test_a_trading_plan_that_contradicts_itself_is_invalid_and_names_the_fields(strategy, mutate, where, message):
+    plan = valid_plan()
+    plan["strategy"] = strategy
+    mutate(plan)
+    error = first_error(plan)
+    assert (".".join(map(str, error["loc"])), error["msg"]) == (where, message)
+
+
+def test_the_consistent_forms_of_each_contradiction_are_valid():
+    """Quarantine with stale fields, strategy C on an unverified VIX, a blackout of symbols not traded."""
+    quarantined = valid_plan()
+    quarantined["data_quality"].update(quarantine_active=True, stale_fields=["vix"])
+    unverified_c = strategy_c_plan()
+    unverified_c["vix_source_verified"] = False
+    assert parse(quarantined).trading_authorized is False
+    assert parse(unverified_c).trading_authorized is False
+    assert parse(valid_plan()).earnings_blackout == ("NVDA",)  # NVDA is not in symbols
+
+
+@pytest.mark.parametrize("contradiction", [
+    {"vix_source_verified": False},
+    {"earnings_blackout": ("SPY",)},
+    {"data_quality": DataQuality.model_construct(quarantine_active=False, stale_fields=("vix",),
+                                                 last_verified=datetime(2026, 2, 10, tzinfo=timezone.utc))},
+])
+def test_a_contradictory_plan_built_without_validation_still_has_no_authority(contradiction):
+    """model_construct skips validation: trading_authorized checks the contradictions itself."""
+    plan = parse(valid_plan())
+    assert plan.trading_authorized is True
+    assert plan.model_copy(update=contradiction).trading_authorized is False
 
 
 def test_duplicate_check_is_linear_not_quadratic():

@@ -70,6 +70,14 @@ FAULTS: list[tuple[str, Callable[[Path], None], str, str]] = [
     ("symlink to a FIFO", fifo, "unreadable", "is not a regular file (FIFO)"),
     ("a directory", lambda p: p.mkdir(), "unreadable", "is not a regular file (directory)"),
     ("rewritten during the read", half_written, "invalid", "not JSON: "),
+    # a plan that contradicts itself where authority is decided gets none
+    ("a traded symbol under earnings blackout", lambda p: p.write_text(plan_text(earnings_blackout=["QQQ"])),
+     "invalid", "earnings_blackout: QQQ is also in symbols: "),
+    ("a size on an unverified VIX", lambda p: p.write_text(plan_text(vix_source_verified=False)),
+     "invalid", "vix_source_verified: false, but position_size_multiplier is 0.75: "),
+    ("stale fields without quarantine", lambda p: p.write_text(plan_text(data_quality={
+        "quarantine_active": False, "stale_fields": ["vix", "breadth"], "last_verified": "2026-02-10T12:45:00Z"})),
+     "invalid", "data_quality.stale_fields: lists stale inputs but data_quality.quarantine_active is false"),
     ("a 1 MiB earnings blackout", lambda p: p.write_text(plan_text(earnings_blackout=[
         f"{a}{b}{c}{d}" for a in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" for b in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
         for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" for d in "ABCDEFG"])),
