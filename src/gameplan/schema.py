@@ -1,6 +1,6 @@
 """The daily trading gameplan: pydantic models and their JSON Schema.
 
-Strict where a field decides authority:
+Strict where a field decides authority, open where the spec is silent:
 
 * The fields that decide whether and how the bot trades (date, strategy, symbols,
   multiplier, key levels, earnings blackout, quarantine, hard limits) are strict
@@ -11,6 +11,9 @@ Strict where a field decides authority:
   orchestrator deploys Strategy C, and the reason names the fields to fix):
   stale fields listed without quarantine, a symbol that is also under earnings
   blackout, a non-zero size on an unverified VIX reading.
+* The descriptive fields (``regime``, ``bias``, ``expected_behavior``,
+  ``geo_risk``) are free text: the spec only shows examples. ``KNOWN_VALUES``
+  documents the usual ones; the loader logs a warning for any other.
 
 Every check runs in linear time: a 1 MiB plan validates in milliseconds
 (``python -m bench.gameplan``). Validate JSON text with
@@ -26,18 +29,24 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 # A and B are the trading strategies; C is the no-trading (alert-only) mode.
 Strategy = Literal["A", "B", "C"]
 
-Regime = Literal["bull_trend", "bear_trend", "range_bound", "high_volatility", "crisis"]
-Bias = Literal["bullish", "bearish", "neutral"]
-ExpectedBehavior = Literal["trending", "mean_reverting", "breakout", "choppy"]
-GeoRisk = Literal["low", "medium", "high"]
+# The usual values of the descriptive fields. Documentation, not a constraint: the
+# spec only shows examples (crisis, neutral, mean_reverting, high), so any other
+# text is accepted and the loader logs a warning naming the field.
+KNOWN_VALUES: dict[str, tuple[str, ...]] = {
+    "regime": ("bull_trend", "bear_trend", "range_bound", "high_volatility", "crisis"),
+    "bias": ("bullish", "bearish", "neutral"),
+    "expected_behavior": ("trending", "mean_reverting", "breakout", "choppy"),
+    "geo_risk": ("low", "medium", "high"),
+}
+MAX_DESCRIPTIVE_LENGTH = 64
 
 MAX_POSITION_SIZE_MULTIPLIER = 2.0
 
@@ -62,6 +71,33 @@ _CLOSED_MAP = {"additionalProperties": False}
 PriceLevels = Annotated[dict[LevelName, Annotated[FiniteFloat, Field(gt=0)]],
                         Field(max_length=MAX_LEVELS_PER_SYMBOL, json_schema_extra=_CLOSED_MAP)]
 _UNIQUE = {"uniqueItems": True}
+
+
+def _printable(text: str) -> str:
+    """Descriptive text: not blank, no control characters (a newline would forge a log line)."""
+    if not text.strip():
+        raise PydanticCustomError("blank_text", "must not be blank")
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text):
+        raise PydanticCustomError("control_character", "must not contain control characters")
+    return text
+
+
+# Free text for a descriptive field; the JSON Schema pattern says what _printable checks.
+_CONTROL = r"\u0000-\u001f\u007f-\u009f"
+_PRINTABLE = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
+Descriptive = Annotated[str, Field(min_length=1, max_length=MAX_DESCRIPTIVE_LENGTH,
+                                   json_schema_extra={"pattern": _PRINTABLE}), AfterValidator(_printable)]
+
+
+def _described(field: str, what: str) -> Any:
+    """A descriptive field's documentation: what it is and its known values (also as JSON Schema examples)."""
+    known = KNOWN_VALUES[field]
+    return Field(
+        examples=list(known),
+        description=f"{what}: free text, 1 to {MAX_DESCRIPTIVE_LENGTH} characters, no control characters. "
+                    f"Known values: {', '.join(known)}. Any other value is accepted and logged as a "
+                    f"warning; it never decides trading authority.",
+    )
 
 
 def _repeated(items: Iterable[str]) -> list[str]:
@@ -137,14 +173,14 @@ class Gameplan(_Frozen):
     A plan that contradicts itself is invalid: no symbol may also be in
     earnings_blackout, a multiplier above 0 needs vix_source_verified true, and
     data_quality.stale_fields may list inputs only when quarantine_active is true.
+    Descriptive fields (regime, bias, expected_behavior, geo_risk) are free text.
     """
 
     date: dt.date
     """The trading day (America/New_York) this plan is for, YYYY-MM-DD."""
     session_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
     """Identifies the analysis session; emergency plans use ``emergency_YYYYMMDD_HHMMSS``."""
-    regime: Regime
-    """Market regime; an emergency plan declares ``crisis``."""
+    regime: Annotated[Descriptive, _described("regime", "Market regime (an emergency plan declares crisis)")]
     strategy: Strategy
     """A or B trade; C is the no-trading, alert-only mode."""
     symbols: Annotated[tuple[Ticker, ...], Field(max_length=MAX_SYMBOLS, json_schema_extra=_UNIQUE)]
@@ -153,18 +189,15 @@ class Gameplan(_Frozen):
     vix_at_analysis: Annotated[FiniteFloat, Field(ge=0)]
     vix_source_verified: bool
     """Whether vix_at_analysis comes from a verified source; required for a multiplier above 0."""
-    bias: Bias
-    """Directional bias for the day."""
-    expected_behavior: ExpectedBehavior
-    """How prices are expected to move today."""
+    bias: Annotated[Descriptive, _described("bias", "Directional bias for the day")]
+    expected_behavior: Annotated[Descriptive, _described("expected_behavior", "How prices are expected to move today")]
     key_levels: Annotated[dict[Ticker, PriceLevels],
                           Field(max_length=MAX_KEY_LEVEL_SYMBOLS, json_schema_extra=_CLOSED_MAP)]
     """Per symbol, named price levels (all > 0)."""
     catalysts: Annotated[tuple[Text, ...], Field(max_length=MAX_CATALYSTS)]
     earnings_blackout: Annotated[tuple[Ticker, ...], Field(max_length=MAX_EARNINGS_BLACKOUT, json_schema_extra=_UNIQUE)]
     """Symbols not to trade because of upcoming earnings, no duplicates; none may be in symbols."""
-    geo_risk: GeoRisk
-    """Geopolitical risk level."""
+    geo_risk: Annotated[Descriptive, _described("geo_risk", "Geopolitical risk level")]
     alert_message: Annotated[str, Field(max_length=2000)]
     """Message for the operator (Discord's 2000-character content limit)."""
     data_quality: DataQuality

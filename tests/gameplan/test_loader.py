@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from src.gameplan import loader
+from src.gameplan.generator import generate_strategy_c
 from src.gameplan.loader import (
     MAX_FILE_BYTES,
     GameplanError,
@@ -276,14 +277,40 @@ def test_missing_field_and_error_count(tmp_path):
     plan = valid_plan()
     del plan["hard_limits"]["max_intraday_pivots"]
     plan["strategy"] = "D"
-    plan["regime"] = "panic"
-    assert rejected(write(tmp_path, plan), "invalid") == "regime: Input should be 'bull_trend', 'bear_trend', " \
-        "'range_bound', 'high_volatility' or 'crisis' (got \"panic\") (+2 more)"
+    plan["regime"] = ""
+    assert rejected(write(tmp_path, plan), "invalid") == (
+        'regime: String should have at least 1 character (got "") (+2 more)')
     del plan["strategy"], plan["regime"]
     assert rejected(write(tmp_path, plan), "invalid") == "regime: Field required (+2 more)"
 
 
-# --- contradictions: no authority; size limits -----------------------------------------------------------
+# --- descriptive fields: open; contradictions: no authority ------------------------------------------------
+
+
+def test_unknown_descriptive_values_are_usable_and_logged_once_each(tmp_path, caplog):
+    """A real analyst's plan with "regime": "normal" trades; it is not turned into Strategy C."""
+    plan = valid_plan()
+    plan.update(regime="normal", bias="Bullish", expected_behavior="trending", geo_risk="élevé")
+    path = write(tmp_path, plan)
+    with caplog.at_level("WARNING", logger="src.gameplan.loader"):
+        verdict = evaluate_gameplan(path, today=PLAN_DATE)
+    assert (verdict.usable, verdict.plan.trading_authorized, verdict.plan.regime) == (True, True, "normal")
+    warnings = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "src.gameplan.loader"]
+    assert warnings == [
+        ("WARNING", f'gameplan {path}: regime "normal" is not a known value (bull_trend, bear_trend, range_bound, '
+                    "high_volatility, crisis); accepted as free text, it decides nothing"),
+        ("WARNING", f'gameplan {path}: bias "Bullish" is not a known value (bullish, bearish, neutral); '
+                    "accepted as free text, it decides nothing"),
+        ("WARNING", f'gameplan {path}: geo_risk "élevé" is not a known value (low, medium, high); '
+                    "accepted as free text, it decides nothing"),
+    ]
+
+
+def test_known_descriptive_values_and_the_emergency_plan_log_nothing(tmp_path, caplog):
+    with caplog.at_level("DEBUG", logger="src.gameplan.loader"):
+        assert evaluate_gameplan(write(tmp_path, valid_plan()), today=PLAN_DATE).usable
+        generate_strategy_c(tmp_path / "emergency.json")
+    assert [r for r in caplog.records if r.name == "src.gameplan.loader"] == []
 
 
 CONTRADICTIONS = [
@@ -447,6 +474,16 @@ def test_cli_usable_plan(tmp_path):
     result = run_cli(str(path), "--date", "2026-02-10")
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout == f"OK: gameplan {path} usable: strategy A, 3 symbols, multiplier 0.75\n"
+
+
+def test_cli_warns_on_stderr_about_an_unknown_descriptive_value_and_accepts_the_plan(tmp_path):
+    path = write(tmp_path, {**valid_plan(), "regime": "normal"})
+    result = run_cli(str(path), "--date", "2026-02-10")
+    assert result.returncode == 0
+    assert result.stdout == f"OK: gameplan {path} usable: strategy A, 3 symbols, multiplier 0.75\n"
+    assert result.stderr == (f'WARNING: gameplan {path}: regime "normal" is not a known value (bull_trend, '
+                             "bear_trend, range_bound, high_volatility, crisis); accepted as free text, it decides "
+                             "nothing\n")
 
 
 def test_cli_contradiction_is_invalid_and_names_the_fields(tmp_path):

@@ -1,6 +1,7 @@
 """The gameplan schema: exact values, strictness, cross-field rules, JSON Schema export."""
 
 import json
+import re
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
-from src.gameplan.schema import DataQuality, Gameplan, gameplan_json_schema
+from src.gameplan.schema import KNOWN_VALUES, DataQuality, Gameplan, gameplan_json_schema
 
 PLAN_DATE = date(2026, 2, 10)
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "gameplan.schema.json"
@@ -132,10 +133,12 @@ REJECTED = [
     ("true is not a number", _set("vix_at_analysis", True), ("vix_at_analysis",), "float_type"),
     ("1 is not a bool", _set("vix_source_verified", 1), ("vix_source_verified",), "bool_type"),
     ("strategy D", _set("strategy", "D"), ("strategy",), "literal_error"),
-    ("unknown regime", _set("regime", "panic"), ("regime",), "literal_error"),
-    ("unknown bias", _set("bias", "Bullish"), ("bias",), "literal_error"),
-    ("unknown behavior", _set("expected_behavior", "random"), ("expected_behavior",), "literal_error"),
-    ("unknown geo risk", _set("geo_risk", "extreme"), ("geo_risk",), "literal_error"),
+    ("empty regime", _set("regime", ""), ("regime",), "string_too_short"),
+    ("blank bias", _set("bias", "   "), ("bias",), "blank_text"),
+    ("behavior over 64 characters", _set("expected_behavior", "x" * 65), ("expected_behavior",), "string_too_long"),
+    ("geo risk with a newline", _set("geo_risk", "low\nINFO forged log line"), ("geo_risk",), "control_character"),
+    ("regime with a NUL", _set("regime", "bull\x00"), ("regime",), "control_character"),
+    ("regime not a string", _set("regime", 3), ("regime",), "string_type"),
     ("lower-case symbol", _set("symbols", ["SPY", "qqq"]), ("symbols", 1), "string_pattern_mismatch"),
     ("symbol with newline", _set("symbols", ["SPY\n"]), ("symbols", 0), "string_pattern_mismatch"),
     ("duplicate symbols", _set("symbols", ["SPY", "QQQ", "SPY"]), ("symbols",), "duplicate_symbol"),
@@ -223,13 +226,46 @@ def test_quarantine_removes_trading_authority():
     assert parse(plan).trading_authorized is False
 
 
-def test_enumerations_include_crisis_and_the_emergency_values():
+DESCRIPTIVE = ["regime", "bias", "expected_behavior", "geo_risk"]
+
+
+@pytest.mark.parametrize("value", ["normal", "Bullish", "risk-off: Fed week", "élevé", "x" * 64])
+@pytest.mark.parametrize("field", DESCRIPTIVE)
+def test_descriptive_fields_take_any_short_text_and_keep_it(field, value):
+    """The spec only shows examples: an analyst's "regime": "normal" is a valid plan, not Strategy C."""
+    plan = valid_plan()
+    plan[field] = value
+    parsed = parse(plan)
+    assert getattr(parsed, field) == value
+    assert parsed.trading_authorized is True
+
+
+def test_strategy_stays_a_closed_vocabulary_and_descriptive_fields_document_their_known_values():
     properties = json.loads(gameplan_json_schema())["properties"]
-    assert "crisis" in properties["regime"]["enum"]
     assert properties["strategy"]["enum"] == ["A", "B", "C"]
-    assert "neutral" in properties["bias"]["enum"]
-    assert "mean_reverting" in properties["expected_behavior"]["enum"]
-    assert "high" in properties["geo_risk"]["enum"]
+    for field in DESCRIPTIVE:
+        described = properties[field]
+        assert "enum" not in described
+        assert (described["type"], described["minLength"], described["maxLength"]) == ("string", 1, 64)
+        assert described["examples"] == list(KNOWN_VALUES[field])
+        assert f"Known values: {', '.join(KNOWN_VALUES[field])}." in described["description"]
+        assert "logged as a warning" in described["description"]
+
+
+@pytest.mark.parametrize(("value", "matches"), [
+    ("normal", True), ("risk-off: Fed week", True), ("élevé", True), (" crisis ", True),
+    ("", False), ("   ", False), ("low\nhigh", False), ("tab\there", False), ("del\x7f", False), ("c1\x85", False),
+])
+def test_the_json_schema_pattern_of_descriptive_text_agrees_with_the_model(value, matches):
+    pattern = json.loads(gameplan_json_schema())["properties"]["regime"]["pattern"]
+    plan = valid_plan()
+    plan["regime"] = value
+    try:
+        parse(plan)
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert (re.fullmatch(pattern, value) is not None, accepted) == (matches, matches)
 
 
 def test_json_schema_documents_every_list_maximum():

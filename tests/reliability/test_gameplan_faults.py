@@ -117,6 +117,18 @@ def test_a_hostile_gameplan_ends_in_strategy_c_with_its_reason_within_a_second(h
     assert not load_emergency_plan(harness.config.emergency_gameplan_path).trading_authorized
 
 
+def test_an_unknown_descriptive_value_is_traded_on_not_turned_into_strategy_c(harness, caplog):
+    """The spec only shows examples of regime, bias, expected_behavior and geo_risk: "normal" is no fault."""
+    harness.config.gameplan_path.write_text(plan_text(regime="normal", geo_risk="elevated"))
+    with caplog.at_level("WARNING", logger="src.gameplan.loader"):
+        assert run_promptly(harness) == 0
+    assert harness.runs[-1]["outcome"] == "success" and harness.runs[-1]["gameplan"]["verdict"] == "ok"
+    assert harness.bot_gameplan() == harness.config.gameplan_path
+    assert not any("Strategy C" in m for _, m in harness.notifier.alerts)
+    assert sorted(r.getMessage().split(": ", 1)[1].split(" is not")[0] for r in caplog.records
+                  if r.name == "src.gameplan.loader") == ['geo_risk "elevated"', 'regime "normal"']
+
+
 def test_a_plan_rewritten_again_and_again_is_read_whole_or_rejected_never_mixed(tmp_path):
     """A writer truncating and rewriting the file in place, 128 bytes at a time, while the loader reads.
 
