@@ -9,7 +9,8 @@ the Strategy C emergency plan is deployed instead. A descriptive field with a
 value outside ``KNOWN_VALUES`` is accepted, with a warning on this module's logger.
 
 CLI: ``python -m src.gameplan.loader FILE [--date YYYY-MM-DD]``; exit 0 when
-usable, 1 when not, 2 for usage errors.
+usable (plus a ``NO TRADING AUTHORITY:`` line when the plan is a deliberate
+Strategy C), 1 when not, 2 for usage errors.
 """
 
 from __future__ import annotations
@@ -256,8 +257,8 @@ def _one_line(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: check one gameplan file the way the orchestrator would; one verdict line. Warnings (unknown
-    descriptive values) go to stderr."""
+    """CLI: check one gameplan file the way the orchestrator would; one verdict line, plus one when a
+    usable plan grants no trading authority. Warnings (unknown descriptive values) go to stderr."""
     parser = argparse.ArgumentParser(
         prog="python -m src.gameplan.loader",
         description="Check a gameplan file the way the orchestrator would.",
@@ -272,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     verdict = evaluate_gameplan(args.file, today=args.date)
     if verdict.usable:
         print(_one_line(f"OK: gameplan {args.file} usable: {verdict.reason}"))
+        if verdict.plan is not None and not verdict.plan.trading_authorized:
+            print(f"NO TRADING AUTHORITY: the plan is strategy {verdict.plan.strategy} (no trading) — the bot "
+                  "would run it and place no orders; the orchestrator would exit 2")
         return 0
     print(f"INVALID ({verdict.kind}): {verdict.reason} — the orchestrator would deploy Strategy C")
     return 1

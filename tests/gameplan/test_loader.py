@@ -476,6 +476,17 @@ def test_cli_usable_plan(tmp_path):
     assert result.stdout == f"OK: gameplan {path} usable: strategy A, 3 symbols, multiplier 0.75\n"
 
 
+def test_cli_says_on_its_own_line_when_a_usable_plan_grants_no_trading_authority(tmp_path):
+    path = write(tmp_path, strategy_c_plan())
+    result = run_cli(str(path), "--date", "2026-02-10")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == [
+        f"OK: gameplan {path} usable: strategy C, 0 symbols, multiplier 0.0",
+        "NO TRADING AUTHORITY: the plan is strategy C (no trading) — the bot would run it and place no orders; "
+        "the orchestrator would exit 2",
+    ]
+
+
 def test_cli_warns_on_stderr_about_an_unknown_descriptive_value_and_accepts_the_plan(tmp_path):
     path = write(tmp_path, {**valid_plan(), "regime": "normal"})
     result = run_cli(str(path), "--date", "2026-02-10")
