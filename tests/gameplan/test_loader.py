@@ -23,7 +23,8 @@ from src.gameplan.loader import (
     load_gameplan,
     trading_date,
 )
-from src.gameplan.schema import Gameplan
+from src.gameplan import schema
+from src.gameplan.schema import KNOWN_VALUES, Gameplan
 from tests.gameplan.test_schema import PLAN_DATE, strategy_c_plan, valid_plan
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -544,3 +545,17 @@ def test_cli_usage_errors_exit_2(args):
     result = run_cli(*args)
     assert result.returncode == 2
     assert result.stdout == "" and "usage:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_readme_matches_the_cli_the_known_values_and_the_limits():
+    readme = " ".join((PROJECT / "README.md").read_text(encoding="utf-8").split())
+    row = next(line for line in readme.split(" | ") if line.startswith("whether the orchestrator would use"))
+    for line_start in ("`OK: ...` exit 0", "`NO TRADING AUTHORITY: ...`", "`INVALID (kind): <field>: <why>` exit 1",
+                       "`WARNING:` on stderr"):
+        assert line_start in row
+    for field, known in KNOWN_VALUES.items():
+        assert f"`{field}` {', '.join(known)}" in readme
+    for limit in (f"at most {schema.MAX_SYMBOLS} `symbols`", f"{schema.MAX_EARNINGS_BLACKOUT} `earnings_blackout`",
+                  f"{schema.MAX_CATALYSTS} `catalysts`", f"{schema.MAX_STALE_FIELDS} `data_quality.stale_fields`",
+                  f"{schema.MAX_KEY_LEVEL_SYMBOLS} symbols × {schema.MAX_LEVELS_PER_SYMBOL} levels in `key_levels`"):
+        assert limit in readme
