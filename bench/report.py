@@ -6,7 +6,8 @@ baseline's median / this project's median in the same cell ("× slower than this
 
 The report is regenerated from data every time, except the hand-written reading between
 `<!-- reading:start -->` and `<!-- reading:end -->`, which is carried over from the file
-being replaced.
+being replaced, and the gameplan section between `<!-- gameplan:start -->` and
+`<!-- gameplan:end -->`, which `python -m bench.gameplan` writes and this keeps as it is.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from bench.contenders import LABELS
 
 READING_START, READING_END = "<!-- reading:start -->", "<!-- reading:end -->"
+GAMEPLAN_START, GAMEPLAN_END = "<!-- gameplan:start -->", "<!-- gameplan:end -->"
 PLACEHOLDER = "_Reading not written yet: add it between the reading markers (kept when the report is regenerated)._"
 
 GOALS = {
@@ -282,6 +284,7 @@ def render(results: dict[str, Any], plot_path: Path | None, out_path: Path) -> s
     errors = [s["error"] for group in S.values() for s in group if s.get("error")]
     if errors:
         parts += ["## Runs that failed", "", *[f"* {e}" for e in errors], ""]
+    parts += _previous_gameplan_section(out_path)
     parts += ["## Reading", "", READING_START, _previous_reading(out_path), READING_END, ""]
     return "\n".join(parts)
 
@@ -464,6 +467,16 @@ def _section_6(s6: list[dict[str, Any]]) -> list[str]:
     return ["## 6. CLI start-up", "",
             "Process start → exit, same interpreter (the project's virtualenv). Ratio against `python -c pass`.",
             "", table(["command", "n", "median", "p95", "× python -c pass", "CPU, median"], rows), ""]
+
+
+def _previous_gameplan_section(out_path: Path) -> list[str]:
+    """The section `python -m bench.gameplan` wrote (markers included), or nothing."""
+    try:
+        text = out_path.read_text(encoding="utf-8")
+    except OSError:
+        return []
+    match = re.search(re.escape(GAMEPLAN_START) + r".*?" + re.escape(GAMEPLAN_END), text, re.DOTALL)
+    return [match.group(0), ""] if match else []
 
 
 def _previous_reading(out_path: Path) -> str:

@@ -4,6 +4,8 @@
 * `common_practice.sh`: what users of the popular Gateway image do: `docker compose up -d
   --wait`, a fixed sleep (ib_async's Watchdog waits a fixed 30 s `appStartupTime`), then start
   the bot.
+* `gameplan_quadratic.py`: the gameplan's duplicate-symbol check before issue "Live money" §7
+  (quadratic), the baseline of `python -m bench.gameplan`.
 
-Both start the same bot (`python -m src.main`) with the same arguments as the orchestrator.
+The first two start the same bot (`python -m src.main`) with the same arguments as the orchestrator.
 """

@@ -2,19 +2,22 @@
 
 Fail closed: anything doubtful about the file (missing, unreadable, not a
 regular file, too big, not UTF-8, not strict JSON, not the schema, not today's,
-quarantined) is a ``GameplanError`` whose ``kind`` says which, and whose
-one-line ``reason`` names the field and what is wrong. The orchestrator calls
-``evaluate_gameplan``, which never raises: a plan that is not usable means the
-Strategy C emergency plan is deployed instead.
+quarantined, self-contradictory) is a ``GameplanError`` whose ``kind`` says which,
+and whose one-line ``reason`` names the field and what is wrong. The orchestrator
+calls ``evaluate_gameplan``, which never raises: a plan that is not usable means
+the Strategy C emergency plan is deployed instead. A descriptive field with a
+value outside ``KNOWN_VALUES`` is accepted, with a warning on this module's logger.
 
 CLI: ``python -m src.gameplan.loader FILE [--date YYYY-MM-DD]``; exit 0 when
-usable, 1 when not, 2 for usage errors.
+usable (plus a ``NO TRADING AUTHORITY:`` line when the plan is a deliberate
+Strategy C), 1 when not, 2 for usage errors.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import stat
@@ -27,7 +30,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from src.gameplan.schema import Gameplan
+from src.gameplan.schema import KNOWN_VALUES, Gameplan
+
+log = logging.getLogger(__name__)
 
 MARKET_TZ = ZoneInfo("America/New_York")
 MAX_FILE_BYTES = 1024 * 1024
@@ -123,9 +128,20 @@ def _read_plan(path: PathArg) -> Gameplan:
     text = _decode(_read_bytes(Path(path)))
     _parse_strict_json(text)
     try:
-        return Gameplan.model_validate_json(text)
+        plan = Gameplan.model_validate_json(text)
     except ValidationError as error:
         raise GameplanError("invalid", _describe(error)) from None
+    _warn_unknown_values(plan, path)
+    return plan
+
+
+def _warn_unknown_values(plan: Gameplan, path: str | os.PathLike[str]) -> None:
+    """Descriptive fields are free text: a value outside the documented ones is logged, not rejected."""
+    for field, known in KNOWN_VALUES.items():
+        value = getattr(plan, field)
+        if value not in known:
+            log.warning("gameplan %s: %s %s is not a known value (%s); accepted as free text, it decides nothing",
+                        os.fspath(path), field, json.dumps(value, ensure_ascii=False), ", ".join(known))
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -241,7 +257,8 @@ def _one_line(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: check one gameplan file the way the orchestrator would; one line of output."""
+    """CLI: check one gameplan file the way the orchestrator would; one verdict line, plus one when a
+    usable plan grants no trading authority. Warnings (unknown descriptive values) go to stderr."""
     parser = argparse.ArgumentParser(
         prog="python -m src.gameplan.loader",
         description="Check a gameplan file the way the orchestrator would.",
@@ -252,9 +269,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
     verdict = evaluate_gameplan(args.file, today=args.date)
     if verdict.usable:
         print(_one_line(f"OK: gameplan {args.file} usable: {verdict.reason}"))
+        if verdict.plan is not None and not verdict.plan.trading_authorized:
+            print(f"NO TRADING AUTHORITY: the plan is strategy {verdict.plan.strategy} (no trading) — the bot "
+                  "would run it and place no orders; the orchestrator would exit 2")
         return 0
     print(f"INVALID ({verdict.kind}): {verdict.reason} — the orchestrator would deploy Strategy C")
     return 1

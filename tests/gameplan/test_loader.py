@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from src.gameplan import loader
+from src.gameplan.generator import generate_strategy_c
 from src.gameplan.loader import (
     MAX_FILE_BYTES,
     GameplanError,
@@ -22,7 +23,8 @@ from src.gameplan.loader import (
     load_gameplan,
     trading_date,
 )
-from src.gameplan.schema import Gameplan
+from src.gameplan import schema
+from src.gameplan.schema import KNOWN_VALUES, Gameplan
 from tests.gameplan.test_schema import PLAN_DATE, strategy_c_plan, valid_plan
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -276,11 +278,88 @@ def test_missing_field_and_error_count(tmp_path):
     plan = valid_plan()
     del plan["hard_limits"]["max_intraday_pivots"]
     plan["strategy"] = "D"
-    plan["regime"] = "panic"
-    assert rejected(write(tmp_path, plan), "invalid") == "regime: Input should be 'bull_trend', 'bear_trend', " \
-        "'range_bound', 'high_volatility' or 'crisis' (got \"panic\") (+2 more)"
+    plan["regime"] = ""
+    assert rejected(write(tmp_path, plan), "invalid") == (
+        'regime: String should have at least 1 character (got "") (+2 more)')
     del plan["strategy"], plan["regime"]
     assert rejected(write(tmp_path, plan), "invalid") == "regime: Field required (+2 more)"
+
+
+# --- descriptive fields: open; contradictions: no authority ------------------------------------------------
+
+
+def test_unknown_descriptive_values_are_usable_and_logged_once_each(tmp_path, caplog):
+    """A real analyst's plan with "regime": "normal" trades; it is not turned into Strategy C."""
+    plan = valid_plan()
+    plan.update(regime="normal", bias="Bullish", expected_behavior="trending", geo_risk="élevé")
+    path = write(tmp_path, plan)
+    with caplog.at_level("WARNING", logger="src.gameplan.loader"):
+        verdict = evaluate_gameplan(path, today=PLAN_DATE)
+    assert (verdict.usable, verdict.plan.trading_authorized, verdict.plan.regime) == (True, True, "normal")
+    warnings = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "src.gameplan.loader"]
+    assert warnings == [
+        ("WARNING", f'gameplan {path}: regime "normal" is not a known value (bull_trend, bear_trend, range_bound, '
+                    "high_volatility, crisis); accepted as free text, it decides nothing"),
+        ("WARNING", f'gameplan {path}: bias "Bullish" is not a known value (bullish, bearish, neutral); '
+                    "accepted as free text, it decides nothing"),
+        ("WARNING", f'gameplan {path}: geo_risk "élevé" is not a known value (low, medium, high); '
+                    "accepted as free text, it decides nothing"),
+    ]
+
+
+def test_known_descriptive_values_and_the_emergency_plan_log_nothing(tmp_path, caplog):
+    with caplog.at_level("DEBUG", logger="src.gameplan.loader"):
+        assert evaluate_gameplan(write(tmp_path, valid_plan()), today=PLAN_DATE).usable
+        generate_strategy_c(tmp_path / "emergency.json")
+    assert [r for r in caplog.records if r.name == "src.gameplan.loader"] == []
+
+
+CONTRADICTIONS = [
+    ("a traded symbol under earnings blackout", {"earnings_blackout": ["SPY", "NVDA"]},
+     "earnings_blackout: SPY is also in symbols: a symbol under earnings blackout is not traded; remove it from "
+     'symbols or from earnings_blackout (got ["SPY", "NVDA"])'),
+    ("a size on an unverified VIX", {"vix_source_verified": False},
+     "vix_source_verified: false, but position_size_multiplier is 0.75: positions are not sized on an unverified "
+     "VIX reading; verify the source and set vix_source_verified to true, or use strategy C (multiplier 0) "
+     "(got false)"),
+    ("stale fields without quarantine", {"data_quality": {"quarantine_active": False, "stale_fields": ["vix"],
+                                                          "last_verified": "2026-02-10T12:45:00Z"}},
+     "data_quality.stale_fields: lists stale inputs but data_quality.quarantine_active is false: set "
+     'quarantine_active to true, or empty stale_fields once the data is fresh (got ["vix"])'),
+]
+
+
+@pytest.mark.parametrize(("changes", "reason"), [c[1:] for c in CONTRADICTIONS], ids=[c[0] for c in CONTRADICTIONS])
+def test_a_plan_that_contradicts_itself_is_not_usable_and_the_reason_names_the_fields(tmp_path, changes, reason):
+    assert rejected(write(tmp_path, {**valid_plan(), **changes}), "invalid") == reason
+
+
+def _padded(plan: dict, size: int = MAX_FILE_BYTES) -> str:
+    text = json.dumps(plan)
+    assert len(text) <= size, len(text)
+    return text + " " * (size - len(text))
+
+
+def test_a_one_mebibyte_plan_with_every_list_at_its_maximum_is_usable(tmp_path):
+    plan = valid_plan()
+    plan.update(symbols=[f"S{i}" for i in range(100)], earnings_blackout=[f"E{i}" for i in range(1000)],
+                catalysts=["c" * 500] * 100, key_levels={f"S{i}": {f"l{j}": 1.5 for j in range(32)}
+                                                         for i in range(200)})
+    path = write(tmp_path, _padded(plan))
+    assert path.stat().st_size == MAX_FILE_BYTES
+    verdict = evaluate_gameplan(path, today=PLAN_DATE)
+    assert (verdict.usable, verdict.reason) == (True, "strategy A, 100 symbols, multiplier 0.75")
+
+
+def test_a_one_mebibyte_earnings_blackout_is_rejected_at_its_limit_not_checked_for_minutes(tmp_path):
+    """~130 000 distinct tickers: valid before, and checked in quadratic time (minutes, so the bot, which
+    validates again, missed BOT_READY_TIMEOUT). Now a list longer than its maximum is invalid."""
+    names = (a + b + c + d for a in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" for b in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+             for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" for d in "ABCDEFGHIJ")
+    plan = {**valid_plan(), "earnings_blackout": [next(names) for _ in range(130_000)]}
+    path = write(tmp_path, _padded(plan))
+    assert rejected(path, "invalid").startswith(
+        "earnings_blackout: Tuple should have at most 1000 items after validation, not 130000 (got [")
 
 
 # --- the trading date ---------------------------------------------------------------------------------------
@@ -398,6 +477,36 @@ def test_cli_usable_plan(tmp_path):
     assert result.stdout == f"OK: gameplan {path} usable: strategy A, 3 symbols, multiplier 0.75\n"
 
 
+def test_cli_says_on_its_own_line_when_a_usable_plan_grants_no_trading_authority(tmp_path):
+    path = write(tmp_path, strategy_c_plan())
+    result = run_cli(str(path), "--date", "2026-02-10")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == [
+        f"OK: gameplan {path} usable: strategy C, 0 symbols, multiplier 0.0",
+        "NO TRADING AUTHORITY: the plan is strategy C (no trading) — the bot would run it and place no orders; "
+        "the orchestrator would exit 2",
+    ]
+
+
+def test_cli_warns_on_stderr_about_an_unknown_descriptive_value_and_accepts_the_plan(tmp_path):
+    path = write(tmp_path, {**valid_plan(), "regime": "normal"})
+    result = run_cli(str(path), "--date", "2026-02-10")
+    assert result.returncode == 0
+    assert result.stdout == f"OK: gameplan {path} usable: strategy A, 3 symbols, multiplier 0.75\n"
+    assert result.stderr == (f'WARNING: gameplan {path}: regime "normal" is not a known value (bull_trend, '
+                             "bear_trend, range_bound, high_volatility, crisis); accepted as free text, it decides "
+                             "nothing\n")
+
+
+def test_cli_contradiction_is_invalid_and_names_the_fields(tmp_path):
+    path = write(tmp_path, {**valid_plan(), "earnings_blackout": ["QQQ"]})
+    result = run_cli(str(path), "--date", "2026-02-10")
+    assert (result.returncode, result.stderr) == (1, "")
+    assert result.stdout == ("INVALID (invalid): earnings_blackout: QQQ is also in symbols: a symbol under earnings "
+                             "blackout is not traded; remove it from symbols or from earnings_blackout (got "
+                             '["QQQ"]) — the orchestrator would deploy Strategy C\n')
+
+
 def test_cli_invalid_plan(tmp_path):
     plan = valid_plan()
     plan["hard_limits"]["max_daily_loss_pct"] = 250
@@ -436,3 +545,17 @@ def test_cli_usage_errors_exit_2(args):
     result = run_cli(*args)
     assert result.returncode == 2
     assert result.stdout == "" and "usage:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_readme_matches_the_cli_the_known_values_and_the_limits():
+    readme = " ".join((PROJECT / "README.md").read_text(encoding="utf-8").split())
+    row = next(line for line in readme.split(" | ") if line.startswith("whether the orchestrator would use"))
+    for line_start in ("`OK: ...` exit 0", "`NO TRADING AUTHORITY: ...`", "`INVALID (kind): <field>: <why>` exit 1",
+                       "`WARNING:` on stderr"):
+        assert line_start in row
+    for field, known in KNOWN_VALUES.items():
+        assert f"`{field}` {', '.join(known)}" in readme
+    for limit in (f"at most {schema.MAX_SYMBOLS} `symbols`", f"{schema.MAX_EARNINGS_BLACKOUT} `earnings_blackout`",
+                  f"{schema.MAX_CATALYSTS} `catalysts`", f"{schema.MAX_STALE_FIELDS} `data_quality.stale_fields`",
+                  f"{schema.MAX_KEY_LEVEL_SYMBOLS} symbols × {schema.MAX_LEVELS_PER_SYMBOL} levels in `key_levels`"):
+        assert limit in readme

@@ -70,6 +70,18 @@ FAULTS: list[tuple[str, Callable[[Path], None], str, str]] = [
     ("symlink to a FIFO", fifo, "unreadable", "is not a regular file (FIFO)"),
     ("a directory", lambda p: p.mkdir(), "unreadable", "is not a regular file (directory)"),
     ("rewritten during the read", half_written, "invalid", "not JSON: "),
+    # a plan that contradicts itself where authority is decided gets none
+    ("a traded symbol under earnings blackout", lambda p: p.write_text(plan_text(earnings_blackout=["QQQ"])),
+     "invalid", "earnings_blackout: QQQ is also in symbols: "),
+    ("a size on an unverified VIX", lambda p: p.write_text(plan_text(vix_source_verified=False)),
+     "invalid", "vix_source_verified: false, but position_size_multiplier is 0.75: "),
+    ("stale fields without quarantine", lambda p: p.write_text(plan_text(data_quality={
+        "quarantine_active": False, "stale_fields": ["vix", "breadth"], "last_verified": "2026-02-10T12:45:00Z"})),
+     "invalid", "data_quality.stale_fields: lists stale inputs but data_quality.quarantine_active is false"),
+    ("a 1 MiB earnings blackout", lambda p: p.write_text(plan_text(earnings_blackout=[
+        f"{a}{b}{c}{d}" for a in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" for b in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" for d in "ABCDEFG"])),
+     "invalid", "earnings_blackout: Tuple should have at most 1000 items after validation, not 123032"),
 ]
 
 
@@ -103,6 +115,18 @@ def test_a_hostile_gameplan_ends_in_strategy_c_with_its_reason_within_a_second(h
     assert loading and loading[0] < 1.0
     assert harness.bot_gameplan() == harness.config.emergency_gameplan_path
     assert not load_emergency_plan(harness.config.emergency_gameplan_path).trading_authorized
+
+
+def test_an_unknown_descriptive_value_is_traded_on_not_turned_into_strategy_c(harness, caplog):
+    """The spec only shows examples of regime, bias, expected_behavior and geo_risk: "normal" is no fault."""
+    harness.config.gameplan_path.write_text(plan_text(regime="normal", geo_risk="elevated"))
+    with caplog.at_level("WARNING", logger="src.gameplan.loader"):
+        assert run_promptly(harness) == 0
+    assert harness.runs[-1]["outcome"] == "success" and harness.runs[-1]["gameplan"]["verdict"] == "ok"
+    assert harness.bot_gameplan() == harness.config.gameplan_path
+    assert not any("Strategy C" in m for _, m in harness.notifier.alerts)
+    assert sorted(r.getMessage().split(": ", 1)[1].split(" is not")[0] for r in caplog.records
+                  if r.name == "src.gameplan.loader") == ['geo_risk "elevated"', 'regime "normal"']
 
 
 def test_a_plan_rewritten_again_and_again_is_read_whole_or_rejected_never_mixed(tmp_path):

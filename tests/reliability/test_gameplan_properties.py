@@ -2,9 +2,10 @@
 
 For every file the loader either accepts a plan whose trading-relevant values are exactly what the
 file says, or rejects it with its own error (GameplanError, and a verdict that is not the
-"unexpected ..." safety net); nothing else escapes. No accepted plan that is quarantined, Strategy C
-or stale gives the bot trading authority, and the bot's own loader never grants authority to a file
-the orchestrator would not trade on.
+"unexpected ..." safety net); nothing else escapes. No accepted plan that is quarantined, Strategy C,
+stale or self-contradictory (a traded symbol under earnings blackout, a size on an unverified VIX,
+stale fields without quarantine) gives the bot trading authority, and the bot's own loader never
+grants authority to a file the orchestrator would not trade on.
 
 Profiles (tests/reliability/conftest.py): HYPOTHESIS_PROFILE=ci (default, ~150 examples per
 property) or long (10 000):
@@ -28,7 +29,8 @@ from src.gameplan.schema import Gameplan
 from src.main import PrerequisiteError, load_plan
 from tests.gameplan.test_schema import valid_plan
 
-VALID = ["SPY", "QQQ", "BRK.B", "NVDA", "X", "ABCDEFGHIJ"]
+VALID = ["SPY", "QQQ", "BRK.B", "AAPL", "X", "ABCDEFGHIJ"]
+BLACKED_OUT = valid_plan()["earnings_blackout"]  # a symbol also there is a contradiction
 INVALID = ["spy", "", "ABCDEFGHIJK", "A.", "BRK.", "SPY "]
 OFTEN, SOMETIMES, RARELY = (st.sampled_from([True] * 3 + [False]), st.sampled_from([False] * 3 + [True]),
                             st.sampled_from([False] * 9 + [True]))  # integers(0, n) == 0 would favour 0
@@ -70,10 +72,13 @@ def plan_files(draw: st.DrawFn) -> tuple[bytes, date]:
         plan["symbols"] = [] if strategy == "C" else draw(tickers)
         plan["position_size_multiplier"] = 0 if strategy == "C" else draw(SIZES)
     else:
-        plan["symbols"] = draw(st.lists(st.sampled_from(VALID + INVALID), max_size=3))
+        plan["symbols"] = draw(st.lists(st.sampled_from(VALID + INVALID + BLACKED_OUT), max_size=3))
         plan["position_size_multiplier"] = draw(SIZES | st.sampled_from([0, -0.0, -1, 2.0000001]) | st.floats())
     plan["date"] = str(today + timedelta(days=draw(st.sampled_from([0] * 6 + [-1, 1, -365]))))
     plan["data_quality"]["quarantine_active"] = draw(SOMETIMES)
+    if draw(SOMETIMES):  # the other inputs of authority, in either state
+        plan["vix_source_verified"] = draw(OFTEN)
+        plan["data_quality"]["stale_fields"] = draw(st.sampled_from([[], [], ["vix"], ["all"]]))
     for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2, 3]))):
         where = draw(st.sampled_from(paths(plan)))
         container, key = parent(plan, where), where[-1]
@@ -117,13 +122,17 @@ def trading_values(plan: dict[str, Any]) -> dict[str, Any]:
     return {"date": plan["date"], "strategy": plan["strategy"], "symbols": plan["symbols"],
             "position_size_multiplier": plan["position_size_multiplier"], "key_levels": plan["key_levels"],
             "earnings_blackout": plan["earnings_blackout"], "hard_limits": plan["hard_limits"],
-            "quarantine_active": plan["data_quality"]["quarantine_active"]}
+            "vix_source_verified": plan["vix_source_verified"],
+            "quarantine_active": plan["data_quality"]["quarantine_active"],
+            "stale_fields": plan["data_quality"]["stale_fields"]}
 
 
 def assert_no_authority_unless_tradeable(plan: Gameplan, today: date) -> None:
     if plan.trading_authorized:
         assert plan.strategy in ("A", "B") and plan.position_size_multiplier > 0 and plan.symbols
         assert not plan.data_quality.quarantine_active and plan.date == today
+        assert plan.vix_source_verified and not plan.data_quality.stale_fields
+        assert not set(plan.symbols) & set(plan.earnings_blackout)
 
 
 @pytest.fixture(scope="module")
