@@ -88,7 +88,7 @@ def test_a_running_bots_environment_holds_no_secret(world):
 def test_compose_publishes_every_port_on_loopback_only_and_never_the_password(files, tmp_path):
     require_docker()
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "COMPOSE_FILE": files,
-           "COMPOSE_PROJECT_NAME": "zt-test-config", **CREDENTIALS}
+           "COMPOSE_PROJECT_NAME": "zt-test-config", "GATEWAY_RELAY_PORT": "4004", **CREDENTIALS}
     config = json.loads(compose(env, "config", "--format", "json").stdout)
     ports = [(name, port) for name, service in config["services"].items() for port in service.get("ports", [])]
     assert ports, "no published port: the check would prove nothing"
