@@ -16,6 +16,7 @@ Strategy C), 1 when not, 2 for usage errors.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
@@ -62,6 +63,11 @@ class GameplanVerdict:
     plan: Gameplan | None
     kind: Literal["ok"] | ErrorKind
     reason: str
+    data: bytes | None = None  # the exact bytes validated, when usable: what the bot must be given
+
+    @property
+    def sha256(self) -> str | None:
+        return hashlib.sha256(self.data).hexdigest() if self.data is not None else None
 
     def __post_init__(self) -> None:
         if not self.usable == (self.plan is not None) == (self.kind == "ok"):
@@ -82,7 +88,11 @@ def load_gameplan(path: PathArg, *, today: date | None = None) -> Gameplan:
     ``today`` defaults to ``trading_date()``. A deliberate, non-quarantined
     Strategy C plan for today is returned too: it is valid and grants no authority.
     """
-    plan = _read_plan(path)
+    return check_today(parse_gameplan(read_gameplan_bytes(path), path), today)
+
+
+def check_today(plan: Gameplan, today: date | None = None) -> Gameplan:
+    """``plan`` if it is today's and not quarantined; else ``GameplanError`` (stale, quarantined)."""
     today = trading_date() if today is None else today
     if plan.date != today:
         raise GameplanError(
@@ -103,7 +113,11 @@ def load_emergency_plan(path: PathArg) -> Gameplan:
     and any date: staleness only matters for authority, which Strategy C never
     has, and a plan written at 23:59 must still work a minute later.
     """
-    plan = _read_plan(path)
+    return check_emergency(parse_gameplan(read_gameplan_bytes(path), path))
+
+
+def check_emergency(plan: Gameplan) -> Gameplan:
+    """``plan`` if it is a Strategy C plan granting no authority; else ``GameplanError``."""
     if plan.strategy != "C" or plan.trading_authorized:
         raise GameplanError("invalid", f"strategy: an emergency plan must be strategy C (got {plan.strategy})")
     return plan
@@ -112,26 +126,32 @@ def load_emergency_plan(path: PathArg) -> Gameplan:
 def evaluate_gameplan(path: PathArg, *, today: date | None = None) -> GameplanVerdict:
     """``load_gameplan`` as a verdict; never raises (unexpected errors make the plan unusable)."""
     try:
-        plan = load_gameplan(path, today=today)
+        data = read_gameplan_bytes(path)
+        plan = check_today(parse_gameplan(data, path), today)
     except GameplanError as error:
         return GameplanVerdict(False, None, error.kind, error.reason)
     except Exception as error:  # fail closed on anything we did not foresee
         kind: ErrorKind = "unreadable" if isinstance(error, OSError) else "invalid"
         return GameplanVerdict(False, None, kind, _one_line(f"unexpected {type(error).__name__}: {error}"))
-    return GameplanVerdict(True, plan, "ok", _summary(plan))
+    return GameplanVerdict(True, plan, "ok", _summary(plan), data)
 
 
-def _read_plan(path: PathArg) -> Gameplan:
-    """Read, decode, parse and validate the file, without the date and quarantine checks."""
+def read_gameplan_bytes(path: PathArg) -> bytes:
+    """The file's bytes, read once (at most MAX_FILE_BYTES, never blocking): validate and keep these."""
     if path is None or os.fspath(path) == "":
         raise GameplanError("not_configured", "no gameplan path is configured")
-    text = _decode(_read_bytes(Path(path)))
+    return _read_bytes(Path(path))
+
+
+def parse_gameplan(data: bytes, source: str | os.PathLike[str]) -> Gameplan:
+    """Decode, parse and validate gameplan bytes, without the date and quarantine checks."""
+    text = _decode(data)
     _parse_strict_json(text)
     try:
         plan = Gameplan.model_validate_json(text)
     except ValidationError as error:
         raise GameplanError("invalid", _describe(error)) from None
-    _warn_unknown_values(plan, path)
+    _warn_unknown_values(plan, source)
     return plan
 
 

@@ -1,6 +1,7 @@
 """The gameplan loader: every way a file can be unusable, the trading date, the verdict, the CLI."""
 
 import errno
+import hashlib
 import json
 import os
 import subprocess
@@ -74,7 +75,8 @@ def test_valid_plan_is_usable_with_exact_values(tmp_path):
 
     assert plan == Gameplan.model_validate_json(json.dumps(valid_plan()))
     assert plan.symbols == ("SPY", "QQQ", "BRK.B") and plan.hard_limits.max_daily_loss_pct == 2.5
-    assert verdict == GameplanVerdict(True, plan, "ok", "strategy A, 3 symbols, multiplier 0.75")
+    assert verdict == GameplanVerdict(True, plan, "ok", "strategy A, 3 symbols, multiplier 0.75", path.read_bytes())
+    assert verdict.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()  # what the bot will be held to
 
 
 def test_deliberate_strategy_c_plan_is_usable_but_grants_no_authority(tmp_path):
