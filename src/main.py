@@ -1,61 +1,76 @@
 """The bot runtime: the process trading strategies plug into.
 
-    python -m src.main --gateway-host H --gateway-port P --gameplan FILE --log-level L [--client-id N]
+    python -m src.main --gateway-host H --gateway-port P --gameplan FILE [--gameplan-sha256 HEX]
+                       [--strategy MODULE:ATTR] [--log-level L] [--client-id N] ...
 
-It checks the arguments it was given (not the environment), holds a single-instance
-lock on state/bot.pid, connects to the Gateway with ib_async, and only then writes
-state/bot_ready.json and tells its supervisor `READY=1` (sd_notify). It stays up with
-a heartbeat, reconnects with backoff if the Gateway drops, and exits 0 on
-SIGTERM/SIGINT. Without trading authority (Strategy C, zero size) no order can
-leave: see `src.broker.connection.Broker.place_order`.
+It checks what it was given (not the environment): the plan file, read once, must have the
+sha256 the orchestrator validated; the strategy must import and implement `Strategy`; the
+Gateway must answer the handshake. It holds a single-instance lock on state/bot.pid, connects
+with ib_async and a complete start-up sync, and only then writes state/bot_ready.json (with
+the plan's strategy, authority and sha256, and the connection state) and tells its supervisor
+`READY=1` (sd_notify). It stays up with a heartbeat that makes an API round trip, tracks IBKR's
+connectivity codes, reconnects with backoff, and exits 0 on SIGTERM/SIGINT — honoured from the
+first moment, the first connection included. Orders leave only through the trading gate
+(`src.broker.gate`), built from the plan in force.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import importlib
+import inspect
 import json
 import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
-from src.broker.connection import Broker
-from src.gameplan.loader import GameplanError, load_emergency_plan, load_gameplan
+from src.atomic_file import write_atomic
+from src.broker.connection import CONNECTED, RECONNECTING, Broker, ClientIdInUse, StrategyAPI
+from src.broker.gate import Authority, TradingGate
+from src.gameplan.loader import (
+    GameplanError, check_emergency, check_today, parse_gameplan, read_gameplan_bytes, trading_date,
+)
 from src.gameplan.schema import Gameplan
 from src.orchestration import cli
 from src.orchestration.bot import PID_FILE, READY_FILE
 from src.orchestration.config import REPO_ROOT
 from src.orchestration.health import GatewayHealthChecker
-from src.atomic_file import write_atomic
 from src.orchestration.journal import utc_now
 from src.orchestration.locks import LockHeld, PidLock
 from src.orchestration.sdnotify import notify
 
 log = logging.getLogger("src.main")
+T = TypeVar("T")
 
 
 class Strategy(Protocol):
-    """What a trading strategy implements; it only ever sees the gated Broker."""
+    """What a trading strategy implements; it only ever sees the gated StrategyAPI.
 
-    def on_start(self, plan: Gameplan, broker: Broker) -> None: ...
+    Either hook may be a coroutine function; `on_heartbeat` runs once per heartbeat while connected.
+    """
 
-    def on_heartbeat(self, broker: Broker) -> None: ...
+    def on_start(self, plan: Gameplan, api: StrategyAPI) -> Any: ...
+
+    def on_heartbeat(self, api: StrategyAPI) -> Any: ...
 
 
 class IdleStrategy:
     """The built-in strategy: places no orders, says which plan is in force."""
 
-    def on_start(self, plan: Gameplan, broker: Broker) -> None:
-        authority = "trading authorized" if broker.trading_authorized else "NO trading authority"
+    def on_start(self, plan: Gameplan, api: StrategyAPI) -> None:
+        authority = "trading authorized" if api.trading_authorized else "NO trading authority"
         log.info("Gameplan in force: %s strategy %s, regime %s, %d symbol(s), size x%s, %s",
                  plan.date, plan.strategy, plan.regime, len(plan.symbols), plan.position_size_multiplier,
                  authority)
 
-    def on_heartbeat(self, broker: Broker) -> None:
+    def on_heartbeat(self, api: StrategyAPI) -> None:
         pass
 
 
@@ -63,63 +78,133 @@ class PrerequisiteError(Exception):
     """The bot must not start; the message is the one line to show."""
 
 
-def load_plan(path: Path) -> Gameplan:
-    """Today's usable plan, or a valid Strategy C plan; anything else is a PrerequisiteError."""
+def load_strategy(spec: str | None) -> Strategy:
+    """`MODULE:ATTR` -> a Strategy (an instance, or a class/factory called without arguments)."""
+    if not spec:
+        return IdleStrategy()
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise PrerequisiteError(f"strategy {spec!r}: expected MODULE:ATTR, e.g. docs.examples.strategy:Example")
     try:
-        return load_gameplan(path)
+        target = getattr(importlib.import_module(module_name), attr)
+    except Exception as exc:  # an import error in the operator's module: one line, not a traceback
+        raise PrerequisiteError(f"strategy {spec!r} cannot be loaded: {type(exc).__name__}: {exc}") from None
+    try:
+        strategy = target() if inspect.isclass(target) or not hasattr(target, "on_start") else target
+    except Exception as exc:
+        raise PrerequisiteError(f"strategy {spec!r} could not be created: {type(exc).__name__}: {exc}") from None
+    missing = [name for name in ("on_start", "on_heartbeat") if not callable(getattr(strategy, name, None))]
+    if missing:
+        raise PrerequisiteError(f"strategy {spec!r} does not implement the Strategy protocol: "
+                                f"no {', '.join(missing)}")
+    return strategy  # type: ignore[no-any-return]
+
+
+def load_plan(path: Path, sha256: str | None = None) -> tuple[Gameplan, str]:
+    """The plan file read once: today's usable plan, or a valid Strategy C plan, and its sha256.
+
+    With `sha256` (the orchestrator's), the bytes must be exactly the ones it validated."""
+    try:
+        data = read_gameplan_bytes(path)
+        digest = hashlib.sha256(data).hexdigest()
+        if sha256 and digest != sha256.lower():
+            raise PrerequisiteError(f"gameplan {path} is not the plan the orchestrator validated "
+                                    f"(sha256 {digest[:12]}, expected {sha256[:12]})")
+        plan = parse_gameplan(data, path)
+    except GameplanError as error:
+        raise PrerequisiteError(f"gameplan {path} not usable ({error.kind}): {error.reason}") from None
+    try:
+        return check_today(plan), digest
     except GameplanError as error:
         try:
-            return load_emergency_plan(path)
+            return check_emergency(plan), digest
         except GameplanError:
             raise PrerequisiteError(f"gameplan {path} not usable ({error.kind}): {error.reason}") from None
 
 
-def validate_prerequisites(args: argparse.Namespace) -> Gameplan:
-    """Check what this process was given: the gameplan file and a logged-in Gateway."""
-    plan = load_plan(args.gameplan)
+def probe_gateway(args: argparse.Namespace) -> None:
+    """The Gateway must answer the handshake (with the probe's own client id) before we connect."""
     probe = GatewayHealthChecker(args.gateway_host, args.gateway_port, timeout=5.0,
                                  client_id=args.health_client_id).check_handshake()
     if not probe.ok:
         raise PrerequisiteError(
             f"Gateway {args.gateway_host}:{args.gateway_port} not serving the API: {probe.describe()}")
-    return plan
+
+
+class Stopped(Exception):
+    """SIGTERM/SIGINT arrived: end cleanly."""
 
 
 class Bot:
-    """Connect, announce readiness, heartbeat, reconnect, stop cleanly."""
+    """Connect, announce readiness, heartbeat, track the connection, reconnect, stop cleanly."""
 
-    def __init__(self, args: argparse.Namespace, plan: Gameplan, strategy: Strategy,
+    def __init__(self, args: argparse.Namespace, plan: Gameplan, sha256: str, strategy: Strategy,
                  broker_factory: Callable[..., Broker] = Broker) -> None:
-        self.args, self.plan, self.strategy = args, plan, strategy
-        self.broker = broker_factory(args.gateway_host, args.gateway_port, args.client_id,
-                                     trading_authorized=plan.trading_authorized)
+        self.args, self.plan, self.sha256, self.strategy = args, plan, sha256, strategy
+        self.broker = broker_factory(args.gateway_host, args.gateway_port, args.client_id)
+        self.gate = TradingGate(self.broker.ib, Authority.from_plan(plan, sha256), today=trading_date,
+                                connection_state=self.connection_state)
+        self.api = StrategyAPI(self.broker, self.gate)
         self.ready_file = args.state_dir / READY_FILE
         self._stop = asyncio.Event()
         self._dropped = asyncio.Event()
+        self._record: dict[str, Any] | None = None
+
+    def connection_state(self) -> str:
+        return self.broker.state if self.broker.ib.isConnected() else RECONNECTING
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
-        accounts = await self.broker.connect_with_backoff(attempts=3)
-        self.broker.ib.disconnectedEvent += lambda: self._dropped.set()
-        self._announce_ready(accounts)
-        self.strategy.on_start(self.plan, self.broker)
         try:
+            await self._until_stopped(_in_thread(lambda: probe_gateway(self.args)))
+            log.info("Bot prerequisites validated")
+            accounts = await self._until_stopped(self.broker.connect_with_backoff(attempts=3))
+        except Stopped:
+            log.info("Bot stopped before it was connected")
+            self.broker.disconnect()
+            return 0
+        self.broker.ib.disconnectedEvent += self._on_disconnected
+        self.broker.on_state = self._on_state
+        self._announce_ready(accounts)
+        try:
+            await _maybe_await(self.strategy.on_start(self.plan, self.api))
             await self._serve()
         finally:
+            self.broker.ib.disconnectedEvent -= self._on_disconnected  # our own disconnect is no loss
             self.broker.disconnect()
             self.ready_file.unlink(missing_ok=True)
             notify("STOPPING=1")
         log.info("Bot stopped cleanly")
         return 0
 
+    async def _until_stopped(self, work: Awaitable[T]) -> T:
+        """`work`, unless a stop signal comes first (then Stopped)."""
+        task = asyncio.ensure_future(work)
+        stop = asyncio.create_task(self._stop.wait())
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not task.done():
+            task.cancel()
+            raise Stopped()
+        return task.result()
+
+    def _on_disconnected(self) -> None:
+        self.broker.lost("the API connection closed")
+        self._dropped.set()
+
+    def _on_state(self, state: str, reason: str) -> None:
+        if self._record is not None:
+            self._record.update(connection=state, connection_reason=reason)
+            write_atomic(self.ready_file, json.dumps(self._record))
+        notify(f"STATUS={state}: {reason}; strategy {self.plan.strategy}")
+
     async def _serve(self) -> None:
         while not self._stop.is_set():
             stop = asyncio.create_task(self._stop.wait())
             dropped = asyncio.create_task(self._dropped.wait())
-            await asyncio.wait({stop, dropped}, timeout=self.args.heartbeat,
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({stop, dropped}, timeout=self.args.heartbeat, return_when=asyncio.FIRST_COMPLETED)
             stop.cancel()
             dropped.cancel()
             if self._stop.is_set():
@@ -127,35 +212,63 @@ class Bot:
             if self._dropped.is_set():
                 await self._reconnect()
                 continue
-            log.info("heartbeat: connected=%s, strategy %s, orders refused %d",
-                     self.broker.is_connected(), self.plan.strategy, self.broker.orders_refused)
-            self.strategy.on_heartbeat(self.broker)
+            await self.broker.heartbeat(min(self.args.heartbeat_timeout, self.args.heartbeat))
+            farms = f", broken farms {','.join(sorted(self.broker.broken_farms))}" if self.broker.broken_farms else ""
+            log.info("heartbeat: connection=%s (%s), strategy %s, orders placed %d, refused %d%s",
+                     self.broker.state, self.broker.state_reason, self.plan.strategy, self.gate.placed,
+                     self.gate.refused, farms)
+            if self.connection_state() == CONNECTED:
+                await _maybe_await(self.strategy.on_heartbeat(self.api))
 
     async def _reconnect(self) -> None:
-        log.error("Gateway connection lost: reconnecting with backoff")
-        notify("STATUS=Gateway connection lost, reconnecting")
+        log.error("Gateway connection lost: reconnecting with backoff (trading paused)")
         self._dropped.clear()
-        reconnect = asyncio.create_task(self.broker.connect_with_backoff(attempts=None))
-        stop = asyncio.create_task(self._stop.wait())
-        await asyncio.wait({reconnect, stop}, return_when=asyncio.FIRST_COMPLETED)
-        if not reconnect.done():
-            reconnect.cancel()
+        try:
+            await self._until_stopped(self.broker.connect_with_backoff(attempts=None))
+        except Stopped:
             return
-        stop.cancel()
-        log.info("Gateway connection restored")
-        notify("STATUS=connected")
+        log.info("Gateway connection restored and synced: trading resumes under the plan in force")
 
     def _announce_ready(self, accounts: list[str]) -> None:
-        record = {
+        self._record = {
             "pid": os.getpid(), "started_at": utc_now(), "gameplan": str(self.args.gameplan),
-            "strategy": self.plan.strategy, "trading_authorized": self.plan.trading_authorized,
+            "gameplan_sha256": self.sha256, "strategy": self.plan.strategy,
+            "trading_authorized": self.plan.trading_authorized, "plan_date": self.plan.date.isoformat(),
             "accounts": accounts, "gateway": f"{self.args.gateway_host}:{self.args.gateway_port}",
-            "client_id": self.args.client_id,
+            "client_id": self.args.client_id, "connection": self.broker.state,
+            "connection_reason": self.broker.state_reason,
         }
-        write_atomic(self.ready_file, json.dumps(record))
+        write_atomic(self.ready_file, json.dumps(self._record))
         notify(f"READY=1\nMAINPID={os.getpid()}\nSTATUS=connected, strategy {self.plan.strategy}")
-        log.info("Bot READY: connected to %s as client %s, accounts %s, strategy %s",
-                 record["gateway"], self.args.client_id, ",".join(accounts), self.plan.strategy)
+        log.info("Bot READY: connected to %s as client %s, accounts %s, strategy %s, plan sha256 %s",
+                 self._record["gateway"], self.args.client_id, ",".join(accounts), self.plan.strategy,
+                 self.sha256[:12])
+
+
+async def _maybe_await(result: Any) -> None:
+    if inspect.isawaitable(result):
+        await result
+
+
+def _in_thread(work: Callable[[], T]) -> asyncio.Future[T]:
+    """Run blocking `work` in a daemon thread: a stop signal need not wait for it to finish."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if not future.done():
+            future.set_exception(error) if error else future.set_result(result)  # type: ignore[arg-type]
+
+    def target() -> None:
+        try:
+            result = work()
+        except BaseException as exc:
+            loop.call_soon_threadsafe(settle, None, exc)
+        else:
+            loop.call_soon_threadsafe(settle, result, None)
+
+    threading.Thread(target=target, name="gateway-probe", daemon=True).start()
+    return future
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -164,13 +277,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--gateway-host", required=True, type=cli.host)
     parser.add_argument("--gateway-port", required=True, type=cli.port, help="1..65535")
     parser.add_argument("--gameplan", required=True, type=Path)
+    parser.add_argument("--gameplan-sha256", metavar="HEX", help="the sha256 of the plan the orchestrator validated: "
+                        "the bot refuses any other bytes")
+    parser.add_argument("--strategy", metavar="MODULE:ATTR", help="the trading strategy (default: the idle one)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
     parser.add_argument("--client-id", type=cli.client_id, default=1)
     parser.add_argument("--health-client-id", type=cli.client_id, default=999,
                         help="client id for the prerequisite handshake probe (never the bot's own)")
     parser.add_argument("--state-dir", type=Path, default=REPO_ROOT / "state")
     parser.add_argument("--heartbeat", type=cli.seconds(3600), default=60.0,
-                        help="seconds between heartbeat log lines (<= 3600)")
+                        help="seconds between heartbeats, each an API round trip (<= 3600)")
+    parser.add_argument("--heartbeat-timeout", type=cli.seconds(600), default=10.0,
+                        help="seconds the heartbeat's reqCurrentTime may take before the connection is degraded")
     args = parser.parse_args(argv)
     if args.health_client_id == args.client_id:
         parser.error(f"--health-client-id {args.health_client_id} must differ from --client-id "
@@ -191,9 +309,13 @@ def main(argv: list[str] | None = None, strategy: Strategy | None = None) -> int
         log.error("bot already running (PID %s): refusing to start a second instance", held.pid)
         return 1
     try:
-        plan = validate_prerequisites(args)
-        log.info("Bot prerequisites validated")
-        return asyncio.run(Bot(args, plan, strategy or IdleStrategy()).run())
+        plan, sha256 = load_plan(args.gameplan, args.gameplan_sha256)
+        chosen = strategy or load_strategy(args.strategy)
+        return asyncio.run(Bot(args, plan, sha256, chosen).run())
+    except ClientIdInUse as exc:
+        log.error("Bot cannot start: client id %s is in use (%s): another client holds it; not retried",
+                  args.client_id, exc)
+        return 1
     except (PrerequisiteError, ConnectionError) as exc:
         log.error("Bot cannot start: %s", exc)
         return 1

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
+from src.gameplan.schema import Gameplan
+
 log = logging.getLogger(__name__)
 
 
@@ -42,22 +44,6 @@ class OrderRefused(TradingDisabled):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-class PlanLike(Protocol):
-    """What the gate reads of a gameplan (src.gameplan.schema.Gameplan)."""
-
-    date: date
-    strategy: str
-    symbols: tuple[str, ...]
-    earnings_blackout: tuple[str, ...]
-    position_size_multiplier: float
-
-    @property
-    def trading_authorized(self) -> bool: ...
-
-    @property
-    def hard_limits(self) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -75,7 +61,7 @@ class Authority:
     sha256: str
 
     @classmethod
-    def from_plan(cls, plan: PlanLike, sha256: str) -> Authority:
+    def from_plan(cls, plan: Gameplan, sha256: str) -> Authority:
         limits = plan.hard_limits
         return cls(plan.date, plan.strategy, bool(plan.trading_authorized), frozenset(plan.symbols),
                    frozenset(plan.earnings_blackout), int(limits.max_single_position),

@@ -143,7 +143,7 @@ def read_gameplan_bytes(path: PathArg) -> bytes:
     return _read_bytes(Path(path))
 
 
-def parse_gameplan(data: bytes, source: str | os.PathLike[str]) -> Gameplan:
+def parse_gameplan(data: bytes, source: PathArg) -> Gameplan:
     """Decode, parse and validate gameplan bytes, without the date and quarantine checks."""
     text = _decode(data)
     _parse_strict_json(text)
@@ -155,13 +155,14 @@ def parse_gameplan(data: bytes, source: str | os.PathLike[str]) -> Gameplan:
     return plan
 
 
-def _warn_unknown_values(plan: Gameplan, path: str | os.PathLike[str]) -> None:
+def _warn_unknown_values(plan: Gameplan, path: PathArg) -> None:
     """Descriptive fields are free text: a value outside the documented ones is logged, not rejected."""
     for field, known in KNOWN_VALUES.items():
         value = getattr(plan, field)
         if value not in known:
             log.warning("gameplan %s: %s %s is not a known value (%s); accepted as free text, it decides nothing",
-                        os.fspath(path), field, json.dumps(value, ensure_ascii=False), ", ".join(known))
+                        os.fspath(path) if path else "(bytes)", field, json.dumps(value, ensure_ascii=False),
+                        ", ".join(known))
 
 
 def _read_bytes(path: Path) -> bytes:
