@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import importlib
 import inspect
 import json
 import logging
@@ -29,11 +28,12 @@ import sys
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from src.atomic_file import write_atomic
 from src.broker.connection import CONNECTED, RECONNECTING, Broker, ClientIdInUse, StrategyAPI
 from src.broker.gate import Authority, TradingGate
+from src.broker.strategy import PrerequisiteError, Strategy, load_strategy
 from src.gameplan.loader import (
     GameplanError, check_emergency, check_today, parse_gameplan, read_gameplan_bytes, trading_date,
 )
@@ -48,56 +48,6 @@ from src.orchestration.sdnotify import notify
 
 log = logging.getLogger("src.main")
 T = TypeVar("T")
-
-
-class Strategy(Protocol):
-    """What a trading strategy implements; it only ever sees the gated StrategyAPI.
-
-    Either hook may be a coroutine function; `on_heartbeat` runs once per heartbeat while connected.
-    """
-
-    def on_start(self, plan: Gameplan, api: StrategyAPI) -> Any: ...
-
-    def on_heartbeat(self, api: StrategyAPI) -> Any: ...
-
-
-class IdleStrategy:
-    """The built-in strategy: places no orders, says which plan is in force."""
-
-    def on_start(self, plan: Gameplan, api: StrategyAPI) -> None:
-        authority = "trading authorized" if api.trading_authorized else "NO trading authority"
-        log.info("Gameplan in force: %s strategy %s, regime %s, %d symbol(s), size x%s, %s",
-                 plan.date, plan.strategy, plan.regime, len(plan.symbols), plan.position_size_multiplier,
-                 authority)
-
-    def on_heartbeat(self, api: StrategyAPI) -> None:
-        pass
-
-
-class PrerequisiteError(Exception):
-    """The bot must not start; the message is the one line to show."""
-
-
-def load_strategy(spec: str | None) -> Strategy:
-    """`MODULE:ATTR` -> a Strategy (an instance, or a class/factory called without arguments)."""
-    if not spec:
-        return IdleStrategy()
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise PrerequisiteError(f"strategy {spec!r}: expected MODULE:ATTR, e.g. docs.examples.strategy:Example")
-    try:
-        target = getattr(importlib.import_module(module_name), attr)
-    except Exception as exc:  # an import error in the operator's module: one line, not a traceback
-        raise PrerequisiteError(f"strategy {spec!r} cannot be loaded: {type(exc).__name__}: {exc}") from None
-    try:
-        strategy = target() if inspect.isclass(target) or not hasattr(target, "on_start") else target
-    except Exception as exc:
-        raise PrerequisiteError(f"strategy {spec!r} could not be created: {type(exc).__name__}: {exc}") from None
-    missing = [name for name in ("on_start", "on_heartbeat") if not callable(getattr(strategy, name, None))]
-    if missing:
-        raise PrerequisiteError(f"strategy {spec!r} does not implement the Strategy protocol: "
-                                f"no {', '.join(missing)}")
-    return strategy  # type: ignore[no-any-return]
 
 
 def load_plan(path: Path, sha256: str | None = None) -> tuple[Gameplan, str]:

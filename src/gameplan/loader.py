@@ -116,6 +116,12 @@ def load_emergency_plan(path: PathArg) -> Gameplan:
     return check_emergency(parse_gameplan(read_gameplan_bytes(path), path))
 
 
+def read_emergency_plan(path: PathArg) -> tuple[Gameplan, bytes]:
+    """``load_emergency_plan`` and the exact bytes it validated (for the plan snapshot)."""
+    data = read_gameplan_bytes(path)
+    return check_emergency(parse_gameplan(data, path)), data
+
+
 def check_emergency(plan: Gameplan) -> Gameplan:
     """``plan`` if it is a Strategy C plan granting no authority; else ``GameplanError``."""
     if plan.strategy != "C" or plan.trading_authorized:

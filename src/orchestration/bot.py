@@ -24,6 +24,7 @@ from src.orchestration.sdnotify import NotifyListener
 
 PID_FILE = "bot.pid"
 READY_FILE = "bot_ready.json"
+PLAN_FILE = "plan_in_force.json"  # the exact bytes the orchestrator validated: what the bot is given
 POLL = 0.1  # how often a waiting orchestrator also checks that the bot is still alive
 
 

@@ -58,6 +58,7 @@ _ACCEPTED: dict[str, tuple[str, bool]] = {
     "GAMEPLAN_PATH": ("a file path (unset = no gameplan: Strategy C)", False),
     "EMERGENCY_GAMEPLAN_PATH": ("a file path", False),
     "BOT_COMMAND": ("a command line, e.g. '/usr/bin/python3 -m src.main'", False),
+    "BOT_STRATEGY": ("MODULE:ATTR of a class or object implementing the Strategy protocol, or unset (idle)", False),
     "BOT_CLIENT_ID": (f"an integer from 0 to {MAX_CLIENT_ID}", False),
     "BOT_READY_TIMEOUT": ("seconds, a number > 0 and <= 3600", False),
     "BOT_LOG_LEVEL": ("one of " + ", ".join(LOG_LEVELS), False),
@@ -103,6 +104,8 @@ class _Settings(BaseModel):
     )
     bot_command: str | None = Field(None, alias="BOT_COMMAND")
     bot_client_id: int = Field(1, alias="BOT_CLIENT_ID", ge=0, le=MAX_CLIENT_ID)
+    bot_strategy: str | None = Field(None, alias="BOT_STRATEGY",
+                                     pattern=r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$")
     bot_ready_timeout: Seconds = Field(30.0, alias="BOT_READY_TIMEOUT", le=3600)
     bot_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "INFO", alias="BOT_LOG_LEVEL"
@@ -182,6 +185,7 @@ class OrchestrationConfig:
     emergency_gameplan_path: Path = REPO_ROOT / "state" / "emergency_gameplan.json"
     bot_command: tuple[str, ...] = (sys.executable, "-m", "src.main")
     bot_client_id: int = 1
+    bot_strategy: str | None = None  # MODULE:ATTR, checked at start-up; None = the idle strategy
     bot_ready_timeout: float = 30.0
     bot_log_level: str = "INFO"
     discord_webhook_url: str | None = field(default=None, repr=False)
@@ -246,6 +250,7 @@ class OrchestrationConfig:
             emergency_gameplan_path=emergency,
             bot_command=tuple(shlex.split(s.bot_command)) if s.bot_command else cls.bot_command,
             bot_client_id=s.bot_client_id,
+            bot_strategy=s.bot_strategy,
             bot_ready_timeout=s.bot_ready_timeout,
             bot_log_level=s.bot_log_level,
             discord_webhook_url=s.discord_webhook_url or None,

@@ -15,6 +15,7 @@ Strategy C (no trading), 1 = anything else.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import os
 import signal
@@ -28,8 +29,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from src.broker.strategy import PrerequisiteError, load_strategy
 from src.gameplan.generator import generate_strategy_c
-from src.gameplan.loader import GameplanVerdict, evaluate_gameplan
+from src.gameplan.loader import GameplanVerdict, evaluate_gameplan, read_emergency_plan
+from src.gameplan.schema import Gameplan
 from src.notifications.discord import DiscordNotifier, redact
 from src.notifications.dispatch import AlertQueue
 from src.orchestration import bot as botproc
@@ -43,6 +46,7 @@ from src.orchestration.journal import RunJournal, recover_interrupted
 from src.orchestration.locks import LockHeld, PidLock
 from src.orchestration.logins import BudgetView, LoginBudget
 from src.orchestration.logsetup import setup_logging
+from src.atomic_file import write_atomic
 from src.orchestration.sdnotify import notify
 
 log = logging.getLogger("src.orchestration.startup")
@@ -118,7 +122,10 @@ class StartupContext:
     gateway_problem: str | None = None
     gateway_verdict: HandshakeResult | None = None
     gameplan_verdict: GameplanVerdict | None = None
-    gameplan_path: Path | None = None  # the plan the bot is given
+    gameplan_path: Path | None = None  # the plan file decided on (the analyst's, or Strategy C)
+    plan_data: bytes | None = None  # its exact bytes as validated: snapshotted for the bot
+    plan_strategy: str | None = None
+    plan_authorized: bool = False
     strategy_c_reason: str | None = None
     bot_pid: int | None = None
     bot_log: Path | None = None
@@ -141,6 +148,7 @@ class Services:
     running_bot: Callable[[Path], int | None]
     clock: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = lambda: datetime.now(UTC)  # wall clock, for IBKR's reset windows
+    read_emergency: Callable[[Path], tuple[Gameplan, bytes]] = read_emergency_plan
     logins: LoginBudget | None = None  # None: the configured budget in STATE_DIR
 
     @classmethod
@@ -359,6 +367,12 @@ class StartupOrchestrator:
         if not cfg.discord_webhook_url:
             log.warning("DISCORD_WEBHOOK_URL not set: alerts go to the log only")
         try:
+            load_strategy(cfg.bot_strategy)  # importable and implements the protocol, before anything runs
+        except PrerequisiteError as exc:
+            self.context.error_message = f"BOT_STRATEGY: {exc}"
+            self.context.supervise_code = EXIT_CONFIG
+            return S.FAILURE
+        try:
             version = self._wait_for_docker()
         except DockerError as exc:
             return self._docker_down(exc)
@@ -504,8 +518,8 @@ class StartupOrchestrator:
         self.journal.update(gameplan={"path": str(self.config.gameplan_path) if self.config.gameplan_path else None,
                                       "verdict": verdict.kind, "reason": self._redact(verdict.reason),
                                       "deployed": None})
-        if verdict.usable:
-            self.context.gameplan_path = self.config.gameplan_path
+        if verdict.usable and verdict.plan is not None:
+            self._plan_in_force(self.config.gameplan_path, verdict.plan, verdict.data)
             log.info("Gameplan %s validated: %s", self.config.gameplan_path, verdict.reason)
             if verdict.plan is not None and not verdict.plan.trading_authorized:
                 # the analyst chose no trading: no alert needed, but the exit code says what runs
@@ -519,10 +533,10 @@ class StartupOrchestrator:
         path = self.config.emergency_gameplan_path
         try:
             self.services.generate_strategy_c(path)
+            self._plan_in_force(path, *self.services.read_emergency(path))  # read back, validated
         except Exception as exc:
             self.context.error_message = f"Strategy C could not be written to {path}: {type(exc).__name__}: {exc}"
             return S.FAILURE
-        self.context.gameplan_path = path
         self._alert("warning", f"Strategy C deployed (NO trading): {self.context.strategy_c_reason}",
                     title="Strategy C: no trading today until a valid gameplan is provided")
         return S.BOT_STARTING
@@ -531,21 +545,23 @@ class StartupOrchestrator:
         cfg, ctx = self.config, self.context
         stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
         ctx.bot_log = cfg.log_dir / f"bot_{stamp}_{self.journal.run_id}.log"
+        snapshot, sha256 = self._snapshot_plan()
         args = ["--gateway-host", cfg.gateway_host, "--gateway-port", str(cfg.gateway_port),
-                "--gameplan", str(ctx.gameplan_path), "--log-level", cfg.bot_log_level,
+                "--gameplan", str(snapshot), "--gameplan-sha256", sha256, "--log-level", cfg.bot_log_level,
                 "--client-id", str(cfg.bot_client_id), "--health-client-id", str(cfg.gateway_health_client_id),
-                "--state-dir", str(cfg.state_dir)]
-        self.journal.update(gameplan={**self.journal.record["gameplan"], "deployed": str(ctx.gameplan_path)})
+                "--state-dir", str(cfg.state_dir), *(["--strategy", cfg.bot_strategy] if cfg.bot_strategy else [])]
         started = self.services.start_bot(cfg.bot_command, args, log_path=ctx.bot_log, state_dir=cfg.state_dir,
                                           cwd=REPO_ROOT, env=cfg.bot_env, ready_timeout=cfg.bot_ready_timeout)
         ctx.bot_pid = started.pid
         ctx.bot_process = started.process
-        if started.ready:
+        mismatch = self._plan_mismatch(started.record or {}, sha256) if started.ready else None
+        if started.ready and not mismatch:
             log.info("Bot ready (PID %s): %s", started.pid, started.record)
             return S.BOT_RUNNING
         if started.process is not None and started.process.poll() is None:
             botproc.stop_process(started.process, grace=5)  # never leave a half-started bot behind
-        ctx.error_message = f"the bot did not start: {started.reason}{self._bot_log_excerpt()}"
+        ctx.error_message = (f"the bot reports {mismatch}: it was stopped" if mismatch
+                             else f"the bot did not start: {started.reason}{self._bot_log_excerpt()}")
         return S.BOT_START_FAILED
 
     def _finalize(self) -> StartupState:
@@ -560,6 +576,33 @@ class StartupOrchestrator:
         return S.FAILURE
 
     # --- helpers ----------------------------------------------------------------------
+
+    def _plan_in_force(self, path: Path | None, plan: Gameplan, data: bytes | None) -> None:
+        """The plan decided on, and the exact bytes that were validated."""
+        ctx = self.context
+        ctx.gameplan_path, ctx.plan_data = path, data
+        ctx.plan_strategy, ctx.plan_authorized = plan.strategy, plan.trading_authorized
+
+    def _snapshot_plan(self) -> tuple[Path, str]:
+        """Write the validated bytes to state/PLAN_FILE (atomically): the bot reads that, never the
+        analyst's file, which may be rewritten between validation and the bot's start."""
+        data = self.context.plan_data or b""
+        sha256 = hashlib.sha256(data).hexdigest()
+        snapshot = self.config.state_dir / botproc.PLAN_FILE
+        write_atomic(snapshot, data)
+        self.journal.update(gameplan={**self.journal.record["gameplan"], "deployed": str(self.context.gameplan_path),
+                                      "snapshot": str(snapshot), "sha256": sha256})
+        return snapshot, sha256
+
+    def _plan_mismatch(self, record: dict[str, Any], sha256: str) -> str | None:
+        """How the bot's readiness record differs from the plan this run validated, or None."""
+        ctx = self.context
+        expected = {"gameplan_sha256": sha256, "strategy": ctx.plan_strategy, "trading_authorized": ctx.plan_authorized}
+        wrong = {k: record.get(k) for k, v in expected.items() if record.get(k) != v}
+        if not wrong:
+            return None
+        return ("a plan other than the one validated: " + ", ".join(f"{k} {v!r} (expected {expected[k]!r})"
+                                                                     for k, v in wrong.items()))
 
     def _bot_log_excerpt(self) -> str:
         """'; log PATH; last lines: ...' for a failure message, so the operator sees why at once."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from src.gameplan.generator import generate_strategy_c
-from src.gameplan.loader import evaluate_gameplan
+from src.gameplan.loader import evaluate_gameplan, parse_gameplan
 from src.notifications.dispatch import AlertQueue
 from src.orchestration.bot import BotStart
 from src.orchestration.config import OrchestrationConfig
@@ -27,7 +27,8 @@ class Harness:
         self.health = FakeHealth()
         self.notifier = RecordingNotifier()
         self.bot_calls: list[dict] = []
-        self.bot_result = BotStart(True, 4242, "ready", {"pid": 4242})
+        self.bot_result: BotStart | None = None  # None: an honest bot, ready on the plan it was given
+        self.bot_process = None  # the honest bot's process, when a test gives it a real one
         self.running_bot_pid: int | None = None
         self.config = OrchestrationConfig(
             state_dir=tmp_path / "state", log_dir=tmp_path / "logs",
@@ -41,7 +42,8 @@ class Harness:
 
     def _start_bot(self, command, args, **kwargs) -> BotStart:
         self.bot_calls.append({"command": command, "args": list(args), **kwargs})
-        return self.bot_result
+        pid = self.bot_process.pid if self.bot_process is not None else 4242
+        return self.bot_result or honest_bot(list(args), pid, self.bot_process)
 
     def orchestrator(self) -> StartupOrchestrator:
         services = Services(
@@ -66,8 +68,21 @@ class Harness:
         return [record["transitions"][0]["from"]] + [t["to"] for t in record["transitions"]]
 
     def bot_gameplan(self) -> Path:
+        """The plan file whose exact bytes the bot was given (through the state/ snapshot)."""
         args = self.bot_calls[-1]["args"]
-        return Path(args[args.index("--gameplan") + 1])
+        snapshot = Path(args[args.index("--gameplan") + 1])
+        deployed = Path(self.runs[-1]["gameplan"]["deployed"])
+        assert snapshot.read_bytes() == deployed.read_bytes(), "the bot was not given the validated bytes"
+        return deployed
+
+
+def honest_bot(args: list[str], pid: int, process=None) -> BotStart:
+    """A bot that read the plan it was given and reports it truly in its readiness record."""
+    snapshot = Path(args[args.index("--gameplan") + 1])
+    plan = parse_gameplan(snapshot.read_bytes(), snapshot)
+    record = {"pid": pid, "gameplan_sha256": args[args.index("--gameplan-sha256") + 1],
+              "strategy": plan.strategy, "trading_authorized": plan.trading_authorized}
+    return BotStart(True, pid, "ready", record, process)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import time
 import pytest
 
 from src.orchestration import exitcodes
-from src.orchestration.bot import BotStart
 from src.orchestration.docker import DAEMON_DOWN, PERMISSION, DockerError
 from src.orchestration.sdnotify import NotifyListener
 from tests.helpers.fakes import RUNNING, ContainerState, probe
@@ -155,7 +154,7 @@ def test_sigterm_during_the_gateway_wait_ends_with_exit_1_and_says_where(harness
 def supervised(harness, bot_command: list[str], monkeypatch, listener: NotifyListener):
     monkeypatch.setenv("NOTIFY_SOCKET", listener.name)
     proc = subprocess.Popen(bot_command)
-    harness.bot_result = BotStart(True, proc.pid, "ready", {"pid": proc.pid}, proc)
+    harness.bot_process = proc
     orchestrator = harness.orchestrator()
     orchestrator.supervise = True
     return orchestrator, proc

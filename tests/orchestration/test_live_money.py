@@ -151,7 +151,7 @@ def test_a_crash_after_the_bot_started_stops_that_bot(harness, monkeypatch):
     import sys
 
     bot = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    harness.bot_result = harness.bot_result.__class__(True, bot.pid, "ready", {"pid": bot.pid}, bot)
+    harness.bot_process = bot
     orchestrator = harness.orchestrator()
 
     def crash() -> None:
