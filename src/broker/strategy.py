@@ -9,8 +9,11 @@ No ib_async import here, so that check stays cheap.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import logging
+from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -52,12 +55,13 @@ def load_strategy(spec: str | None) -> Strategy:
     """`MODULE:ATTR` -> a Strategy (an instance, or a class/factory called without arguments)."""
     if not spec:
         return IdleStrategy()
-    module_name, _, attr = spec.partition(":")
+    module_name, _, attr = spec.rpartition(":")
     if not module_name or not attr:
-        raise PrerequisiteError(f"strategy {spec!r}: expected MODULE:ATTR, e.g. docs.examples.strategy:Example")
+        raise PrerequisiteError(f"strategy {spec!r}: expected MODULE:ATTR or FILE.py:ATTR, "
+                                "e.g. docs/examples/strategy.py:ExampleStrategy")
     try:
-        target = getattr(importlib.import_module(module_name), attr)
-    except Exception as exc:  # an import error in the operator's module: one line, not a traceback
+        target = getattr(_import(module_name), attr)
+    except Exception as exc:  # an error in the operator's module: one line, not a traceback
         raise PrerequisiteError(f"strategy {spec!r} cannot be loaded: {type(exc).__name__}: {exc}") from None
     try:
         strategy = target() if inspect.isclass(target) or not hasattr(target, "on_start") else target
@@ -68,3 +72,16 @@ def load_strategy(spec: str | None) -> Strategy:
         raise PrerequisiteError(f"strategy {spec!r} does not implement the Strategy protocol: "
                                 f"no {', '.join(missing)}")
     return strategy  # type: ignore[no-any-return]
+
+
+def _import(name: str) -> ModuleType:
+    """A dotted module name, or a path to a .py file (relative to the working directory)."""
+    if not name.endswith(".py"):
+        return importlib.import_module(name)
+    path = Path(name).resolve()
+    spec = importlib.util.spec_from_file_location(f"strategy_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -58,7 +58,8 @@ _ACCEPTED: dict[str, tuple[str, bool]] = {
     "GAMEPLAN_PATH": ("a file path (unset = no gameplan: Strategy C)", False),
     "EMERGENCY_GAMEPLAN_PATH": ("a file path", False),
     "BOT_COMMAND": ("a command line, e.g. '/usr/bin/python3 -m src.main'", False),
-    "BOT_STRATEGY": ("MODULE:ATTR of a class or object implementing the Strategy protocol, or unset (idle)", False),
+    "BOT_STRATEGY": ("MODULE:ATTR or FILE.py:ATTR of a class or object implementing the Strategy protocol, "
+                     "or unset (idle)", False),
     "BOT_CLIENT_ID": (f"an integer from 0 to {MAX_CLIENT_ID}", False),
     "BOT_READY_TIMEOUT": ("seconds, a number > 0 and <= 3600", False),
     "BOT_LOG_LEVEL": ("one of " + ", ".join(LOG_LEVELS), False),
@@ -105,7 +106,7 @@ class _Settings(BaseModel):
     bot_command: str | None = Field(None, alias="BOT_COMMAND")
     bot_client_id: int = Field(1, alias="BOT_CLIENT_ID", ge=0, le=MAX_CLIENT_ID)
     bot_strategy: str | None = Field(None, alias="BOT_STRATEGY",
-                                     pattern=r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$")
+                                     pattern=r"^([A-Za-z_][A-Za-z0-9_.]*|[^:\x00-\x1f]+\.py):[A-Za-z_][A-Za-z0-9_]*$")
     bot_ready_timeout: Seconds = Field(30.0, alias="BOT_READY_TIMEOUT", le=3600)
     bot_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "INFO", alias="BOT_LOG_LEVEL"
@@ -250,7 +251,7 @@ class OrchestrationConfig:
             emergency_gameplan_path=emergency,
             bot_command=tuple(shlex.split(s.bot_command)) if s.bot_command else cls.bot_command,
             bot_client_id=s.bot_client_id,
-            bot_strategy=s.bot_strategy,
+            bot_strategy=_strategy(s.bot_strategy),
             bot_ready_timeout=s.bot_ready_timeout,
             bot_log_level=s.bot_log_level,
             discord_webhook_url=s.discord_webhook_url or None,
@@ -306,6 +307,14 @@ class OrchestrationConfig:
         except (FileNotFoundError, _FileProblem, OSError):
             return []  # no file (yet): nothing to redact; Compose reports it when it needs it
         return [text.rstrip("\r\n"), text.strip()]
+
+
+def _strategy(spec: str | None) -> str | None:
+    """FILE.py:ATTR with FILE relative to the repository, like every path here; MODULE:ATTR as is."""
+    if spec is None:
+        return None
+    module, _, attr = spec.rpartition(":")
+    return f"{_resolve(module)}:{attr}" if module.endswith(".py") else spec
 
 
 def _resolve(value: str) -> Path:
