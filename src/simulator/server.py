@@ -121,6 +121,8 @@ class GatewaySimulator:
             raise ValueError(f"login_outcome must be one of {LOGIN_OUTCOMES}, not {login_outcome!r}")
         if login_delay < 0 or twofa_delay < 0:
             raise ValueError("login_delay and twofa_delay must not be negative")
+        if not 0 <= port <= 65535:  # getaddrinfo would quietly take 70000 as 4464
+            raise ValueError(f"port must be 0..65535, not {port}")
         if fills not in FILL_POLICIES:
             raise ValueError(f"fills must be one of {FILL_POLICIES}, not {fills!r}")
         if outage_kind not in OUTAGE_KINDS:
