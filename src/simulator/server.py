@@ -196,7 +196,7 @@ class GatewaySimulator:
     @property
     def client_ids(self) -> list[int]:
         """The client ids connected now."""
-        return sorted(self._client_ids)
+        return sorted(self._client_ids.copy())  # copy(): atomic while the loop thread changes the set
 
     @property
     def ib_connected(self) -> bool:

@@ -197,6 +197,8 @@ def test_positions_follow_fills_and_reach_every_client(ib: IB) -> None:
         finally:
             other.disconnect()
         held = sim.positions
+        executions = ib.reqExecutions()
+    assert [(f.execution.side, f.execution.shares) for f in executions] == [("BOT", 10), ("SLD", 4)]
     assert (position.account, position.contract.conId, position.avgCost) == ("DU123456", SPY_CON_ID, 500.01)
     assert sell.fills[0].commissionReport.realizedPNL == pytest.approx(4 * (499.99 - 500.01))
     assert seen_by_other == [("DU123456", "SPY", 6)]
@@ -230,6 +232,20 @@ def test_a_resting_order_is_cancelled_and_bad_cancels_are_errors(ib: IB) -> None
     assert [(req_id, code) for req_id, code, _ in errors] == [
         (stop.order.orderId, 202), (filled.order.orderId, 10148), (987654, 10147)]
     assert errors[1][2].endswith("state: Filled.")
+
+
+def test_modifying_a_resting_stop_to_a_triggered_price_fills_it(ib: IB) -> None:
+    with running_simulator() as sim:
+        connect(ib, sim.port)
+        stop = ib.placeOrder(spy(), StopOrder("SELL", 3, 450.0))
+        wait_until(ib, lambda: stop.orderStatus.status == "Submitted")
+        stop.order.auxPrice = 510.0  # above the bid: a sell stop there triggers at once
+        ib.placeOrder(spy(), stop.order)
+        wait_until(ib, stop.isDone)
+        orders = sim.orders
+    assert stop.orderStatus.status == "Filled" and stop.orderStatus.avgFillPrice == 499.99
+    assert [(o["aux_price"], o["modification"], o["status"]) for o in orders] == [
+        (450.0, False, "Filled"), (510.0, True, "Filled")]
 
 
 def test_a_bracket_fills_its_parent_and_rests_its_exits(ib: IB) -> None:
