@@ -361,6 +361,11 @@ class Session:
     def _receive_order(self, fields: list[str]) -> Order | None:
         """Record and log a placeOrder; the order to work, or None (rejected, or not transmitted)."""
         order_id = int(fields[1])
+        if _what_if(fields, self.version):  # a margin query (ib.whatIfOrder), not an order: never filled
+            log.info("API: WHATIF received: client %d order %d: not simulated, answered with error %d",
+                     self.client_id, order_id, NOT_SIMULATED)
+            self.error(order_id, NOT_SIMULATED, "The Gateway simulator does not implement what-if orders")
+            return None
         contract = _contract(fields, 2)
         action, quantity_text, order_type = fields[16].upper(), fields[17], fields[18].upper()
         quantity, limit, aux = _float(quantity_text), _float(fields[19]), _float(fields[20])
@@ -502,6 +507,24 @@ class Session:
                 self.send(protocol.exec_details(self.version, req_id, execution),
                           protocol.commission_report(execution))
         self.send(protocol.exec_details_end(req_id))
+
+
+def _what_if(fields: list[str], version: int) -> bool:
+    """placeOrder's whatIf flag, found past the optional groups before it (ib_async's client.py
+    order); a combo (BAG) order is never in the universe, so its legs need not be skipped."""
+    if fields[4].upper() == "BAG":
+        return False
+    i = 42 + (1 if version < protocol.MIN_VERSION_NO_FA_PROFILE else 0)  # modelCode
+    i += 22  # deltaNeutralOrderType
+    i += 2 + (8 if fields[i] else 0)  # continuousUpdate
+    increment = _float(fields[i + 6])
+    i += 7 + (7 if increment is not None and increment > 0 else 0)  # scaleTable
+    i += 4 + (1 if fields[i + 3] else 0)  # optOutSmartRouting
+    i += 4
+    i += 1 + (3 if fields[i] == "1" else 0)  # algoStrategy
+    if fields[i]:
+        i += 1 + 2 * int(fields[i + 1])
+    return fields[i + 2] == "1"  # after algoId
 
 
 def _contract(fields: list[str], start: int) -> list[str]:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from ib_async import IB, LimitOrder, MarketOrder, Stock, StopOrder
+from ib_async import IB, LimitOrder, MarketOrder, Stock, StopOrder, TagValue
 
 from tests.helpers.simulator import running_simulator
 from tests.simulator.test_simulator_ib_async import connect
@@ -269,6 +269,23 @@ def test_with_fills_never_orders_rest_until_cancelled(ib: IB) -> None:
         ib.cancelOrder(trade.order)
         wait_until(ib, lambda: trade.orderStatus.status == "Cancelled")
         assert sim.positions == {}
+
+
+def test_a_what_if_query_is_an_error_and_never_an_order(ib: IB) -> None:
+    adaptive = {"algoStrategy": "Adaptive", "algoParams": [TagValue("adaptivePriority", "Normal")]}
+    with running_simulator() as sim:
+        connect(ib, sim.port)
+        errors = errors_of(ib)
+        started = time.monotonic()
+        assert ib.whatIfOrder(spy(), MarketOrder("BUY", 5)) == []
+        assert ib.whatIfOrder(spy(), LimitOrder("BUY", 5, 501.0, **adaptive)) == []  # past the algo fields
+        elapsed = time.monotonic() - started
+        trade = ib.placeOrder(spy(), LimitOrder("BUY", 2, 501.0, **adaptive))  # a real order with an algo fills
+        wait_until(ib, trade.isDone)
+        orders = sim.orders
+    assert elapsed < QUICK
+    assert [code for _, code, _ in errors] == [503, 503]
+    assert [(o["order_id"], o["status"]) for o in orders] == [(trade.order.orderId, "Filled")]
 
 
 def test_a_rejected_order_is_recorded_with_its_error(ib: IB) -> None:
