@@ -1,7 +1,8 @@
 """Command line: ``python -m src.simulator``; every flag defaults from a SIM_* environment variable.
 
-Exit codes: 0 after SIGTERM/SIGINT, 1 after ``--exit-after`` (a simulated crash), 2 on bad arguments,
-87 when ``--login-outcome 2fa-timeout`` times out (as IBC does). Lines are in IBC's format,
+Exit codes: 0 after SIGTERM/SIGINT, 1 after ``--exit-after`` (a simulated crash) or when it cannot
+listen (the port is taken: one line says so), 2 on bad arguments, 87 when ``--login-outcome
+2fa-timeout`` times out (as IBC does). Lines are in IBC's format,
 ``yyyy-MM-dd HH:mm:ss:SSS IBC: ...`` (IbcAlpha/IBC Utils.java:35, :160).
 """
 
@@ -14,7 +15,17 @@ import os
 import signal
 import sys
 
-from .server import BEFORE_LOGIN_BEHAVIOURS, DEFAULT_ACCOUNTS, LOGIN_OUTCOMES, MODES, GatewaySimulator, log
+from .market import FILL_POLICIES
+from .server import (
+    BEFORE_LOGIN_BEHAVIOURS,
+    DEFAULT_ACCOUNTS,
+    LOGIN_OUTCOMES,
+    MODES,
+    OUTAGE_KINDS,
+    GatewaySimulator,
+    ListenError,
+    log,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,8 +74,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON file written at login: logged_in_at, port, pid (SIM_STATE_FILE)",
     )
     parser.add_argument(
+        "--fills", choices=FILL_POLICIES, default=env("SIM_FILLS", "immediate"),
+        help="immediate: orders fill at once (a limit at its limit or better); marketable: limits only"
+        " when they reach the quote; never: orders rest until cancelled. Stops, trailing orders and"
+        " bracket children rest (SIM_FILLS)",
+    )
+    parser.add_argument(
+        "--outage-after", type=float, default=env("SIM_OUTAGE_AFTER") or None, metavar="SECONDS",
+        help="begin a simulated outage this many seconds after login (SIM_OUTAGE_AFTER)",
+    )
+    parser.add_argument(
+        "--outage-for", type=float, default=env("SIM_OUTAGE_FOR") or None, metavar="SECONDS",
+        help="how long the outage lasts (SIM_OUTAGE_FOR)",
+    )
+    parser.add_argument(
+        "--outage-kind", choices=OUTAGE_KINDS, default=env("SIM_OUTAGE_KIND") or "ib-lost",
+        help="ib-lost: 1100, the API up but requests for IB wait, then 1102; freeze: 1100, then nothing"
+        " answered, then 1102; closed: 1100, every connection closed and new ones closed on accept,"
+        " then served again (SIM_OUTAGE_KIND)",
+    )
+    parser.add_argument(
         "--log-level", choices=("DEBUG", "INFO", "WARNING"), default=env("SIM_LOG_LEVEL", "INFO"),
-        help="DEBUG also logs ignored requests (SIM_LOG_LEVEL)",
+        help="DEBUG also logs every request's name (SIM_LOG_LEVEL)",
     )
     return parser
 
@@ -98,10 +129,18 @@ def main(argv: list[str] | None = None) -> int:
             state_file=args.state_file,
             login_outcome=args.login_outcome,
             twofa_delay=args.twofa_delay,
+            fills=args.fills,
+            outage_after=args.outage_after,
+            outage_for=args.outage_for,
+            outage_kind=args.outage_kind,
         )
     except ValueError as exc:  # environment values bypass argparse's choices
         parser.error(str(exc))
-    return asyncio.run(_run(simulator, args.exit_after))
+    try:
+        return asyncio.run(_run(simulator, args.exit_after))
+    except ListenError as exc:  # one line, no traceback: the port is taken, the host unknown
+        log.error("API: %s", exc)
+        return 1
 
 
 async def _run(simulator: GatewaySimulator, exit_after: float | None) -> int:
@@ -124,6 +163,11 @@ async def _run(simulator: GatewaySimulator, exit_after: float | None) -> int:
         loop.add_signal_handler(signum, on_signal, signum)
     if exit_after is not None:
         loop.call_later(exit_after, crash)
+    if simulator.outage_after is not None:
+        log.info("API: outage scheduled: %s for %gs, %gs after login", simulator.outage_kind,
+                 simulator.outage_for, simulator.outage_after)
+    if simulator.fills != "immediate":
+        log.info("API: orders fill: %s", simulator.fills)
     await simulator.serve(stop)
     if crashed:
         return 1

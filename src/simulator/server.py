@@ -11,11 +11,22 @@ that log is all an orchestrator can read; ``tests/fixtures/ibc/`` holds the same
 texts as IBC prints them and the tests hold the two together. Runs in a caller's
 event loop (``serve``) or in a background thread (``start``/``stop``) for
 synchronous test code.
+
+Runtime faults, callable from any thread while it serves (each returns once in
+effect): ``freeze``/``unfreeze`` (a hung Gateway: sockets open, nothing answered),
+``connectivity_lost``/``connectivity_restored`` (1100, then 1102 or 1101: the API
+keeps serving what the Gateway knows itself, requests for IB's servers wait),
+``farm_broken``/``farm_ok`` (2103/2105/2157, 2104/2106/2158), ``drop_clients``
+(every API connection closed), ``close_api``/``open_api`` (connections closed on
+accept, as socat does in front of a Gateway that is down). ``outage_after`` and
+``outage_for`` run one of these as a timed outage after login. What reached the
+Gateway: ``orders`` (every placeOrder, one INFO line each) and ``positions``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -23,14 +34,28 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from . import protocol
-from .session import START_API, Session, client_id_in_use
+from .broker import Broker
+from .market import FILL_POLICIES
+from .session import (
+    CONNECTIVITY_LOST,
+    CONNECTIVITY_RESTORED,
+    CONNECTIVITY_RESTORED_DATA_LOST,
+    FARM_BROKEN_NOTICES,
+    FARM_NOTICES,
+    START_API,
+    Session,
+    client_id_in_use,
+)
 
 BEFORE_LOGIN_BEHAVIOURS = ("refuse", "close", "silent")
 MODES = ("ready", "silent", "no-accounts", "client-id-in-use")
 LOGIN_OUTCOMES = ("ok", "2fa-then-ok", "2fa-timeout", "2fa-expired", "rejected", "existing-session")
+# A timed outage after login: a hung Gateway, a Gateway whose API is down, or lost connectivity to IB.
+OUTAGE_KINDS = ("ib-lost", "freeze", "closed")
 # IBC exits with 1111 (ErrorCodes.SECOND_FACTOR_AUTH_LOGIN_TIMED_OUT) when the login has not completed
 # after the 2FA; an exit status has 8 bits, so the process, and the container, end with 1111 % 256 = 87.
 TWOFA_TIMEOUT_EXIT = 87
@@ -61,7 +86,14 @@ class GatewaySimulator:
     * ``existing-session``: the "Existing session detected" dialog, left for a human
       (ExistingSessionDetectedAction=manual); never logged in.
 
-    Once logged in it serves clients as ``mode`` says. An instance serves once.
+    Once logged in it serves clients as ``mode`` says. Orders fill as ``fills`` says
+    (``immediate``, ``marketable`` or ``never``: see ``market.fill_price``), against
+    accounts that may start with ``positions`` ({account: {symbol: shares}}). With
+    ``outage_after``, ``outage_for`` seconds of ``outage_kind`` begin that many seconds
+    after login: ``ib-lost`` sends 1100 and holds requests for IB's servers, then 1102;
+    ``freeze`` sends 1100 and freezes, then unfreezes and sends 1102; ``closed`` sends
+    1100 and closes every connection, closing new ones on accept, then serves again. An
+    instance serves once.
     """
 
     def __init__(
@@ -75,6 +107,11 @@ class GatewaySimulator:
         state_file: str | os.PathLike[str] | None = None,
         login_outcome: str = "ok",
         twofa_delay: float = 5.0,
+        fills: str = "immediate",
+        positions: Mapping[str, Mapping[str, float]] | None = None,
+        outage_after: float | None = None,
+        outage_for: float | None = None,
+        outage_kind: str = "ib-lost",
     ):
         if before_login not in BEFORE_LOGIN_BEHAVIOURS:
             raise ValueError(f"before_login must be one of {BEFORE_LOGIN_BEHAVIOURS}, not {before_login!r}")
@@ -84,6 +121,16 @@ class GatewaySimulator:
             raise ValueError(f"login_outcome must be one of {LOGIN_OUTCOMES}, not {login_outcome!r}")
         if login_delay < 0 or twofa_delay < 0:
             raise ValueError("login_delay and twofa_delay must not be negative")
+        if not 0 <= port <= 65535:  # getaddrinfo would quietly take 70000 as 4464
+            raise ValueError(f"port must be 0..65535, not {port}")
+        if fills not in FILL_POLICIES:
+            raise ValueError(f"fills must be one of {FILL_POLICIES}, not {fills!r}")
+        if outage_kind not in OUTAGE_KINDS:
+            raise ValueError(f"outage_kind must be one of {OUTAGE_KINDS}, not {outage_kind!r}")
+        if (outage_after is None) != (outage_for is None):
+            raise ValueError("outage_after and outage_for go together: when the outage begins, how long it lasts")
+        if (outage_after or 0) < 0 or (outage_for or 0) < 0:
+            raise ValueError("outage_after and outage_for must not be negative")
         self.host = host
         self.port = port
         self.login_delay = login_delay
@@ -93,10 +140,24 @@ class GatewaySimulator:
         self.state_file = state_file
         self.login_outcome = login_outcome
         self.twofa_delay = twofa_delay
+        self.fills = fills
+        self.outage_after = outage_after
+        self.outage_for = outage_for
+        self.outage_kind = outage_kind
+        self.broker = Broker(self.accounts, fills, positions)
         self.exit_code: int | None = None  # set when the simulated IBC exits by itself
         self._login_started = time.monotonic()
         self._client_ids: set[int] = set()
         self._connections: set[asyncio.Task[None]] = set()
+        self._conns: set[_Connection] = set()
+        # Fault state, changed on the event loop only (see _call).
+        self._frozen = False
+        self._thawed = asyncio.Event()
+        self._thawed.set()
+        self._ib_connected = True
+        self._farms_ok = True
+        self._api_open = True
+        self._loop_thread: int | None = None
         self._bound = threading.Event()
         self._logged_in = threading.Event()
         # Background-thread runner (start/stop).
@@ -113,13 +174,87 @@ class GatewaySimulator:
         """Block until login has completed; False if ``timeout`` passed first."""
         return self._logged_in.wait(timeout)
 
+    # --- what reached the Gateway -------------------------------------------------------------
+
+    @property
+    def orders(self) -> list[dict[str, Any]]:
+        """A copy of every placeOrder received, oldest first: client_id, order_id, perm_id, action,
+        symbol, quantity, order_type, limit_price, aux_price, tif, account, parent_id, transmit,
+        order_ref, modification, received_at; and the order's status, filled, avg_fill_price and
+        error (the code of a rejection) as they are now."""
+        return self.broker.records()
+
+    def wait_for_orders(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """``orders`` once at least ``count`` have arrived, or as they are after ``timeout`` seconds."""
+        return self.broker.wait_for_records(count, timeout)
+
+    @property
+    def positions(self) -> dict[str, dict[str, float]]:
+        """Every non-zero position now: {account: {symbol: shares}} (negative when short)."""
+        return self.broker.holdings()
+
+    @property
+    def client_ids(self) -> list[int]:
+        """The client ids connected now."""
+        return sorted(self._client_ids.copy())  # copy(): atomic while the loop thread changes the set
+
+    @property
+    def ib_connected(self) -> bool:
+        return self._ib_connected
+
+    def sessions(self) -> list[Session]:
+        return [conn.session for conn in list(self._conns) if conn.session is not None]
+
+    # --- runtime faults -----------------------------------------------------------------------
+
+    def freeze(self) -> None:
+        """A hung Gateway: connections stay open and new ones are accepted, nothing is read or answered."""
+        self._call(self._freeze)
+
+    def unfreeze(self) -> None:
+        """Answer again: what was held is sent, what waited is read and answered, in order."""
+        self._call(self._unfreeze)
+
+    def connectivity_lost(self) -> None:
+        """Error 1100 to every client. The API stays up and answers what the Gateway knows by itself
+        (current time, accounts, ids, positions, open orders); requests for IB's servers (contract
+        details, market data, history, orders and cancels) wait until ``connectivity_restored``."""
+        self._call(self._connectivity_lost)
+
+    def connectivity_restored(self, data_lost: bool = False) -> None:
+        """1102 (1101 if ``data_lost``) to every client, then the waiting requests are answered."""
+        self._call(lambda: self._connectivity_restored(data_lost))
+
+    def farm_broken(self) -> None:
+        """2103, 2105 and 2157 (market data, HMDS and sec-def farms broken) to every client; new clients
+        get them instead of the OK notices. Notices only: requests are still answered."""
+        self._call(lambda: self._set_farms(False))
+
+    def farm_ok(self) -> None:
+        """2104, 2106 and 2158 (the farms are OK) to every client."""
+        self._call(lambda: self._set_farms(True))
+
+    def drop_clients(self) -> None:
+        """Close every API connection (as a Gateway restart does); new ones are served."""
+        self._call(self._drop_clients)
+
+    def close_api(self) -> None:
+        """Close every API connection, and each new one as soon as it is accepted, until ``open_api``."""
+        self._call(self._close_api)
+
+    def open_api(self) -> None:
+        self._call(self._open_api)
+
     async def serve(self, stop: asyncio.Event) -> None:
         """Bind, log in as ``login_outcome`` says, serve until ``stop`` is set (or IBC exits), close all."""
         if self.state_file:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(self.state_file)  # a stale file would announce a login that has not happened
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         sock = self._bind()
         server: asyncio.Server | None = None
+        outage: asyncio.Task[None] | None = None
         try:
             if self.before_login != "refuse":
                 server = await asyncio.start_server(self._on_connect, sock=sock)
@@ -140,9 +275,14 @@ class GatewaySimulator:
                 if server is None:
                     server = await asyncio.start_server(self._on_connect, sock=sock)
                 self._complete_login()
+                if self.outage_after is not None:
+                    outage = asyncio.ensure_future(self._outage(stop))
             if self.exit_code is None:
                 await stop.wait()
         finally:
+            if outage is not None:
+                outage.cancel()
+                await asyncio.gather(outage, return_exceptions=True)
             await self._close(server, sock)
 
     def start(self, timeout: float = 5.0) -> GatewaySimulator:
@@ -191,14 +331,21 @@ class GatewaySimulator:
 
     def _bind(self) -> socket.socket:
         """Bind without listening: until ``listen()`` the port is taken, yet connecting is refused."""
-        family, kind, proto, _, address = socket.getaddrinfo(
-            self.host, self.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
+        where = f"{protocol.clip(self.host, 64)}:{self.port}"
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(
+                self.host, self.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            )[0]
+        except (OSError, OverflowError, UnicodeError) as exc:
+            raise ListenError(f"cannot listen on {where}: {_reason(exc)}") from None
         sock = socket.socket(family, kind, proto)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(address)
             sock.setblocking(False)
+        except (OSError, OverflowError) as exc:
+            sock.close()
+            raise ListenError(f"cannot listen on {where}: {_reason(exc)}") from None
         except BaseException:
             sock.close()
             raise
@@ -260,26 +407,36 @@ class GatewaySimulator:
         log.info("IBC: Gateway simulator stopped")
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """One TCP connection, from accept to close; errors end this connection only."""
+        """One TCP connection, from accept to close; errors end this connection only, in one log line."""
         task = asyncio.current_task()
         if task is not None:
             self._connections.add(task)
-        host, port = writer.get_extra_info("peername")[:2]
-        peer = f"{host}:{port}"
+        peername = writer.get_extra_info("peername")
+        peer = f"{peername[0]}:{peername[1]}" if isinstance(peername, tuple) else "an unknown peer"
+        conn = _Connection(self, writer)
+        self._conns.add(conn)
         try:
             if not self.logged_in:
                 await self._before_login(reader, peer)
+            elif not self._api_open:
+                log.info("API: connection from %s closed: the API is down (simulated outage)", peer)
             elif self.mode == "silent":
                 log.info("API: connection from %s accepted, not answering (mode silent)", peer)
                 await _drain(reader)
             else:
-                await self._serve_api(reader, writer, peer)
+                await self._serve_api(reader, conn, peer)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the client went away; _serve_api has logged a registered client's departure
+        except asyncio.CancelledError:
+            pass  # stopping: end quietly (a cancelled task would be logged with a traceback by asyncio)
         except protocol.ProtocolError as exc:
             log.warning("API: connection from %s closed: not the TWS API protocol (%s)", peer, exc)
+        except Exception as exc:  # one line, never a traceback: the next client is still served
+            log.error("API: connection from %s closed: simulator error %s: %s", peer, type(exc).__name__,
+                      protocol.clip(exc, 120))
         finally:
             self._connections.discard(task)
+            self._conns.discard(conn)
             writer.close()
 
     async def _before_login(self, reader: asyncio.StreamReader, peer: str) -> None:
@@ -289,29 +446,174 @@ class GatewaySimulator:
         log.info("API: connection from %s accepted, not answering: not logged in yet", peer)
         await _drain(reader)
 
-    async def _serve_api(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str) -> None:
-        """Handshake, startApi, then request/reply until the client leaves."""
+    async def _serve_api(self, reader: asyncio.StreamReader, conn: _Connection, peer: str) -> None:
+        """Handshake, startApi, then request/reply until the client leaves; frozen, nothing moves."""
+        writer = conn.writer
         client_min, client_max = await protocol.read_version_range(reader)
         version = protocol.negotiate_version(client_min, client_max)
         if version is None:
             raise protocol.ProtocolError(
-                f"client versions v{client_min}..{client_max} all above {protocol.SERVER_VERSION}"
+                f"client versions v{client_min}..{client_max} outside"
+                f" {protocol.MIN_CLIENT_VERSION}..{protocol.SERVER_VERSION}"
             )
-        writer.write(protocol.version_reply(version))
+        await self._thawed.wait()
+        conn.send([protocol.version_reply(version)])
         client_id = await _read_start_api(reader)
+        await self._thawed.wait()
         if self.mode == "client-id-in-use" or client_id in self._client_ids:
             log.info("API: client %d from %s rejected: client id already in use (error 326)", client_id, peer)
-            writer.write(client_id_in_use(version))
+            conn.send([client_id_in_use(version)])
             await writer.drain()
             return
         self._client_ids.add(client_id)
         log.info("API: client %d connected from %s (server version %d)", client_id, peer, version)
         try:
             accounts = () if self.mode == "no-accounts" else self.accounts
-            await _converse(reader, writer, Session(version, accounts), client_id)
+            session = Session(version, accounts, client_id, self, conn.send)
+            conn.session = session
+            conn.send(session.greeting(self._notices()))
+            await writer.drain()
+            while True:
+                fields = await protocol.read_fields(reader)
+                await self._thawed.wait()
+                session.handle(fields)
+                await writer.drain()
         finally:
             self._client_ids.discard(client_id)
             log.info("API: client %d disconnected", client_id)
+
+    # --- faults, on the event loop ------------------------------------------------------------
+
+    def _call(self, action: Callable[[], None], timeout: float = 5.0) -> None:
+        """Run ``action`` on the serving loop and wait for it (at once when on that loop, or not serving)."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or not loop.is_running() or threading.get_ident() == self._loop_thread:
+            action()
+            return
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                action()
+            except BaseException as exc:
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
+
+        loop.call_soon_threadsafe(run)
+        done.result(timeout)
+
+    def _notices(self) -> list[tuple[int, str]]:
+        """The notices a new client gets after its greeting, as things stand."""
+        notices = list(FARM_NOTICES if self._farms_ok else FARM_BROKEN_NOTICES)
+        return notices if self._ib_connected else [CONNECTIVITY_LOST, *notices]
+
+    def _broadcast(self, notices: Iterable[tuple[int, str]]) -> int:
+        sessions = self.sessions()
+        for session in sessions:
+            for code, text in notices:
+                session.error(-1, code, text)
+        return len(sessions)
+
+    def _freeze(self) -> None:
+        self._frozen = True
+        self._thawed.clear()
+        log.info("API: frozen: %d connections stay open, nothing is answered", len(self._conns))
+
+    def _unfreeze(self) -> None:
+        self._frozen = False
+        self._thawed.set()
+        for conn in list(self._conns):
+            conn.flush()
+        log.info("API: unfrozen: answering again")
+
+    def _connectivity_lost(self) -> None:
+        self._ib_connected = False
+        count = self._broadcast([CONNECTIVITY_LOST])
+        log.info("API: connectivity to IB lost: error 1100 sent to %d clients", count)
+
+    def _connectivity_restored(self, data_lost: bool) -> None:
+        self._ib_connected = True
+        notice = CONNECTIVITY_RESTORED_DATA_LOST if data_lost else CONNECTIVITY_RESTORED
+        count = self._broadcast([notice])
+        log.info("API: connectivity to IB restored: %d sent to %d clients", notice[0], count)
+        for session in self.sessions():
+            session.resume()
+
+    def _set_farms(self, ok: bool) -> None:
+        self._farms_ok = ok
+        notices = FARM_NOTICES if ok else FARM_BROKEN_NOTICES
+        count = self._broadcast(notices)
+        log.info("API: data farms %s: %s sent to %d clients", "OK" if ok else "broken",
+                 "/".join(str(code) for code, _ in notices), count)
+
+    def _drop_clients(self) -> None:
+        conns = list(self._conns)
+        for conn in conns:
+            conn.flush()
+            conn.writer.close()
+        log.info("API: %d connections dropped", len(conns))
+
+    def _close_api(self) -> None:
+        self._api_open = False
+        log.info("API: closed: connections are closed on accept")
+        self._drop_clients()
+
+    def _open_api(self) -> None:
+        self._api_open = True
+        log.info("API: open again")
+
+    async def _outage(self, stop: asyncio.Event) -> None:
+        """The timed outage of ``outage_kind``, ``outage_after`` s after login, for ``outage_for`` s."""
+        if self.outage_after is None or self.outage_for is None or await _wait(stop, self.outage_after):
+            return
+        kind = self.outage_kind
+        log.info("API: simulated outage (%s) for %gs begins", kind, self.outage_for)
+        self._connectivity_lost()
+        if kind == "freeze":
+            self._freeze()
+        elif kind == "closed":
+            self._close_api()
+        if await _wait(stop, self.outage_for):
+            return
+        if kind == "freeze":
+            self._unfreeze()
+        elif kind == "closed":
+            self._open_api()
+        self._connectivity_restored(data_lost=False)
+        log.info("API: simulated outage (%s) ends", kind)
+
+
+class ListenError(OSError):
+    """The simulator cannot listen where it was told to (the port is taken, the host unknown...)."""
+
+
+class _Connection:
+    """One accepted connection: its writer, and the frames held while the simulator is frozen."""
+
+    def __init__(self, simulator: GatewaySimulator, writer: asyncio.StreamWriter):
+        self.simulator = simulator
+        self.writer = writer
+        self.session: Session | None = None
+        self._held: list[bytes] = []
+
+    def send(self, frames: Iterable[bytes]) -> None:
+        if self.simulator._frozen:
+            self._held.extend(frames)
+        elif not self.writer.is_closing():
+            self.writer.writelines(frames)
+
+    def flush(self) -> None:
+        held, self._held = self._held, []
+        if held and not self.writer.is_closing():
+            self.writer.writelines(held)
+
+
+def _reason(exc: BaseException) -> str:
+    """An OS error's reason without its arguments: ``address already in use``."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[:1].lower() + exc.strerror[1:]
+    return protocol.clip(exc, 80)
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> bool:
@@ -334,30 +636,11 @@ async def _read_start_api(reader: asyncio.StreamReader) -> int:
     while True:
         fields = await protocol.read_fields(reader)
         if fields[:1] == [str(START_API)]:
-            try:
-                return int(fields[2])
-            except (IndexError, ValueError):
-                raise protocol.ProtocolError(f"bad startApi {fields}") from None
-        log.debug("API: ignoring %s before startApi", ",".join(fields))
-
-
-async def _converse(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, session: Session, client_id: int
-) -> None:
-    """Send the greeting, then answer requests until EOF; unsimulated ones are logged and ignored."""
-    writer.writelines(session.greeting())
-    await writer.drain()
-    while True:
-        fields = await protocol.read_fields(reader)
-        try:
-            replies = session.reply(fields)
-        except (IndexError, ValueError):
-            replies = None
-        if replies is None:
-            log.debug("API: client %d: ignoring request %s", client_id, ",".join(fields))
-            continue
-        writer.writelines(replies)
-        await writer.drain()
+            text = fields[2] if len(fields) > 2 else ""
+            if not (text.lstrip("-").isdigit() and len(text) <= 11):
+                raise protocol.ProtocolError(f"startApi without a client id ({protocol.clip(text, 20)!r})")
+            return int(text)
+        log.debug("API: ignoring %s before startApi", protocol.clip(",".join(fields), 60))
 
 
 def _write_state_file(path: str | os.PathLike[str], port: int) -> None:

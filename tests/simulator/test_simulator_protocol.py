@@ -143,11 +143,25 @@ def test_current_time_is_epoch_seconds_now() -> None:
     assert abs(int(seconds) - time.time()) < 5
 
 
-def test_unknown_and_malformed_requests_are_ignored() -> None:
+def test_unknown_and_malformed_requests_are_answered_with_errors_and_the_connection_lives() -> None:
+    # A real Gateway answers every request; the simulator never drops one silently (a client would wait).
     with running_simulator() as sim, connect_client(sim.port, 1) as sock:
         sock.sendall(frame(999, 1) + frame("garbage") + frame() + frame(7) + frame(6, 2, 0, "DU123456"))
+        unknown, garbage, empty, short = (recv_fields(sock) for _ in range(4))
         sock.sendall(frame(49, 1))
-        assert recv_fields(sock)[0] == "49"  # nothing came before it, and the connection lives
+        assert recv_fields(sock)[0] == "49"  # the unsubscribe (6, 2, 0, ...) got nothing, as from TWS
+    assert unknown[:4] == ["4", "2", "-1", "503"] and "message 999" in unknown[4]
+    assert [m[:4] for m in (garbage, empty, short)] == [["4", "2", "-1", "320"]] * 3
+    assert "reqExecutions (message 7) is malformed" in short[4]
+
+
+def test_a_request_that_is_not_simulated_gets_an_error_naming_it_with_its_request_id() -> None:
+    with running_simulator() as sim, connect_client(sim.port, 1) as sock:
+        sock.sendall(frame(81, 42, "SP"))  # reqMatchingSymbols(reqId 42)
+        assert recv_fields(sock) == ["4", "2", "42", "503",
+                                     "The Gateway simulator does not implement reqMatchingSymbols (message 81)", ""]
+        sock.sendall(frame(2, 2, 42) + frame(59, 1, 3) + frame(49, 1))  # cancels and settings: no answer
+        assert recv_fields(sock)[0] == "49"
 
 
 def test_non_api_peer_is_closed_and_others_still_served() -> None:
