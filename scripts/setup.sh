@@ -29,4 +29,11 @@ fi
 
 # Dependencies: exactly poetry.lock, hash-checked (see scripts/install-deps.py for why pip).
 "$PYTHON" scripts/install-deps.py "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+# ib_insync 0.9.86 beside the venv, for the simulator's compatibility test (see the requirements file)
+if [ ! -f .venv/ib_insync/.installed ] || ! cmp -s scripts/requirements-ib_insync.txt .venv/ib_insync/.installed; then
+    rm -rf .venv/ib_insync
+    .venv/bin/python -m pip install --quiet --no-deps --require-hashes --no-compile --target .venv/ib_insync \
+        -r scripts/requirements-ib_insync.txt 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+    cp scripts/requirements-ib_insync.txt .venv/ib_insync/.installed
+fi
 echo "setup: Python environment ready in .venv"

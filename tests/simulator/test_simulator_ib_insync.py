@@ -2,9 +2,9 @@
 
 ib_insync is not in the project's virtualenv: its `eventkit` and ib_async's `aeventkit`
 install the same top-level package, so installing both there would quietly swap ib_async's
-event library. The fixture installs ib_insync and its eventkit, hash-pinned and without
-dependencies (numpy and nest_asyncio come from the virtualenv), into a directory of their
-own; ib_insync_client.py then runs with that directory first on its path.
+event library. scripts/setup.sh installs ib_insync and its eventkit, hash-pinned and without dependencies
+(numpy and nest_asyncio come from the virtualenv), into .venv/ib_insync; ib_insync_client.py
+then runs with that directory first on its path. The tests themselves reach no network.
 """
 
 from __future__ import annotations
@@ -25,28 +25,15 @@ from tests.helpers.ci import skip_or_fail
 from tests.helpers.simulator import running_simulator
 
 HERE = Path(__file__).resolve().parent
-REQUIREMENTS = (
-    "ib_insync==0.9.86 --hash=sha256:a61fbe56ff405d93d211dad8238d7300de76dd6399eafc04c320470edec9a4a4\n"
-    "eventkit==1.0.3 --hash=sha256:0e199527a89aff9d195b9671ad45d2cc9f79ecda0900de8ecfb4c864d67ad6a2\n"
-)
+INSTALLED = HERE.parents[1] / ".venv" / "ib_insync"  # scripts/setup.sh puts it there
 
 
 @pytest.fixture(scope="session")
-def ib_insync_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory holding ib_insync 0.9.86 and eventkit 1.0.3 only."""
-    target = tmp_path_factory.mktemp("ib_insync")
-    requirements = target / "requirements.txt"
-    requirements.write_text(REQUIREMENTS)
-    packages = target / "site"
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--require-hashes", "--no-compile",
-         "--target", str(packages), "-r", str(requirements)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )
-    if result.returncode != 0:
-        said = [line for line in result.stderr.splitlines() if "is ignored" not in line]
-        skip_or_fail(f"pip could not install ib_insync 0.9.86: {' '.join(said)[-300:]}")
-    return packages
+def ib_insync_path() -> Path:
+    """The directory holding ib_insync 0.9.86 and eventkit 1.0.3 only (scripts/requirements-ib_insync.txt)."""
+    if not (INSTALLED / "ib_insync" / "__init__.py").is_file():
+        skip_or_fail(f"ib_insync 0.9.86 is not installed in {INSTALLED}: run bash scripts/setup.sh")
+    return INSTALLED
 
 
 class Client:
