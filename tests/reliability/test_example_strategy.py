@@ -50,7 +50,7 @@ def test_the_gate_refuses_and_nothing_reaches_the_gateway(world, gateway, env, r
     world.extra.update({k: v for k, v in env.items() if v is not None})
     code, log = run_example(world, **{k: v for k, v in env.items() if v is None})
     assert refusal in log and "the gate refused" in log
-    assert gateway.orders() == []
+    assert gateway.orders == []
     assert code == (2 if "GAMEPLAN_PATH" in env else 0)
 
 
@@ -71,5 +71,5 @@ def test_after_the_date_change_yesterdays_plan_places_no_order(tmp_path, gateway
                           "--state-dir", str(tmp_path / "state")], strategy=ThenStop())
     assert code == 0
     assert any("authority ended" in r.getMessage() for r in caplog.records)
-    assert gateway.orders() == []
+    assert gateway.orders == []
     assert Path(tmp_path / "state" / "bot_ready.json").exists() is False
