@@ -17,7 +17,7 @@ from src.gameplan.generator import generate_strategy_c
 from src.gameplan.loader import evaluate_gameplan
 from src.notifications.dispatch import AlertQueue
 from src.orchestration import bot as botproc
-from src.orchestration.bot import READY_FILE, running_bot
+from src.orchestration.bot import PLAN_FILE, READY_FILE, running_bot
 from src.orchestration.config import REPO_ROOT, OrchestrationConfig
 from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import RunJournal, read_runs
@@ -66,7 +66,8 @@ def test_no_gameplan_runs_the_bot_under_strategy_c_and_exit_2(tmp_path, bot_reap
         assert code == 2
         ready = json.loads((config.state_dir / READY_FILE).read_text())
     assert ready["strategy"] == "C" and ready["trading_authorized"] is False
-    assert ready["gameplan"] == str(config.emergency_gameplan_path)
+    snapshot = config.state_dir / PLAN_FILE  # the bot runs the exact bytes of the Strategy C plan written
+    assert ready["gameplan"] == str(snapshot) and snapshot.read_bytes() == config.emergency_gameplan_path.read_bytes()
     assert any("Strategy C deployed" in message for _, message in notifier.alerts)
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from src.gameplan.generator import generate_strategy_c
-from src.gameplan.loader import evaluate_gameplan, parse_gameplan
+from src.gameplan.loader import evaluate_gameplan
+from src.gameplan.schema import Gameplan
 from src.notifications.dispatch import AlertQueue
 from src.orchestration.bot import BotStart
 from src.orchestration.config import OrchestrationConfig
@@ -79,7 +80,7 @@ class Harness:
 def honest_bot(args: list[str], pid: int, process=None) -> BotStart:
     """A bot that read the plan it was given and reports it truly in its readiness record."""
     snapshot = Path(args[args.index("--gameplan") + 1])
-    plan = parse_gameplan(snapshot.read_bytes(), snapshot)
+    plan = Gameplan.model_validate_json(snapshot.read_bytes())  # quietly: the bot's own log is not under test
     record = {"pid": pid, "gameplan_sha256": args[args.index("--gameplan-sha256") + 1],
               "strategy": plan.strategy, "trading_authorized": plan.trading_authorized}
     return BotStart(True, pid, "ready", record, process)

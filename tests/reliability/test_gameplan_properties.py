@@ -167,7 +167,7 @@ def test_the_bot_never_gets_authority_from_a_file_the_orchestrator_would_not_tra
     assume(today == trading_date())  # the bot reads the real clock: skip a case made across midnight
     plan_path.write_bytes(data)
     try:
-        bot_plan = load_plan(plan_path)
+        bot_plan, _ = load_plan(plan_path)
     except PrerequisiteError:
         return
     assert_no_authority_unless_tradeable(bot_plan, today)
