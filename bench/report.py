@@ -424,7 +424,8 @@ def _rerun_detection(s1: list[dict[str, Any]], main: dict[str, Any]) -> list[str
                     if c == "project" else ""
                 rows.append([short, f"{d:g} s", label(c), str(len(v)), fmt(m), fmt(top),
                              "1.0×" if c == "project" else ratio(m, pm), goal,
-                             f"{fmt(old['median'])} / {fmt(old['p95'])}" if old else "–",
+                             f"{fmt(old['median'])} / {fmt(old['p95'])}" if old and old.get("median") is not None
+                             else "–",
                              f"{sum(1 for s in v if before_login(s))}/{len(v)}",
                              fmt(median(values(v, "login_to_docker_healthy"))),
                              fmt(median(values(v, "login_to_bot_ready"))), fmt(p95(values(v, "login_to_bot_ready"))),

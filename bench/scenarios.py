@@ -85,7 +85,8 @@ def guarded(what: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 
 def _progress(scenario: str, sample: dict[str, Any]) -> None:
-    bits = [f"s{scenario}", sample.get("contender", "?"), f"d={sample.get('login_delay', '-')}"]
+    bits = [f"s{scenario}", sample.get("contender", "?"), f"d={sample.get('login_delay', '-')}",
+            *([sample["variant"]] if sample.get("variant") else [])]
     for key in ("detection_latency", "overhead", "wall"):
         if isinstance(sample.get(key), float):
             bits.append(f"{key}={sample[key]:.3f}")
