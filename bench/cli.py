@@ -1,6 +1,7 @@
 """Command line of the benchmark.
 
     python -m bench [--quick] [--scenarios 1,2,3,4,5,6] [--plot] [--out docs/BENCHMARKS.md] [--json FILE]
+    python -m bench --rerun NAME --scenarios 1 [--login-delays ...]   (a partial rerun, see below)
     bash bench/run.sh [same arguments]
 
 Scenarios (issue 6): 1 detection latency, 2 end-to-end overhead (cold runs are shared with 1;
@@ -8,6 +9,16 @@ plus warm runs), 3 timeout accuracy, 4 repeat run, 5 cost while waiting, 6 CLI s
 Results go to a JSON file (full runs: bench/results/latest.json, committed with the report;
 --quick: bench/results/quick.json, git-ignored) and a Markdown report (full runs:
 docs/BENCHMARKS.md; --quick: bench/results/quick.md, git-ignored).
+
+Scenario 1 has three variants of the container's Docker healthcheck (bench/env.py VARIANTS):
+"sim" (the simulator's own, every 1 s: --login-delays), "production-like" (the production
+Compose file's api-healthcheck.sh, every 5 s: --prod-delays) and "no-healthcheck"
+(--nohc-delays).
+
+A partial rerun (--rerun NAME) keeps the full run's results: its own go to
+bench/results/NAME.json, and docs/BENCHMARKS.md is regenerated from bench/results/latest.json
+with one section per rerun newer than that full run (whose figures then also stand in the
+Goals table for the cells they measured).
 
 Needs Docker Engine, Compose v2 and the simulator image (bash scripts/provision-docker.sh).
 Everything is bounded: each run has a timeout, each Compose project (`zt-bench-<hex>`, its own
@@ -34,7 +45,7 @@ from typing import Any
 
 from bench import scenarios as sc
 from bench.env import REPO_ROOT, docker, docker_problem, workspace
-from bench.report import render, summary
+from bench.report import find_reruns, render, summary
 
 RESULTS = REPO_ROOT / "bench" / "results"
 DEFAULT_PLOT = REPO_ROOT / "docs" / "benchmarks-detection-latency.png"
@@ -65,11 +76,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--nohc-repeats", type=int,
                    help="repetitions of this project in the no-healthcheck variant of scenario 1 [10]")
     p.add_argument("--nohc-baseline-repeats", type=int, help="… of the baselines in that variant [3]")
+    p.add_argument("--prod-repeats", type=int,
+                   help="repetitions of this project in the production-like variant of scenario 1 [10]")
+    p.add_argument("--prod-baseline-repeats", type=int, help="… of the baselines in that variant [5]")
     p.add_argument("--cost-repeats", type=int, help="repetitions of scenario 5 [3; --quick 1]")
     p.add_argument("--login-delays", type=_floats, default=[3.0, 10.0, 30.0], help="scenario 1 [3,10,30]")
     p.add_argument("--nohc-delays", type=_floats, default=[10.0],
-                   help="scenario 1 with a container without healthcheck, like the production image; '' = none [10]")
+                   help="scenario 1 with a container without any healthcheck; '' = none [10]")
     p.add_argument("--nohc-contenders", type=_names, default=["project", "handoff"], help="[project,handoff]")
+    p.add_argument("--prod-delays", type=_floats, default=[10.0],
+                   help="scenario 1 production-like: the production Compose file's healthcheck (every 5 s); "
+                        "'' = none [10]")
+    p.add_argument("--prod-contenders", type=_names, default=["project", "handoff"], help="[project,handoff]")
     p.add_argument("--contenders", type=_names, default=["project", "handoff", "common"],
                    help="any of project,handoff,common [all]")
     p.add_argument("--common-sleep", type=float, default=30.0, help="common practice's fixed sleep [30]")
@@ -78,12 +96,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--keep", action="store_true", help="keep the run directories (state/, logs/ of every run)")
     p.add_argument("--from-json", type=Path, metavar="FILE",
                    help="run nothing: regenerate the report (and, with --plot, the plot) from a results file")
+    p.add_argument("--rerun", metavar="NAME",
+                   help="a partial rerun: results to bench/results/NAME.json, then docs/BENCHMARKS.md regenerated "
+                        "from bench/results/latest.json with this rerun's section")
     args = p.parse_args(argv)
     args.scenarios = [s for s in _names(args.scenarios)]
     bad = [s for s in args.scenarios if s not in ALL] + [c for c in args.contenders
                                                            if c not in ("project", "handoff", "common")]
     if bad:
         p.error(f"unknown scenario or contender: {', '.join(bad)}")
+    if args.rerun is not None:
+        if args.quick or args.json or args.from_json or not args.rerun.strip() or "/" in args.rerun \
+                or args.rerun.removesuffix(".json") in ("latest", "quick"):
+            p.error("--rerun NAME: a plain name other than latest/quick, without --quick, --json or --from-json")
+        args.rerun = args.rerun.removesuffix(".json")
     return args
 
 
@@ -96,6 +122,10 @@ def options(args: argparse.Namespace, workdir: Path) -> sc.Options:
         common_repeats=args.common_repeats or (repeats if quick else 3),
         nohc_repeats=args.nohc_repeats or repeats,
         nohc_baseline_repeats=args.nohc_baseline_repeats or (repeats if quick else 3),
+        prod_repeats=args.prod_repeats or repeats,
+        prod_baseline_repeats=args.prod_baseline_repeats or (repeats if quick else 5),
+        prod_delays=args.prod_delays,
+        prod_contenders=[c for c in args.prod_contenders if c in args.contenders],
         cost_repeats=args.cost_repeats or (1 if quick else 3),
         login_delays=args.login_delays, nohc_delays=args.nohc_delays,
         nohc_contenders=[c for c in args.nohc_contenders if c in args.contenders],
@@ -149,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="bench: %(message)s", stream=sys.stderr)
     args = parse_args(argv)
     quick = args.quick
-    json_path = (args.json or RESULTS / ("quick.json" if quick else "latest.json")).resolve()
+    default_json = f"{args.rerun}.json" if args.rerun else "quick.json" if quick else "latest.json"
+    json_path = (args.json or RESULTS / default_json).resolve()
     out_path = (args.out or (RESULTS / "quick.md" if quick else REPO_ROOT / "docs" / "BENCHMARKS.md")).resolve()
     if args.from_json:
         return regenerate(args, args.from_json.resolve(), out_path)
@@ -183,10 +214,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: scenario {key}", file=sys.stderr, flush=True)
             if key == "1":
                 if "1" in chosen:
-                    samples["1"] = sc.scenario_1(opts, with_nohc=True)
+                    samples["1"] = sc.scenario_1(opts, with_variants=True)
                 else:  # scenario 2 alone: its cold runs, at the first login delay only
-                    samples["1"] = sc.scenario_1(sc.Options(**{**vars(opts), "login_delays": opts.login_delays[:1],
-                                                               "nohc_delays": []}), with_nohc=False)
+                    samples["1"] = sc.scenario_1(sc.Options(**{**vars(opts), "login_delays": opts.login_delays[:1]}),
+                                                 with_variants=False)
             elif key == "2w":
                 samples["2"] = sc.scenario_2_warm(opts)
             else:
@@ -195,20 +226,25 @@ def main(argv: list[str] | None = None) -> int:
         meta["loadavg"] += " / " + " ".join(f"{x:.2f}" for x in os.getloadavg())
         meta["src_digest_end"] = src_digest()
     results = _save(json_path, meta, samples, started)
+    failed = sum(1 for group in samples.values() for s in group if s.get("error"))
+    if args.rerun:
+        print(f"bench: rerun results {json_path}" + (f"; {failed} run(s) FAILED" if failed else ""), file=sys.stderr)
+        regenerate(args, RESULTS / "latest.json", out_path)
+        return 1 if failed else 0
     plot_path = None
     if args.plot and samples.get("1"):
         from bench.plot import plot_detection
 
         plot_path = plot_detection(samples["1"], args.plot_path.resolve())
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(render(results, plot_path, out_path), encoding="utf-8")
-    failed = sum(1 for group in samples.values() for s in group if s.get("error"))
+    out_path.write_text(render(results, plot_path, out_path, reruns(json_path, results, quick)), encoding="utf-8")
     print(f"bench: results {json_path}; report {out_path}" + (f"; plot {plot_path}" if plot_path else "")
           + (f"; {failed} run(s) FAILED" if failed else ""), file=sys.stderr)
     return 1 if failed else 0
 
 
 def regenerate(args: argparse.Namespace, source: Path, out_path: Path) -> int:
+    source = source.resolve()
     results = json.loads(source.read_text(encoding="utf-8"))
     results["summary"] = summary(results)
     results["meta"]["json_path"] = os.path.relpath(source, out_path.parent)
@@ -217,10 +253,22 @@ def regenerate(args: argparse.Namespace, source: Path, out_path: Path) -> int:
         from bench.plot import plot_detection
 
         plot_path = plot_detection(results["samples"]["1"], args.plot_path.resolve())
+    elif source == (RESULTS / "latest.json").resolve() and args.plot_path.resolve().is_file():
+        plot_path = args.plot_path.resolve()  # drawn from this same file by the full run: still its picture
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(render(results, plot_path, out_path), encoding="utf-8")
-    print(f"bench: report {out_path} from {source}" + (f"; plot {plot_path}" if plot_path else ""), file=sys.stderr)
+    extra = reruns(source, results, bool(results["meta"].get("quick")))
+    out_path.write_text(render(results, plot_path, out_path, extra), encoding="utf-8")
+    print(f"bench: report {out_path} from {source}" + (f" and {len(extra)} rerun(s)" if extra else "")
+          + (f"; plot {plot_path}" if plot_path else ""), file=sys.stderr)
     return 0
+
+
+def reruns(main: Path, results: dict[str, Any], quick: bool) -> list[tuple[str, dict[str, Any]]]:
+    """Partial reruns (bench/results/*.json) started after the full run `main`, oldest first, as
+    (path relative to the repository, results). None for a quick run or a run outside RESULTS."""
+    if quick or main.resolve().parent != RESULTS.resolve():
+        return []
+    return find_reruns(RESULTS, results, skip={main.name, "latest.json", "quick.json"}, root=REPO_ROOT)
 
 
 def _save(path: Path, meta: dict[str, Any], samples: dict[str, list[dict[str, Any]]], started: float) -> dict[str, Any]:

@@ -38,6 +38,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_DIR = REPO_ROOT / "docker" / "gateway"
 SIM_FILES = ["docker-compose.yml", "docker-compose.sim.yml"]
 NO_HEALTHCHECK_FILE = Path(__file__).resolve().parent / "compose" / "no-healthcheck.yml"
+PRODUCTION_HEALTHCHECK_FILE = Path(__file__).resolve().parent / "compose" / "production-healthcheck.yml"
+# The container's Docker healthcheck, by variant: the extra Compose files on top of SIM_FILES.
+VARIANTS: dict[str, list[Path]] = {
+    "sim": [],  # the simulator's own: a Python TWS handshake every ${SIM_HEALTH_INTERVAL:-1s}
+    "production-like": [PRODUCTION_HEALTHCHECK_FILE],  # the production file's api-healthcheck.sh, every 5 s
+    "no-healthcheck": [NO_HEALTHCHECK_FILE],  # none at all (the bare image, without our Compose file)
+}
 SIMULATOR_IMAGE = "ibkr-gateway-simulator:local"
 PROJECT_PREFIX = "zt-bench-"
 SIM_STATE_PATH = "/tmp/sim_state.json"  # noqa: S108 - a path INSIDE the container (its HOME, user 10001)
@@ -100,11 +107,15 @@ class Gateway:
     """One simulator Gateway in its own Compose project; nothing exists until someone `up`s it."""
 
     login_delay: float
-    healthcheck: bool = True
+    variant: str = "sim"  # a key of VARIANTS: which Docker healthcheck the container has
     sim: dict[str, str] = field(default_factory=dict)  # extra SIM_* settings, without the prefix
     project: str = field(default_factory=lambda: f"{PROJECT_PREFIX}{uuid.uuid4().hex[:10]}")
     port: int = field(default_factory=free_port)
     vnc_port: int = field(default_factory=free_port)
+
+    @property
+    def healthcheck(self) -> bool:
+        return self.variant != "no-healthcheck"
 
     @property
     def container(self) -> str:
@@ -114,7 +125,7 @@ class Gateway:
         """The environment `docker compose` (cwd COMPOSE_DIR) needs for this Gateway."""
         env = {k: v for k, v in (os.environ if base is None else base).items()
                if not k.startswith(("SIM_", "COMPOSE_"))}
-        files = [*SIM_FILES] + ([] if self.healthcheck else [str(NO_HEALTHCHECK_FILE)])
+        files = [*SIM_FILES, *(str(f) for f in VARIANTS[self.variant])]
         env.update(COMPOSE_FILE=os.pathsep.join(files), COMPOSE_PROJECT_NAME=self.project,
                    GATEWAY_CONTAINER=self.container, GATEWAY_PORT=str(self.port), TRADING_MODE="paper",
                    GATEWAY_RELAY_PORT=str(RELAY_PORTS["paper"]), VNC_PORT=str(self.vnc_port),
@@ -151,6 +162,23 @@ class Gateway:
         result = docker("inspect", "--type", "container", "--format", "{{json .State}}", self.container,
                         check=False, timeout=20)
         return json.loads(result.stdout) if result.returncode == 0 else {}
+
+    def healthy_at(self, timeout: float) -> float | None:
+        """When Docker's healthcheck first passed (the end of that probe, from State.Health.Log),
+        waiting up to `timeout` for it; None without a healthcheck or if it did not pass in time."""
+        if not self.healthcheck:
+            return None
+        deadline = time.monotonic() + timeout
+        while True:
+            health = self.state().get("Health") or {}
+            entries = sorted((e for e in health.get("Log") or [] if e.get("End")), key=lambda e: parse_utc(e["End"]))
+            first = next((i for i, e in enumerate(entries) if e.get("ExitCode") == 0), None)
+            if health.get("Status") == "healthy" and first is not None:
+                # Docker keeps the last 5 probes: a pass that is the oldest of a full log may not be the first
+                return parse_utc(entries[first]["End"]) if first > 0 or len(entries) < 5 else None
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.5)
 
     def logged_in_at(self) -> float | None:
         """The simulator's own login moment (time.time() in the container), or None before login."""

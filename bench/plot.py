@@ -17,6 +17,9 @@ STYLE = {
     ("project", "no-healthcheck"): ("this project, no container healthcheck", "tab:green", "o", "--"),
     ("handoff", "no-healthcheck"): ("handoff design, no container healthcheck", "tab:orange", "s", "--"),
     ("common", "no-healthcheck"): ("common practice, no container healthcheck", "tab:red", "^", "--"),
+    ("project", "production-like"): ("this project, production healthcheck (5 s)", "tab:green", "o", "-."),
+    ("handoff", "production-like"): ("handoff design, production healthcheck (5 s)", "tab:orange", "s", "-."),
+    ("common", "production-like"): ("common practice, production healthcheck (5 s)", "tab:red", "^", "-."),
 }
 FLOOR = 0.005  # s: the log axis' floor, where negative latencies (decided before login) are drawn
 
@@ -42,7 +45,7 @@ def plot_detection(s1: list[dict[str, Any]], path: Path, goal: float = 0.5) -> P
             v += [-1.0 for s in early if s.get("detection_latency") is None]  # before login, exact value unknown
             if not v:
                 continue
-            x = d * (1 + jitter.get(contender, 0) + (0.015 if variant != "sim" else 0))
+            x = d * (1 + jitter.get(contender, 0) + {"sim": 0, "no-healthcheck": 0.015}.get(variant, -0.015))
             m, top = max(median(v), FLOOR), max(p95(v), FLOOR)
             xs.append(x)
             meds.append(m)

@@ -8,13 +8,20 @@ The report is regenerated from data every time, except the hand-written reading 
 `<!-- reading:start -->` and `<!-- reading:end -->`, which is carried over from the file
 being replaced, and the gameplan section between `<!-- gameplan:start -->` and
 `<!-- gameplan:end -->`, which `python -m bench.gameplan` writes and this keeps as it is.
+
+Partial reruns (`python -m bench --rerun NAME`, results in bench/results/NAME.json) started
+after the full run get a section each ("R1", "R2", … oldest first), and their figures replace
+the full run's in the Goals table for the cells they measured (marked with their tag). A newer
+full run makes them disappear from the report: it measured everything again.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +29,19 @@ from bench.contenders import LABELS
 
 READING_START, READING_END = "<!-- reading:start -->", "<!-- reading:end -->"
 GAMEPLAN_START, GAMEPLAN_END = "<!-- gameplan:start -->", "<!-- gameplan:end -->"
+# scenario 1's variants of the container's Docker healthcheck (bench/env.py VARIANTS), in report order
+VARIANTS = {
+    "sim": ("detection", "simulator healthcheck (1 s)",
+            "Simulator's own healthcheck (`docker-compose.sim.yml`: a Python TWS handshake, every 1 s)"),
+    "production-like": ("detection_production_like", "production-like (production healthcheck, 5 s)",
+                        "Production-like: the production Compose file's healthcheck "
+                        "(`docker/gateway/scripts/api-healthcheck.sh`, interval 5 s, timeout 5 s, retries 3, "
+                        "start_period 300 s; `bench/compose/production-healthcheck.yml`)"),
+    "no-healthcheck": ("detection_no_healthcheck", "no healthcheck",
+                       "No Docker healthcheck at all (`bench/compose/no-healthcheck.yml`; the image has none of "
+                       "its own, the production Compose file adds `api-healthcheck.sh`: the production-like "
+                       "variant)"),
+}
 PLACEHOLDER = "_Reading not written yet: add it between the reading markers (kept when the report is regenerated)._"
 
 GOALS = {
@@ -113,18 +133,13 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
     S = results["samples"]
     out: dict[str, Any] = {}
     s1 = S.get("1", [])
-    out["detection"] = {
-        f"{d:g}": {c: {"n": len(v), "median": median(values(v, "detection_latency")),
-                       "p95": p95(values(v, "detection_latency"))}
-                   for c in _contenders(s1) if (v := select(s1, contender=c, login_delay=d, variant="sim"))}
-        for d in sorted({s["login_delay"] for s in s1 if "login_delay" in s})
-    }
-    out["detection_no_healthcheck"] = {
-        f"{d:g}": {c: {"n": len(v), "median": median(values(v, "detection_latency")),
-                       "p95": p95(values(v, "detection_latency"))}
-                   for c in _contenders(s1) if (v := select(s1, contender=c, login_delay=d, variant="no-healthcheck"))}
-        for d in sorted({s["login_delay"] for s in s1 if s.get("variant") == "no-healthcheck"})
-    }
+    for variant, (key, _, _) in VARIANTS.items():
+        out[key] = {
+            f"{d:g}": {c: {"n": len(v), "median": median(values(v, "detection_latency")),
+                           "p95": p95(values(v, "detection_latency"))}
+                       for c in _contenders(s1) if (v := select(s1, contender=c, login_delay=d, variant=variant))}
+            for d in sorted({s["login_delay"] for s in s1 if s.get("variant") == variant and "login_delay" in s})
+        }
     warm = select(S.get("2", []), mode="warm")
     out["warm_overhead"] = {c: {"n": len(v), "median": median(values(v, "overhead")), "p95": p95(values(v, "overhead"))}
                             for c in _contenders(warm) if (v := select(warm, contender=c))}
@@ -161,60 +176,121 @@ def _labels(samples: list[dict[str, Any]]) -> list[str]:
     return seen
 
 
-def goals(summ: dict[str, Any]) -> list[list[str]]:
+def goals(summ: dict[str, Any], reruns: Sequence[tuple[str, dict[str, Any]]] = ()) -> list[list[str]]:
+    """The Goals table. `reruns`: (tag, summary) of partial reruns newer than the full run, oldest
+    first; each figure comes from the newest source that measured it, marked with its tag."""
     rows = []
 
     def verdict(ok: bool | None) -> str:
         return "–" if ok is None else ("**met**" if ok else "**not met**")
 
-    det = {d: cells.get("project", {}).get("p95") for d, cells in summ.get("detection", {}).items()}
-    if det:
-        worst = max((v for v in det.values() if v is not None), default=None)
-        rows.append(["Detection latency p95 ≤ 0.5 s at every login delay (default settings)",
-                     ", ".join(f"{d} s: {fmt(v)}" for d, v in det.items()),
-                     verdict(None if worst is None else worst <= GOALS["detection_p95"])])
-    nohc = {d: cells.get("project", {}).get("p95") for d, cells in summ.get("detection_no_healthcheck", {}).items()}
-    if nohc:
-        worst = max((v for v in nohc.values() if v is not None), default=None)
-        rows.append(["… same, container without a healthcheck (like the production image)",
-                     ", ".join(f"{d} s: {fmt(v)}" for d, v in nohc.items()),
-                     verdict(None if worst is None else worst <= GOALS["detection_p95"])])
-    warm = summ.get("warm_overhead", {})
-    if "project" in warm:
-        pm = warm["project"]["median"]
-        rows.append(["End-to-end overhead, warm, median ≤ 1.5 s", fmt(pm),
+    def mark(tag: str) -> str:
+        return f" [{tag}]" if tag else ""
+
+    def newest(key: str) -> tuple[Any, str]:
+        """This project's figure under summary[key], from the newest source that has one."""
+        for tag, rs in reversed(reruns):
+            if rs.get(key, {}).get("project"):
+                return rs[key]["project"], tag
+        return summ.get(key, {}).get("project"), ""
+
+    verdicts: list[bool | None] = []
+    for i, (key, short, _) in enumerate(VARIANTS.values()):
+        cells: dict[str, tuple[float | None, str]] = {
+            d: (c["project"].get("p95"), "") for d, c in summ.get(key, {}).items() if "project" in c}
+        for tag, rs in reruns:
+            cells.update({d: (c["project"].get("p95"), tag) for d, c in rs.get(key, {}).items() if "project" in c})
+        if not cells:
+            continue
+        found = [v for v, _ in cells.values() if v is not None]
+        worst = max(found) if len(found) == len(cells) else None
+        verdicts.append(None if worst is None else worst <= GOALS["detection_p95"])
+        rows.append([(f"Detection latency p95 ≤ 0.5 s at every login delay (default settings): {short}" if i == 0
+                      else f"… same: {short}"),
+                     ", ".join(f"{d} s: {fmt(v)}{mark(tag)}" for d, (v, tag) in sorted(cells.items(),
+                                                                                        key=lambda kv: float(kv[0]))),
+                     verdict(verdicts[-1])])
+    if len(verdicts) > 1:
+        rows.append(["… in every cell above", f"{sum(1 for v in verdicts if v)} of {len(verdicts)} variants met",
+                     verdict(None if None in verdicts else all(verdicts))])
+    warm, tag = newest("warm_overhead")
+    if warm:
+        pm = warm["median"]
+        rows.append(["End-to-end overhead, warm, median ≤ 1.5 s", fmt(pm) + mark(tag),
                      verdict(None if pm is None else pm <= GOALS["warm_overhead_median"])])
-        if "handoff" in warm and pm:
-            hm = warm["handoff"]["median"]
-            rows.append(["… and ≥ 3× smaller than the handoff design's", f"handoff {fmt(hm)} = {ratio(hm, pm)}",
-                         verdict(None if hm is None else hm / pm >= GOALS["handoff_overhead_ratio"])])
-    errs = summ.get("deadline_errors", {}).get("project")
+        src = next((rs for t, rs in reruns if t == tag), summ)
+        hm = src.get("warm_overhead", {}).get("handoff", {}).get("median")
+        if hm is not None and pm:
+            rows.append(["… and ≥ 3× smaller than the handoff design's",
+                         f"handoff {fmt(hm)} = {ratio(hm, pm)}{mark(tag)}",
+                         verdict(hm / pm >= GOALS["handoff_overhead_ratio"])])
+    errs, tag = newest("deadline_errors")
     if errs:
         worst = max(abs(e) for e in errs)
         rows.append(["Timeout accuracy within ±1 s of each configured deadline",
-                     f"largest absolute error {fmt(worst)} over {len(errs)} deadlines",
+                     f"largest absolute error {fmt(worst)} over {len(errs)} deadlines{mark(tag)}",
                      verdict(worst <= GOALS["deadline_error"])])
-    rep = summ.get("repeat_run", {}).get("project")
+    rep, tag = newest("repeat_run")
     if rep and rep.get("median") is not None:
-        rows.append(["Repeat run ≤ 1 s", f"median {fmt(rep['median'])}, p95 {fmt(rep['p95'])}",
+        rows.append(["Repeat run ≤ 1 s", f"median {fmt(rep['median'])}, p95 {fmt(rep['p95'])}{mark(tag)}",
                      verdict(rep["p95"] <= GOALS["repeat_run"])])
-    cost = summ.get("cost", {}).get("project")
+    cost, tag = newest("cost")
     if cost and cost.get("cpu_per_min_max") is not None:
         rows.append(["Cost while waiting ≤ 1 CPU-second per minute",
                      f"median {fmt(cost['cpu_per_min_median'], ' CPU-s/min')}, worst "
-                     f"{fmt(cost['cpu_per_min_max'], ' CPU-s/min')}",
+                     f"{fmt(cost['cpu_per_min_max'], ' CPU-s/min')}{mark(tag)}",
                      verdict(cost["cpu_per_min_max"] <= GOALS["cpu_per_min"])])
     if cost and cost.get("peak_rss_own_mb_max") is not None:
-        rows.append(["Peak RSS ≤ 80 MB", fmt(cost["peak_rss_own_mb_max"], " MB", 1),
+        rows.append(["Peak RSS ≤ 80 MB", fmt(cost["peak_rss_own_mb_max"], " MB", 1) + mark(tag),
                      verdict(cost["peak_rss_own_mb_max"] <= GOALS["peak_rss_mb"])])
     return rows
 
 
+# --- partial reruns ----------------------------------------------------------------------------------
+
+def _when(text: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+
+
+def find_reruns(directory: Path, main: dict[str, Any], skip: Iterable[str] = (),
+                root: Path | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Results files in `directory` (not named in `skip`, not quick runs) started after the full
+    run `main`, oldest first, as (path relative to `root`, results with a fresh summary)."""
+    start = _when(main.get("meta", {}).get("started"))
+    if start is None:
+        return []
+    found = []
+    for path in sorted(directory.glob("*.json")):
+        if path.name in set(skip):
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        meta = data.get("meta") if isinstance(data, dict) else None
+        if not isinstance(meta, dict) or meta.get("quick") or not isinstance(data.get("samples"), dict):
+            continue
+        when = _when(meta.get("started"))
+        if when is None or when <= start:
+            continue
+        data["summary"] = summary(data)
+        rel = path.relative_to(root).as_posix() if root and path.is_relative_to(root) else str(path)
+        found.append((when, rel, data))
+    return [(rel, data) for _, rel, data in sorted(found, key=lambda x: x[0])]
+
+
 # --- the report ---------------------------------------------------------------------------------------
 
-def render(results: dict[str, Any], plot_path: Path | None, out_path: Path) -> str:
+def render(results: dict[str, Any], plot_path: Path | None, out_path: Path,
+           reruns: Sequence[tuple[str, dict[str, Any]]] = ()) -> str:
+    """The report; `reruns`: (path, results) of partial reruns newer than this full run, oldest first."""
     meta, S = results["meta"], results["samples"]
     summ = summary(results)
+    tagged = [(f"R{i}", path, r) for i, (path, r) in enumerate(reruns, 1)]
+    goal_rows = goals(summ, [(tag, r.get("summary") or summary(r)) for tag, _, r in tagged])
     parts = [
         "# Benchmarks: what the orchestrator adds to the Gateway's own start-up",
         "",
@@ -266,9 +342,15 @@ def render(results: dict[str, Any], plot_path: Path | None, out_path: Path) -> s
         "",
         "## Goals",
         "",
-        table(["goal (issue 6)", "measured", "verdict"], goals(summ)) if goals(summ) else "_No goal measured._",
+        table(["goal (issue 6)", "measured", "verdict"], goal_rows) if goal_rows else "_No goal measured._",
         "",
     ]
+    if tagged:
+        parts += [", ".join(f"[{tag}]" for tag, _, _ in tagged) + ": from the partial rerun"
+                  + ("s" if len(tagged) > 1 else "") + " in [Reruns since the full run](#reruns-since-the-full-run), "
+                  "newer than the full run; a rerun's figure replaces the full run's for the cells it measured "
+                  "(unmarked figures are the full run's).", ""]
+        parts += _reruns_section(tagged, summ)
     if "1" in S:
         parts += _section_1(S["1"], summ, plot_path, out_path)
     if "1" in S or "2" in S:
@@ -290,11 +372,77 @@ def render(results: dict[str, Any], plot_path: Path | None, out_path: Path) -> s
 
 
 def _reps_text(o: dict[str, Any]) -> str:
+    prod = (f"the production-like variant: {o['prod_baseline_repeats']} (this project {o['prod_repeats']}); "
+            if "prod_repeats" in o and o.get("prod_delays") else "")
     return (f"{o['repeats']} for this project in every cell; for the baselines {o['repeats']} except: login "
             f"delay ≥ 30 s: {o['slow_repeats']}; common practice, whose every run costs its fixed "
-            f"{o['common_sleep']:g} s sleep: {o['common_repeats']}; the no-healthcheck variant: "
+            f"{o['common_sleep']:g} s sleep: {o['common_repeats']}; {prod}the no-healthcheck variant: "
             f"{o.get('nohc_baseline_repeats', o['nohc_repeats'])} (this project {o['nohc_repeats']}). Scenario 5: "
             f"{o['cost_repeats']} repetitions of a {o['wait_seconds']:g} s wait. Scenario 6: {o['repeats']}")
+
+
+def _reruns_section(tagged: list[tuple[str, str, dict[str, Any]]], summ: dict[str, Any]) -> list[str]:
+    parts = ["## Reruns since the full run", "",
+             "Partial runs (`python -m bench --rerun NAME …`) made after the full run below, on the same "
+             "machine, each from its own results file. The code measured may differ from the full run's: "
+             "compare the git commits and src/ digests.", ""]
+    for tag, path, r in tagged:
+        meta, S = r["meta"], r["samples"]
+        scen = ", ".join(sorted(S))
+        parts += [f"### [{tag}] Scenario {scen}, {meta.get('started')} (`{path}`)", "",
+                  table(["", ""], [[k, f"`{v}`" if k == "command" else str(v)] for k, v in [
+                      ("command", meta.get("command")), ("duration", fmt(meta.get("duration_s"), " s", 0)),
+                      ("git commit", meta.get("git")),
+                      ("src/ digest at start / end", f"{meta.get('src_digest')} / {meta.get('src_digest_end')}"),
+                      ("load average at start / end", meta.get("loadavg")),
+                  ]]), ""]
+        if "1" in S:
+            parts += _rerun_detection(S["1"], summ)
+        if "5" in S:
+            parts += [f"**Cost while waiting** (scenario 5, login delay {meta['options']['wait_seconds']:g} s; "
+                      "definitions in section 5 below)", "", *_cost_table(S["5"])]
+        for key in ("2", "3", "4", "6"):
+            if key in S:
+                body = (_section_2(S.get("1", []) + S["2"], meta) if key == "2" else
+                        {"3": _section_3, "4": _section_4, "6": _section_6}[key](S[key]))
+                parts += [re.sub(r"^## ", "#### ", line) for line in body]
+    return parts
+
+
+def _rerun_detection(s1: list[dict[str, Any]], main: dict[str, Any]) -> list[str]:
+    """Scenario 1 of a rerun: every cell, its ratio to the baselines and the full run's figures beside."""
+    rows = []
+    for variant, (key, short, _) in VARIANTS.items():
+        cells = [s for s in s1 if s.get("variant") == variant]
+        for d in sorted({s["login_delay"] for s in cells if "login_delay" in s}):
+            pm = median(values(select(cells, contender="project", login_delay=d), "detection_latency"))
+            for c in _contenders(cells):
+                v = select(cells, contender=c, login_delay=d)
+                if not v:
+                    continue
+                lat = values(v, "detection_latency")
+                m, top = median(lat), p95(lat)
+                old = main.get(key, {}).get(f"{d:g}", {}).get(c)
+                goal = ("–" if top is None else "**met**" if top <= GOALS["detection_p95"] else "**not met**") \
+                    if c == "project" else ""
+                rows.append([short, f"{d:g} s", label(c), str(len(v)), fmt(m), fmt(top),
+                             "1.0×" if c == "project" else ratio(m, pm), goal,
+                             f"{fmt(old['median'])} / {fmt(old['p95'])}" if old and old.get("median") is not None
+                             else "–",
+                             f"{sum(1 for s in v if before_login(s))}/{len(v)}",
+                             fmt(median(values(v, "login_to_docker_healthy"))),
+                             fmt(median(values(v, "login_to_bot_ready"))), fmt(p95(values(v, "login_to_bot_ready"))),
+                             count(v, "ready_at_claim"), exit_codes(v)])
+    errors = [s["error"] for s in s1 if s.get("error")]
+    return ["**Detection latency** (scenario 1; definitions in section 1 below). Ratio = the baseline's "
+            "median / this project's in the same cell. \"Login → Docker healthy\" is when the container's "
+            "own healthcheck first passed after the login (what a design that waits for Docker's `healthy` "
+            "would wait; it also shows the healthcheck works).", "",
+            table(["healthcheck", "login delay", "contender", "n", "detection median", "detection p95", "ratio",
+                   "goal p95 ≤ 0.5 s", "full run: median / p95", "decided before login",
+                   "login → Docker healthy, median", "login → bot ready, median", "p95",
+                   "bot ready when \"done\"", "exit codes"], rows), ""] \
+        + ([f"Failed runs: {len(errors)}", "", *[f"* {e}" for e in errors], ""] if errors else [])
 
 
 def _section_1(s1: list[dict[str, Any]], summ: dict[str, Any], plot: Path | None, out: Path) -> list[str]:
@@ -304,12 +452,11 @@ def _section_1(s1: list[dict[str, Any]], summ: dict[str, Any], plot: Path | None
              "sees Docker `healthy` + an open port; common practice: its fixed sleep ends). Cold start: "
              "each run creates its own container. Also: login → the bot really ready (its "
              "`bot_ready.json`), and whether the bot was ready when the design said it was done.", ""]
-    for variant, title in (("sim", "Simulator container as shipped (Docker healthcheck every 1 s)"),
-                           ("no-healthcheck", "Container without a healthcheck (the production image has "
-                                              "none; `bench/compose/no-healthcheck.yml`)")):
+    for variant, (_, _, title) in VARIANTS.items():
         cells = [s for s in s1 if s.get("variant") == variant]
         if not cells:
             continue
+        healthy = any(isinstance(s.get("login_to_docker_healthy"), float) for s in cells)
         rows = []
         for d in sorted({s["login_delay"] for s in cells if "login_delay" in s}):
             proj = select(cells, contender="project", login_delay=d)
@@ -322,11 +469,13 @@ def _section_1(s1: list[dict[str, Any]], summ: dict[str, Any], plot: Path | None
                 early = sum(1 for s in v if before_login(s))
                 rows.append([f"{d:g} s", label(c), str(len(v)), fmt(m), fmt(p95(values(v, "detection_latency"))),
                              "1.0×" if c == "project" else ratio(m, pm), f"{early}/{len(v)}",
+                             *([fmt(median(values(v, "login_to_docker_healthy")))] if healthy else []),
                              fmt(median(values(v, "login_to_bot_ready"))), fmt(p95(values(v, "login_to_bot_ready"))),
                              count(v, "ready_at_claim"), count(v, "bot_ready_at"), exit_codes(v)])
         parts += [f"**{title}**", "",
                   table(["login delay", "contender", "n", "detection median", "detection p95", "ratio",
-                         "decided before login", "login → bot ready, median", "p95", "bot ready when \"done\"",
+                         "decided before login", *(["login → Docker healthy, median"] if healthy else []),
+                         "login → bot ready, median", "p95", "bot ready when \"done\"",
                          "bot ever ready", "exit codes"], rows), ""]
     if plot is not None:
         rel = Path(_relpath(plot, out.parent))
@@ -424,6 +573,20 @@ def _section_4(s4: list[dict[str, Any]]) -> list[str]:
 
 def _section_5(s5: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
     wait = meta["options"]["wait_seconds"]
+    return ["## 5. Cost while waiting", "",
+            f"Login delay {wait:g} s. CPU = the contender's whole process tree (its own CPU, every child it "
+            "reaped, and live children such as `docker events`), sampled every 0.1 s with psutil and "
+            "interpolated to the waiting window (this project: `GATEWAY_WAITING` → `GATEWAY_VALIDATED`; "
+            "handoff: its wait loop; common practice: `docker compose up --wait`). Peak RSS (own) is the "
+            "contender process's VmHWM; (tree) the largest sum over its live processes during the wait. "
+            "Connections: those the simulator logged from the host (through Docker's port publishing) "
+            "before login; the container's own healthcheck connects from inside and is not counted. The "
+            "contenders of one repetition run concurrently, each with its own Gateway (CPU-seconds and "
+            "connection counts do not depend on who else runs; 60 s each in sequence would cost minutes per "
+            "repetition).", "", *_cost_table(s5)]
+
+
+def _cost_table(s5: list[dict[str, Any]]) -> list[str]:
     names = {"project": "this project (0.25 s probes)", "project-5s": "this project, probe every 5 s (spec value)",
              "project-nohc": "this project, container without healthcheck", "handoff": "handoff design",
              "common": "common practice (`compose up --wait`)"}
@@ -439,18 +602,7 @@ def _section_5(s5: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
                      fmt(max(values(v, "peak_rss_tree_mb"), default=None), " MB", 1),
                      fmt(median(values(v, "host_connections_before_login")), "", 0),
                      fmt(median(values(v, "connections_per_min")), "", 0)])
-    return ["## 5. Cost while waiting", "",
-            f"Login delay {wait:g} s. CPU = the contender's whole process tree (its own CPU, every child it "
-            "reaped, and live children such as `docker events`), sampled every 0.1 s with psutil and "
-            "interpolated to the waiting window (this project: `GATEWAY_WAITING` → `GATEWAY_VALIDATED`; "
-            "handoff: its wait loop; common practice: `docker compose up --wait`). Peak RSS (own) is the "
-            "contender process's VmHWM; (tree) the largest sum over its live processes during the wait. "
-            "Connections: those the simulator logged from the host (through Docker's port publishing) "
-            "before login; the container's own healthcheck connects from inside and is not counted. The "
-            "contenders of one repetition run concurrently, each with its own Gateway (CPU-seconds and "
-            "connection counts do not depend on who else runs; 60 s each in sequence would cost minutes per "
-            "repetition).", "",
-            table(["contender", "n", "window", "CPU in window, median", "CPU per minute, median", "worst",
+    return [table(["contender", "n", "window", "CPU in window, median", "CPU per minute, median", "worst",
                    "of which the process itself, median", "peak RSS (own)", "peak RSS (tree)", "connections",
                    "per minute"], rows), ""]
 

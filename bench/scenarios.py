@@ -36,6 +36,11 @@ class Options:
     nohc_contenders: list[str] = field(default_factory=lambda: ["project", "handoff"])
     nohc_repeats: int = 10  # this project; the baselines get nohc_baseline_repeats
     nohc_baseline_repeats: int = 3
+    # the production-like variant: the production Compose file's healthcheck (every 5 s)
+    prod_delays: list[float] = field(default_factory=lambda: [10.0])
+    prod_contenders: list[str] = field(default_factory=lambda: ["project", "handoff"])
+    prod_repeats: int = 10  # this project; the baselines get prod_baseline_repeats
+    prod_baseline_repeats: int = 5
     deadline: float = 10.0  # scenario 3's GATEWAY_HEALTH_TIMEOUT
     wait_seconds: float = 60.0  # scenario 5's login delay
     cost_repeats: int = 3
@@ -80,7 +85,8 @@ def guarded(what: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 
 def _progress(scenario: str, sample: dict[str, Any]) -> None:
-    bits = [f"s{scenario}", sample.get("contender", "?"), f"d={sample.get('login_delay', '-')}"]
+    bits = [f"s{scenario}", sample.get("contender", "?"), f"d={sample.get('login_delay', '-')}",
+            *([sample["variant"]] if sample.get("variant") else [])]
     for key in ("detection_latency", "overhead", "wall"):
         if isinstance(sample.get(key), float):
             bits.append(f"{key}={sample[key]:.3f}")
@@ -92,8 +98,11 @@ def _progress(scenario: str, sample: dict[str, Any]) -> None:
 
 # --- scenarios 1 and 2 (cold): one contender, one fresh Gateway ---------------------------------------
 
-def cold_run(contender: str, delay: float, opts: Options, healthcheck: bool = True) -> dict[str, Any]:
-    gw = Gateway(delay, healthcheck=healthcheck)
+HEALTH_WAIT = {"sim": 1 + 3 + 3, "production-like": 5 + 5 + 3}  # interval + probe timeout + margin
+
+
+def cold_run(contender: str, delay: float, opts: Options, variant: str = "sim") -> dict[str, Any]:
+    gw = Gateway(delay, variant=variant)
     rd = RunDir.make(opts.workdir, f"cold-{contender}")
     sample: dict[str, Any] = {}
     try:
@@ -109,6 +118,11 @@ def cold_run(contender: str, delay: float, opts: Options, healthcheck: bool = Tr
                 time.sleep(0.2)
                 sample["logged_in_at"] = gw.logged_in_at()
         sample["host_connections_before_login"] = gw.host_connections_before_login()
+        if variant in HEALTH_WAIT and sample["logged_in_at"] is not None:
+            # when Docker's own healthcheck passed: what waiting for Docker's `healthy` would cost, and
+            # proof that the container's healthcheck works at all (a broken one stays `starting` for
+            # its whole start_period and would look exactly like no healthcheck)
+            sample["docker_healthy_at"] = gw.healthy_at(HEALTH_WAIT[variant])
     finally:
         C.stop_bots(rd, sample.get("bot_pid"))
         gw.down()
@@ -121,29 +135,44 @@ def derive_cold(s: dict[str, Any]) -> None:
     s["mode"] = "cold"
     s["detection_latency"] = s["detected_at"] - li if li and s.get("detected_at") else None
     s["login_to_bot_ready"] = s["bot_ready_at"] - li if li and s.get("bot_ready_at") else None
+    if li and s.get("docker_healthy_at"):
+        s["login_to_docker_healthy"] = s["docker_healthy_at"] - li
     s["overhead"] = s["wall"] - s["login_delay"]
     s["start_to_bot_ready"] = s["bot_ready_at"] - s["t0"] if s.get("bot_ready_at") else None
 
 
-def scenario_1(opts: Options, with_nohc: bool = True) -> list[dict[str, Any]]:
-    """Detection latency (and, from the same runs, scenario 2's cold end-to-end overhead)."""
-    cells: list[tuple[str, float, bool, int]] = []
+def scenario_1_cells(opts: Options, with_variants: bool = True) -> list[tuple[str, float, str, int]]:
+    """(contender, login delay, variant, repetitions) of every cell of scenario 1."""
+    cells: list[tuple[str, float, str, int]] = []
     for d in opts.login_delays:
-        cells += [(c, d, True, opts.reps(c, d)) for c in opts.contenders]
-    if with_nohc:
-        for d in opts.nohc_delays:
-            cells += [(c, d, False, min(opts.nohc_repeats if c == "project" else opts.nohc_baseline_repeats,
-                                        opts.reps(c, d))) for c in opts.nohc_contenders]
+        cells += [(c, d, "sim", opts.reps(c, d)) for c in opts.contenders]
+    if with_variants:
+        for variant, delays, names, own, others in (
+                ("production-like", opts.prod_delays, opts.prod_contenders, opts.prod_repeats,
+                 opts.prod_baseline_repeats),
+                ("no-healthcheck", opts.nohc_delays, opts.nohc_contenders, opts.nohc_repeats,
+                 opts.nohc_baseline_repeats)):
+            for d in delays:
+                cells += [(c, d, variant, min(own if c == "project" else others, opts.reps(c, d)))
+                          for c in names if c in opts.contenders]
+    return cells
+
+
+def scenario_1(opts: Options, with_variants: bool = True) -> list[dict[str, Any]]:
+    """Detection latency (and, from the same runs, scenario 2's cold end-to-end overhead), in each
+    variant of the container's healthcheck (env.VARIANTS)."""
+    cells = scenario_1_cells(opts, with_variants)
     samples = []
     for rep in range(max((n for *_, n in cells), default=0)):
-        groups: dict[tuple[float, bool], list[str]] = {}
-        for c, d, hc, n in cells:
+        groups: dict[tuple[float, str], list[str]] = {}
+        for c, d, variant, n in cells:
             if rep < n:
-                groups.setdefault((d, hc), []).append(c)
-        for (d, hc), names in groups.items():
+                groups.setdefault((d, variant), []).append(c)
+        for (d, variant), names in groups.items():
             for c in rotate(names, rep):
-                s = guarded(f"scenario 1 {c} d={d:g}", lambda c=c, d=d, hc=hc: cold_run(c, d, opts, hc))
-                s.update(scenario="1", rep=rep, variant="sim" if hc else "no-healthcheck")
+                s = guarded(f"scenario 1 {c} d={d:g} {variant}",
+                            lambda c=c, d=d, v=variant: cold_run(c, d, opts, v))
+                s.update(scenario="1", rep=rep, variant=variant)
                 s.setdefault("contender", c)
                 s.setdefault("login_delay", d)
                 _progress("1", s)
@@ -277,19 +306,19 @@ def scenario_4(opts: Options) -> list[dict[str, Any]]:
 
 # --- scenario 5: what waiting costs --------------------------------------------------------------------------
 
-COST_CONTENDERS: dict[str, tuple[str, dict[str, str], bool]] = {
-    # label: (contender, orchestrator settings, container healthcheck)
-    "project": ("project", {}, True),
-    "project-5s": ("project", {"GATEWAY_HEALTH_RETRY_INTERVAL": f"{SPEC_INTERVAL:g}"}, True),
-    "project-nohc": ("project", {}, False),
-    "handoff": ("handoff", {}, True),
-    "common": ("common", {}, True),
+COST_CONTENDERS: dict[str, tuple[str, dict[str, str], str]] = {
+    # label: (contender, orchestrator settings, container healthcheck variant)
+    "project": ("project", {}, "sim"),
+    "project-5s": ("project", {"GATEWAY_HEALTH_RETRY_INTERVAL": f"{SPEC_INTERVAL:g}"}, "sim"),
+    "project-nohc": ("project", {}, "no-healthcheck"),
+    "handoff": ("handoff", {}, "sim"),
+    "common": ("common", {}, "sim"),
 }
 
 
 def cost_run(label: str, opts: Options) -> dict[str, Any]:
-    contender, settings, hc = COST_CONTENDERS[label]
-    gw = Gateway(opts.wait_seconds, healthcheck=hc)
+    contender, settings, variant = COST_CONTENDERS[label]
+    gw = Gateway(opts.wait_seconds, variant=variant)
     rd = RunDir.make(opts.workdir, f"cost-{label}")
     s: dict[str, Any] = {}
     try:
@@ -361,12 +390,10 @@ def estimate_seconds(opts: Options, scenarios: set[str]) -> float:
     cost = {"project": 1.5, "handoff": 9.0, "common": 2.0 + opts.common_sleep}
     total = 0.0
     if scenarios & {"1", "2"}:
-        delays = opts.login_delays if "1" in scenarios else opts.login_delays[:1]
-        total += sum((d + cost[c]) * opts.reps(c, d) for d in delays for c in opts.contenders)
-        if "1" in scenarios:
-            total += sum((d + cost[c]) * min(opts.nohc_repeats if c == "project" else opts.nohc_baseline_repeats,
-                                             opts.reps(c, d))
-                         for d in opts.nohc_delays for c in opts.nohc_contenders)
+        o = opts if "1" in scenarios else Options(**{**vars(opts), "login_delays": opts.login_delays[:1]})
+        extra = {"sim": 2.0, "production-like": 6.0, "no-healthcheck": 0.0}  # waiting for Docker's healthy
+        total += sum((d + cost[c] + extra[v] + (5.0 if v == "production-like" and c != "project" else 0.0)) * n
+                     for c, d, v, n in scenario_1_cells(o, with_variants="1" in scenarios))
     if "2" in scenarios:
         total += 10 + sum((cost[c] - 0.5) * opts.reps(c) for c in opts.contenders)
     if "3" in scenarios:
