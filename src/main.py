@@ -108,6 +108,8 @@ class Bot:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         try:
+            log.info("Checking the Gateway at %s:%s (handshake probe, client id %s)", self.args.gateway_host,
+                     self.args.gateway_port, self.args.health_client_id)
             await self._until_stopped(_in_thread(lambda: probe_gateway(self.args)))
             log.info("Bot prerequisites validated")
             accounts = await self._until_stopped(self.broker.connect_with_backoff(attempts=3))
@@ -195,6 +197,10 @@ class Bot:
                  self.sha256[:12])
 
 
+def _stop_now(signum: int, frame: object) -> None:
+    raise Stopped()
+
+
 async def _maybe_await(result: Any) -> None:
     if inspect.isawaitable(result):
         await result
@@ -252,6 +258,8 @@ def main(argv: list[str] | None = None, strategy: Strategy | None = None) -> int
     logging.basicConfig(level=args.log_level, stream=sys.stdout,
                         format="%(asctime)s [%(levelname)s] %(name)s: %(message)s")
     logging.getLogger("ib_async").setLevel(max(logging.WARNING, logging.getLogger().level))
+    for signum in (signal.SIGTERM, signal.SIGINT):  # until the bot's loop takes over: a clean stop, not a traceback
+        signal.signal(signum, _stop_now)
     lock = PidLock(args.state_dir / PID_FILE)
     try:
         lock.acquire()
@@ -262,6 +270,9 @@ def main(argv: list[str] | None = None, strategy: Strategy | None = None) -> int
         plan, sha256 = load_plan(args.gameplan, args.gameplan_sha256)
         chosen = strategy or load_strategy(args.strategy)
         return asyncio.run(Bot(args, plan, sha256, chosen).run())
+    except Stopped:
+        log.info("Bot stopped before it was connected")
+        return 0
     except ClientIdInUse as exc:
         log.error("Bot cannot start: client id %s is in use (%s): another client holds it; not retried",
                   args.client_id, exc)

@@ -152,3 +152,34 @@ def test_bad_arguments_are_one_line_and_exit_1_never_2(tmp_path, extra, complain
     assert done.returncode == 1
     assert done.stdout == "" and done.stderr == f"python -m src.main: error: {complaint} (see --help)\n"
     assert not (tmp_path / "state").exists()
+
+
+def test_a_client_id_in_use_is_named_and_not_retried(tmp_path):
+    from ib_async import IB
+
+    with running_simulator() as sim:
+        holder = IB()
+        holder.connect("127.0.0.1", sim.port, clientId=1, timeout=10)  # another client holds the bot's id
+        try:
+            bot = start_bot(sim.port, write_plan(tmp_path / "plan.json"), tmp_path / "state")
+            out, _ = bot.communicate(timeout=30)
+        finally:
+            holder.disconnect()
+    assert bot.returncode == 1, out
+    assert "client id 1 is in use" in out and "326" in out
+    assert "retrying" not in out and "Traceback" not in out
+
+
+def test_sigterm_during_the_start_up_probe_stops_the_bot_at_once(tmp_path):
+    with running_simulator(login_delay=60, before_login="silent") as sim:  # the probe waits for an answer
+        bot = start_bot(sim.port, write_plan(tmp_path / "plan.json"), tmp_path / "state")
+        assert bot.stdout is not None
+        first = bot.stdout.readline()  # the bot says when it starts probing
+        assert "Checking the Gateway" in first, first
+        started = time.monotonic()
+        bot.send_signal(signal.SIGTERM)
+        out, _ = bot.communicate(timeout=10)
+        stopped_in = time.monotonic() - started
+    assert bot.returncode == 0, first + out
+    assert "Bot stopped before it was connected" in out and "Traceback" not in out
+    assert stopped_in < 4  # the probe's own timeout is 5 s: the signal did not wait for it
