@@ -250,6 +250,28 @@ class DockerClient:
         return EventWatcher(self.container, on_event, self.env, until)
 
 
+def wait_for_daemon(docker: DockerClient, timeout: float, *, clock: Callable[[], float],
+                    sleep: Callable[[float], object], poll: float = 1.0) -> str:
+    """Ask the daemon until it answers or `timeout` s pass (Docker Desktop starts after logon).
+
+    Returns its version; raises the last DockerError at the deadline, and at once for a
+    permission problem (waiting cannot fix that).
+    """
+    started = clock()
+    deadline = started + timeout
+    while True:
+        try:
+            return docker.ping(timeout=max(1.0, min(10.0, deadline - clock())))
+        except DockerError as exc:
+            left = deadline - clock()
+            if exc.kind == PERMISSION or left <= 0:
+                raise
+            if clock() - started < poll:
+                log.warning("Docker not available yet (%s): waiting up to %.0f s (DOCKER_WAIT_TIMEOUT)",
+                            exc.message, left)
+            sleep(min(poll, left))
+
+
 def classify(stderr: str, what: str) -> DockerError:
     """Turn a docker CLI error text into a DockerError with advice."""
     text = (stderr or "").strip()

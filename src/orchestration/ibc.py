@@ -247,3 +247,27 @@ def _from_log(log: str) -> LoginDiagnosis:
         else:
             verdict = LoginDiagnosis(marker.kind, line.strip(), exit_code=marker.exit_code)
     return verdict
+
+
+# --- the recovery policy -------------------------------------------------------------------------
+
+WAIT_FOR_2FA, BLOCKED, TRY_LATER, GIVE_UP, RESTART = "wait_for_2fa", "blocked", "try_later", "give_up", "restart"
+
+
+def decide_recovery(login: LoginDiagnosis, *, restart_attempted: bool, twofa_wait_used: bool,
+                    twofa_wait: float) -> str:
+    """What to do with a Gateway that is not logged in, from IBC's diagnosis. Pure policy:
+
+    * a pending 2FA: wait for the approval once (never restart: a second push would be sent);
+      waited already, or no wait configured: BLOCKED;
+    * a login no restart can fix (rejected, 2FA timed out, existing session, log unreadable): BLOCKED;
+    * IBKR's servers (reset window, server unavailable): TRY_LATER, no restart now;
+    * nothing known: one RESTART, then GIVE_UP.
+    """
+    if login.kind == TWOFA_PENDING:
+        return BLOCKED if twofa_wait_used or twofa_wait <= 0 else WAIT_FOR_2FA
+    if login.no_retry:
+        return BLOCKED
+    if login.retry_later:
+        return TRY_LATER
+    return GIVE_UP if restart_attempted else RESTART

@@ -33,7 +33,12 @@ class BudgetView:
     limit: int
     used: int
     frees_at: float | None  # Unix time the oldest counted login leaves the window (None: nothing used)
-    alerted_for: float | None  # the frees_at an exhaustion alert was already sent for
+    alerted_for: float | None  # the frees_at the last exhaustion alert was sent for (None: one that never frees)
+    alerted: bool = False  # an exhaustion alert was sent at all
+
+    def already_alerted(self) -> bool:
+        """This very exhaustion (the same moment it frees up) was alerted already."""
+        return self.alerted and self.alerted_for == self.frees_at
 
     @property
     def left(self) -> int:
@@ -55,7 +60,7 @@ class LoginBudget:
     def view(self) -> BudgetView:
         """The logins inside the rolling window; OSError if the record cannot be read."""
         now = self.clock()
-        logins, alerted = [], None
+        logins, alerted, any_alert = [], None, False
         try:
             lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
         except FileNotFoundError:
@@ -70,14 +75,15 @@ class LoginBudget:
                 logins.append(now)  # unreadable: counts, and for a whole window
                 continue
             if entry.get("action") == "alerted":
-                alerted = float(entry.get("frees_at") or 0) or None
+                frees = entry.get("frees_at")
+                alerted, any_alert = (float(frees) if frees is not None else None), True
             elif at > now - WINDOW:
                 logins.append(min(at, now))
         logins.sort()
         # the login whose expiry brings `used` back under the limit
         over = len(logins) - self.limit
         frees_at = logins[over] + WINDOW if over >= 0 and logins else (logins[0] + WINDOW if logins else None)
-        return BudgetView(self.limit, len(logins), frees_at, alerted)
+        return BudgetView(self.limit, len(logins), frees_at, alerted, any_alert)
 
     def spend(self, action: str, run_id: str) -> None:
         """Record one login about to be caused (before it is caused: a crash right after still counts)."""

@@ -13,6 +13,8 @@ from src.orchestration import startup
 from src.orchestration.docker import DAEMON_DOWN, FAILED, DockerError
 from src.orchestration.journal import CHECKPOINT_FILE
 from src.orchestration.locks import PidLock
+from src.orchestration.config import REPO_ROOT
+from src.orchestration.machine import DefinitionError, Row, check_definition
 from src.orchestration.startup import TRANSITIONS, StartupState
 from tests.helpers.fakes import EXITED, probe
 from tests.helpers.gameplans import write_plan
@@ -21,14 +23,36 @@ HAPPY_PATH = ["INITIALIZING", "GATEWAY_STARTING", "GATEWAY_WAITING", "GATEWAY_VA
               "GAMEPLAN_LOADING", "BOT_STARTING", "BOT_RUNNING", "SUCCESS"]
 
 
-def test_every_non_terminal_state_has_a_handler_and_every_target_is_a_state():
-    for state in StartupState:
-        if state in startup.TERMINAL:
-            assert state not in TRANSITIONS
-            continue
-        handler, targets = TRANSITIONS[state]
-        assert callable(getattr(startup.StartupOrchestrator, handler))
-        assert targets and all(isinstance(t, StartupState) for t in targets)
+def test_the_real_table_passes_its_definition_check_and_every_state_is_in_it_or_final():
+    check_definition(TRANSITIONS, StartupState.INITIALIZING, startup.FINAL, startup.StartupOrchestrator)
+    assert set(TRANSITIONS) | set(startup.FINAL) == set(StartupState)
+
+
+@pytest.mark.parametrize(("breakage", "complaint"), [
+    (lambda t: t.update({StartupState.BOT_RUNNING: Row("_finalize", frozenset({"NOWHERE"}))}), "unknown target"),
+    (lambda t: t.update({StartupState.BOT_RUNNING: Row("_finalize", frozenset())}), "dead end"),
+    (lambda t: t.update({StartupState.BOT_RUNNING: Row("_no_such_handler", frozenset({StartupState.SUCCESS}))}),
+     "no handler _no_such_handler"),
+    (lambda t: t.update({StartupState.BOT_STARTING: Row("_start_bot", frozenset({StartupState.BOT_START_FAILED}))}),
+     "BOT_RUNNING is unreachable"),
+    (lambda t: t.update({StartupState.SUCCESS: Row(None, frozenset({StartupState.FAILURE}))}), "is final"),
+])
+def test_a_broken_table_is_refused_when_it_is_built(breakage, complaint):
+    table = dict(TRANSITIONS)
+    breakage(table)
+    with pytest.raises(DefinitionError, match=complaint):
+        check_definition(table, StartupState.INITIALIZING, startup.FINAL, startup.StartupOrchestrator)
+
+
+def test_print_transitions_renders_the_table_and_the_readme_shows_that_output(capsys):
+    assert startup.main(["--print-transitions"], environ={}) == 0
+    printed = capsys.readouterr().out
+    for state, row in TRANSITIONS.items():
+        line = next(line for line in printed.splitlines() if line.startswith(state.name + " "))
+        assert all(target.name in line for target in row.targets) and (row.handler or "(passes on)") in line
+    readme = (REPO_ROOT / "README.md").read_text()
+    shown = readme.split("<!-- transitions:start -->")[1].split("<!-- transitions:end -->")[0]
+    assert shown.strip().strip("`").strip() == printed.strip(), "README's state machine differs: paste the output"
 
 
 def test_happy_path_with_gateway_already_running_exits_0(harness):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from src.orchestration.locks import PidLock
-from src.orchestration.startup import INSPECT_EVERY
+from src.orchestration.gateway import INSPECT_EVERY
 from tests.helpers.fake_docker import CANNOT_CONNECT, FakeDockerCLI, healthy_daemon, rule
 from tests.helpers.stack import Run, Stack, wait_until
 from tests.integration.docker_env import SIM_COMPOSE_FILE, free_port, require_docker

@@ -22,6 +22,7 @@ import pytest
 from src.orchestration.bot import READY_FILE, BotStart
 from src.orchestration.docker import DAEMON_DOWN, DockerError
 from src.orchestration.locks import PidLock
+from src.orchestration.logins import LoginBudget
 from src.orchestration.startup import TRANSITIONS, StartupOrchestrator, StartupState
 from tests.helpers.fake_docker import CANNOT_CONNECT, FakeDockerCLI, healthy_daemon, rule
 from tests.helpers.fakes import probe
@@ -122,9 +123,16 @@ def _reach(harness: Harness, state: StartupState) -> None:
         harness.configure(gameplan_path=None)
     elif state is StartupState.BOT_START_FAILED:
         harness.bot_result = BotStart(False, None, "bot exited with code 1 before it was ready")
-    elif state is StartupState.LOGIN_BUDGET_SPENT:
+    elif state in (StartupState.LOGIN_BUDGET_SPENT, StartupState.LOGIN_BUDGET_STILL_SPENT):
         harness.configure(gateway_login_budget=0)
         harness.docker.state = None  # creating it would be a login
+        if state is StartupState.LOGIN_BUDGET_STILL_SPENT:  # this exhaustion was alerted already
+            budget = LoginBudget(harness.config.state_dir, 0)
+            budget.mark_alerted(budget.view())
+    elif state is StartupState.ALREADY_RUNNING:
+        harness.running_bot_pid = 4242
+    elif state is StartupState.CONFIG_INVALID:
+        harness.configure(bot_strategy="no_such_module_anywhere:Strategy")
     elif state is StartupState.DOCKER_UNAVAILABLE:
         harness.docker.ping_error = DockerError(DAEMON_DOWN, "the Docker daemon is not running")
 
@@ -143,17 +151,16 @@ def real_bot(harness: Harness) -> Iterator[subprocess.Popen[bytes]]:
 @pytest.mark.parametrize("state", list(TRANSITIONS), ids=lambda s: s.name)
 def test_signal_at_the_entry_of_every_state(harness, real_bot, monkeypatch, state, signum):
     _reach(harness, state)
-    handler_name = TRANSITIONS[state][0]
-    handler = getattr(StartupOrchestrator, handler_name)
+    step = StartupOrchestrator.step
     delivered: list[str] = []
 
-    def signalled_on_entry(self: StartupOrchestrator) -> StartupState:
+    def signalled_on_entry(self: StartupOrchestrator) -> None:
         if self.context.state is state and not delivered:
             delivered.append(state.name)
             os.kill(os.getpid(), signum)  # the real signal; Python runs the handler right here
-        return handler(self)
+        step(self)
 
-    monkeypatch.setattr(StartupOrchestrator, handler_name, signalled_on_entry)
+    monkeypatch.setattr(StartupOrchestrator, "step", signalled_on_entry)
     orchestrator = harness.orchestrator()
     previous = {s: signal.signal(s, orchestrator.handle_signal) for s in SIGNALS}
     try:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from src.orchestration.startup import ALERT_DRAIN
+from src.orchestration.supervise import ALERT_DRAIN
 from tests.helpers.stack import Run, Stack
 from tests.helpers.webhook_receiver import (
     CANARY_TOKEN, HANG, WEBHOOK_ID, Reply, WebhookReceiver, rate_limited, server_error,

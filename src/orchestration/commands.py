@@ -1,0 +1,106 @@
+"""The startup CLI: `python -m src.orchestration.startup [--supervise | --status | --print-...]`.
+
+A thin wrapper: parse, read the configuration (a bad value is one line, exit 1; 78 under
+--supervise), wire the real side effects (`real_services`), run the orchestrator, map a state
+directory that cannot be written to one line and exit 1. Exit 2 is only ever "bot running
+under Strategy C": a usage error exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from src.gameplan.generator import generate_strategy_c
+from src.gameplan.loader import evaluate_gameplan
+from src.notifications.discord import DiscordNotifier
+from src.notifications.dispatch import AlertQueue
+from src.orchestration import bot as botproc
+from src.orchestration import cli, deploy, exitcodes, status
+from src.orchestration.config import ConfigError, OrchestrationConfig
+from src.orchestration.docker import DockerClient
+from src.orchestration.health import GatewayHealthChecker
+from src.orchestration.journal import RunJournal
+from src.orchestration.logsetup import setup_logging
+from src.orchestration.startup import Services, StartupOrchestrator, render_transitions
+
+
+def real_services(config: OrchestrationConfig) -> Services:
+    """The side effects of a real run: the docker CLI, the TWS handshake, Discord, the bot process."""
+    notifier = DiscordNotifier(config.discord_webhook_url, budget=4.0, request_timeout=3.0)
+    return Services(
+        docker=DockerClient.from_config(config),
+        health=GatewayHealthChecker(config.gateway_host, config.gateway_port, config.health_check_timeout,
+                                    client_id=config.gateway_health_client_id),
+        alerts=AlertQueue(notifier),
+        evaluate_gameplan=evaluate_gameplan,
+        generate_strategy_c=generate_strategy_c,
+        start_bot=botproc.start_bot,
+        running_bot=botproc.running_bot,
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = cli.ArgumentParser(
+        prog="python -m src.orchestration.startup",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Zero-touch startup: start IB Gateway, prove it is logged in, validate today's gameplan "
+                    "(or deploy Strategy C), start the bot and confirm it is ready. Configuration comes from "
+                    "environment variables and .env (see README).",
+        epilog="exit codes:\n  0 bot running on a validated gameplan\n  2 bot running under Strategy C "
+               "(no trading)\n  1 failure (the reason is logged and alerted), or a usage error\n"
+               "  76, 77, 78 with --supervise only (do not restart): Gateway login budget spent / IBKR login "
+               "blocked / bad configuration",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--supervise", action="store_true",
+                      help="stay the bot's parent: sd_notify READY=1 once it is ready, graceful stop on SIGTERM, "
+                           "non-zero exit if the bot dies (for systemd Type=notify, and to keep WSL alive)")
+    mode.add_argument("--status", action="store_true", help="report Gateway, bot, gameplan and last run; exit 0 if up")
+    mode.add_argument("--print-systemd-unit", action="store_true", help="print a systemd unit for this checkout")
+    mode.add_argument("--print-transitions", action="store_true",
+                      help="print the state machine: every state, its handler and where it may lead")
+    mode.add_argument("--print-task-xml", action="store_true",
+                      help="print a Windows Task Scheduler task running this checkout through wsl.exe")
+    parser.add_argument("--json", action="store_true", help="with --status: JSON for scripts")
+    parser.add_argument("--wsl-distro", default="Ubuntu", help="with --print-task-xml: the WSL distribution")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
+    """CLI entry point: configuration errors and crashes become one line and a clear exit code."""
+    args = parse_args(argv)
+    try:
+        config = OrchestrationConfig.from_env(environ)
+    except ConfigError as exc:
+        print(f"startup: configuration error: {exc}", file=sys.stderr)
+        return exitcodes.CONFIG if args.supervise else exitcodes.FAILURE
+    if args.status:
+        return status.main(config, args.json)
+    if args.print_transitions:  # no configuration needed, but a bad one is still reported above
+        print(render_transitions(), end="")
+        return exitcodes.SUCCESS
+    try:
+        if args.print_systemd_unit:
+            print(deploy.systemd_unit(config), end="")
+            return exitcodes.SUCCESS
+        if args.print_task_xml:
+            print(deploy.task_xml(distro=args.wsl_distro), end="")
+            return exitcodes.SUCCESS
+    except deploy.DeployError as exc:
+        print(f"startup: {exc}", file=sys.stderr)
+        return exitcodes.FAILURE
+    journal = RunJournal(config.state_dir)
+    log_file = setup_logging(config.log_dir, journal.run_id, config.secrets)
+    orchestrator = StartupOrchestrator(config, real_services(config), journal=journal, log_file=log_file,
+                                       supervise=args.supervise)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, orchestrator.handle_signal)
+    try:
+        return orchestrator.run()
+    except OSError as exc:  # state/ or logs/ unwritable, disk full
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"startup: cannot write run state{where}: {exc.strerror or exc}: fix STATE_DIR/LOG_DIR",
+              file=sys.stderr)
+        return exitcodes.FAILURE

@@ -1,0 +1,42 @@
+"""Handing the validated plan to the bot, and holding the bot to it.
+
+The orchestrator writes the exact bytes it validated to state/PLAN_FILE (atomically) and starts
+the bot on that snapshot with its sha256 — never on the analyst's file, which may be rewritten
+between validation and the bot's start. The bot's readiness record must then report that
+sha256, strategy and authority; anything else is a mismatch that stops the bot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from src.atomic_file import write_atomic
+from src.orchestration.bot import PLAN_FILE
+from src.orchestration.config import OrchestrationConfig
+
+
+def snapshot_plan(state_dir: Path, data: bytes) -> tuple[Path, str]:
+    """Write the validated bytes to state/PLAN_FILE; return its path and sha256."""
+    snapshot = state_dir / PLAN_FILE
+    write_atomic(snapshot, data)
+    return snapshot, hashlib.sha256(data).hexdigest()
+
+
+def bot_args(config: OrchestrationConfig, snapshot: Path, sha256: str) -> list[str]:
+    """The bot's command-line arguments for this configuration and plan snapshot."""
+    return ["--gateway-host", config.gateway_host, "--gateway-port", str(config.gateway_port),
+            "--gameplan", str(snapshot), "--gameplan-sha256", sha256, "--log-level", config.bot_log_level,
+            "--client-id", str(config.bot_client_id), "--health-client-id", str(config.gateway_health_client_id),
+            "--state-dir", str(config.state_dir), *(["--strategy", config.bot_strategy] if config.bot_strategy else [])]
+
+
+def plan_mismatch(record: dict[str, Any], sha256: str, strategy: str | None, authorized: bool) -> str | None:
+    """How the bot's readiness record differs from the plan that was validated, or None."""
+    expected = {"gameplan_sha256": sha256, "strategy": strategy, "trading_authorized": authorized}
+    wrong = {k: record.get(k) for k, v in expected.items() if record.get(k) != v}
+    if not wrong:
+        return None
+    return "a plan other than the one validated: " + ", ".join(
+        f"{k} {v!r} (expected {expected[k]!r})" for k, v in wrong.items())

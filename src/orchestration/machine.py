@@ -1,0 +1,267 @@
+"""The state machine's mechanics: the table as data, checked when it is built, run, concluded, rendered.
+
+Modelled on python-statemachine: states and transitions are declared as data (`Row`s keyed by
+an Enum), the definition is checked when the module that declares it loads (every target is a
+known state, every state is reachable, no non-final state is a dead end, every handler exists),
+and the machine renders itself (`render`). The outcome of a failed run — its exit code, its exit
+code under `--supervise`, whether the operator is alerted — is data too, keyed by the state the
+run failed from.
+
+`MachineRun` is one run's life: the orchestrator lock, the step loop, signals, the last line of
+defence against a crash (exit 1 promises nothing trades: a bot this run started is stopped), the
+journal record and the final alert. Subclasses (startup.py) supply the table and the handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from src.notifications.discord import redact
+from src.orchestration import bot as botproc
+from src.orchestration import exitcodes
+from src.orchestration.journal import RunJournal, recover_interrupted
+from src.orchestration.locks import LockHeld, PidLock
+from src.orchestration.sdnotify import notify
+from src.orchestration.supervise import ALERT_DRAIN, BOT_STOP_GRACE, supervise
+
+log = logging.getLogger("src.orchestration.startup")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One state: its handler method (None: pass straight on to the only target) and where it may lead."""
+
+    handler: str | None
+    targets: frozenset[Any]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run that failed from a state ends."""
+
+    exit_code: int
+    supervised: int  # the exit code under --supervise (76-78: systemd must not restart)
+    alert: bool  # a critical "operator needed" alert with the reason
+
+
+FAILED = Outcome(exitcodes.FAILURE, exitcodes.FAILURE, alert=True)
+
+
+class DefinitionError(Exception):
+    """The transition table is wrong: a bug, found when the module loads."""
+
+
+def check_definition(table: Mapping[Any, Row], initial: Enum, final: Iterable[Any],
+                     handlers: object | None = None) -> None:
+    """Every target known, every state reachable from `initial`, no dead end, every handler present."""
+    final = frozenset(final)
+    known = set(table) | final
+    problems = [f"{state.name} -> {getattr(target, 'name', target)}: unknown target" for state, row in table.items()
+                for target in row.targets if target not in known]
+    problems += [f"{state.name} has no targets (a dead end)" for state, row in table.items() if not row.targets]
+    problems += [f"{state.name} passes on without a handler but has {len(row.targets)} targets"
+                 for state, row in table.items() if row.handler is None and len(row.targets) != 1]
+    problems += [f"{state.name} has a row but is final" for state in table if state in final]
+    seen, todo = {initial}, [initial]
+    while todo:
+        state = todo.pop()
+        for target in table.get(state, Row(None, frozenset())).targets:
+            if target not in seen and target in known:
+                seen.add(target)
+                todo.append(target)
+    members = type(initial).__members__.values()
+    problems += [f"{state.name} is unreachable from {initial.name}" for state in members if state not in seen]
+    if handlers is not None:
+        problems += [f"{state.name}: no handler {row.handler}" for state, row in table.items()
+                     if row.handler and not callable(getattr(handlers, row.handler, None))]
+    if problems:
+        raise DefinitionError("; ".join(problems))
+
+
+def render(table: Mapping[Any, Row], final: Mapping[Any, str], outcomes: Mapping[Any, Outcome]) -> str:
+    """The machine as text: one line per state with its handler and targets, then the outcomes."""
+    width = max(len(state.name) for state in table)
+    lines = ["state machine (python -m src.orchestration.startup --print-transitions)", ""]
+    for state, row in table.items():
+        handler = row.handler or "(passes on)"
+        targets = " | ".join(sorted(target.name for target in row.targets))
+        lines.append(f"{state.name:<{width}}  {handler:<20}  -> {targets}")
+    lines += ["", "final states:"] + [f"  {state.name}: {meaning}" for state, meaning in final.items()]
+    lines += ["", "a failed run ends by the state it failed from (exit code / under --supervise / alert):"]
+    lines += [f"  {state.name:<{width}}  {o.exit_code} / {o.supervised} / {'alert' if o.alert else 'no alert'}"
+              for state, o in outcomes.items()]
+    lines.append(f"  {'any other':<{width}}  {FAILED.exit_code} / {FAILED.supervised} / alert")
+    return "\n".join(lines) + "\n"
+
+
+class Interrupted(Exception):
+    """SIGTERM or SIGINT arrived while the machine was running."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signame = signal.Signals(signum).name
+
+
+class MachineRun:
+    """One run: lock, steps, signals, crash containment, the journal record, the exit code.
+
+    Subclasses set TABLE, FINAL, OUTCOMES, SUCCESS_STATE and FAILURE_STATE, and `context`
+    (with `state`, `failed_from`, `error_message`, `strategy_c_reason`, `bot_process`,
+    `bot_pid`, `bot_log`), `config` (with `state_dir`, `secrets`), `services` (with `alerts`,
+    `clock`) and `journal`.
+    """
+
+    TABLE: Mapping[Any, Row]
+    FINAL: Mapping[Any, str]
+    OUTCOMES: Mapping[Any, Outcome]
+    SUCCESS_STATE: Any
+    FAILURE_STATE: Any
+    context: Any
+    config: Any
+    services: Any
+    journal: RunJournal
+
+    def __init__(self, log_file: Path | None, supervise: bool) -> None:
+        self.log_file = log_file
+        self.supervise = supervise
+        self.wake = threading.Event()  # a wait loop's alarm (docker events, signals)
+        self.stop = threading.Event()  # supervision: a stop signal or the bot's exit
+        self.signal_name: str | None = None
+        self._phase = "startup"  # startup -> concluding -> supervising
+        self._lock = PidLock(self.config.state_dir / "orchestrator.lock")
+
+    def handle_signal(self, signum: int, frame: object = None) -> None:
+        """SIGTERM/SIGINT: abort the start-up (exit 1), or end supervision gracefully."""
+        self.signal_name = signal.Signals(signum).name
+        if self._phase == "startup":
+            raise Interrupted(signum)
+        self.stop.set()  # concluding: finish writing first; supervising: stop the bot
+
+    def run(self) -> int:
+        """The whole run; raises only OSError when state/ cannot be written (exit 1 in the CLI)."""
+        self.journal.update(log_file=str(self.log_file) if self.log_file else None)
+        try:
+            try:
+                self._lock.acquire()
+            except LockHeld as held:
+                return self._refuse(f"another orchestrator is already running (PID {held.pid or 'unknown'})")
+            recovered = recover_interrupted(self.config.state_dir)
+            if recovered:
+                log.warning("Previous run %s ended abruptly; recorded it as interrupted", recovered.get("run_id"))
+            code = self._run_machine()
+            if self.supervise and code in (exitcodes.SUCCESS, exitcodes.STRATEGY_C):
+                self._phase = "supervising"
+                code = supervise(self)  # type: ignore[arg-type]
+            return code
+        except OSError as exc:  # state/ unwritable or full: no journal, so say it everywhere else
+            where = f" ({exc.filename})" if exc.filename else ""
+            reason = f"cannot write run state{where}: {exc.strerror or exc}: fix STATE_DIR/LOG_DIR"
+            log.error("Startup failed: %s", reason)
+            self.alert("critical", f"Startup failed: {reason}", title="Startup FAILED: operator needed")
+            self.services.alerts.flush(ALERT_DRAIN)
+            raise
+        finally:
+            # the conclusion and supervision already waited ALERT_DRAIN: a hung webhook delays the exit once
+            self.services.alerts.close(ALERT_DRAIN if self._phase == "startup" else 0)
+            self._lock.release()
+
+    def _run_machine(self) -> int:
+        log.info("Zero-touch startup %s: starting", self.journal.run_id)
+        ctx = self.context
+        try:
+            while ctx.state in self.TABLE:
+                self.step()
+        except Interrupted as stop:
+            self._phase = "concluding"  # a second signal must not interrupt the clean-up below
+            log.error("Interrupted by %s in state %s", stop.signame, ctx.state.name)
+            ctx.error_message = f"interrupted by {stop.signame} in state {ctx.state.name}: {self.stop_started_bot()}"
+            ctx.state = self.FAILURE_STATE
+        except Exception as exc:  # the last line of defence: one sentence, a traceback in the log only
+            log.error("Orchestrator crashed in state %s: %s", ctx.state.name,
+                      self.redact(f"{type(exc).__name__}: {exc}"), exc_info=True)
+            ctx.error_message = (f"orchestrator crashed in {ctx.state.name}: {type(exc).__name__}: {exc}: "
+                                 f"{self.stop_started_bot()}")  # exit 1 promises nothing is trading
+            ctx.state = self.FAILURE_STATE
+        return self._conclude()
+
+    def step(self) -> None:
+        """Run the current state's handler and take the transition it returns."""
+        ctx, source = self.context, self.context.state
+        entered = self.services.clock()
+        row = self.TABLE[source]
+        target = getattr(self, row.handler)() if row.handler else next(iter(row.targets))
+        if target not in row.targets:
+            ctx.error_message = f"internal error: transition {source.name} -> {target} is not in the table"
+            target = self.FAILURE_STATE
+        if target is self.FAILURE_STATE:
+            ctx.failed_from = source
+        spent = self.services.clock() - entered
+        log.info("%s -> %s (%.3f s in %s)", source.name, target.name, spent, source.name)
+        self.journal.transition(source.name, target.name, spent)
+        ctx.state = target
+        notify(f"STATUS={target.name}")
+
+    def _conclude(self) -> int:
+        self._phase = "concluding"
+        ctx = self.context
+        if ctx.state is self.SUCCESS_STATE:
+            code, outcome = (exitcodes.STRATEGY_C, "strategy_c") if ctx.strategy_c_reason \
+                else (exitcodes.SUCCESS, "success")
+            reason = ctx.strategy_c_reason
+        else:
+            ends = self.OUTCOMES.get(ctx.failed_from, FAILED)
+            code, outcome = (ends.supervised if self.supervise else ends.exit_code), "failure"
+            reason = ctx.error_message or "unknown failure"
+            log.error("Startup failed: %s", self.redact(reason))
+            if ends.alert:
+                self.alert("critical", f"Startup failed: {reason}", title="Startup FAILED: operator needed")
+        self.services.alerts.flush(ALERT_DRAIN)
+        self.journal.update(
+            bot_pid=ctx.bot_pid, bot_log=str(ctx.bot_log) if ctx.bot_log else None,
+            alerts=[{"level": lvl, "message": self.redact(msg), "delivered": ok}
+                    for lvl, msg, ok in self.services.alerts.sent],
+        )
+        self.journal.finish(outcome, code, self.redact(reason) if reason else None)
+        log.info("Exit %d (%s)", code, outcome)
+        return code
+
+    def _refuse(self, reason: str) -> int:
+        """A run that must not touch anything: journal it (append only) and exit 1."""
+        log.error("%s: nothing was changed", reason)
+        self.services.alerts.close(0)
+        self.journal.finish("refused", exitcodes.FAILURE, reason, own_checkpoint=False)
+        return exitcodes.FAILURE
+
+    def stop_started_bot(self) -> str:
+        """Exit 1 says nothing is trading: stop a bot this run already started."""
+        proc = self.context.bot_process
+        if proc is None or proc.poll() is not None:
+            return "nothing was left half-started"
+        botproc.stop_process(proc, grace=BOT_STOP_GRACE)
+        return f"the bot it had started (PID {self.context.bot_pid}) was stopped"
+
+    def bot_log_excerpt(self) -> str:
+        """'; log PATH; last lines: ...' for a failure message, so the operator sees why at once."""
+        path = self.context.bot_log
+        if path is None:
+            return ""
+        last = botproc.tail(path)
+        return f"; log {path}" + (f"; last lines:\n{last}" if last else "")
+
+    def alert(self, level: str, message: str, *, title: str | None = None,
+              fields: dict[str, str] | None = None) -> None:
+        fields = {**(fields or {}), "run": self.journal.run_id}
+        if self.log_file:
+            fields["orchestrator log"] = str(self.log_file)
+        self.services.alerts.alert(level, self.redact(message), title=title, fields=fields)
+
+    def redact(self, text: str) -> str:
+        return redact(text, self.config.secrets)
+
