@@ -396,7 +396,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dotenv", type=Path, default=REPO_ROOT / ".env", help="the .env file (default: the repo's)")
     args = parser.parse_args(argv)
     if args.write_docs or args.check_docs:
-        stale = write_docs() if args.write_docs else stale_docs()
+        try:
+            stale = write_docs() if args.write_docs else stale_docs()
+        except (OSError, ValueError) as exc:  # no settings markers in README.md, a file not writable
+            print(f"config: {exc}", file=sys.stderr)
+            return 1
         for path in stale:
             print(f"{'rewrote' if args.write_docs else 'stale'}: {path.relative_to(REPO_ROOT)}")
         return 1 if stale and args.check_docs else 0

@@ -46,9 +46,10 @@ Check = Callable[[str], object]  # raises ValueError (one line) when the value i
 
 @dataclass(frozen=True)
 class Setting:
-    """One environment variable. `default` and `example` are written as in `.env`; the value is
-    checked by `kind` (str, int, float = a finite number, bool, Path = a path relative to the
-    repository), the bounds, `pattern`, `choices` and `check`, in that order."""
+    """One environment variable. `default` and `example` are written as in `.env`; a value (the
+    default included) is put in `case`, then checked by `kind` (str, int, float = a finite number,
+    bool, Path = a path relative to the repository), the bounds, `pattern`, `choices` and `check`.
+    A blank value is unset, as everywhere in the configuration."""
 
     name: str
     section: str  # the .env.example section it is listed under

@@ -344,3 +344,14 @@ def test_every_error_line_says_what_the_declaration_accepts(setting):
     assert message.startswith(setting.name) and "\n" not in message
     assert message.endswith(f"expected {setting.expected}")
     assert (bad not in message) if setting.secret else message.startswith(f"{setting.name}={bad!r} is invalid")
+
+
+def test_the_defaults_written_in_compose_and_shell_are_the_declared_ones():
+    """Compose and the production wrapper cannot import the declarations: where they repeat a default
+    (for a hand run of `docker compose`, or a wrapper that could not ask the orchestrator), it must
+    be the declared one."""
+    compose = (REPO_ROOT / "docker" / "gateway" / "docker-compose.yml").read_text()
+    assert f"127.0.0.1:${{GATEWAY_PORT:-{API_PORTS['paper']}}}:" in compose
+    assert f"${{TWS_PASSWORD_SECRET_FILE:-${{HOME}}/{settings.DEFAULT_PASSWORD_FILE}}}" in compose
+    wrapper = (REPO_ROOT / "docker" / "gateway" / "scripts" / "production-startup.sh").read_text()
+    assert f"log_dir=${{LOG_DIR:-{settings.default_str('LOG_DIR')}}}" in wrapper
