@@ -41,6 +41,7 @@ from bench.env import (
     stop_pid,
     wait_ready,
 )
+from src.orchestration.settings import CONFIG_SETTINGS
 
 COMMON_SCRIPT = REPO_ROOT / "bench" / "baselines" / "common_practice.sh"
 LABELS = {
@@ -49,16 +50,9 @@ LABELS = {
     "common": "common practice",
 }
 
-try:  # every variable the orchestrator reads: those the bench does not set are set empty (= default),
-    # so a developer's .env cannot change what is measured
-    from src.orchestration.config import _ACCEPTED as _ORCH_VARS
-except ImportError:  # pragma: no cover - the product moved it; fall back to the documented ones
-    _ORCH_VARS = {}
-_DOCUMENTED = ("GATEWAY_HOST", "GATEWAY_PORT", "DOCKER_COMPOSE_DIR", "GATEWAY_SERVICE", "GATEWAY_CONTAINER",
-               "GATEWAY_HEALTH_TIMEOUT", "GATEWAY_HEALTH_RETRY_INTERVAL", "HEALTH_CHECK_TIMEOUT",
-               "GATEWAY_HEALTH_CLIENT_ID", "GAMEPLAN_PATH", "EMERGENCY_GAMEPLAN_PATH", "BOT_COMMAND",
-               "BOT_CLIENT_ID", "BOT_READY_TIMEOUT", "BOT_LOG_LEVEL", "DISCORD_WEBHOOK_URL",
-               "DOCKER_COMMAND_TIMEOUT", "STATE_DIR", "LOG_DIR")
+# Every variable the orchestrator reads (not Compose's own, which Gateway.compose_env sets): those the
+# bench does not set are set empty (= default), so a developer's .env cannot change what is measured.
+_ORCH_VARS = tuple(s.name for s in CONFIG_SETTINGS)
 
 
 def _sample(contender: str, gw: Gateway, m: Measured, **fields: Any) -> dict[str, Any]:
@@ -90,7 +84,7 @@ def stop_bots(run: RunDir, *pids: int | None) -> None:
 
 def project_env(gw: Gateway, run: RunDir, settings: dict[str, str] | None = None) -> dict[str, str]:
     env = gw.compose_env(base_env())
-    env.update({name: "" for name in (*_ORCH_VARS, *_DOCUMENTED)})
+    env.update({name: "" for name in _ORCH_VARS})
     env.update(GATEWAY_HOST="127.0.0.1", GATEWAY_PORT=str(gw.port), GATEWAY_CONTAINER=gw.container,
                GATEWAY_SERVICE="gateway", DOCKER_COMPOSE_DIR=str(COMPOSE_DIR),
                STATE_DIR=str(run.state), LOG_DIR=str(run.logs),

@@ -32,10 +32,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from src.orchestration.config import RELAY_PORTS
+from src.orchestration.config import RELAY_PORTS, OrchestrationConfig
+from src.orchestration.settings import SETTINGS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-COMPOSE_DIR = REPO_ROOT / "docker" / "gateway"
+COMPOSE_DIR = OrchestrationConfig.docker_compose_dir  # the production Compose directory (the default)
 SIM_FILES = ["docker-compose.yml", "docker-compose.sim.yml"]
 NO_HEALTHCHECK_FILE = Path(__file__).resolve().parent / "compose" / "no-healthcheck.yml"
 PRODUCTION_HEALTHCHECK_FILE = Path(__file__).resolve().parent / "compose" / "production-healthcheck.yml"
@@ -252,8 +253,10 @@ class RunDir:
 
 def bot_args(gateway: Gateway, run: RunDir) -> list[str]:
     """Exactly the arguments the orchestrator gives the bot (src/orchestration/startup.py _start_bot)."""
+    defaults = OrchestrationConfig
     return ["--gateway-host", "127.0.0.1", "--gateway-port", str(gateway.port), "--gameplan", str(run.plan),
-            "--log-level", "INFO", "--client-id", "1", "--health-client-id", "999", "--state-dir", str(run.state)]
+            "--log-level", defaults.bot_log_level, "--client-id", str(defaults.bot_client_id),
+            "--health-client-id", str(defaults.gateway_health_client_id), "--state-dir", str(run.state)]
 
 
 def read_ready(state_dir: Path) -> dict[str, Any] | None:
@@ -447,10 +450,11 @@ def run_measured(cmd: list[str], *, env: Mapping[str, str], cwd: Path, timeout: 
 
 
 def base_env() -> dict[str, str]:
-    """This process's environment without anything that would steer a contender elsewhere."""
-    drop = ("SIM_", "COMPOSE_", "GATEWAY_", "BOT_", "DISCORD_", "STATE_DIR", "LOG_DIR", "GAMEPLAN_",
-            "EMERGENCY_", "DOCKER_COMPOSE_DIR", "HEALTH_CHECK_", "NOTIFY_SOCKET")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    """This process's environment without anything that would steer a contender elsewhere: no setting
+    the project declares, nothing the simulator, Compose or systemd's notify socket would read."""
+    drop = ("SIM_", "COMPOSE_", "GATEWAY_", "BOT_", "DISCORD_", "NOTIFY_SOCKET")
+    names = {s.name for s in SETTINGS}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop) and k not in names}
     env["PYTHONPATH"] = str(REPO_ROOT)
     return env
 

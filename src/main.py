@@ -40,11 +40,11 @@ from src.gameplan.loader import (
 from src.gameplan.schema import Gameplan
 from src.orchestration import cli
 from src.orchestration.bot import PID_FILE, READY_FILE
-from src.orchestration.config import REPO_ROOT
 from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import utc_now
 from src.orchestration.locks import LockHeld, PidLock
 from src.orchestration.sdnotify import notify
+from src.orchestration.settings import LOG_LEVELS, REPO_ROOT, default_int, default_str
 
 log = logging.getLogger("src.main")
 T = TypeVar("T")
@@ -74,7 +74,7 @@ def load_plan(path: Path, sha256: str | None = None) -> tuple[Gameplan, str]:
 
 def probe_gateway(args: argparse.Namespace) -> None:
     """The Gateway must answer the handshake (with the probe's own client id) before we connect."""
-    probe = GatewayHealthChecker(args.gateway_host, args.gateway_port, timeout=5.0,
+    probe = GatewayHealthChecker(args.gateway_host, args.gateway_port,
                                  client_id=args.health_client_id).check_handshake()
     if not probe.ok:
         raise PrerequisiteError(
@@ -236,11 +236,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--gameplan-sha256", metavar="HEX", help="the sha256 of the plan the orchestrator validated: "
                         "the bot refuses any other bytes")
     parser.add_argument("--strategy", metavar="MODULE:ATTR", help="the trading strategy (default: the idle one)")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
-    parser.add_argument("--client-id", type=cli.client_id, default=1)
-    parser.add_argument("--health-client-id", type=cli.client_id, default=999,
+    # The defaults are the orchestrator's (src/orchestration/settings.py), which passes them explicitly.
+    parser.add_argument("--log-level", default=default_str("BOT_LOG_LEVEL"), choices=LOG_LEVELS)
+    parser.add_argument("--client-id", type=cli.client_id, default=default_int("BOT_CLIENT_ID"))
+    parser.add_argument("--health-client-id", type=cli.client_id, default=default_int("GATEWAY_HEALTH_CLIENT_ID"),
                         help="client id for the prerequisite handshake probe (never the bot's own)")
-    parser.add_argument("--state-dir", type=Path, default=REPO_ROOT / "state")
+    parser.add_argument("--state-dir", type=Path, default=REPO_ROOT / default_str("STATE_DIR"))
     parser.add_argument("--heartbeat", type=cli.seconds(3600), default=60.0,
                         help="seconds between heartbeats, each an API round trip (<= 3600)")
     parser.add_argument("--heartbeat-timeout", type=cli.seconds(600), default=10.0,

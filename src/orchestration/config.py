@@ -1,10 +1,12 @@
 """Orchestration configuration: environment variables (and a `.env` file) validated once.
 
-Every setting has a default that works for development, so no variable is required.
-A bad value never becomes a traceback: `ConfigError` carries one line naming the
-variable, the value and what is accepted (the webhook URL is never echoed, it holds a
-token). `.env` in the repository root is read as data by this module alone (python-dotenv,
-no expansion), never by systemd or a shell; real environment variables win over it.
+The settings are declared in `src.orchestration.settings` (name, type and range, default, what is
+accepted, secret or not); the validation model and OrchestrationConfig's defaults are built here
+from those declarations. Every setting has a default that works for development, so no variable
+is required. A bad value never becomes a traceback: `ConfigError` carries one line naming the
+variable, the value and what is accepted (the webhook URL is never echoed, it holds a token).
+`.env` in the repository root is read as data by this module alone (python-dotenv, no expansion),
+never by systemd or a shell; real environment variables win over it.
 """
 
 from __future__ import annotations
@@ -15,190 +17,177 @@ import os
 import shlex
 import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
-from src.notifications.discord import validate_webhook_url
-from src.orchestration.resetwindows import DEFAULT_WINDOWS, ResetWindow, parse_windows
-from src.orchestration.cli import MAX_CLIENT_ID, ArgumentParser, is_host
+from src.orchestration.cli import ArgumentParser
+from src.orchestration.resetwindows import ResetWindow, parse_windows
+from src.orchestration.settings import (
+    API_PORTS as API_PORTS,
+    BY_NAME,
+    CONFIG_SETTINGS,
+    DEFAULT_PASSWORD_FILE,
+    RELAY_PORTS as RELAY_PORTS,
+    REPO_ROOT as REPO_ROOT,
+    SETTINGS,
+    Check,
+    Setting,
+    stale_docs,
+    write_docs,
+)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
-
-# The gnzsnz image runs ONE socat relay, chosen by TRADING_MODE: the Gateway's API port and the
-# in-container relay port Compose must publish (FACTS §7). The only place this rule is written.
-TRADING_MODES = ("paper", "live")
-API_PORTS = {"paper": 4002, "live": 4001}  # default GATEWAY_PORT (the host port) per mode
-RELAY_PORTS = {"paper": 4004, "live": 4003}  # GATEWAY_RELAY_PORT: 127.0.0.1:${GATEWAY_PORT}:${GATEWAY_RELAY_PORT}
 DOTENV_MAX_BYTES = 64 * 1024
 COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
-# Where docker-compose.yml reads the password when TWS_PASSWORD_SECRET_FILE is unset (under $HOME).
-DEFAULT_PASSWORD_FILE = ".config/ibkr-zero-touch/tws_password"  # noqa: S105 - a path, not a password
-
-# Variable name -> (what is accepted, as told to the operator; is the value secret?)
-_ACCEPTED: dict[str, tuple[str, bool]] = {
-    "TRADING_MODE": ("paper or live", False),
-    "GATEWAY_HOST": ("a host name or IP address", False),
-    "GATEWAY_PORT": ("an integer from 1 to 65535", False),
-    "DOCKER_COMPOSE_DIR": ("a directory holding the Compose file", False),
-    "GATEWAY_SERVICE": ("a Compose service name (letters, digits, '_', '.', '-')", False),
-    "GATEWAY_CONTAINER": ("a container name (letters, digits, '_', '.', '-')", False),
-    "GATEWAY_HEALTH_TIMEOUT": ("seconds, a number > 0 and <= 3600", False),
-    "GATEWAY_HEALTH_RETRY_INTERVAL": ("seconds, a number > 0 and <= 60", False),
-    "HEALTH_CHECK_TIMEOUT": ("seconds, a number > 0 and <= 60", False),
-    "GATEWAY_HEALTH_CLIENT_ID": (f"an integer from 0 to {MAX_CLIENT_ID}, not BOT_CLIENT_ID", False),
-    "GAMEPLAN_PATH": ("a file path (unset = no gameplan: Strategy C)", False),
-    "EMERGENCY_GAMEPLAN_PATH": ("a file path", False),
-    "BOT_COMMAND": ("a command line, e.g. '/usr/bin/python3 -m src.main'", False),
-    "BOT_STRATEGY": ("MODULE:ATTR or FILE.py:ATTR of a class or object implementing the Strategy protocol, "
-                     "or unset (idle)", False),
-    "BOT_CLIENT_ID": (f"an integer from 0 to {MAX_CLIENT_ID}", False),
-    "BOT_READY_TIMEOUT": ("seconds, a number > 0 and <= 3600", False),
-    "BOT_LOG_LEVEL": ("one of " + ", ".join(LOG_LEVELS), False),
-    "DISCORD_WEBHOOK_URL": ("https://discord.com/api/webhooks/<id>/<token>, or unset", True),
-    "DOCKER_COMMAND_TIMEOUT": ("seconds, a number > 0 and <= 600", False),
-    "DOCKER_WAIT_TIMEOUT": ("seconds, a number >= 0 and <= 3600", False),
-    "TWOFA_WAIT_TIMEOUT": ("seconds, a number >= 0 and <= 600", False),
-    "IBKR_RESET_WINDOWS": ("New York windows like 'daily 23:45-00:45; fri 22:45-sun 02:00', or none", False),
-    "SUPERVISE_STOP_GATEWAY": ("true or false", False),
-    "STATE_DIR": ("a directory path", False),
-    "LOG_DIR": ("a directory path", False),
-    "EXPECTED_ACCOUNTS": ("comma-separated IBKR account ids (letters, digits), or unset", False),
-    "GATEWAY_LOGIN_BUDGET": ("an integer from 0 to 20", False),
-}
-
-_BOT_WITHHELD = ("TWS_PASSWORD", "TWS_USERID", "DISCORD_WEBHOOK_URL", "VNC_SERVER_PASSWORD")
-
-Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+# Never in the bot's environment: the secret settings, and two secrets the Gateway's image reads.
+_BOT_WITHHELD = (*(s.name for s in SETTINGS if s.secret), "TWS_PASSWORD", "VNC_SERVER_PASSWORD")
 
 
 class ConfigError(Exception):
     """A configuration problem, as one line an operator can act on."""
 
 
-class _Settings(BaseModel):
-    """Type and range checks; field aliases are the environment variable names."""
+def _field(s: Setting) -> tuple[Any, Any]:
+    """One validation field from a declaration: the type with its bounds and checks, the default as
+    written in .env (validated like a value the operator wrote: validate_default) and the alias."""
+    base: Any = str if s.kind is Path else s.kind
+    metadata: list[Any] = []
+    if s.case is not None:
+        method = str.lower if s.case == "lower" else str.upper
+        metadata.append(BeforeValidator(lambda v: method(v) if isinstance(v, str) else v))
+    constraints: dict[str, Any] = {key: value for key, value in (("gt", s.gt), ("ge", s.ge), ("le", s.le),
+                                                                ("pattern", s.pattern)) if value is not None}
+    if base is float:
+        constraints["allow_inf_nan"] = False
+    if constraints:
+        metadata.append(Field(**constraints))
+    if s.choices:
+        metadata.append(AfterValidator(_one_of(s.choices)))
+    if s.check is not None:
+        metadata.append(AfterValidator(_checked(s.check)))
+    annotation: Any = Annotated[base, *metadata] if metadata else base
+    if s.default is None:
+        annotation = annotation | None
+    return annotation, Field(s.default, alias=s.name)
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
 
-    trading_mode: Literal["paper", "live"] = Field("paper", alias="TRADING_MODE")
-    gateway_host: str = Field("localhost", alias="GATEWAY_HOST")
-    gateway_port: int | None = Field(None, alias="GATEWAY_PORT", ge=1, le=65535)
-    docker_compose_dir: str = Field("docker/gateway", alias="DOCKER_COMPOSE_DIR", min_length=1)
-    gateway_service: str = Field("gateway", alias="GATEWAY_SERVICE", pattern=f"^{_NAME}$")
-    gateway_container: str = Field("ibkr-gateway", alias="GATEWAY_CONTAINER", pattern=f"^{_NAME}$")
-    gateway_health_timeout: Seconds = Field(120.0, alias="GATEWAY_HEALTH_TIMEOUT", le=3600)
-    gateway_health_retry_interval: Seconds = Field(0.25, alias="GATEWAY_HEALTH_RETRY_INTERVAL", le=60)
-    health_check_timeout: Seconds = Field(5.0, alias="HEALTH_CHECK_TIMEOUT", le=60)
-    gateway_health_client_id: int = Field(999, alias="GATEWAY_HEALTH_CLIENT_ID", ge=0, le=MAX_CLIENT_ID)
-    gameplan_path: str | None = Field(None, alias="GAMEPLAN_PATH")
-    emergency_gameplan_path: str = Field(
-        "state/emergency_gameplan.json", alias="EMERGENCY_GAMEPLAN_PATH", min_length=1
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"not one of {', '.join(choices)}")
+        return value
+    return check
+
+
+def _checked(check: Check) -> Callable[[str], str]:
+    def after(value: str) -> str:
+        check(value)
+        return value
+    return after
+
+
+# Type and range checks, one field per declaration; field aliases are the environment variable names.
+_FIELDS: dict[str, Any] = {s.attr: _field(s) for s in CONFIG_SETTINGS}
+_Settings: type[BaseModel] = create_model(
+    "_Settings", __config__=ConfigDict(frozen=True, extra="ignore", validate_default=True), **_FIELDS
+)
+
+
+def _strategy(spec: str | None) -> str | None:
+    """FILE.py:ATTR with FILE relative to the repository, like every path here; MODULE:ATTR as is."""
+    if spec is None:
+        return None
+    module, _, attr = spec.rpartition(":")
+    return f"{_resolve(module)}:{attr}" if module.endswith(".py") else spec
+
+
+def _resolve(value: str) -> Path:
+    """Relative paths are relative to the repository, whatever the working directory."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def _real(path: Path) -> Path:
+    """The path with symlinks and '..' resolved, as far as it exists (a symlink loop: as written)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path
+
+
+def _accounts(value: str, mode: str) -> tuple[str, ...]:
+    """EXPECTED_ACCOUNTS as ids, each consistent with the mode: paper ids start with D, live ones do not."""
+    ids = tuple(dict.fromkeys(item.strip().upper() for item in value.split(",") if item.strip()))
+    for account in ids:
+        if (mode == "paper") != account.startswith("D"):
+            kind = "paper accounts start with D" if mode == "paper" else "live accounts do not start with D"
+            raise ConfigError(
+                f"EXPECTED_ACCOUNTS={value!r} is invalid: {account} is not a {mode} account "
+                f"(TRADING_MODE={mode}; {kind})"
+            )
+    return ids
+
+
+def _build(values: Mapping[str, Any]) -> dict[str, Any]:
+    """OrchestrationConfig's fields from validated values: paths resolved, the port and the accounts by
+    mode, the command split. The same for the defaults (no values) as for any environment."""
+    fields = dict(values)
+    for s in CONFIG_SETTINGS:
+        if s.kind is Path and values[s.attr] is not None:
+            fields[s.attr] = _resolve(values[s.attr])
+    mode = values["trading_mode"]
+    command = values["bot_command"]
+    fields.update(
+        gateway_port=values["gateway_port"] if values["gateway_port"] is not None else API_PORTS[mode],
+        bot_command=tuple(shlex.split(command)) if command else (sys.executable, "-m", "src.main"),
+        bot_strategy=_strategy(values["bot_strategy"]),
+        ibkr_reset_windows=parse_windows(values["ibkr_reset_windows"]),
+        expected_accounts=_accounts(values["expected_accounts"] or "", mode),
     )
-    bot_command: str | None = Field(None, alias="BOT_COMMAND")
-    bot_client_id: int = Field(1, alias="BOT_CLIENT_ID", ge=0, le=MAX_CLIENT_ID)
-    bot_strategy: str | None = Field(None, alias="BOT_STRATEGY",
-                                     pattern=r"^([A-Za-z_][A-Za-z0-9_.]*|[^:\x00-\x1f]+\.py):[A-Za-z_][A-Za-z0-9_]*$")
-    bot_ready_timeout: Seconds = Field(30.0, alias="BOT_READY_TIMEOUT", le=3600)
-    bot_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
-        "INFO", alias="BOT_LOG_LEVEL"
-    )
-    discord_webhook_url: str | None = Field(None, alias="DISCORD_WEBHOOK_URL")
-    docker_command_timeout: Seconds = Field(30.0, alias="DOCKER_COMMAND_TIMEOUT", le=600)
-    docker_wait_timeout: float = Field(60.0, alias="DOCKER_WAIT_TIMEOUT", ge=0, le=3600, allow_inf_nan=False)
-    twofa_wait_timeout: float = Field(180.0, alias="TWOFA_WAIT_TIMEOUT", ge=0, le=600, allow_inf_nan=False)
-    ibkr_reset_windows: str | None = Field(None, alias="IBKR_RESET_WINDOWS")
+    return fields
 
-    @field_validator("ibkr_reset_windows")
-    @classmethod
-    def _windows(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_windows(value)  # ValueError: one line naming the bad part
-        return value
-    supervise_stop_gateway: bool = Field(False, alias="SUPERVISE_STOP_GATEWAY")
-    state_dir: str = Field("state", alias="STATE_DIR", min_length=1)
-    log_dir: str = Field("logs", alias="LOG_DIR", min_length=1)
-    expected_accounts: str = Field("", alias="EXPECTED_ACCOUNTS")
-    gateway_login_budget: int = Field(3, alias="GATEWAY_LOGIN_BUDGET", ge=0, le=20)
 
-    @field_validator("bot_log_level", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
-
-    @field_validator("trading_mode", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
-
-    @field_validator("gateway_host")
-    @classmethod
-    def _host(cls, value: str) -> str:
-        if not is_host(value):
-            raise ValueError("not a host name or IP address")
-        return value
-
-    @field_validator("expected_accounts")
-    @classmethod
-    def _accounts(cls, value: str) -> str:
-        if value and not all(item.strip().isascii() and item.strip().isalnum() for item in value.split(",")):
-            raise ValueError("not a comma list of account ids")
-        return value
-
-    @field_validator("discord_webhook_url")
-    @classmethod
-    def _webhook(cls, value: str | None) -> str | None:
-        if value:
-            validate_webhook_url(value)
-        return value
-
-    @field_validator("bot_command")
-    @classmethod
-    def _command(cls, value: str | None) -> str | None:
-        if value is not None and not any(shlex.split(value)[:1]):
-            raise ValueError("empty command")
-        return value
+_DEFAULTS = _build(_Settings.model_validate({}).model_dump())
 
 
 @dataclass(frozen=True)
 class OrchestrationConfig:
-    """Everything the orchestrator needs, resolved to absolute paths and real types."""
+    """Everything the orchestrator needs, resolved to absolute paths and real types. The defaults are
+    the declared ones (src/orchestration/settings.py), as from_env resolves them when nothing is set."""
 
-    trading_mode: str = "paper"
-    gateway_host: str = "localhost"
-    gateway_port: int = API_PORTS["paper"]
-    docker_compose_dir: Path = REPO_ROOT / "docker" / "gateway"
-    gateway_service: str = "gateway"
-    gateway_container: str = "ibkr-gateway"
-    gateway_health_timeout: float = 120.0
-    gateway_health_retry_interval: float = 0.25
-    health_check_timeout: float = 5.0
-    gateway_health_client_id: int = 999
-    gameplan_path: Path | None = None
-    emergency_gameplan_path: Path = REPO_ROOT / "state" / "emergency_gameplan.json"
-    bot_command: tuple[str, ...] = (sys.executable, "-m", "src.main")
-    bot_client_id: int = 1
-    bot_strategy: str | None = None  # MODULE:ATTR, checked at start-up; None = the idle strategy
-    bot_ready_timeout: float = 30.0
-    bot_log_level: str = "INFO"
-    discord_webhook_url: str | None = field(default=None, repr=False)
-    docker_command_timeout: float = 30.0
-    docker_wait_timeout: float = 60.0  # Docker Desktop may start after us at logon
-    twofa_wait_timeout: float = 180.0  # IBKR's second-factor window
-    ibkr_reset_windows: tuple[ResetWindow, ...] = DEFAULT_WINDOWS  # IBKR's server resets (New York)
-    supervise_stop_gateway: bool = False
-    state_dir: Path = REPO_ROOT / "state"
-    log_dir: Path = REPO_ROOT / "logs"
-    expected_accounts: tuple[str, ...] = ()  # empty = any account the Gateway manages
-    gateway_login_budget: int = 3  # Gateway logins the orchestrator may cause in any rolling 24 h
+    trading_mode: str = _DEFAULTS["trading_mode"]
+    gateway_host: str = _DEFAULTS["gateway_host"]
+    gateway_port: int = _DEFAULTS["gateway_port"]
+    docker_compose_dir: Path = _DEFAULTS["docker_compose_dir"]
+    gateway_service: str = _DEFAULTS["gateway_service"]
+    gateway_container: str = _DEFAULTS["gateway_container"]
+    gateway_health_timeout: float = _DEFAULTS["gateway_health_timeout"]
+    gateway_health_retry_interval: float = _DEFAULTS["gateway_health_retry_interval"]
+    health_check_timeout: float = _DEFAULTS["health_check_timeout"]
+    gateway_health_client_id: int = _DEFAULTS["gateway_health_client_id"]
+    gameplan_path: Path | None = _DEFAULTS["gameplan_path"]
+    emergency_gameplan_path: Path = _DEFAULTS["emergency_gameplan_path"]
+    bot_command: tuple[str, ...] = _DEFAULTS["bot_command"]
+    bot_client_id: int = _DEFAULTS["bot_client_id"]
+    bot_strategy: str | None = _DEFAULTS["bot_strategy"]  # MODULE:ATTR, checked at start-up; None = idle
+    bot_ready_timeout: float = _DEFAULTS["bot_ready_timeout"]
+    bot_log_level: str = _DEFAULTS["bot_log_level"]
+    discord_webhook_url: str | None = field(default=_DEFAULTS["discord_webhook_url"], repr=False)
+    docker_command_timeout: float = _DEFAULTS["docker_command_timeout"]
+    docker_wait_timeout: float = _DEFAULTS["docker_wait_timeout"]
+    twofa_wait_timeout: float = _DEFAULTS["twofa_wait_timeout"]
+    ibkr_reset_windows: tuple[ResetWindow, ...] = _DEFAULTS["ibkr_reset_windows"]
+    supervise_stop_gateway: bool = _DEFAULTS["supervise_stop_gateway"]
+    state_dir: Path = _DEFAULTS["state_dir"]
+    log_dir: Path = _DEFAULTS["log_dir"]
+    expected_accounts: tuple[str, ...] = _DEFAULTS["expected_accounts"]  # empty = any account
+    gateway_login_budget: int = _DEFAULTS["gateway_login_budget"]
     # The environment child processes (docker compose, the bot) get: the process
     # environment plus `.env`, so COMPOSE_FILE, COMPOSE_PROJECT_NAME... reach Compose exactly
     # as the operator wrote them; TRADING_MODE, GATEWAY_PORT and GATEWAY_RELAY_PORT as resolved.
@@ -212,60 +201,28 @@ class OrchestrationConfig:
         env = dict(os.environ if environ is None else environ)
         dotenv = REPO_ROOT / ".env" if dotenv is None else dotenv
         merged = {**read_dotenv(dotenv), **env}
-        raw = {k: merged[k] for k in _ACCEPTED if merged.get(k, "").strip() != ""}
-        raw = {k: v.strip() for k, v in raw.items()}
+        raw = {s.name: merged[s.name].strip() for s in CONFIG_SETTINGS if merged.get(s.name, "").strip() != ""}
         try:
-            s = _Settings.model_validate(raw)
+            values = _Settings.model_validate(raw).model_dump()
         except ValidationError as exc:
             raise ConfigError(_describe(exc, raw)) from None
-        if s.gateway_health_client_id == s.bot_client_id:
+        if values["gateway_health_client_id"] == values["bot_client_id"]:
             raise ConfigError(
-                f"GATEWAY_HEALTH_CLIENT_ID={s.gateway_health_client_id} is invalid: it must differ "
+                f"GATEWAY_HEALTH_CLIENT_ID={values['gateway_health_client_id']} is invalid: it must differ "
                 "from BOT_CLIENT_ID (a health probe must never take the bot's client id)"
             )
-        accounts = _accounts(s.expected_accounts, s.trading_mode)
-        gameplan = _resolve(s.gameplan_path) if s.gameplan_path else None
-        emergency = _resolve(s.emergency_gameplan_path)
+        fields = _build(values)
+        gameplan, emergency = fields["gameplan_path"], fields["emergency_gameplan_path"]
         if gameplan is not None and _real(gameplan) == _real(emergency):
             raise ConfigError(
-                f"GAMEPLAN_PATH={s.gameplan_path!r} is invalid: it is EMERGENCY_GAMEPLAN_PATH ({_real(emergency)}), "
-                "where Strategy C is written: the analyst's plan would be overwritten"
+                f"GAMEPLAN_PATH={values['gameplan_path']!r} is invalid: it is EMERGENCY_GAMEPLAN_PATH "
+                f"({_real(emergency)}), where Strategy C is written: the analyst's plan would be overwritten"
             )
-        compose_dir = _resolve(s.docker_compose_dir)
-        _check_compose(compose_dir, s.docker_compose_dir, merged)
-        port = s.gateway_port if s.gateway_port is not None else API_PORTS[s.trading_mode]
-        child_env = {**merged, "TRADING_MODE": s.trading_mode, "GATEWAY_PORT": str(port),
-                     "GATEWAY_RELAY_PORT": str(RELAY_PORTS[s.trading_mode])}
-        return cls(
-            trading_mode=s.trading_mode,
-            gateway_host=s.gateway_host,
-            gateway_port=port,
-            docker_compose_dir=compose_dir,
-            gateway_service=s.gateway_service,
-            gateway_container=s.gateway_container,
-            gateway_health_timeout=s.gateway_health_timeout,
-            gateway_health_retry_interval=s.gateway_health_retry_interval,
-            health_check_timeout=s.health_check_timeout,
-            gateway_health_client_id=s.gateway_health_client_id,
-            gameplan_path=gameplan,
-            emergency_gameplan_path=emergency,
-            bot_command=tuple(shlex.split(s.bot_command)) if s.bot_command else cls.bot_command,
-            bot_client_id=s.bot_client_id,
-            bot_strategy=_strategy(s.bot_strategy),
-            bot_ready_timeout=s.bot_ready_timeout,
-            bot_log_level=s.bot_log_level,
-            discord_webhook_url=s.discord_webhook_url or None,
-            docker_command_timeout=s.docker_command_timeout,
-            docker_wait_timeout=s.docker_wait_timeout,
-            twofa_wait_timeout=s.twofa_wait_timeout,
-            ibkr_reset_windows=parse_windows(s.ibkr_reset_windows) if s.ibkr_reset_windows else DEFAULT_WINDOWS,
-            supervise_stop_gateway=s.supervise_stop_gateway,
-            state_dir=_resolve(s.state_dir),
-            log_dir=_resolve(s.log_dir),
-            expected_accounts=accounts,
-            gateway_login_budget=s.gateway_login_budget,
-            child_env=child_env,
-        )
+        _check_compose(fields["docker_compose_dir"], values["docker_compose_dir"], merged)
+        mode = fields["trading_mode"]
+        child_env = {**merged, "TRADING_MODE": mode, "GATEWAY_PORT": str(fields["gateway_port"]),
+                     "GATEWAY_RELAY_PORT": str(RELAY_PORTS[mode])}
+        return cls(**fields, child_env=child_env)
 
     @property
     def gateway_relay_port(self) -> int:
@@ -309,34 +266,13 @@ class OrchestrationConfig:
         return [text.rstrip("\r\n"), text.strip()]
 
 
-def _strategy(spec: str | None) -> str | None:
-    """FILE.py:ATTR with FILE relative to the repository, like every path here; MODULE:ATTR as is."""
-    if spec is None:
-        return None
-    module, _, attr = spec.rpartition(":")
-    return f"{_resolve(module)}:{attr}" if module.endswith(".py") else spec
-
-
-def _resolve(value: str) -> Path:
-    """Relative paths are relative to the repository, whatever the working directory."""
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else REPO_ROOT / path
-
-
-def _real(path: Path) -> Path:
-    """The path with symlinks and '..' resolved, as far as it exists (a symlink loop: as written)."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):
-        return path
-
-
 def _describe(exc: ValidationError, raw: Mapping[str, str]) -> str:
     """The first validation error as one operator-facing line."""
     error = exc.errors()[0]
     name = str(error["loc"][0]) if error["loc"] else "configuration"
-    accepted, secret = _ACCEPTED.get(name, ("a valid value", False))
-    if secret:
+    setting = BY_NAME.get(name)
+    accepted = setting.expected if setting is not None else "a valid value"
+    if setting is not None and setting.secret:
         return f"{name} is invalid ({_first_line(error['msg'])}): expected {accepted}"
     value = raw.get(name, "")
     return f"{name}={value!r} is invalid: expected {accepted}"
@@ -345,19 +281,6 @@ def _describe(exc: ValidationError, raw: Mapping[str, str]) -> str:
 def _first_line(text: str) -> str:
     text = text.removeprefix("Value error, ")
     return text.splitlines()[0] if text else text
-
-
-def _accounts(value: str, mode: str) -> tuple[str, ...]:
-    """EXPECTED_ACCOUNTS as ids, each consistent with the mode: paper ids start with D, live ones do not."""
-    ids = tuple(dict.fromkeys(item.strip().upper() for item in value.split(",") if item.strip()))
-    for account in ids:
-        if (mode == "paper") != account.startswith("D"):
-            kind = "paper accounts start with D" if mode == "paper" else "live accounts do not start with D"
-            raise ConfigError(
-                f"EXPECTED_ACCOUNTS={value!r} is invalid: {account} is not a {mode} account "
-                f"(TRADING_MODE={mode}; {kind})"
-            )
-    return ids
 
 
 def _check_compose(directory: Path, given: str, env: Mapping[str, str]) -> None:
@@ -459,13 +382,28 @@ def read_dotenv(path: Path) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     """`--get NAME`: prints `NAME=value`, the raw value the orchestrator reads for NAME (environment,
     then .env; empty when unset), for the production wrapper, which must never parse .env itself.
-    Exit 1 with one line when .env cannot be read."""
+    Exit 1 with one line when .env cannot be read.
+    `--write-docs`: rewrites .env.example and the README's configuration table from the declarations
+    (src/orchestration/settings.py); `--check-docs`: exit 1 naming them when they differ."""
     parser = ArgumentParser(prog="python -m src.orchestration.config",
-                                description="Print one setting as the orchestrator reads it.")
-    names = sorted(name for name, (_, secret) in _ACCEPTED.items() if not secret)  # a secret stays inside
-    parser.add_argument("--get", required=True, metavar="NAME", choices=names)
+                            description="Print one setting as the orchestrator reads it, or regenerate the "
+                                        "documents derived from the settings' declarations.")
+    names = sorted(s.name for s in CONFIG_SETTINGS if not s.secret)  # a secret stays inside
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--get", metavar="NAME", choices=names)
+    action.add_argument("--write-docs", action="store_true", help="rewrite .env.example and the README's table")
+    action.add_argument("--check-docs", action="store_true", help="exit 1 if either differs from the declarations")
     parser.add_argument("--dotenv", type=Path, default=REPO_ROOT / ".env", help="the .env file (default: the repo's)")
     args = parser.parse_args(argv)
+    if args.write_docs or args.check_docs:
+        try:
+            stale = write_docs() if args.write_docs else stale_docs()
+        except (OSError, ValueError) as exc:  # no settings markers in README.md, a file not writable
+            print(f"config: {exc}", file=sys.stderr)
+            return 1
+        for path in stale:
+            print(f"{'rewrote' if args.write_docs else 'stale'}: {path.relative_to(REPO_ROOT)}")
+        return 1 if stale and args.check_docs else 0
     try:
         merged = {**read_dotenv(args.dotenv), **os.environ}
     except ConfigError as exc:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from src.orchestration.settings import default_float
+
 if TYPE_CHECKING:
     from src.orchestration.config import OrchestrationConfig
 
@@ -110,7 +112,7 @@ class DockerClient:
         compose_dir: Path,
         *,
         env: Mapping[str, str] | None = None,
-        timeout: float = 30.0,
+        timeout: float = default_float("DOCKER_COMMAND_TIMEOUT"),
         runner: Runner = subprocess.run,
     ) -> None:
         self.container = container

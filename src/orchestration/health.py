@@ -4,8 +4,9 @@ A TCP connect is not enough: the common Gateway images put socat in front of the
 API port, so the port accepts long before IBKR login completes. `check_handshake`
 speaks the TWS API start-up protocol instead (version exchange, startApi with a
 dedicated client id, then nextValidId and a non-empty managedAccounts) and says
-why it failed. Standard library only, so a minimal container can run it as its
-healthcheck: `python -m src.orchestration.health --port 4002`.
+why it failed. Standard library only (with cli.py and settings.py, for the declared
+defaults), so a minimal container can run it as its healthcheck:
+`python -m src.orchestration.health --port 4002`.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ import time
 from dataclasses import dataclass, field
 
 from src.orchestration import cli
+from src.orchestration.settings import API_PORTS, default_float, default_int
 
 CLIENT_VERSIONS = (157, 178)  # the range ib_async 2.x announces; keeps the text protocol
 MAX_FRAME = 1 << 20  # no legitimate start-up message is anywhere near 1 MiB
 CLIENT_ID_IN_USE = 326
 MSG_ERROR, MSG_NEXT_VALID_ID, MSG_MANAGED_ACCOUNTS, MSG_START_API = 4, 9, 15, 71
+PROBE_CLIENT_ID = default_int("GATEWAY_HEALTH_CLIENT_ID")  # the orchestrator's defaults, declared once
+PROBE_TIMEOUT = default_float("HEALTH_CHECK_TIMEOUT")
 
 # Verdicts (HandshakeResult.reason)
 OK = "ok"
@@ -91,7 +95,7 @@ class _Fail(Exception):
 class GatewayHealthChecker:
     """Probes one Gateway API endpoint. Every probe is bounded by `timeout` seconds."""
 
-    def __init__(self, host: str, port: int, timeout: float = 5.0, client_id: int = 999) -> None:
+    def __init__(self, host: str, port: int, timeout: float = PROBE_TIMEOUT, client_id: int = PROBE_CLIENT_ID) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout
@@ -213,10 +217,11 @@ def main(argv: list[str] | None = None) -> int:
                     "Exit 0 healthy, 1 not healthy or a usage error.",
     )
     parser.add_argument("--host", type=cli.host, default="127.0.0.1")
-    parser.add_argument("--port", type=cli.port, default=4002, help="1..65535")
-    parser.add_argument("--client-id", type=cli.client_id, default=999,
+    parser.add_argument("--port", type=cli.port, default=API_PORTS["paper"], help="1..65535")
+    parser.add_argument("--client-id", type=cli.client_id, default=PROBE_CLIENT_ID,
                         help="dedicated probe client id (never the bot's)")
-    parser.add_argument("--timeout", type=cli.seconds(60), default=5.0, help="seconds for the whole probe (<= 60)")
+    parser.add_argument("--timeout", type=cli.seconds(60), default=PROBE_TIMEOUT,
+                        help="seconds for the whole probe (<= 60)")
     args = parser.parse_args(argv)
     result = GatewayHealthChecker(args.host, args.port, args.timeout, args.client_id).check_handshake()
     where = f"{args.host}:{args.port}"

@@ -12,6 +12,7 @@ import pytest
 
 from src.orchestration import startup
 from src.notifications.discord import redact
+from src.orchestration import settings
 from src.orchestration.config import (
     API_PORTS,
     RELAY_PORTS,
@@ -20,6 +21,8 @@ from src.orchestration.config import (
     OrchestrationConfig,
     read_dotenv,
 )
+from src.orchestration.resetwindows import DEFAULT_WINDOWS
+from src.orchestration.settings import SETTINGS
 
 NO_DOTENV = Path("/nonexistent/.env")
 
@@ -283,51 +286,72 @@ def test_cli_help_describes_exit_codes(capsys):
 
 def test_env_example_documents_every_variable_with_its_default():
     documented = (REPO_ROOT / ".env.example").read_text()
-    from src.orchestration.config import _ACCEPTED
-
-    for name in _ACCEPTED:
-        assert f"{name}=" in documented, f"{name} missing from .env.example"
+    for setting in SETTINGS:
+        assert f"{setting.name}=" in documented, f"{setting.name} missing from .env.example"
     active = read_dotenv(REPO_ROOT / ".env.example")
     as_documented = dataclasses.replace(load(active), child_env={})
     assert as_documented == dataclasses.replace(load({}), child_env={})
 
 
-def test_cli_usage_error_is_one_line_and_exit_1_never_2(capsys):
-    """2 is "bot running under Strategy C" to every supervisor and to the wrapper's result line."""
-    with pytest.raises(SystemExit) as exited:
-        startup.main(["--no-such-option"])
-    assert exited.value.code == 1
-    assert capsys.readouterr().err == \
-        "python -m src.orchestration.startup: error: unrecognized arguments: --no-such-option (see --help)\n"
+def test_env_example_and_the_readme_table_are_what_the_declarations_produce():
+    """Both are generated from src/orchestration/settings.py: after changing a declaration, run
+    `python -m src.orchestration.config --write-docs`."""
+    assert (REPO_ROOT / ".env.example").read_text(encoding="utf-8") == settings.render_env_example(), \
+        ".env.example is stale: run python -m src.orchestration.config --write-docs"
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme == settings.render_readme(readme), \
+        "README.md's configuration table is stale: run python -m src.orchestration.config --write-docs"
+    for setting in SETTINGS:
+        assert f"| `{setting.name}` |" in readme
 
 
-@pytest.mark.timeout(30)
-def test_get_prints_one_setting_as_the_orchestrator_reads_it(tmp_path):
-    """What the production wrapper asks instead of parsing .env itself."""
-    dotenv = tmp_path / ".env"
-    dotenv.write_text("LOG_DIR='/var/log/zt' # comment\n")
-    cmd = [sys.executable, "-m", "src.orchestration.config", "--get", "LOG_DIR", "--dotenv", str(dotenv)]
-    env = {"PATH": "/usr/bin:/bin"}
-    done = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=20)
-    assert (done.returncode, done.stdout) == (0, "LOG_DIR=/var/log/zt\n")
-    done = subprocess.run(cmd, cwd=REPO_ROOT, env={**env, "LOG_DIR": "/from/env"}, capture_output=True, text=True,
-                          timeout=20)
-    assert done.stdout == "LOG_DIR=/from/env\n"
-    dotenv.unlink()
-    os.mkfifo(dotenv)
-    done = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=20)
-    assert done.returncode == 1 and done.stdout == ""
-    assert done.stderr == f"config: {dotenv}: not a regular file but a FIFO: fix or remove the file\n"
-    secret = [*cmd[:4], "DISCORD_WEBHOOK_URL"]
-    assert subprocess.run(secret, cwd=REPO_ROOT, env=env, capture_output=True, timeout=20).returncode == 1
+def test_check_docs_names_a_stale_file_and_write_docs_repairs_it(tmp_path):
+    env_example, readme = tmp_path / ".env.example", tmp_path / "README.md"
+    env_example.write_text("# old\n")
+    readme.write_text(f"intro\n\n{settings.README_START}\n| old |\n{settings.README_END}\n\nrest\n")
+    assert settings.stale_docs(env_example, readme) == [env_example, readme]
+    assert settings.write_docs(env_example, readme) == [env_example, readme]
+    assert settings.stale_docs(env_example, readme) == []
+    text = readme.read_text()
+    assert text.startswith("intro\n\n") and text.endswith(f"{settings.README_END}\n\nrest\n")
+    assert "| old |" not in text and "| `TRADING_MODE` | `paper` |" in text
+    done = subprocess.run([sys.executable, "-m", "src.orchestration.config", "--check-docs"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "")
 
 
-def test_gameplan_path_through_a_symlink_to_the_emergency_plan_is_refused(tmp_path):
-    (tmp_path / "state").mkdir()
-    (tmp_path / "plans").symlink_to(tmp_path / "state")
-    with pytest.raises(ConfigError, match=r"^GAMEPLAN_PATH='.*' is invalid: it is EMERGENCY_GAMEPLAN_PATH"):
-        load({"GAMEPLAN_PATH": str(tmp_path / "plans" / "c.json"),
-              "EMERGENCY_GAMEPLAN_PATH": str(tmp_path / "state" / "c.json")})
-    loop = tmp_path / "loop"
-    loop.symlink_to(loop)
-    assert load({"GAMEPLAN_PATH": str(loop / "p.json")}).gameplan_path == loop / "p.json"
+def test_the_declarations_are_the_configurations_fields_and_defaults():
+    """One declaration per attribute of OrchestrationConfig (Compose's own variables aside), and the
+    dataclass's defaults are what from_env makes of an empty environment."""
+    fields = [f.name for f in dataclasses.fields(OrchestrationConfig) if f.name != "child_env"]
+    assert sorted(fields) == sorted(s.attr for s in settings.CONFIG_SETTINGS)
+    assert dataclasses.replace(OrchestrationConfig(), child_env={}) == dataclasses.replace(load({}), child_env={})
+    assert OrchestrationConfig().ibkr_reset_windows == DEFAULT_WINDOWS
+    assert "; ".join(w.describe() for w in DEFAULT_WINDOWS) == settings.DEFAULT_RESET_WINDOWS
+    for s in SETTINGS:
+        assert (s.passthrough or s.expected) and s.meaning and s.section, s.name
+        assert s.default is not None or s.example is not None, f"{s.name}: .env.example cannot show it"
+
+
+@pytest.mark.parametrize("setting", [s for s in SETTINGS if not s.passthrough and s.kind is not Path],
+                         ids=lambda s: s.name)
+def test_every_error_line_says_what_the_declaration_accepts(setting):
+    """Paths aside (any text is a path), a bad value is one line ending in the declared `accepted`."""
+    bad = "'unbalanced" if setting.name == "BOT_COMMAND" else "\x01 not a value \x01"
+    with pytest.raises(ConfigError) as error:
+        load({setting.name: bad})
+    message = str(error.value)
+    assert message.startswith(setting.name) and "\n" not in message
+    assert message.endswith(f"expected {setting.expected}")
+    assert (bad not in message) if setting.secret else message.startswith(f"{setting.name}={bad!r} is invalid")
+
+
+def test_the_defaults_written_in_compose_and_shell_are_the_declared_ones():
+    """Compose and the production wrapper cannot import the declarations: where they repeat a default
+    (for a hand run of `docker compose`, or a wrapper that could not ask the orchestrator), it must
+    be the declared one."""
+    compose = (REPO_ROOT / "docker" / "gateway" / "docker-compose.yml").read_text()
+    assert f"127.0.0.1:${{GATEWAY_PORT:-{API_PORTS['paper']}}}:" in compose
+    assert f"${{TWS_PASSWORD_SECRET_FILE:-${{HOME}}/{settings.DEFAULT_PASSWORD_FILE}}}" in compose
+    wrapper = (REPO_ROOT / "docker" / "gateway" / "scripts" / "production-startup.sh").read_text()
+    assert f"log_dir=${{LOG_DIR:-{settings.default_str('LOG_DIR')}}}" in wrapper
