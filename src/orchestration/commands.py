@@ -23,7 +23,8 @@ from src.orchestration.docker import DockerClient
 from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import RunJournal
 from src.orchestration.logsetup import setup_logging
-from src.orchestration.startup import Services, StartupOrchestrator, render_transitions
+from src.orchestration.context import Services
+from src.orchestration.startup import StartupOrchestrator, render_transitions
 
 
 def real_services(config: OrchestrationConfig) -> Services:

@@ -17,61 +17,28 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import Enum
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from src.broker.strategy import PrerequisiteError, load_strategy
-from src.gameplan.loader import GameplanVerdict, read_emergency_plan
-from src.gameplan.schema import Gameplan
-from src.notifications.dispatch import AlertQueue
 from src.orchestration import bot as botproc
 from src.orchestration import exitcodes, ibc
 from src.orchestration.config import REPO_ROOT, OrchestrationConfig
-from src.orchestration.docker import (
-    DAEMON_DOWN, MISSING_BINARY, PERMISSION, TIMEOUT, ContainerState, DockerClient, DockerError, wait_for_daemon,
-)
-from src.orchestration.gateway import BroughtUp, bring_up, budget_spent, diagnose_login, wait_for_login
-from src.orchestration.handoff import bot_args, plan_mismatch, snapshot_plan
-from src.orchestration.health import GatewayHealthChecker, HandshakeResult, account_problem
+from src.orchestration.gateway import wait_for_login
+from src.orchestration.handoff import bot_args, plan_mismatch
+from src.orchestration.health import account_problem
+from src.orchestration.context import Services, StartupContext
 from src.orchestration.journal import RunJournal
-from src.orchestration.logins import BudgetView, LoginBudget
-from src.orchestration.machine import Outcome, Row, MachineRun, check_definition, render
+from src.orchestration.logins import LoginBudget
+from src.orchestration.machine import Outcome, Row, check_definition, render
+from src.orchestration.states import S, StartupState
+from src.orchestration.steps import StartupSteps
 
 log = logging.getLogger(__name__)
 
-DOCKER_DOWN_KINDS = {MISSING_BINARY, DAEMON_DOWN, PERMISSION, TIMEOUT}
+__all__ = ["FINAL", "OUTCOMES", "TERMINAL", "TRANSITIONS", "Services", "StartupContext", "StartupOrchestrator",
+           "StartupState", "main", "render_transitions"]
 
-
-class StartupState(Enum):
-    INITIALIZING = "initializing"
-    GATEWAY_STARTING = "gateway_starting"
-    GATEWAY_WAITING = "gateway_waiting"
-    GATEWAY_VALIDATED = "gateway_validated"
-    GAMEPLAN_LOADING = "gameplan_loading"
-    BOT_STARTING = "bot_starting"
-    BOT_RUNNING = "bot_running"
-    SUCCESS = "success"
-    FAILURE = "failure"
-    # failure paths of spec §4, and the ones live accounts need
-    GATEWAY_TIMEOUT = "gateway_timeout"
-    GATEWAY_UNHEALTHY = "gateway_unhealthy"
-    GAMEPLAN_INVALID = "gameplan_invalid"
-    GAMEPLAN_MISSING = "gameplan_missing"
-    BOT_START_FAILED = "bot_start_failed"
-    DOCKER_UNAVAILABLE = "docker_unavailable"
-    ALREADY_RUNNING = "already_running"  # the bot is up: nothing to do, nobody to alert
-    CONFIG_INVALID = "config_invalid"  # e.g. BOT_STRATEGY does not import
-    GATEWAY_LOGIN_FAILED = "gateway_login_failed"  # IBC says a human must act: never restarted
-    LOGIN_BUDGET_SPENT = "login_budget_spent"  # GATEWAY_LOGIN_BUDGET logins in 24 h: touch nothing
-    LOGIN_BUDGET_STILL_SPENT = "login_budget_still_spent"  # the same exhaustion, alerted already
-
-
-S = StartupState
 _ = frozenset
 TRANSITIONS: dict[StartupState, Row] = {
     S.INITIALIZING: Row("_initialize", _({S.GATEWAY_STARTING, S.DOCKER_UNAVAILABLE, S.ALREADY_RUNNING,
@@ -109,47 +76,7 @@ def render_transitions() -> str:
     return render(TRANSITIONS, FINAL, OUTCOMES)
 
 
-@dataclass
-class StartupContext:
-    """What the run has learned so far; handlers read and write it."""
-
-    state: StartupState = S.INITIALIZING
-    failed_from: StartupState | None = None
-    gateway_restart_attempted: bool = False
-    twofa_extension_used: bool = False
-    wait_timeout: float | None = None  # the next GATEWAY_WAITING's budget, when not the configured one
-    gateway_problem: str | None = None
-    gateway_verdict: HandshakeResult | None = None
-    gameplan_verdict: GameplanVerdict | None = None
-    gameplan_path: Path | None = None  # the plan file decided on (the analyst's, or Strategy C)
-    plan_data: bytes | None = None  # its exact bytes as validated: snapshotted for the bot
-    plan_strategy: str | None = None
-    plan_authorized: bool = False
-    strategy_c_reason: str | None = None
-    bot_pid: int | None = None
-    bot_log: Path | None = None
-    bot_process: Any = None  # the bot's Popen, kept for --supervise
-    error_message: str | None = None
-
-
-@dataclass
-class Services:
-    """Every side effect the state handlers use; replace any one in a test (commands.real_services: the real ones)."""
-
-    docker: DockerClient
-    health: GatewayHealthChecker
-    alerts: AlertQueue
-    evaluate_gameplan: Callable[[Path | None], GameplanVerdict]
-    generate_strategy_c: Callable[[Path], Any]
-    start_bot: Callable[..., botproc.BotStart]
-    running_bot: Callable[[Path], int | None]
-    clock: Callable[[], float] = time.monotonic
-    now: Callable[[], datetime] = lambda: datetime.now(UTC)  # wall clock, for IBKR's reset windows
-    read_emergency: Callable[[Path], tuple[Gameplan, bytes]] = read_emergency_plan
-    logins: LoginBudget | None = None  # None: the configured budget in STATE_DIR
-
-
-class StartupOrchestrator(MachineRun):
+class StartupOrchestrator(StartupSteps):
     """Runs the startup state machine once and returns an exit code (then supervises, with `supervise`)."""
 
     TABLE, FINAL, OUTCOMES, SUCCESS_STATE, FAILURE_STATE = TRANSITIONS, FINAL, OUTCOMES, S.SUCCESS, S.FAILURE
@@ -158,20 +85,19 @@ class StartupOrchestrator(MachineRun):
                  log_file: Path | None = None, supervise: bool = False) -> None:
         self.config, self.services = config, services
         self.journal = journal or RunJournal(config.state_dir)
-        self.context = StartupContext()
+        self.context = StartupContext(S.INITIALIZING)
         self.logins = services.logins or LoginBudget(config.state_dir, config.gateway_login_budget)
         super().__init__(log_file, supervise)
 
     # --- handlers: one per state ----------------------------------------------------------
 
     def _initialize(self) -> StartupState:
-        cfg, ctx = self.config, self.context
+        cfg = self.config
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         pid = self.services.running_bot(cfg.state_dir)
         if pid is not None:
-            ctx.error_message = (f"the bot is already running (PID {pid}): nothing was restarted; stop it first "
-                                 "(python -m src.orchestration.shutdown) to start afresh")
-            return S.ALREADY_RUNNING
+            return self._fail(f"the bot is already running (PID {pid}): nothing was restarted; stop it first "
+                              "(python -m src.orchestration.shutdown) to start afresh", S.ALREADY_RUNNING)
         if not cfg.discord_webhook_url:
             log.warning("DISCORD_WEBHOOK_URL not set: alerts go to the log only")
         try:
@@ -189,14 +115,8 @@ class StartupOrchestrator(MachineRun):
         if state is not None and (state.up or state.status == "restarting"):
             log.info("Gateway container %s already %s", docker.container, state.describe())
             return S.GATEWAY_WAITING
-        if state is not None:  # why did it stop? IBC's exit code and log since its last start
-            login = self._diagnose_login(state)
-            what = f"Gateway container {docker.container} is {state.describe()}: {login.describe()}"
-            if login.kind == ibc.RESET_WINDOW:  # a login now would fail too: the supervisor retries later
-                return self._fail(f"{what}; NOT started", S.FAILURE)
-            if login.no_retry or login.kind == ibc.TWOFA_PENDING:
-                return self._fail(f"{what}; NOT restarted: operator needed", S.GATEWAY_LOGIN_FAILED)
-        return self._bring_up(state, "the Gateway could not be started") or S.GATEWAY_WAITING
+        return (state is not None and self._why_stopped(state)) or \
+            self._bring_up(state, "the Gateway could not be started") or S.GATEWAY_WAITING
 
     def _wait_for_gateway(self) -> StartupState:
         """Poll the handshake until the deadline; Docker events wake the loop at once."""
@@ -226,12 +146,7 @@ class StartupOrchestrator(MachineRun):
                        "second push)", title="IBKR second-factor approval needed")
             return S.GATEWAY_WAITING
         if decision != ibc.RESTART:
-            never = "; the second-factor approval never came" if login.kind == ibc.TWOFA_PENDING else ""
-            return self._fail(*{ibc.BLOCKED: (f"{problem}{never}: {login.describe()}; NOT restarted: operator needed",
-                                              S.GATEWAY_LOGIN_FAILED),
-                                ibc.TRY_LATER: (f"{problem}: {login.describe()}; NOT restarted: rerun later",
-                                                  S.GATEWAY_TIMEOUT),
-                                }.get(decision, (f"{problem}, after one restart: operator needed", S.GATEWAY_TIMEOUT)))
+            return self._not_restarted(decision, problem, login)
         ctx.gateway_restart_attempted = True
         log.warning("%s: restarting it once", problem)
         state = self._docker(self.services.docker.inspect, f"{problem}; the restart failed", S.GATEWAY_TIMEOUT)
@@ -276,9 +191,7 @@ class StartupOrchestrator(MachineRun):
     def _start_bot(self) -> StartupState:
         cfg, ctx = self.config, self.context
         ctx.bot_log = cfg.log_dir / f"bot_{datetime.now():%Y%m%d_%H%M%S}_{self.journal.run_id}.log"
-        snapshot, sha256 = snapshot_plan(cfg.state_dir, ctx.plan_data or b"")
-        self.journal.update(gameplan={**self.journal.record["gameplan"], "deployed": str(ctx.gameplan_path),
-                                      "snapshot": str(snapshot), "sha256": sha256})
+        snapshot, sha256 = self._hand_over()
         started = self.services.start_bot(cfg.bot_command, bot_args(cfg, snapshot, sha256), log_path=ctx.bot_log,
                                           state_dir=cfg.state_dir, cwd=REPO_ROOT, env=cfg.bot_env,
                                           ready_timeout=cfg.bot_ready_timeout)
@@ -300,61 +213,6 @@ class StartupOrchestrator(MachineRun):
                    f"Trading system up: bot PID {ctx.bot_pid} on {mode}",
                    fields={"gameplan": str(ctx.gameplan_path), "bot log": str(ctx.bot_log)})
         return S.SUCCESS
-
-    # --- helpers --------------------------------------------------------------------------
-
-    def _fail(self, reason: str, state: StartupState) -> StartupState:
-        self.context.error_message = reason
-        return state
-
-    def _docker(self, call: Callable[[], Any], failure: str = "", state: StartupState = S.FAILURE,
-                unhealthy: bool = False) -> Any:
-        """`call()`'s result; a DockerError becomes DOCKER_UNAVAILABLE, GATEWAY_UNHEALTHY or `state`."""
-        try:
-            return call()
-        except DockerError as exc:
-            if exc.kind in DOCKER_DOWN_KINDS:
-                return self._fail(f"Docker unavailable: {exc.message}", S.DOCKER_UNAVAILABLE)
-            if unhealthy:
-                self.context.gateway_problem = exc.message
-                return S.GATEWAY_UNHEALTHY
-            return self._fail(f"{failure}: {exc.message}", state)
-
-    def _wait_for_docker(self) -> str:
-        started = self.services.clock()
-        try:
-            return wait_for_daemon(self.services.docker, self.config.docker_wait_timeout, clock=self.services.clock,
-                                   sleep=self.wake.wait)
-        finally:
-            self.journal.update(docker_wait_seconds=round(self.services.clock() - started, 3))
-
-    def _bring_up(self, state: ContainerState | None, failure: str, on_error: StartupState = S.FAILURE,
-                  reason: str | None = None) -> StartupState | None:
-        """Create/start/restart (a login from the budget); a state to go to instead, or None when done."""
-        done = self._docker(lambda: bring_up(self.services.docker, state, self.logins, self.journal.run_id),
-                            failure, on_error)
-        if isinstance(done, BroughtUp):
-            container = self.services.docker.container
-            self.alert(*(("warning", f"{reason}: restarted the Gateway container (the one automatic restart)")
-                         if reason else ("info", f"Gateway container {container} {done.said}")))
-            return None
-        return done if isinstance(done, StartupState) else self._budget_spent(done)
-
-    def _budget_spent(self, view: BudgetView) -> StartupState:
-        self.context.error_message = budget_spent(view, self.config.gateway_login_budget)
-        if view.already_alerted():
-            return S.LOGIN_BUDGET_STILL_SPENT  # the operator was told about this exhaustion already
-        self.logins.mark_alerted(view)
-        return S.LOGIN_BUDGET_SPENT
-
-    def _diagnose_login(self, state: ContainerState | None) -> ibc.LoginDiagnosis:
-        return diagnose_login(self.services.docker, state, self.services.now(), self.config.ibkr_reset_windows)
-
-    def _plan_in_force(self, path: Path | None, plan: Gameplan, data: bytes | None) -> None:
-        ctx = self.context
-        ctx.gameplan_path, ctx.plan_data, ctx.plan_strategy, ctx.plan_authorized = \
-            path, data, plan.strategy, plan.trading_authorized
-
 
 check_definition(TRANSITIONS, S.INITIALIZING, FINAL, StartupOrchestrator)
 
