@@ -139,9 +139,9 @@ def _guard_logs(*secrets: str) -> None:
 class DiscordNotifier:
     """Sends leveled alerts to a Discord webhook, or only logs them when none is set.
 
-    ``send*`` return True when the alert was delivered (Discord answered 2xx) or no
+    ``send`` returns True when the alert was delivered (Discord answered 2xx) or no
     webhook is configured (log-only by choice); False when a configured webhook did
-    not get it. They never raise and never take longer than `budget` seconds on the
+    not get it. It never raises and never takes longer than `budget` seconds on the
     `clock`. A webhook that answers 401/403/404 is reported once and not used again.
     """
 
@@ -181,18 +181,6 @@ class DiscordNotifier:
     def enabled(self) -> bool:
         """True while alerts go to a webhook: one is configured and has not been rejected."""
         return self._url is not None and not self._disabled
-
-    def send_info(self, message: str, *, title: str | None = None, fields: Fields | None = None) -> bool:
-        return self.send("info", message, title=title, fields=fields)
-
-    def send_warning(self, message: str, *, title: str | None = None, fields: Fields | None = None) -> bool:
-        return self.send("warning", message, title=title, fields=fields)
-
-    def send_error(self, message: str, *, title: str | None = None, fields: Fields | None = None) -> bool:
-        return self.send("error", message, title=title, fields=fields)
-
-    def send_critical(self, message: str, *, title: str | None = None, fields: Fields | None = None) -> bool:
-        return self.send("critical", message, title=title, fields=fields)
 
     def send(self, level: str, message: str, *, title: str | None = None, fields: Fields | None = None) -> bool:
         """Log the alert at `level` (info, warning, error, critical), then deliver it."""
