@@ -46,7 +46,7 @@ from src.orchestration.journal import utc_now
 from src.orchestration.locks import LockHeld, PidLock
 from src.orchestration.sdnotify import notify
 
-log = logging.getLogger("src.main")
+log = logging.getLogger("src.main")  # not __name__: that is "__main__" under -m, and bot log lines show it
 T = TypeVar("T")
 
 

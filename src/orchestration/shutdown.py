@@ -38,7 +38,7 @@ from src.orchestration.docker import ContainerState, DockerClient, DockerError
 from src.orchestration.journal import RunJournal
 from src.orchestration.locks import LockHeld, PidLock
 
-log = logging.getLogger("src.orchestration.shutdown")
+log = logging.getLogger(__name__)
 
 ORCHESTRATOR_LOCK = "orchestrator.lock"  # the lock src.orchestration.startup holds while it runs
 DEFAULT_BOT_TIMEOUT = 15.0  # seconds the bot gets after SIGTERM before SIGKILL
