@@ -46,7 +46,7 @@ from src.orchestration.locks import LockHeld, PidLock
 from src.orchestration.sdnotify import notify
 from src.orchestration.settings import LOG_LEVELS, REPO_ROOT, default_int, default_str
 
-log = logging.getLogger("src.main")
+log = logging.getLogger("src.main")  # not __name__: that is "__main__" under -m, and bot log lines show it
 T = TypeVar("T")
 
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from src.broker.connection import StrategyAPI
     from src.gameplan.schema import Gameplan
 
-log = logging.getLogger("src.main")
+log = logging.getLogger(__name__)
 
 
 class Strategy(Protocol):

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-logger = logging.getLogger("src.notifications.discord")  # the same name when run with -m
+log = logging.getLogger(__name__)
 Fields = Mapping[str, str]  # alert fields: name -> value, shown in order
 
 
@@ -64,7 +64,7 @@ _WEBHOOK_PATH = re.compile(r"/api/(?:v\d+/)?webhooks/\d+/([A-Za-z0-9_-]+)/?")
 _PLAIN_HTTP_HOSTS = {"127.0.0.1", "localhost"}  # local test receivers only
 # urllib3 logs request paths (token included) at DEBUG; our own log gets the same mask.
 _SCRUBBED_LOGGERS = (
-    logger.name,
+    log.name,
     "urllib3.connectionpool",
     "urllib3.connection",
     "urllib3.poolmanager",
@@ -139,9 +139,9 @@ def _guard_logs(*secrets: str) -> None:
 class DiscordNotifier:
     """Sends leveled alerts to a Discord webhook, or only logs them when none is set.
 
-    ``send*`` return True when the alert was delivered (Discord answered 2xx) or no
+    ``send`` returns True when the alert was delivered (Discord answered 2xx) or no
     webhook is configured (log-only by choice); False when a configured webhook did
-    not get it. They never raise and never take longer than `budget` seconds on the
+    not get it. It never raises and never takes longer than `budget` seconds on the
     `clock`. A webhook that answers 401/403/404 is reported once and not used again.
     """
 
@@ -182,18 +182,6 @@ class DiscordNotifier:
         """True while alerts go to a webhook: one is configured and has not been rejected."""
         return self._url is not None and not self._disabled
 
-    def send_info(self, message: str, *, title: str | None = None, fields: Fields | None = None) -> bool:
-        return self.send("info", message, title=title, fields=fields)
-
-    def send_warning(self, message: str, *, title: str | None = None, fields: Fields | None = None) -> bool:
-        return self.send("warning", message, title=title, fields=fields)
-
-    def send_error(self, message: str, *, title: str | None = None, fields: Fields | None = None) -> bool:
-        return self.send("error", message, title=title, fields=fields)
-
-    def send_critical(self, message: str, *, title: str | None = None, fields: Fields | None = None) -> bool:
-        return self.send("critical", message, title=title, fields=fields)
-
     def send(self, level: str, message: str, *, title: str | None = None, fields: Fields | None = None) -> bool:
         """Log the alert at `level` (info, warning, error, critical), then deliver it."""
         try:
@@ -202,7 +190,7 @@ class DiscordNotifier:
                 return self._fail(f"unknown alert level {level!r}; the alert was: {message}")
             title = str(title or spec.label)
             items = [(str(name), str(value)) for name, value in (fields or {}).items()]
-            logger.log(spec.logging_level, "%s", _log_line(title, str(message), items))
+            log.log(spec.logging_level, "%s", _log_line(title, str(message), items))
             if self._url is None:
                 return True
             if self._disabled:
@@ -228,7 +216,7 @@ class DiscordNotifier:
                 status = response.status_code
                 if 200 <= status < 300:
                     self.last_failure = None
-                    logger.debug("Discord alert delivered (HTTP %d)", status)
+                    log.debug("Discord alert delivered (HTTP %d)", status)
                     return True
                 if status in _REJECTED:
                     return self._disable(status)
@@ -244,7 +232,7 @@ class DiscordNotifier:
                 break
             if self._clock() + wait >= deadline:
                 return self._fail(f"{problem}; a retry in {wait:g} s would exceed the {self._budget:g} s budget")
-            logger.debug("Discord attempt %d failed (%s); retrying in %g s", attempt, problem, wait)
+            log.debug("Discord attempt %d failed (%s); retrying in %g s", attempt, problem, wait)
             self._sleep(wait)
         return self._fail(f"{problem} (after {_MAX_ATTEMPTS} attempts)")
 
@@ -281,13 +269,13 @@ class DiscordNotifier:
         self.last_failure = (
             f"Discord webhook rejected (HTTP {status}, {_REJECTED[status]}): check DISCORD_WEBHOOK_URL"
         )
-        logger.error("%s; further alerts are only logged", self.last_failure)
+        log.error("%s; further alerts are only logged", self.last_failure)
         return False
 
     def _fail(self, reason: str) -> bool:
         """Record and log (one line) why an alert was not delivered."""
         self.last_failure = f"Discord alert not delivered: {redact(reason, self._secrets)}"
-        logger.warning("%s", self.last_failure)
+        log.warning("%s", self.last_failure)
         return False
 
 

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         print(f"startup: configuration error: {exc}", file=sys.stderr)
         return exitcodes.CONFIG if args.supervise else exitcodes.FAILURE
     if args.status:
-        return status.main(config, args.json)
+        return status.report(config, args.json)
     if args.print_transitions:  # no configuration needed, but a bad one is still reported above
         print(render_transitions(), end="")
         return exitcodes.SUCCESS
@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     log_file = setup_logging(config.log_dir, journal.run_id, config.secrets)
     orchestrator = StartupOrchestrator(config, real_services(config), journal=journal, log_file=log_file,
                                        supervise=args.supervise)
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    # SIGHUP too: the wrapper execs us, so a closed wsl.exe session's hang-up reaches us directly
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, orchestrator.handle_signal)
     try:
         return orchestrator.run()

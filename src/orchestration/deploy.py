@@ -1,7 +1,8 @@
 """Deployment files for unattended starts: a systemd unit (Linux) and a Task Scheduler task (Windows + WSL).
 
-Both run `docker/gateway/scripts/production-startup.sh --supervise`, so the orchestrator
-stays the bot's parent: systemd learns readiness through sd_notify (`Type=notify`) and
+Both run `docker/gateway/scripts/production-startup.sh --supervise`, which execs the
+orchestrator, so it is the service's process and stays the bot's parent: systemd learns
+readiness from it through sd_notify (`Type=notify`, `NotifyAccess=main`) and
 restarts the service when the bot dies; on Windows the foreground process keeps the WSL
 distro alive (WSL may shut a distro down, killing what it left behind, once the
 launching command exits).
@@ -90,8 +91,8 @@ StartLimitBurst={START_LIMIT_BURST}
 
 [Service]
 Type=notify
-# The wrapper (and its log tee) is the main process; READY=1 comes from the orchestrator, its child.
-NotifyAccess=all
+# The wrapper execs the orchestrator: it is the main process, and only it may send READY=1.
+NotifyAccess=main
 User={user}
 WorkingDirectory={repo}
 # No EnvironmentFile=: only the orchestrator reads {repo}/.env, as data, so the service
@@ -99,7 +100,8 @@ WorkingDirectory={repo}
 ExecStart={repo / WRAPPER} --supervise
 # Docker wait + two Gateway deadlines + the 2FA window + the bot's readiness + slack.
 TimeoutStartSec={timeout}
-# SIGTERM goes to the wrapper, which forwards it: the bot stops gracefully, then the rest.
+# SIGTERM goes to the orchestrator only: it stops the bot gracefully, then the rest; whatever
+# is left gets SIGKILL at TimeoutStopSec.
 KillMode=mixed
 TimeoutStopSec=60
 Restart=on-failure

@@ -11,7 +11,6 @@ defaults), so a minimal container can run it as its healthcheck:
 
 from __future__ import annotations
 
-import logging
 import socket
 import struct
 import sys
@@ -100,16 +99,6 @@ class GatewayHealthChecker:
         self.port = port
         self.timeout = timeout
         self.client_id = client_id
-        self.logger = logging.getLogger(__name__)
-
-    def check_api_port(self) -> bool:
-        """True when the API port accepts a TCP connection (NOT proof of login)."""
-        try:
-            with socket.create_connection((self.host, self.port), timeout=self.timeout):
-                return True
-        except OSError as exc:
-            self.logger.debug("Gateway API port %s not responding: %s", self.port, exc)
-            return False
 
     def check_handshake(self, timeout: float | None = None) -> HandshakeResult:
         """Run the TWS API start-up handshake once and close; never raises."""

@@ -32,13 +32,14 @@ from typing import Protocol
 
 from src.notifications.discord import DiscordNotifier
 from src.notifications.dispatch import Notifier
+from src.orchestration import cli
 from src.orchestration.bot import PID_FILE, READY_FILE, running_bot
 from src.orchestration.config import ConfigError, OrchestrationConfig
 from src.orchestration.docker import ContainerState, DockerClient, DockerError
 from src.orchestration.journal import RunJournal
 from src.orchestration.locks import LockHeld, PidLock
 
-log = logging.getLogger("src.orchestration.shutdown")
+log = logging.getLogger(__name__)
 
 ORCHESTRATOR_LOCK = "orchestrator.lock"  # the lock src.orchestration.startup holds while it runs
 DEFAULT_BOT_TIMEOUT = 15.0  # seconds the bot gets after SIGTERM before SIGKILL
@@ -193,27 +194,18 @@ def _remove_stale_ready_record(state_dir: Path, pid: int) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m src.orchestration.shutdown",
         description="Stop the bot gracefully (SIGTERM, a bounded wait, then SIGKILL) and, with --gateway, "
                     "the Gateway container. Alerts and journals; safe to run twice. Configuration as for "
                     "startup (environment and .env).",
-        epilog="exit codes: 0 everything requested is stopped (or nothing was running), 1 otherwise",
+        epilog="exit codes: 0 everything requested is stopped (or nothing was running), 1 otherwise "
+               "(or a usage error)",
     )
     parser.add_argument("--gateway", action="store_true", help="also stop the Gateway container (docker stop)")
-    parser.add_argument("--timeout", type=_positive, default=DEFAULT_BOT_TIMEOUT, metavar="S",
+    parser.add_argument("--timeout", type=cli.seconds(3600), default=DEFAULT_BOT_TIMEOUT, metavar="S",
                         help=f"seconds the bot gets after SIGTERM before SIGKILL (default {DEFAULT_BOT_TIMEOUT:g})")
     return parser.parse_args(argv)
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds > 0 and <= 3600")
-    return value
 
 
 def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:

@@ -1,17 +1,23 @@
-"""`--status`: is the trading system up right now, and what did the last run do?
+"""Is the trading system up right now, and what did the last run do?
+
+    python -m src.orchestration.status [--json]      (also: python -m src.orchestration.startup --status)
 
 For humans first (a compact table), `--json` for scripts. Exit 0 only when the
 Gateway container is up and healthy, the API handshake succeeds, and the bot
-holds its lock with a matching readiness record.
+holds its lock with a matching readiness record; 1 otherwise, and for a usage or
+configuration error (one line on stderr).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from typing import Any
 
+from src.orchestration import cli
 from src.orchestration.bot import read_ready_record, running_bot
-from src.orchestration.config import OrchestrationConfig
+from src.orchestration.config import ConfigError, OrchestrationConfig
 from src.orchestration.docker import DockerClient, DockerError
 from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import read_runs
@@ -74,7 +80,35 @@ def render(status: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(config: OrchestrationConfig, as_json: bool) -> int:
+def report(config: OrchestrationConfig, as_json: bool) -> int:
+    """Print the status (a table, or JSON); 0 when everything is up, else 1."""
     status = collect(config)
     print(json.dumps(status, indent=2) if as_json else render(status))
     return 0 if status["up"] else 1
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = cli.ArgumentParser(
+        prog="python -m src.orchestration.status",
+        description="Report the Gateway container and its API handshake, the bot and its readiness, the gameplan "
+                    "in force, the login budget and the last run. Configuration as for startup (environment and "
+                    ".env).",
+        epilog="exit codes: 0 everything is up, 1 otherwise (or a usage or configuration error)",
+    )
+    parser.add_argument("--json", action="store_true", help="JSON for scripts")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
+    """CLI entry point: the report, or one line on stderr for a bad configuration; exit 0 or 1."""
+    args = parse_args(argv)
+    try:
+        config = OrchestrationConfig.from_env(environ)
+    except ConfigError as exc:
+        print(f"status: configuration error: {exc}", file=sys.stderr)
+        return 1
+    return report(config, args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

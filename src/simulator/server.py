@@ -63,7 +63,7 @@ TWOFA_TIMEOUT_EXIT = 87
 ERROR_BANNER = "!" * 79
 DEFAULT_ACCOUNTS = ("DU123456", "DU234567")
 
-log = logging.getLogger("simulator")
+log = logging.getLogger(__name__)
 #: ``extra`` for a line IBC's scripts print without a timestamp (see ``__main__``'s formatter)
 RAW = {"raw": True}
 

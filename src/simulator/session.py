@@ -23,7 +23,7 @@ from .broker import Broker, Order
 
 START_API = 71
 
-log = logging.getLogger("simulator")
+log = logging.getLogger(__name__)
 
 # (farm, what it serves, OK code, broken code): the notices a Gateway sends about its farms.
 FARMS = (

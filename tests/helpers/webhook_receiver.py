@@ -2,7 +2,7 @@
 
     with WebhookReceiver() as hook:
         hook.script(rate_limited(0.05), rate_limited(0.05))  # then `hook.default`: 204
-        DiscordNotifier(hook.url).send_info("hello")
+        DiscordNotifier(hook.url).send("info", "hello")
         assert hook.received[-1].json["embeds"][0]["description"] == "hello"
 
 Each POST is recorded in ``received`` before it is answered, so requests that

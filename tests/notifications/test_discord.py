@@ -103,10 +103,10 @@ class ExplodingSession:
 def test_log_only_logs_each_alert_at_its_level_and_returns_true(url, logs):
     notifier = DiscordNotifier(url, session=ExplodingSession())
     assert not notifier.enabled
-    assert notifier.send_info("gateway starting") is True
-    assert notifier.send_warning("slow login") is True
-    assert notifier.send_error("gateway down", fields={"attempt": "2"}) is True
-    assert notifier.send_critical("bot died 🚨") is True
+    assert notifier.send("info", "gateway starting") is True
+    assert notifier.send("warning", "slow login") is True
+    assert notifier.send("error", "gateway down", fields={"attempt": "2"}) is True
+    assert notifier.send("critical", "bot died 🚨") is True
     levels = [(r.levelno, r.getMessage()) for r in logs.records if r.name == "src.notifications.discord"]
     assert levels == [
         (logging.INFO, "Info: gateway starting"),
@@ -124,9 +124,7 @@ def test_log_only_logs_each_alert_at_its_level_and_returns_true(url, logs):
 def test_delivered_payload_has_level_colour_title_message_fields_and_host(level, hook, logs):
     notifier = DiscordNotifier(hook.url)
     before = datetime.now(timezone.utc).replace(microsecond=0)
-    result = getattr(notifier, f"send_{level}")(
-        "Gateway ready ✅ in 12 s", title="Gateway", fields={"mode": "paper", "port": "4002"}
-    )
+    result = notifier.send(level, "Gateway ready ✅ in 12 s", title="Gateway", fields={"mode": "paper", "port": "4002"})
     assert result is True and notifier.last_failure is None
     [request] = hook.received
     assert request.path.endswith(f"/{CANARY_TOKEN}")  # the token really was in use
@@ -148,13 +146,13 @@ def test_delivered_payload_has_level_colour_title_message_fields_and_host(level,
 
 
 def test_default_title_is_the_level_name(hook, logs):
-    assert DiscordNotifier(hook.url).send_error("x") is True
+    assert DiscordNotifier(hook.url).send("error", "x") is True
     assert embed_of(hook.received[0])["title"] == "❌ Error"
 
 
 def test_truncates_every_limit_and_the_embed_total(hook, logs):
     fields = {f"{i:02d}" + "n" * 298: "v" * 2000 for i in range(40)}
-    assert DiscordNotifier(hook.url).send_critical("m" * 10_000, title="t" * 300, fields=fields) is True
+    assert DiscordNotifier(hook.url).send("critical", "m" * 10_000, title="t" * 300, fields=fields) is True
     embed = embed_of(hook.received[0])
     assert units(embed["title"]) <= 256 and embed["title"].endswith("…")
     assert units(embed["description"]) <= 4096 and embed["description"].endswith("…")
@@ -171,7 +169,7 @@ def test_truncates_every_limit_and_the_embed_total(hook, logs):
 
 def test_truncates_description_and_field_count_when_the_total_allows(hook, logs):
     fields = {f"k{i}": f"v{i}" for i in range(30)}
-    assert DiscordNotifier(hook.url).send_info("🚨" * 3000, fields=fields) is True  # 6000 UTF-16 units
+    assert DiscordNotifier(hook.url).send("info", "🚨" * 3000, fields=fields) is True  # 6000 UTF-16 units
     embed = embed_of(hook.received[0])
     assert embed["description"].endswith("…") and units(embed["description"]) in (4095, 4096)
     assert set(embed["description"][:-1]) == {"🚨"}  # no emoji cut in half
@@ -181,7 +179,7 @@ def test_truncates_description_and_field_count_when_the_total_allows(hook, logs)
 
 
 def test_empty_field_names_and_values_are_replaced(hook, logs):
-    assert DiscordNotifier(hook.url).send_info("m", fields={"": "", "k": ""}) is True
+    assert DiscordNotifier(hook.url).send("info", "m", fields={"": "", "k": ""}) is True
     assert embed_of(hook.received[0])["fields"] == [{"name": "-", "value": "-"}, {"name": "k", "value": "-"}]
 
 
@@ -197,7 +195,7 @@ def test_429_is_retried_after_retry_after(hook, logs):
 
     hook.script(rate_limited(0.05), rate_limited(0.05))
     notifier = DiscordNotifier(hook.url, budget=2.0, sleep=sleep)
-    result = notifier.send_warning("rate limited twice")
+    result = notifier.send("warning", "rate limited twice")
     assert result is True
     assert waits == [0.05, 0.05]
     first, second, third = hook.received
@@ -208,7 +206,7 @@ def test_429_is_retried_after_retry_after(hook, logs):
 
 def test_429_retry_after_header_is_used_when_the_body_has_none(hook, logs, sleeps):
     hook.script(rate_limited(0.25, in_body=False, in_header=True))
-    assert DiscordNotifier(hook.url, sleep=sleeps.sleep).send_info("m") is True
+    assert DiscordNotifier(hook.url, sleep=sleeps.sleep).send("info", "m") is True
     assert sleeps == [0.25] and len(hook.received) == 2
 
 
@@ -216,7 +214,7 @@ def test_429_beyond_the_budget_gives_up_at_once(hook, logs, sleeps):
     hook.script(rate_limited(30.0))
     notifier = DiscordNotifier(hook.url, budget=2.0, sleep=sleeps.sleep)
     started = time.monotonic()
-    result = notifier.send_error("m")
+    result = notifier.send("error", "m")
     assert result is False
     assert time.monotonic() - started < 0.5
     assert sleeps == [] and len(hook.received) == 1
@@ -229,7 +227,7 @@ def test_429_beyond_the_budget_gives_up_at_once(hook, logs, sleeps):
 def test_5xx_is_retried_three_times_then_false(hook, logs, sleeps):
     hook.default = server_error(502)
     notifier = DiscordNotifier(hook.url, sleep=sleeps.sleep)
-    result = notifier.send_error("m")
+    result = notifier.send("error", "m")
     assert result is False
     assert len(hook.received) == 3 and sleeps == [0.5, 1.0]
     assert "HTTP 502" in notifier.last_failure and "3 attempts" in notifier.last_failure
@@ -238,7 +236,7 @@ def test_5xx_is_retried_three_times_then_false(hook, logs, sleeps):
 
 def test_5xx_then_success(hook, logs, sleeps):
     hook.script(server_error())
-    assert DiscordNotifier(hook.url, sleep=sleeps.sleep).send_info("m") is True
+    assert DiscordNotifier(hook.url, sleep=sleeps.sleep).send("info", "m") is True
     assert len(hook.received) == 2 and sleeps == [0.5]
 
 
@@ -256,14 +254,14 @@ def test_no_retry_when_the_backoff_does_not_fit_the_budget(hook, logs):
 
     hook.default = server_error()
     notifier = DiscordNotifier(hook.url, budget=10.0, session=SlowSession(), clock=clock, sleep=pytest.fail)
-    assert notifier.send_info("m") is False
+    assert notifier.send("info", "m") is False
     assert len(hook.received) == 1 and "exceed the 10 s budget" in notifier.last_failure
 
 
 def test_other_4xx_is_not_retried_and_keeps_the_webhook(hook, logs, sleeps):
     hook.script(Reply(400, {"code": 50035, "message": "Invalid Form Body"}))
     notifier = DiscordNotifier(hook.url, sleep=sleeps.sleep)
-    assert notifier.send_info("m") is False
+    assert notifier.send("info", "m") is False
     assert len(hook.received) == 1 and sleeps == []
     assert "HTTP 400: Invalid Form Body (code 50035)" in notifier.last_failure
     assert notifier.enabled
@@ -280,7 +278,7 @@ def test_a_hanging_webhook_costs_at_most_the_budget(hook, logs):
     hook.default = HANG
     notifier = DiscordNotifier(hook.url, budget=1.0, request_timeout=5.0, session=RecordingSession())
     started = time.monotonic()
-    result = notifier.send_critical("m")
+    result = notifier.send("critical", "m")
     elapsed = time.monotonic() - started
     assert result is False
     assert 0.9 <= elapsed < 1.5
@@ -302,7 +300,7 @@ def test_the_budget_holds_even_when_the_http_call_ignores_its_timeout(logs):
                                session=StuckSession())
     started = time.monotonic()
     try:
-        assert notifier.send_info("m") is False
+        assert notifier.send("info", "m") is False
         assert time.monotonic() - started < 1.0
     finally:
         release.set()
@@ -312,7 +310,7 @@ def test_the_budget_holds_even_when_the_http_call_ignores_its_timeout(logs):
 def test_a_dropped_connection_is_retried_then_false(hook, logs, sleeps):
     hook.default = DROP
     notifier = DiscordNotifier(hook.url, sleep=sleeps.sleep)
-    result = notifier.send_error("m")
+    result = notifier.send("error", "m")
     assert result is False and len(hook.received) == 3
     assert "ConnectionError" in notifier.last_failure
     assert_token_kept(logs, notifier, result, notifier.last_failure)
@@ -320,7 +318,7 @@ def test_a_dropped_connection_is_retried_then_false(hook, logs, sleeps):
 
 def test_connection_refused_is_false(logs, sleeps):
     notifier = DiscordNotifier(refused_url(), sleep=sleeps.sleep)
-    result = notifier.send_critical("m")
+    result = notifier.send("critical", "m")
     assert result is False and sleeps == [0.5, 1.0]
     assert "ConnectionError" in notifier.last_failure and "refused" in notifier.last_failure
     assert "***" in notifier.last_failure  # requests' text held the path: masked, not dropped
@@ -338,9 +336,9 @@ def test_connection_refused_is_false(logs, sleeps):
 def test_a_rejected_webhook_is_reported_once_and_not_used_again(reply, reason, hook, logs, sleeps):
     hook.default = reply
     notifier = DiscordNotifier(hook.url, sleep=sleeps.sleep)
-    first = notifier.send_critical("first")
+    first = notifier.send("critical", "first")
     assert first is False and not notifier.enabled and "disabled" in repr(notifier)
-    second = notifier.send_critical("second")
+    second = notifier.send("critical", "second")
     assert second is False
     assert len(hook.received) == 1 and sleeps == []
     [rejected] = records_at(logs, logging.ERROR)
@@ -357,7 +355,7 @@ def test_never_raises_and_masks_the_url_in_any_exception(logs):
             raise RuntimeError(f"boom while posting to {url}\nsecond line")
 
     notifier = DiscordNotifier(url, session=BrokenSession(), sleep=lambda s: None)
-    result = notifier.send_error("m")
+    result = notifier.send("error", "m")
     assert result is False
     assert notifier.last_failure.startswith("Discord alert not delivered: RuntimeError: boom while posting to ***")
     assert "\n" not in notifier.last_failure

@@ -28,7 +28,8 @@ def test_systemd_unit_is_notify_type_with_absolute_paths_and_no_retry_codes():
                                  bot_ready_timeout=30)
     unit = unit_sections(deploy.systemd_unit(config, user="trader"))
     service = unit["Service"]
-    assert service["Type"] == "notify" and service["NotifyAccess"] == "all"
+    assert service["Type"] == "notify" and service["NotifyAccess"] == "main"  # the wrapper execs it
+    assert service["KillMode"] == "mixed"  # SIGTERM to the orchestrator alone: it stops the bot in order
     assert service["ExecStart"] == f"{REPO_ROOT}/docker/gateway/scripts/production-startup.sh --supervise"
     assert service["WorkingDirectory"] == str(REPO_ROOT)
     assert service["Restart"] == "on-failure" and service["RestartPreventExitStatus"] == "76 77 78"

@@ -156,6 +156,18 @@ def test_configuration_error_is_one_line(tmp_path):
                           "expected an integer from 1 to 65535\n"
 
 
+@pytest.mark.parametrize(("args", "complaint"), [
+    (["--bogus"], "unrecognized arguments: --bogus"),
+    (["--timeout", "0"], "argument --timeout: '0' is not a number of seconds > 0 and <= 3600"),
+])
+def test_a_usage_error_is_one_line_and_exit_1_never_2(args, complaint):
+    """Exit 2 means Strategy C across the project; shutdown's usage errors are failures like any other."""
+    done = subprocess.run([sys.executable, "-m", "src.orchestration.shutdown", *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == f"python -m src.orchestration.shutdown: error: {complaint} (see --help)\n"
+
+
 # --- the Gateway ----------------------------------------------------------------------------------------
 
 
@@ -204,3 +216,4 @@ def test_real_gateway_container_is_stopped(tmp_path):
     assert first.steps[-1].detail == f"Gateway container {gw.container} stopped"
     assert second.exit_code == 0 and second.nothing_to_stop
     assert second.steps[-1].detail.startswith(f"Gateway container {gw.container} already stopped (exited")
+

@@ -1,16 +1,22 @@
-"""`--status`: what an operator sees, and exit 0 only when everything is really up."""
+"""`python -m src.orchestration.status` (and `startup --status`): what an operator sees, and exit 0 only
+when everything is really up."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+
+import pytest
 
 from src.orchestration import status
-from src.orchestration.config import OrchestrationConfig
+from src.orchestration.config import REPO_ROOT, OrchestrationConfig
 from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import RunJournal
 from tests.helpers.fakes import RUNNING, FakeDocker
 from tests.helpers.simulator import running_simulator
+from tests.integration.docker_env import free_port
 
 
 def config_for(tmp_path, port: int) -> OrchestrationConfig:
@@ -63,3 +69,43 @@ def test_the_login_budget_left_is_shown(tmp_path):
         text = status.render(status.collect(cfg, FakeDocker(state=RUNNING),
                                             GatewayHealthChecker("127.0.0.1", sim.port, 1.0)))
     assert "LOW  login budget" in text and "0 of" in text and "frees up at" in text
+
+
+# --- python -m src.orchestration.status: a CLI like the others ----------------------------------
+
+
+def cli_env(tmp_path, port: int, **extra: str) -> dict[str, str]:
+    return {"PATH": os.environ["PATH"], "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port),
+            "GATEWAY_CONTAINER": f"zt-status-test-{os.getpid()}", "STATE_DIR": str(tmp_path / "state"),
+            "LOG_DIR": str(tmp_path / "logs"), **extra}
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "src.orchestration.status", *args], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_main_reads_its_own_configuration_and_reports_json(tmp_path, capsys):
+    with running_simulator() as sim:
+        env = cli_env(tmp_path, sim.port)
+        RunJournal(tmp_path / "state").finish("refused", 1, "refusing .env: mode 666")
+        assert status.main(["--json"], env) == 1  # no container, no bot
+    report = json.loads(capsys.readouterr().out)
+    assert report["gateway"]["api_ok"] is True and report["bot"]["pid"] is None
+    assert report["last_run"]["outcome"] == "refused" and report["last_run"]["reason"] == "refusing .env: mode 666"
+
+
+def test_the_table_through_python_dash_m(tmp_path):
+    done = run_cli(env=cli_env(tmp_path, free_port()))
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.rstrip().endswith("=> NOT UP") and "no run recorded" in done.stdout
+
+
+@pytest.mark.parametrize(("args", "extra", "complaint"), [
+    (["--bogus"], {}, "python -m src.orchestration.status: error: unrecognized arguments: --bogus (see --help)"),
+    ([], {"GATEWAY_PORT": "0"}, "status: configuration error: GATEWAY_PORT='0' is invalid"),
+])
+def test_usage_and_configuration_errors_are_one_line_and_exit_1(tmp_path, args, extra, complaint):
+    done = run_cli(*args, env={**cli_env(tmp_path, 1), **extra})
+    assert done.returncode == 1 and done.stdout == ""
+    assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith(complaint), done.stderr

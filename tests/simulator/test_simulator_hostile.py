@@ -33,7 +33,7 @@ def assert_bounded(lines: list[str]) -> None:
 
 def simulator_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
-    return [r.getMessage() for r in caplog.records if r.name in ("simulator", "asyncio")]
+    return [r.getMessage() for r in caplog.records if r.name.startswith("src.simulator.") or r.name == "asyncio"]
 
 
 def still_serving(port: int) -> None:
@@ -73,7 +73,7 @@ def test_a_client_id_of_thousands_of_digits_is_one_bounded_line(caplog: pytest.L
 
 
 def test_oversized_fields_get_answers_and_bounded_log_lines(ib: IB, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="simulator")  # DEBUG too: it names every request
+    caplog.set_level(logging.DEBUG, logger="src.simulator")  # DEBUG too: it names every request
     huge = "A" * 100_000
     with running_simulator() as sim:
         connect(ib, sim.port)

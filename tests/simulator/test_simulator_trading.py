@@ -160,7 +160,7 @@ def test_a_bad_historical_request_is_error_162_at_once(ib: IB) -> None:
 
 
 def test_an_order_is_submitted_then_filled_and_recorded(ib: IB, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="simulator")
+    caplog.set_level(logging.INFO, logger="src.simulator")
     with running_simulator() as sim:
         connect(ib, sim.port, client_id=1)
         trade = ib.placeOrder(spy(), LimitOrder("BUY", 10, 501.0))
@@ -304,7 +304,7 @@ def test_a_rejected_order_is_recorded_with_its_error(ib: IB) -> None:
 
 def test_a_request_that_is_not_simulated_is_answered_with_an_error_naming_it(
         ib: IB, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="simulator")
+    caplog.set_level(logging.INFO, logger="src.simulator")
     with running_simulator() as sim:
         connect(ib, sim.port)
         errors = errors_of(ib)
