@@ -354,4 +354,4 @@ def test_the_defaults_written_in_compose_and_shell_are_the_declared_ones():
     assert f"127.0.0.1:${{GATEWAY_PORT:-{API_PORTS['paper']}}}:" in compose
     assert f"${{TWS_PASSWORD_SECRET_FILE:-${{HOME}}/{settings.DEFAULT_PASSWORD_FILE}}}" in compose
     wrapper = (REPO_ROOT / "docker" / "gateway" / "scripts" / "production-startup.sh").read_text()
-    assert f"log_dir=${{LOG_DIR:-{settings.default_str('LOG_DIR')}}}" in wrapper
+    assert f"dir=${{STATE_DIR:-{settings.default_str('STATE_DIR')}}}" in wrapper  # where a refusal is journalled
