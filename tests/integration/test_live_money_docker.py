@@ -101,7 +101,7 @@ def test_the_login_budget_holds_across_consecutive_runs(stack):
     assert "Gateway login budget spent" in third.record["reason"]
     assert container_state(stack.container)["StartedAt"] == started  # not restarted
     fourth = stack.orchestrate(**env)
-    assert fourth.code == 1 and fourth.path[-2:] == ["LOGIN_BUDGET_SPENT", "FAILURE"]
+    assert fourth.code == 1 and fourth.path[-2:] == ["LOGIN_BUDGET_STILL_SPENT", "FAILURE"]  # told once already
     lines = (stack.state_dir / LOGINS_FILE).read_text().splitlines()
     assert [json.loads(line)["action"] for line in lines if "alerted" not in line] == ["create", "restart", "restart"]
     budget_alerts = [a for a in third.alerts + fourth.alerts if "login budget spent" in a]
