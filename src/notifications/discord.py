@@ -10,7 +10,10 @@ log, so the URL and token are masked in every log line, message and repr.
 
 Test a webhook by hand (exit 0 delivered or log-only, 1 not delivered, 2 usage)::
 
-    DISCORD_WEBHOOK_URL=... python -m src.notifications.discord LEVEL MESSAGE
+    DISCORD_WEBHOOK_URL=... [DISCORD_MENTION=@here] python -m src.notifications.discord LEVEL MESSAGE
+
+A critical alert mentions DISCORD_MENTION (when set) so the operator's phone rings; Discord's
+``allowed_mentions`` is set on every message, to exactly that mention or to nobody.
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ _MAX_ATTEMPTS = 3
 _BACKOFF = 0.5  # seconds before the 2nd attempt; doubled before the 3rd
 _REJECTED = {401: "bad token", 403: "forbidden", 404: "unknown webhook"}
 
+# DISCORD_MENTION: who a critical alert pings. Discord's allowed_mentions is set to exactly that.
+_MENTION = re.compile(r"@here|@everyone|<@(?P<user>\d{1,20})>|<@&(?P<role>\d{1,20})>")
 _WEBHOOK_PATH = re.compile(r"/api/(?:v\d+/)?webhooks/\d+/([A-Za-z0-9_-]+)/?")
 _PLAIN_HTTP_HOSTS = {"127.0.0.1", "localhost"}  # local test receivers only
 # urllib3 logs request paths (token included) at DEBUG; our own log gets the same mask.
@@ -108,6 +113,26 @@ def _webhook_token(url: str) -> str:
     return match.group(1)
 
 
+def validate_mention(mention: str) -> None:
+    """Raise ValueError (one line) unless `mention` is ``@here``, ``@everyone``, ``<@USERID>`` or
+    ``<@&ROLEID>`` with a numeric id."""
+    allowed_mentions(mention)
+
+
+def allowed_mentions(mention: str | None) -> dict[str, list[str]]:
+    """Discord's ``allowed_mentions`` that lets exactly `mention` ping, and nothing else (None: nobody)."""
+    if mention is None or not mention.strip():
+        return {"parse": []}
+    match = _MENTION.fullmatch(mention.strip())
+    if match is None:
+        raise ValueError("a mention must be @here, @everyone, <@USERID> or <@&ROLEID> (numeric ids)")
+    if match["user"]:
+        return {"parse": [], "users": [match["user"]]}
+    if match["role"]:
+        return {"parse": [], "roles": [match["role"]]}
+    return {"parse": ["everyone"]}  # Discord's "everyone" covers both @everyone and @here
+
+
 class _SecretFilter(logging.Filter):
     """Masks registered secrets in the records of the loggers it is attached to."""
 
@@ -152,11 +177,19 @@ class DiscordNotifier:
         budget: float = 10.0,
         request_timeout: float = 5.0,
         username: str = "IBKR Startup",
+        mention: str | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """Raise ValueError (one line, no URL in it) if `webhook_url` is malformed."""
+        """Raise ValueError (one line, no URL in it) if `webhook_url` or `mention` is malformed.
+
+        `mention` (``@here``, ``@everyone``, ``<@USERID>``, ``<@&ROLEID>``) is put in the content of
+        critical alerts only, with ``allowed_mentions`` set to exactly it; every other message is
+        sent with ``allowed_mentions: {"parse": []}``, so nothing in its text can ping anyone.
+        """
+        self._mention = (mention or "").strip() or None
+        self._mention_allows = allowed_mentions(self._mention)
         url = (webhook_url or "").strip()
         self._url = url or None
         self._secrets: tuple[str, ...] = ()
@@ -196,9 +229,19 @@ class DiscordNotifier:
             if self._disabled:
                 return False
             embed = _embed(f"{spec.emoji} {title}", str(message), items, spec.colour, self._host)
-            return self._deliver({"username": self._username, "embeds": [embed]})
+            return self._deliver(self._payload(level, embed))
         except Exception as exc:  # an alert must never take the orchestrator down
             return self._fail(_describe(exc, self._secrets))
+
+    def _payload(self, level: str, embed: dict[str, Any]) -> dict[str, Any]:
+        """The webhook body: the mention (critical alerts only) and the mentions it may ping."""
+        payload: dict[str, Any] = {"username": self._username, "embeds": [embed]}
+        if level == "critical" and self._mention:
+            payload["content"] = self._mention
+            payload["allowed_mentions"] = self._mention_allows
+        else:
+            payload["allowed_mentions"] = {"parse": []}
+        return payload
 
     def _deliver(self, payload: dict[str, Any]) -> bool:
         """POST with retries (429, 5xx, network errors) until delivered or out of budget."""
@@ -377,7 +420,12 @@ def main(argv: list[str] | None = None) -> int:
     level, message = args[0].lower(), args[1]
     logging.getLogger().addHandler(logging.NullHandler())  # the printed line is the whole report
     try:
-        notifier = DiscordNotifier(os.environ.get("DISCORD_WEBHOOK_URL"))
+        validate_mention(os.environ.get("DISCORD_MENTION") or "")
+    except ValueError as exc:
+        print(f"DISCORD_MENTION is invalid: {exc}", file=sys.stderr)
+        return 1
+    try:
+        notifier = DiscordNotifier(os.environ.get("DISCORD_WEBHOOK_URL"), mention=os.environ.get("DISCORD_MENTION"))
     except ValueError as exc:
         print(f"DISCORD_WEBHOOK_URL is invalid: {exc}", file=sys.stderr)
         return 1

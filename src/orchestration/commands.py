@@ -29,7 +29,8 @@ from src.orchestration.startup import StartupOrchestrator, render_transitions
 
 def real_services(config: OrchestrationConfig) -> Services:
     """The side effects of a real run: the docker CLI, the TWS handshake, Discord, the bot process."""
-    notifier = DiscordNotifier(config.discord_webhook_url, budget=4.0, request_timeout=3.0)
+    notifier = DiscordNotifier(config.discord_webhook_url, budget=4.0, request_timeout=3.0,
+                               mention=config.discord_mention)
     return Services(
         docker=DockerClient.from_config(config),
         health=GatewayHealthChecker(config.gateway_host, config.gateway_port, config.health_check_timeout,

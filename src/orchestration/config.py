@@ -179,6 +179,7 @@ class OrchestrationConfig:
     bot_ready_timeout: float = _DEFAULTS["bot_ready_timeout"]
     bot_log_level: str = _DEFAULTS["bot_log_level"]
     discord_webhook_url: str | None = field(default=_DEFAULTS["discord_webhook_url"], repr=False)
+    discord_mention: str | None = _DEFAULTS["discord_mention"]  # who a critical alert pings; None = nobody
     docker_command_timeout: float = _DEFAULTS["docker_command_timeout"]
     docker_wait_timeout: float = _DEFAULTS["docker_wait_timeout"]
     twofa_wait_timeout: float = _DEFAULTS["twofa_wait_timeout"]

@@ -110,6 +110,37 @@ def next_window_end(now: datetime, windows: Sequence[ResetWindow] = DEFAULT_WIND
     return end
 
 
+@dataclass(frozen=True)
+class Occurrence:
+    """One occurrence of a window: its UTC bounds, and whether the instant asked about is inside it."""
+
+    window: ResetWindow
+    start: datetime
+    end: datetime
+    active: bool
+
+
+def next_window(now: datetime, windows: Sequence[ResetWindow] = DEFAULT_WINDOWS) -> Occurrence | None:
+    """The window ``now`` is in (the one ending last if several overlap), else the next one to start
+    (the earliest start after ``now``); None when there are no windows. Bounds in UTC, computed from
+    New York wall clock on each day, so daylight saving changes are honoured."""
+    now_utc = _utc(now)
+    active = [Occurrence(w, *found, True) for w in windows if (found := w.occurrence_at(now_utc)) is not None]
+    if active:
+        return max(active, key=lambda o: o.end)
+    today = now_utc.astimezone(NEW_YORK).date()
+    upcoming: list[Occurrence] = []
+    for window in windows:
+        for ahead in range(8):  # every weekday once, and today's again a week on
+            day = today + timedelta(days=ahead)
+            if day.weekday() in window.days:
+                start, end = window._bounds(day)
+                if start > now_utc:
+                    upcoming.append(Occurrence(window, start, end, False))
+                    break  # the later days of this window start later still
+    return min(upcoming, key=lambda o: o.start) if upcoming else None
+
+
 def new_york_time(instant: datetime) -> str:
     """'Sun 02:00 New York' for an aware instant (English day names whatever the locale)."""
     local = instant.astimezone(NEW_YORK)

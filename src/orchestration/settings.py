@@ -125,6 +125,12 @@ def _webhook(value: str) -> None:
     validate_webhook_url(value)
 
 
+def _mention(value: str) -> None:
+    from src.notifications.discord import validate_mention  # requests: only where it is checked
+
+    validate_mention(value)
+
+
 def _windows(value: str) -> None:
     from src.orchestration.resetwindows import parse_windows
 
@@ -317,6 +323,17 @@ SETTINGS: tuple[Setting, ...] = (
         "Discord webhook (contains a secret token: never commit it). Unset = alerts are logged only.",
         example="https://discord.com/api/webhooks/<id>/<token>", secret=True, check=_webhook,
         accepted="https://discord.com/api/webhooks/<id>/<token>, or unset",
+    ),
+    Setting(
+        "DISCORD_MENTION", "Alerts",
+        "who a critical alert pings: `@here`, `@everyone`, `<@USERID>` or `<@&ROLEID>`; other levels never "
+        "ping; unset = nobody",
+        "Who a critical alert pings (e.g. a 2FA approval with minutes left), so the phone rings:\n"
+        "@here, @everyone, <@USERID> (a user) or <@&ROLEID> (a role), numeric ids (Discord's developer\n"
+        "mode: right-click, Copy ID). Discord's allowed_mentions is set to exactly that; other levels,\n"
+        "and any mention inside a message's text, never ping. Unset = no alert pings anyone.",
+        example="<@&123456789012345678>", check=_mention,
+        accepted="@here, @everyone, <@USERID> or <@&ROLEID> with a numeric id, or unset",
     ),
     # --- Files
     Setting(

@@ -217,7 +217,8 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     except ConfigError as exc:
         print(f"shutdown: configuration error: {exc}", file=sys.stderr)
         return 1
-    notifier = DiscordNotifier(config.discord_webhook_url, budget=10.0, username="IBKR Shutdown")
+    notifier = DiscordNotifier(config.discord_webhook_url, budget=10.0, username="IBKR Shutdown",
+                               mention=config.discord_mention)
     try:
         report = shutdown(config, gateway=args.gateway, timeout=args.timeout, notifier=notifier)
     except OSError as exc:  # state/ unwritable, disk full

@@ -2,7 +2,10 @@
 
     python -m src.orchestration.status [--json]      (also: python -m src.orchestration.startup --status)
 
-For humans first (a compact table), `--json` for scripts. Exit 0 only when the
+For humans first (a compact table), `--json` for scripts: the Gateway and its API, the bot and its
+connection, the plan in force (date, strategy, authority, sha256, from the bot's readiness record),
+the next IBKR reset window, the next daily cycle (none exists yet: "not configured"), the login
+budget left, the last alert and the last run. Exit 0 only when the
 Gateway container is up and healthy, the API handshake succeeds, and the bot
 holds its lock with a matching readiness record; 1 otherwise, and for a usage or
 configuration error (one line on stderr).
@@ -13,8 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+from src.notifications.dedupe import describe_duration
 from src.orchestration import cli
 from src.orchestration.bot import read_ready_record, running_bot
 from src.orchestration.config import ConfigError, OrchestrationConfig
@@ -22,11 +28,16 @@ from src.orchestration.docker import DockerClient, DockerError
 from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import read_runs
 from src.orchestration.logins import LoginBudget
+from src.orchestration.resetwindows import ResetWindow, new_york_time, next_window, next_window_end
+
+# No daily cycle (a planned restart and plan roll-over at a set time) exists yet: said plainly.
+DAILY_CYCLE = {"configured": False, "next": None, "text": "not configured (no daily cycle exists yet)"}
 
 
 def collect(config: OrchestrationConfig, docker: DockerClient | None = None,
-            checker: GatewayHealthChecker | None = None) -> dict[str, Any]:
-    """Everything --status reports, as data."""
+            checker: GatewayHealthChecker | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """Everything --status reports, as data (`now`: an aware instant, for the reset window)."""
+    now = now or datetime.now(UTC)
     docker = docker or DockerClient.from_config(config, timeout=10)
     checker = checker or GatewayHealthChecker(config.gateway_host, config.gateway_port,
                                               config.health_check_timeout, config.gateway_health_client_id)
@@ -42,7 +53,10 @@ def collect(config: OrchestrationConfig, docker: DockerClient | None = None,
     bot = {"pid": pid, "ready": bool(pid and ready and ready.get("pid") == pid),
            "strategy": ready.get("strategy") if ready else None,
            "trading_authorized": ready.get("trading_authorized") if ready else None,
-           "gameplan": ready.get("gameplan") if ready else None, "since": ready.get("started_at") if ready else None}
+           "gameplan": ready.get("gameplan") if ready else None, "since": ready.get("started_at") if ready else None,
+           "connection": ready.get("connection") if ready else None,
+           "connection_reason": ready.get("connection_reason") if ready else None}
+    plan = _plan(ready, in_force=bool(bot["ready"]))
     runs = list(read_runs(config.state_dir))
     last = runs[-1] if runs else None
     last_run = {k: last.get(k) for k in ("run_id", "outcome", "exit_code", "ended_at", "reason")} if last else None
@@ -55,22 +69,75 @@ def collect(config: OrchestrationConfig, docker: DockerClient | None = None,
         logins = {"left": None, "limit": config.gateway_login_budget, "frees_at": None,
                   "text": f"unknown: cannot read the login record: {exc.strerror or exc}"}
     return {"up": up, "gateway": {**container, "api": probe.describe(), "api_ok": probe.ok},
-            "bot": bot, "login_budget": logins, "last_run": last_run}
+            "bot": bot, "plan": plan, "reset_window": reset_window(now, config.ibkr_reset_windows),
+            "daily_cycle": dict(DAILY_CYCLE), "login_budget": logins, "last_alert": last_alert(runs),
+            "last_run": last_run}
+
+
+def _plan(ready: dict[str, Any] | None, *, in_force: bool) -> dict[str, Any] | None:
+    """The plan the bot recorded it trades under; `in_force` only while that bot is running and ready."""
+    if not ready:
+        return None
+    return {"in_force": in_force, "date": ready.get("plan_date"), "strategy": ready.get("strategy"),
+            "trading_authorized": ready.get("trading_authorized"), "sha256": ready.get("gameplan_sha256"),
+            "path": ready.get("gameplan")}
+
+
+def reset_window(now: datetime, windows: Sequence[ResetWindow]) -> dict[str, Any]:
+    """The IBKR reset window `now` is in, else the next one; times in UTC (ISO) and New York."""
+    found = next_window(now, windows)
+    if found is None:
+        return {"window": None, "active": False, "start": None, "end": None,
+                "text": "none configured (IBKR_RESET_WINDOWS=none)"}
+    if found.active:
+        until = next_window_end(now, windows) or found.end  # windows that touch are one period
+        text = f"NOW: {found.window.describe()}, until {new_york_time(until)} (in {_until(now, until)})"
+    else:
+        until = found.end
+        text = f"{found.window.describe()}: from {new_york_time(found.start)} (in {_until(now, found.start)})"
+    return {"window": found.window.describe(), "active": found.active, "start": _iso(found.start),
+            "end": _iso(until), "text": text}
+
+
+def last_alert(runs: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    """The last alert journalled (runs.jsonl records carry their run's alerts), with its run."""
+    for run in reversed(list(runs)):
+        alerts = [a for a in run.get("alerts") or [] if isinstance(a, dict) and a.get("message")]
+        if alerts:
+            alert = alerts[-1]
+            return {"level": alert.get("level"), "message": alert.get("message"),
+                    "delivered": alert.get("delivered"), "run_id": run.get("run_id"), "at": run.get("ended_at")}
+    return None
+
+
+def _until(now: datetime, then: datetime) -> str:
+    return describe_duration(max(0.0, (then - now).total_seconds()))
+
+
+def _iso(instant: datetime) -> str:
+    return instant.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def render(status: dict[str, Any]) -> str:
     """A compact table for a terminal."""
     gw, bot, last, logins = status["gateway"], status["bot"], status["last_run"], status["login_budget"]
     mark = {True: "OK  ", False: "DOWN"}
-    authority = {True: "trading authorized", False: "NO trading authority", None: "-"}[bot["trading_authorized"]]
+    if bot["ready"] and bot["connection"]:
+        connection_mark = "OK  " if bot["connection"] == "connected" else "WARN"
+        connection = f"{bot['connection']}: {bot['connection_reason'] or '-'}"
+    else:
+        connection_mark, connection = "    ", "-"
     rows = [
         (mark[gw["up"]], "gateway container", f"{gw['name']}: {gw['state']}"),
         (mark[gw["api_ok"]], "gateway API", gw["api"]),
         (mark[bot["ready"]], "bot", f"PID {bot['pid']}, ready since {bot['since']}" if bot["ready"]
          else (f"PID {bot['pid']} (no readiness record)" if bot["pid"] else "not running")),
-        ("    ", "gameplan in force", f"{bot['gameplan']} (strategy {bot['strategy']}, {authority})"
-         if bot["gameplan"] else "-"),
+        (connection_mark, "bot connection", connection),
+        ("    ", "plan in force", _render_plan(status["plan"])),
+        ("    ", "next reset window", status["reset_window"]["text"]),
+        ("    ", "next daily cycle", status["daily_cycle"]["text"]),
         ("    " if logins["left"] else "LOW ", "login budget", logins["text"]),
+        ("    ", "last alert", _render_alert(status["last_alert"])),
         ("    ", "last run", f"{last['outcome']} (exit {last['exit_code']}) at {last['ended_at']}: "
          f"{last['reason'] or 'no problem'}" if last else "no run recorded"),
     ]
@@ -78,6 +145,22 @@ def render(status: dict[str, Any]) -> str:
     lines = [f"{m} {name:<{width}}  {value}" for m, name, value in rows]
     lines.append(f"=> {'UP' if status['up'] else 'NOT UP'}")
     return "\n".join(lines)
+
+
+def _render_plan(plan: dict[str, Any] | None) -> str:
+    if plan is None:
+        return "- (no readiness record)"
+    authority = {True: "trading authorized", False: "NO trading authority"}.get(plan["trading_authorized"], "-")
+    text = (f"{plan['date'] or 'date unknown'}, strategy {plan['strategy']}, {authority}, "
+            f"sha256 {plan['sha256'] or '-'} ({plan['path']})")
+    return text if plan["in_force"] else f"none: the bot is not running (last recorded: {text})"
+
+
+def _render_alert(alert: dict[str, Any] | None) -> str:
+    if alert is None:
+        return "no alert recorded"
+    delivered = {True: "delivered", False: "NOT delivered"}.get(alert["delivered"], "delivery unknown")
+    return f"{alert['level']}: {alert['message']} ({delivered}; run {alert['run_id']}, ended {alert['at']})"
 
 
 def report(config: OrchestrationConfig, as_json: bool) -> int:
@@ -90,9 +173,9 @@ def report(config: OrchestrationConfig, as_json: bool) -> int:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = cli.ArgumentParser(
         prog="python -m src.orchestration.status",
-        description="Report the Gateway container and its API handshake, the bot and its readiness, the gameplan "
-                    "in force, the login budget and the last run. Configuration as for startup (environment and "
-                    ".env).",
+        description="Report the Gateway container and its API handshake, the bot, its readiness and connection, "
+                    "the plan in force, the next IBKR reset window, the next daily cycle, the login budget, the "
+                    "last alert and the last run. Configuration as for startup (environment and .env).",
         epilog="exit codes: 0 everything is up, 1 otherwise (or a usage or configuration error)",
     )
     parser.add_argument("--json", action="store_true", help="JSON for scripts")

@@ -465,3 +465,53 @@ def test_cli_reports_an_invalid_url_without_echoing_it():
 def test_cli_usage_errors(args, hook):
     status, output = run_cli(*args, url=hook.url)
     assert status == 2 and output.startswith("usage:") and hook.received == []
+
+
+# --- mentions (DISCORD_MENTION) ----------------------------------------------
+
+
+@pytest.mark.parametrize(("mention", "allowed"), [
+    ("@here", {"parse": ["everyone"]}),
+    ("@everyone", {"parse": ["everyone"]}),
+    ("<@123456789012345678>", {"parse": [], "users": ["123456789012345678"]}),
+    ("<@&987654321>", {"parse": [], "roles": ["987654321"]}),
+])
+def test_a_critical_alert_pings_exactly_the_mention_and_other_levels_ping_nobody(mention, allowed, hook):
+    notifier = DiscordNotifier(hook.url, mention=mention)
+    for level in ("info", "warning", "error", "critical"):
+        assert notifier.send(level, "2FA approval: 3 min left @everyone <@1> <@&2>") is True
+    *quiet, critical = [r.json for r in hook.received]
+    assert critical["content"] == mention
+    assert critical["allowed_mentions"] == allowed
+    assert embed_of(hook.received[-1])["description"] == "2FA approval: 3 min left @everyone <@1> <@&2>"
+    for payload in quiet:
+        assert "content" not in payload
+        assert payload["allowed_mentions"] == {"parse": []}
+
+
+def test_without_a_mention_nothing_pings_not_even_a_critical_alert(hook):
+    notifier = DiscordNotifier(hook.url)
+    assert notifier.send("critical", "@everyone the bot died") is True
+    [request] = hook.received
+    assert "content" not in request.json
+    assert request.json["allowed_mentions"] == {"parse": []}
+
+
+@pytest.mark.parametrize("mention", ["@operator", "<@abc>", "<@&>", "<@123> <@456>", "here", "<#123>"])
+def test_a_malformed_mention_is_refused_in_one_line(mention):
+    with pytest.raises(ValueError) as error:
+        DiscordNotifier(None, mention=mention)
+    assert str(error.value) == "a mention must be @here, @everyone, <@USERID> or <@&ROLEID> (numeric ids)"
+
+
+def test_the_cli_pings_the_mention_it_is_given(hook):
+    env = {**os.environ, "DISCORD_WEBHOOK_URL": hook.url, "DISCORD_MENTION": "<@&42>", "NO_PROXY": "127.0.0.1"}
+    done = subprocess.run([sys.executable, "-m", "src.notifications.discord", "critical", "bot died"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    [request] = hook.received
+    assert (request.json["content"], request.json["allowed_mentions"]) == ("<@&42>", {"parse": [], "roles": ["42"]})
+    bad = subprocess.run([sys.executable, "-m", "src.notifications.discord", "critical", "x"],
+                         cwd=REPO, env={**env, "DISCORD_MENTION": "<@x>"}, capture_output=True, text=True, timeout=60)
+    assert (bad.returncode, len(hook.received)) == (1, 1)
+    assert bad.stderr.startswith("DISCORD_MENTION is invalid")

@@ -111,6 +111,11 @@ def test_host_names_and_addresses_are_accepted(host):
     ({"GATEWAY_LOGIN_BUDGET": "21"}, "GATEWAY_LOGIN_BUDGET='21' is invalid: expected an integer from 0 to 20"),
     ({"GATEWAY_LOGIN_BUDGET": "-1"}, "GATEWAY_LOGIN_BUDGET='-1' is invalid: expected an integer from 0 to 20"),
     ({"GATEWAY_LOGIN_BUDGET": "two"}, "GATEWAY_LOGIN_BUDGET='two' is invalid"),
+    ({"DISCORD_MENTION": "@operator"}, "DISCORD_MENTION='@operator' is invalid: expected @here, @everyone, "
+     "<@USERID> or <@&ROLEID> with a numeric id, or unset"),
+    ({"DISCORD_MENTION": "<@abc>"}, "DISCORD_MENTION='<@abc>' is invalid"),
+    ({"DISCORD_MENTION": "<@&12> @here"}, "DISCORD_MENTION='<@&12> @here' is invalid"),
+    ({"DISCORD_MENTION": "<#123>"}, "DISCORD_MENTION='<#123>' is invalid"),
     ({"GATEWAY_HOST": "a..b"}, "GATEWAY_HOST='a..b' is invalid: expected a host name or IP address"),
     ({"GATEWAY_HOST": "-gw"}, "GATEWAY_HOST='-gw' is invalid"),
     ({"GATEWAY_HOST": "999.1.1.1"}, "GATEWAY_HOST='999.1.1.1' is invalid"),
@@ -139,6 +144,12 @@ def test_bad_values_name_the_variable_the_value_and_what_is_accepted(env, expect
         load(env)
     assert str(error.value).startswith(expected)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("mention", ["@here", "@everyone", "<@123456789012345678>", "<@&42>"])
+def test_a_mention_is_accepted_as_written(mention):
+    assert load({"DISCORD_MENTION": f" {mention} "}).discord_mention == mention
+    assert load({}).discord_mention is None
 
 
 def test_a_bad_webhook_url_is_named_but_never_echoed():

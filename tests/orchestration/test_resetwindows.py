@@ -135,3 +135,43 @@ def test_a_window_that_cannot_be_is_refused(kwargs):
     fields = {"days": frozenset({0}), "start": time(10), "end": time(11), "end_days_later": 0, **kwargs}
     with pytest.raises(ValueError):
         ResetWindow(**fields)
+
+
+# --- next_window: the window now, or the next one to start (what --status shows) ---------------
+
+
+@pytest.mark.parametrize(("now", "window", "start", "end", "active"), [
+    # winter (EST): Tue 2026-11-24 12:00 -> tonight's daily window, 23:45 EST = 04:45 UTC
+    (utc(2026, 11, 24, 17, 0), DAILY, utc(2026, 11, 25, 4, 45), utc(2026, 11, 25, 5, 45), False),
+    (utc(2026, 11, 25, 5, 0), DAILY, utc(2026, 11, 25, 4, 45), utc(2026, 11, 25, 5, 45), True),  # inside it
+    (utc(2026, 11, 25, 5, 45), DAILY, utc(2026, 11, 26, 4, 45), utc(2026, 11, 26, 5, 45), False),  # just over
+    # Friday 20:00 EST: the weekend window starts first (22:45), before the daily one (23:45)
+    (utc(2026, 11, 28, 1, 0), WEEKEND, utc(2026, 11, 28, 3, 45), utc(2026, 11, 29, 7, 0), False),
+    # Saturday noon inside both: the one ending last
+    (utc(2026, 11, 28, 17, 0), WEEKEND, utc(2026, 11, 28, 3, 45), utc(2026, 11, 29, 7, 0), True),
+    # summer (EDT): the same wall clock, an hour earlier in UTC
+    (utc(2026, 7, 15, 16, 0), DAILY, utc(2026, 7, 16, 3, 45), utc(2026, 7, 16, 4, 45), False),
+    # March DST (Sun 2026-03-08): the weekend window began in EST and ends Sun 02:00 EST (= 03:00 EDT)
+    (utc(2026, 3, 7, 17, 0), WEEKEND, utc(2026, 3, 7, 3, 45), utc(2026, 3, 8, 7, 0), True),
+    # ... and that Sunday's daily window is already EDT: 23:45 EDT = 03:45 UTC
+    (utc(2026, 3, 8, 16, 0), DAILY, utc(2026, 3, 9, 3, 45), utc(2026, 3, 9, 4, 45), False),
+    # November DST (Sun 2026-11-01): the weekend began in EDT, ends Sun 02:00 EST; the daily one is EST
+    (utc(2026, 10, 31, 17, 0), WEEKEND, utc(2026, 10, 31, 2, 45), utc(2026, 11, 1, 7, 0), True),
+    (utc(2026, 11, 1, 17, 0), DAILY, utc(2026, 11, 2, 4, 45), utc(2026, 11, 2, 5, 45), False),
+])
+def test_next_window(now, window, start, end, active):
+    found = rw.next_window(now)
+    assert found == rw.Occurrence(window, start, end, active)
+
+
+def test_next_window_a_week_away_and_none_without_windows():
+    monday = parse_windows("mon 09:00-10:00")
+    # Monday 2026-11-23 at 10:30 EST: next Monday
+    found = rw.next_window(utc(2026, 11, 23, 15, 30), monday)
+    assert found is not None and (found.start, found.active) == (utc(2026, 11, 30, 14, 0), False)
+    # Monday 08:00 EST: today's
+    found = rw.next_window(utc(2026, 11, 23, 13, 0), monday)
+    assert found is not None and found.start == utc(2026, 11, 23, 14, 0)
+    assert rw.next_window(utc(2026, 11, 23, 13, 0), ()) is None
+    with pytest.raises(ValueError):
+        rw.next_window(datetime(2026, 11, 23, 13, 0), monday)

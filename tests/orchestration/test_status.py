@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,6 +15,7 @@ from src.orchestration import status
 from src.orchestration.config import REPO_ROOT, OrchestrationConfig
 from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import RunJournal
+from src.orchestration.resetwindows import DEFAULT_WINDOWS
 from tests.helpers.fakes import RUNNING, FakeDocker
 from tests.helpers.simulator import running_simulator
 from tests.integration.docker_env import free_port
@@ -71,6 +73,85 @@ def test_the_login_budget_left_is_shown(tmp_path):
     assert "LOW  login budget" in text and "0 of" in text and "frees up at" in text
 
 
+SHA = "ab" * 32
+NOW = datetime(2026, 11, 24, 17, 0, tzinfo=UTC)  # Tue 12:00 New York (EST)
+
+
+def ready_record(**extra):
+    return {"pid": os.getpid(), "strategy": "A", "trading_authorized": True, "gameplan": "/srv/plans/today.json",
+            "gameplan_sha256": SHA, "plan_date": "2026-11-24", "started_at": "2026-11-24T13:00:00+00:00",
+            "connection": "connected", "connection_reason": "connected and synced", **extra}
+
+
+def test_the_plan_in_force_the_connection_and_the_next_reset_window(tmp_path):
+    from src.atomic_file import write_atomic
+    from src.orchestration.locks import PidLock
+
+    with running_simulator() as sim:
+        cfg = config_for(tmp_path, sim.port)
+        cfg.state_dir.mkdir(parents=True)
+        with PidLock(cfg.state_dir / "bot.pid"):
+            write_atomic(cfg.state_dir / "bot_ready.json", json.dumps(ready_record()))
+            checker = GatewayHealthChecker("127.0.0.1", sim.port, 1.0)
+            report = status.collect(cfg, FakeDocker(state=RUNNING), checker, now=NOW)
+            write_atomic(cfg.state_dir / "bot_ready.json", json.dumps(ready_record(
+                connection="reconnecting", connection_reason="the API connection closed")))
+            reconnecting = status.collect(cfg, FakeDocker(state=RUNNING), checker, now=NOW)
+        stopped = status.collect(cfg, FakeDocker(state=RUNNING), checker, now=NOW)  # the lock is free: no bot
+    assert report["plan"] == {"in_force": True, "date": "2026-11-24", "strategy": "A", "trading_authorized": True,
+                              "sha256": SHA, "path": "/srv/plans/today.json"}
+    assert (report["bot"]["connection"], report["bot"]["connection_reason"]) == ("connected", "connected and synced")
+    assert report["reset_window"] == {"window": "daily 23:45-00:45", "active": False,
+                                      "start": "2026-11-25T04:45:00+00:00", "end": "2026-11-25T05:45:00+00:00",
+                                      "text": "daily 23:45-00:45: from Tue 23:45 New York (in 11 h 45 min)"}
+    text = status.render(report)
+    assert f"plan in force      2026-11-24, strategy A, trading authorized, sha256 {SHA} (/srv/plans/today.json)" \
+        in text
+    assert "OK   bot connection     connected: connected and synced" in text
+    assert "next reset window  daily 23:45-00:45: from Tue 23:45 New York (in 11 h 45 min)" in text
+    assert "next daily cycle   not configured (no daily cycle exists yet)" in text
+    assert "WARN bot connection     reconnecting: the API connection closed" in status.render(reconnecting)
+    assert stopped["plan"]["in_force"] is False
+    assert "plan in force      none: the bot is not running (last recorded: 2026-11-24, strategy A" \
+        in status.render(stopped)
+
+
+@pytest.mark.parametrize(("now", "windows", "text", "active"), [
+    (datetime(2026, 11, 25, 5, 0, tzinfo=UTC), DEFAULT_WINDOWS,
+     "NOW: daily 23:45-00:45, until Wed 00:45 New York (in 45 min)", True),
+    # Saturday, in the weekend window: it runs until Sunday 02:00
+    (datetime(2026, 11, 28, 17, 0, tzinfo=UTC), DEFAULT_WINDOWS,
+     "NOW: fri 22:45-sun 02:00, until Sun 02:00 New York (in 14 h)", True),
+    (NOW, (), "none configured (IBKR_RESET_WINDOWS=none)", False),
+])
+def test_the_reset_window_now_or_none(now, windows, text, active):
+    found = status.reset_window(now, windows)
+    assert (found["text"], found["active"]) == (text, active)
+
+
+def test_the_last_alert_is_the_last_journalled_one(tmp_path):
+    state = tmp_path / "state"
+    assert status.last_alert([]) is None
+    first = RunJournal(state, "run-1")
+    first.update(alerts=[{"level": "error", "message": "Gateway down", "delivered": True}])
+    first.finish("failed", 1, "gateway down")
+    second = RunJournal(state, "run-2")
+    second.update(alerts=[{"level": "info", "message": "starting", "delivered": True},
+                          {"level": "critical", "message": "2FA: 3 min left", "delivered": False}])
+    second.finish("failed", 1, "2fa")
+    RunJournal(state, "run-3").finish("ok", 0, None)  # no alert in the last run
+    with running_simulator() as sim:
+        cfg = config_for(tmp_path, sim.port)
+        report = status.collect(cfg, FakeDocker(state=None), GatewayHealthChecker("127.0.0.1", sim.port, 1.0),
+                                now=NOW)
+    alert = report["last_alert"]
+    assert {k: alert[k] for k in ("level", "message", "delivered", "run_id")} == {
+        "level": "critical", "message": "2FA: 3 min left", "delivered": False, "run_id": "run-2"}
+    assert alert["at"].startswith("20")
+    assert f"last alert         critical: 2FA: 3 min left (NOT delivered; run run-2, ended {alert['at']})" \
+        in status.render(report)
+
+
 # --- python -m src.orchestration.status: a CLI like the others ----------------------------------
 
 
@@ -92,6 +173,13 @@ def test_main_reads_its_own_configuration_and_reports_json(tmp_path, capsys):
         assert status.main(["--json"], env) == 1  # no container, no bot
     report = json.loads(capsys.readouterr().out)
     assert report["gateway"]["api_ok"] is True and report["bot"]["pid"] is None
+    assert list(report) == ["up", "gateway", "bot", "plan", "reset_window", "daily_cycle", "login_budget",
+                            "last_alert", "last_run"]
+    assert report["plan"] is None and report["last_alert"] is None
+    assert report["daily_cycle"] == {"configured": False, "next": None,
+                                     "text": "not configured (no daily cycle exists yet)"}
+    assert set(report["reset_window"]) == {"window", "active", "start", "end", "text"}
+    assert {"connection", "connection_reason"} <= set(report["bot"])
     assert report["last_run"]["outcome"] == "refused" and report["last_run"]["reason"] == "refusing .env: mode 666"
 
 
