@@ -44,7 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import scenarios as sc
-from bench.env import REPO_ROOT, docker, docker_problem, workspace
+from bench.env import REPO_ROOT, docker_problem, workspace
+from testkit.docker import docker
 from bench.report import find_reruns, render, summary
 
 RESULTS = REPO_ROOT / "bench" / "results"

@@ -26,7 +26,6 @@ from typing import Any
 
 from bench.env import (
     BOT_GRACE,
-    COMPOSE_DIR,
     REPO_ROOT,
     Gateway,
     Measured,
@@ -42,6 +41,7 @@ from bench.env import (
     wait_ready,
 )
 from src.orchestration.settings import CONFIG_SETTINGS
+from testkit.gateway import COMPOSE_DIR
 
 COMMON_SCRIPT = REPO_ROOT / "bench" / "baselines" / "common_practice.sh"
 LABELS = {

@@ -20,24 +20,24 @@ import os
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from src.orchestration.config import RELAY_PORTS, OrchestrationConfig
+from src.orchestration.config import OrchestrationConfig
 from src.orchestration.settings import SETTINGS
+from testkit.docker import docker
+from testkit.docker import docker_problem as _docker_problem
+from testkit.gateway import SIMULATOR_IMAGE, SimGateway, unique_project
+from testkit.rundir import RunDir as BaseRunDir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-COMPOSE_DIR = OrchestrationConfig.docker_compose_dir  # the production Compose directory (the default)
-SIM_FILES = ["docker-compose.yml", "docker-compose.sim.yml"]
 NO_HEALTHCHECK_FILE = Path(__file__).resolve().parent / "compose" / "no-healthcheck.yml"
 PRODUCTION_HEALTHCHECK_FILE = Path(__file__).resolve().parent / "compose" / "production-healthcheck.yml"
 # The container's Docker healthcheck, by variant: the extra Compose files on top of SIM_FILES.
@@ -46,54 +46,21 @@ VARIANTS: dict[str, list[Path]] = {
     "production-like": [PRODUCTION_HEALTHCHECK_FILE],  # the production file's api-healthcheck.sh, every 5 s
     "no-healthcheck": [NO_HEALTHCHECK_FILE],  # none at all (the bare image, without our Compose file)
 }
-SIMULATOR_IMAGE = "ibkr-gateway-simulator:local"
 PROJECT_PREFIX = "zt-bench-"
 SIM_STATE_PATH = "/tmp/sim_state.json"  # noqa: S108 - a path INSIDE the container (its HOME, user 10001)
-EXAMPLE_PLAN = REPO_ROOT / "docs" / "examples" / "gameplan.example.json"
 BOT_GRACE = 20.0  # after a design says "done", how long the bench waits to see the bot ready
 
 
 class BenchError(Exception):
-    """Something the bench needs did not work (Docker, the image, a run timed out)."""
+    """Something the bench needs did not work (a Gateway that never logs in, a run that timed out);
+    a docker command that fails raises testkit.docker.DockerFailed."""
 
 
-# --- docker ------------------------------------------------------------------------------
-
-def docker(*args: str, timeout: float = 60, check: bool = True, env: Mapping[str, str] | None = None,
-           cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    try:
-        result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False,
-                                env=dict(env) if env is not None else None, cwd=cwd, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"docker {' '.join(args[:3])} did not answer within {timeout:g} s") from None
-    if check and result.returncode != 0:
-        raise BenchError(f"docker {' '.join(args[:4])} exited {result.returncode}: {result.stderr.strip()[-500:]}")
-    return result
-
+# --- docker (testkit.docker) ------------------------------------------------------------------
 
 def docker_problem() -> str | None:
     """None when Docker, Compose v2 and the simulator image are usable; else why not."""
-    if shutil.which("docker") is None:
-        return "no docker client on PATH"
-    try:
-        info = docker("info", "--format", "{{.ServerVersion}}", timeout=20, check=False)
-        if info.returncode != 0 or not info.stdout.strip():
-            return f"the Docker daemon is not reachable: {info.stderr.strip()[-200:]}"
-        compose = docker("compose", "version", "--short", timeout=20, check=False)
-        if compose.returncode != 0 or not compose.stdout.strip().lstrip("v").startswith("2."):
-            return "Docker Compose v2 is not installed"
-        image = docker("image", "inspect", "--format", "{{.Id}}", SIMULATOR_IMAGE, timeout=20, check=False)
-        if image.returncode != 0:
-            return f"the simulator image {SIMULATOR_IMAGE} is missing"
-    except BenchError as exc:
-        return str(exc)
-    return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return _docker_problem(SIMULATOR_IMAGE)
 
 
 def parse_utc(text: str) -> float:
@@ -104,42 +71,26 @@ def parse_utc(text: str) -> float:
 # --- one Gateway: a Compose project of the simulator -----------------------------------------
 
 @dataclass
-class Gateway:
-    """One simulator Gateway in its own Compose project; nothing exists until someone `up`s it."""
+class Gateway(SimGateway):
+    """One simulator Gateway in its own Compose project (testkit.gateway.SimGateway, `zt-bench-...`),
+    logging in `login_delay` s after its start and recording when in SIM_STATE_PATH; nothing
+    exists until someone `up`s it. `sim`: extra SIM_* settings, without the prefix."""
 
     login_delay: float
     variant: str = "sim"  # a key of VARIANTS: which Docker healthcheck the container has
-    sim: dict[str, str] = field(default_factory=dict)  # extra SIM_* settings, without the prefix
-    project: str = field(default_factory=lambda: f"{PROJECT_PREFIX}{uuid.uuid4().hex[:10]}")
-    port: int = field(default_factory=free_port)
-    vnc_port: int = field(default_factory=free_port)
+    project: str = field(default_factory=lambda: unique_project(PROJECT_PREFIX), kw_only=True)
+
+    def __post_init__(self) -> None:
+        self.sim = {"login_delay": f"{self.login_delay:g}", "state_file": SIM_STATE_PATH, **self.sim}
+        self.files = tuple(str(f) for f in VARIANTS[self.variant])
 
     @property
     def healthcheck(self) -> bool:
         return self.variant != "no-healthcheck"
 
-    @property
-    def container(self) -> str:
-        return f"ibkr-gateway-{self.project}"
-
-    def compose_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
-        """The environment `docker compose` (cwd COMPOSE_DIR) needs for this Gateway."""
-        env = {k: v for k, v in (os.environ if base is None else base).items()
-               if not k.startswith(("SIM_", "COMPOSE_"))}
-        files = [*SIM_FILES, *(str(f) for f in VARIANTS[self.variant])]
-        env.update(COMPOSE_FILE=os.pathsep.join(files), COMPOSE_PROJECT_NAME=self.project,
-                   GATEWAY_CONTAINER=self.container, GATEWAY_PORT=str(self.port), TRADING_MODE="paper",
-                   GATEWAY_RELAY_PORT=str(RELAY_PORTS["paper"]), VNC_PORT=str(self.vnc_port),
-                   SIM_LOGIN_DELAY=f"{self.login_delay:g}", SIM_STATE_FILE=SIM_STATE_PATH)
-        env.update({f"SIM_{k.upper()}": str(v) for k, v in self.sim.items()})
-        return env
-
-    def compose(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return docker("compose", *args, timeout=timeout, check=check, env=self.compose_env(), cwd=COMPOSE_DIR)
-
-    def up(self, wait_logged_in: bool = True, timeout: float = 120) -> None:
+    def up(self, wait_logged_in: bool = True, timeout: float = 120) -> None:  # type: ignore[override]
         """Create and start it (never builds or pulls); optionally wait until the simulator logged in."""
-        self.compose("up", "-d", "--no-build", "--pull", "never", timeout=timeout)
+        super().up(healthy_within=None, timeout=timeout)
         if wait_logged_in:
             deadline = time.monotonic() + self.login_delay + timeout
             while self.logged_in_at() is None:
@@ -147,22 +98,10 @@ class Gateway:
                     raise BenchError(f"{self.container} did not log in within {self.login_delay + timeout:g} s")
                 time.sleep(0.2)
             if self.healthcheck:
-                while self.state().get("Health", {}).get("Status") != "healthy":
+                while (self.state() or {}).get("Health", {}).get("Status") != "healthy":
                     if time.monotonic() > deadline:
                         raise BenchError(f"{self.container} not healthy in time: {self.state()}")
                     time.sleep(0.1)
-
-    def down(self) -> None:
-        self.compose("down", "-v", "--remove-orphans", "-t", "3", check=False, timeout=60)
-        left = docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={self.project}",
-                      check=False, timeout=30).stdout.split()
-        if left:
-            docker("rm", "-f", *left, check=False, timeout=30)
-
-    def state(self) -> dict[str, Any]:
-        result = docker("inspect", "--type", "container", "--format", "{{json .State}}", self.container,
-                        check=False, timeout=20)
-        return json.loads(result.stdout) if result.returncode == 0 else {}
 
     def healthy_at(self, timeout: float) -> float | None:
         """When Docker's healthcheck first passed (the end of that probe, from State.Health.Log),
@@ -171,7 +110,7 @@ class Gateway:
             return None
         deadline = time.monotonic() + timeout
         while True:
-            health = self.state().get("Health") or {}
+            health = (self.state() or {}).get("Health") or {}
             entries = sorted((e for e in health.get("Log") or [] if e.get("End")), key=lambda e: parse_utc(e["End"]))
             first = next((i for i, e in enumerate(entries) if e.get("ExitCode") == 0), None)
             if health.get("Status") == "healthy" and first is not None:
@@ -191,9 +130,6 @@ class Gateway:
         except (ValueError, KeyError, TypeError):
             return None
 
-    def logs(self) -> str:
-        return docker("logs", self.container, check=False, timeout=30).stdout
-
     def host_connections_before_login(self) -> int:
         """Connections to the API port that came from the host (via Docker's port publishing),
         before the simulator logged in. The container's own healthcheck connects from 127.0.0.1
@@ -207,44 +143,17 @@ class Gateway:
         return count
 
 
-# --- run directories, gameplan -------------------------------------------------------------
+# --- run directories --------------------------------------------------------------------
 
-def write_plan(path: Path) -> Path:
-    """The documented example gameplan, dated for today's trading date (America/New_York)."""
-    from src.gameplan.loader import trading_date
-
-    plan = json.loads(EXAMPLE_PLAN.read_text(encoding="utf-8"))
-    plan["date"] = trading_date().isoformat()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(plan), encoding="utf-8")
-    return path
-
-
-@dataclass
-class RunDir:
-    """One contender run's own state/ and logs/ (nothing is shared between runs)."""
-
-    root: Path
+@dataclass(frozen=True)
+class RunDir(BaseRunDir):
+    """One contender run's own state/, logs/ and plan (testkit.rundir.RunDir): nothing is shared between runs."""
 
     @classmethod
     def make(cls, parent: Path, name: str) -> RunDir:
-        root = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=parent))
-        (root / "state").mkdir()
-        (root / "logs").mkdir()
-        write_plan(root / "plans" / "today.json")
-        return cls(root)
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state"
-
-    @property
-    def logs(self) -> Path:
-        return self.root / "logs"
-
-    @property
-    def plan(self) -> Path:
-        return self.root / "plans" / "today.json"
+        run = cls(Path(tempfile.mkdtemp(prefix=f"{name}-", dir=parent)))
+        run.prepare()
+        return run
 
     @property
     def events(self) -> Path:

@@ -19,6 +19,7 @@ from typing import Any
 
 from bench import contenders as C
 from bench.env import REPO_ROOT, BenchError, Gateway, RunDir, base_env, docker_problem, run_measured, stop_pid
+from testkit.docker import DockerFailed
 
 log = logging.getLogger("bench")
 SPEC_INTERVAL = 5.0  # the handoff's gateway_health_retry_interval
@@ -74,7 +75,7 @@ def guarded(what: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     for attempt in (1, 2):
         try:
             return fn()
-        except (BenchError, OSError, ValueError, KeyError, TypeError) as exc:
+        except (BenchError, DockerFailed, OSError, ValueError, KeyError, TypeError) as exc:
             problem = f"{type(exc).__name__}: {exc}"
             log.warning("%s failed (attempt %d): %s", what, attempt, problem)
             if attempt == 1:

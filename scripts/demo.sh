@@ -15,14 +15,7 @@ PY="$ROOT/.venv/bin/python"
 PLAN="$ROOT/state/demo_gameplan.json"
 mkdir -p "$ROOT/state" "$ROOT/logs"
 # The example plan, dated for today's trading date (America/New_York).
-"$PY" - "$PLAN" <<'PYCODE' || exit 1
-import json, sys
-from src.gameplan.loader import trading_date
-plan = json.load(open("docs/examples/gameplan.example.json"))
-plan["date"] = trading_date().isoformat()
-with open(sys.argv[1], "w") as f:
-    json.dump(plan, f, indent=2)
-PYCODE
+"$PY" -m testkit.plans "$PLAN" >/dev/null || exit 1
 
 export COMPOSE_FILE=docker-compose.yml:docker-compose.sim.yml
 export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-ibkr-demo}

@@ -1,4 +1,4 @@
-"""Static checks, run by CI through pytest: ruff (with bandit's security rules) on src and tests,
+"""Static checks, run by CI through pytest: ruff (with bandit's security rules) on src, tests, bench and testkit,
 mypy (strict) on src. Their configuration lives in pyproject.toml; this also checks it is there,
 so that a missing section cannot make the checks pass by checking nothing."""
 
@@ -21,7 +21,7 @@ def test_ruff_selects_the_security_rules_and_finds_nothing():
     lint = CONFIG.get("tool", {}).get("ruff", {}).get("lint", {})
     assert {"E", "F", "W", "B", "S"} <= set(lint.get("select", [])), "pyproject.toml: [tool.ruff.lint] select"
     assert not {"S602", "S604", "S605", "S301", "S506", "S"} & set(lint.get("ignore", []))  # shell=True, unsafe loads
-    result = run("ruff", "check", "--no-cache", "src", "tests", "bench")
+    result = run("ruff", "check", "--no-cache", "src", "tests", "bench", "testkit")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

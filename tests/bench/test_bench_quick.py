@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from bench.report import READING_END, READING_START, find_reruns, quantile, render
-from tests.integration.docker_env import docker, require_docker
+from testkit.docker import docker
+from tests.integration.docker_env import require_docker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NUMBER = (int, float)

@@ -15,7 +15,7 @@ from src.gameplan.generator import generate_strategy_c
 from src.orchestration.bot import READY_FILE, running_bot
 from src.orchestration.config import REPO_ROOT
 from src.orchestration.sdnotify import NotifyListener
-from tests.helpers.gameplans import write_plan
+from testkit.plans import write_plan
 from tests.helpers.simulator import running_simulator
 from tests.helpers.stack import wait_until
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from src import main as bot_main
 from src.broker.connection import OrderRefused
 from src.orchestration.bot import READY_FILE
-from tests.helpers.gameplans import write_plan
+from testkit.plans import write_plan
 from tests.helpers.simulator import running_simulator
 from tests.helpers.stack import wait_until
 

@@ -13,7 +13,7 @@ import pytest
 from src.broker.connection import StrategyAPI
 from src.broker.gate import Authority, OrderRefused, TradingDisabled, TradingGate
 from src.gameplan.schema import Gameplan
-from tests.gameplan.test_schema import valid_plan
+from testkit.plans import valid_plan
 
 TODAY = date(2026, 12, 1)
 REPO_SRC = Path(__file__).resolve().parents[2] / "src"

@@ -26,7 +26,7 @@ from src.gameplan.loader import (
 )
 from src.gameplan import schema
 from src.gameplan.schema import KNOWN_VALUES, Gameplan
-from tests.gameplan.test_schema import PLAN_DATE, strategy_c_plan, valid_plan
+from testkit.plans import PLAN_DATE, strategy_c_plan, valid_plan
 
 PROJECT = Path(__file__).resolve().parents[2]
 NOBODY = 65534

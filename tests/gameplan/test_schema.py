@@ -1,4 +1,6 @@
-"""The gameplan schema: exact values, strictness, cross-field rules, JSON Schema export."""
+"""The gameplan schema: exact values, strictness, cross-field rules, JSON Schema export.
+
+The plan under test is the documented example (testkit.plans.valid_plan: docs/examples/gameplan.example.json)."""
 
 import json
 import re
@@ -10,55 +12,9 @@ from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
 from src.gameplan.schema import KNOWN_VALUES, DataQuality, Gameplan, gameplan_json_schema
+from testkit.plans import strategy_c_plan, valid_plan
 
-PLAN_DATE = date(2026, 2, 10)
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "gameplan.schema.json"
-
-
-def valid_plan(day: date = PLAN_DATE) -> dict:
-    """A complete Strategy A gameplan as the analyst would write it (JSON-ready)."""
-    return {
-        "date": day.isoformat(),
-        "session_id": "session_20260210_0800",
-        "regime": "bull_trend",
-        "strategy": "A",
-        "symbols": ["SPY", "QQQ", "BRK.B"],
-        "position_size_multiplier": 0.75,
-        "vix_at_analysis": 14.2,
-        "vix_source_verified": True,
-        "bias": "bullish",
-        "expected_behavior": "trending",
-        "key_levels": {"SPY": {"support": 590.5, "resistance": 602}, "QQQ": {}},
-        "catalysts": ["CPI release 08:30 ET"],
-        "earnings_blackout": ["NVDA"],
-        "geo_risk": "low",
-        "alert_message": "",
-        "data_quality": {
-            "quarantine_active": False,
-            "stale_fields": [],
-            "last_verified": "2026-02-10T12:45:00Z",
-        },
-        "hard_limits": {
-            "max_daily_loss_pct": 2.5,
-            "max_single_position": 10,
-            "pdt_trades_remaining": 3,
-            "force_close_at_dte": 1,
-            "weekly_drawdown_governor_active": False,
-            "max_intraday_pivots": 2,
-        },
-        "scorecard": {
-            "yesterday_pnl": -125.5,
-            "yesterday_hit_rate": 0.6,
-            "regime_accuracy": True,
-            "weekly_cumulative_pnl": 310,
-        },
-    }
-
-
-def strategy_c_plan() -> dict:
-    plan = valid_plan()
-    plan.update(strategy="C", symbols=[], position_size_multiplier=0.0)
-    return plan
 
 
 def parse(plan: dict) -> Gameplan:
@@ -75,7 +31,7 @@ def test_valid_plan_is_parsed_with_exact_values():
     plan = parse(valid_plan())
 
     assert plan.date == date(2026, 2, 10)
-    assert plan.session_id == "session_20260210_0800"
+    assert plan.session_id == "example_20260210_0800"
     assert (plan.regime, plan.strategy, plan.bias, plan.expected_behavior, plan.geo_risk) == (
         "bull_trend", "A", "bullish", "trending", "low")
     assert plan.symbols == ("SPY", "QQQ", "BRK.B")

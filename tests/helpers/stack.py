@@ -18,21 +18,21 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
+import psutil
 
 from src.orchestration.bot import running_bot
 from src.orchestration.journal import CHECKPOINT_FILE, read_runs
-from tests.helpers.gameplans import write_plan
+from testkit.docker import free_port
+from testkit.gateway import SimGateway
+from testkit.plans import write_plan
+from testkit.rundir import RunDir
 from tests.helpers.webhook_receiver import WebhookReceiver
-from tests.integration.docker_env import (
-    compose, container_for, docker, free_port, project_containers, require_docker,
-    sim_compose_env, unique_project, wait_for_health,
-)
+from tests.integration.docker_env import new_project
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP = [sys.executable, "-m", "src.orchestration.startup"]
@@ -63,7 +63,7 @@ class Stack:
 
     tmp: Path
     hook: WebhookReceiver
-    project: str = field(default_factory=unique_project)
+    project: str = field(default_factory=new_project)
     port: int = field(default_factory=free_port)
     mode: str = "paper"  # TRADING_MODE, for Compose and the orchestrator alike
     vnc_port: int = field(default_factory=free_port)
@@ -72,19 +72,29 @@ class Stack:
     prefix: list[str] = field(default_factory=list)  # a wrapper for the CLI, e.g. setpriv
 
     @property
+    def gateway(self) -> SimGateway:
+        """The simulator Gateway of this stack's Compose project (a description: `up` starts it)."""
+        return SimGateway(project=self.project, port=self.port, mode=self.mode, vnc_port=self.vnc_port, sim=self.sim)
+
+    @property
     def container(self) -> str:
-        return container_for(self.project)
+        return self.gateway.container
+
+    @property
+    def dirs(self) -> RunDir:
+        """state/, logs/ and plans/today.json under tmp (testkit.rundir)."""
+        return RunDir(self.tmp)
 
     @property
     def state_dir(self) -> Path:
-        return self.tmp / "state"
+        return self.dirs.state
 
     @property
     def log_dir(self) -> Path:
-        return self.tmp / "logs"
+        return self.dirs.logs
 
     def compose_env(self) -> dict[str, str]:
-        return sim_compose_env(self.project, self.port, mode=self.mode, vnc_port=self.vnc_port, **self.sim)
+        return self.gateway.compose_env()
 
     def env(self, **overrides: str | None) -> dict[str, str]:
         """The orchestrator's environment; an override of None removes the variable."""
@@ -95,7 +105,7 @@ class Stack:
             "GATEWAY_CONTAINER": self.container,
             "STATE_DIR": str(self.state_dir), "LOG_DIR": str(self.log_dir),
             "EMERGENCY_GAMEPLAN_PATH": str(self.state_dir / "emergency.json"),
-            "GAMEPLAN_PATH": str(write_plan(self.tmp / "plans" / "today.json")),
+            "GAMEPLAN_PATH": str(write_plan(self.dirs.plan)),
             "GATEWAY_HEALTH_TIMEOUT": "20", "BOT_READY_TIMEOUT": "20", "DOCKER_WAIT_TIMEOUT": "0",
             "DISCORD_WEBHOOK_URL": self.hook.url,
             **self.extra,
@@ -143,15 +153,10 @@ class Stack:
         wait_until(lambda: self.in_state(state), timeout, f"the run entering {state}")
 
     def up(self, wait: bool = True) -> None:
-        compose(self.compose_env(), "up", "-d", "--no-build", "--pull", "never")
-        if wait:
-            wait_for_health(self.container, 30)
+        self.gateway.up(30 if wait else None)
 
     def down(self) -> None:
-        compose(self.compose_env(), "down", "-v", "--remove-orphans", "-t", "3", check=False)
-        left = project_containers(self.project)
-        if left:
-            docker("rm", "-f", *left, check=False)
+        self.gateway.down()
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 20, what: str = "the condition") -> None:
@@ -179,15 +184,35 @@ def stop_bot(state_dir: Path, timeout: float = 10.0) -> None:
             return
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    """A Stack on real Docker; its bot is stopped and its containers removed whatever the test did."""
-    require_docker()
-    with WebhookReceiver() as hook:
-        world = Stack(tmp_path, hook)
-        try:
-            yield world
-        finally:
-            stop_bot(world.state_dir)
-            world.down()
-    assert project_containers(world.project) == [], "a test left a container behind"
+def secret_hits(world: Stack, secrets: Iterable[str], **outputs: str) -> list[str]:
+    """Where a secret shows: every file under logs/ and state/, every alert payload the webhook got
+    (its body and headers; the URL path is where the token belongs), and `outputs` (stderr...)."""
+    places = dict(outputs)
+    for path in [*world.log_dir.rglob("*"), *world.state_dir.rglob("*")]:
+        if path.is_file():
+            places[str(path)] = path.read_bytes().decode("utf-8", "replace")
+    for number, request in enumerate(world.hook.received):
+        places[f"alert payload {number}"] = request.body.decode("utf-8", "replace") + repr(request.headers)
+    return [f"{secret!r} in {where}" for where, text in places.items() for secret in secrets if secret in text]
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes that contain `text` (zombies are dead)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        cmdline = " ".join(proc.info["cmdline"] or ())
+        if proc.info["status"] != psutil.STATUS_ZOMBIE and text in cmdline:
+            found.append(cmdline)
+    return found
+
+
+def assert_nothing_left_running(text: str, grace: float = 2.0) -> None:
+    """No process mentioning `text` survives `grace` seconds (a process that is exiting gets that long)."""
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: not processes_mentioning(text), grace)
+    left = processes_mentioning(text)
+    for proc in psutil.process_iter(["cmdline"]):
+        if " ".join(proc.info["cmdline"] or ()) in left:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+    assert not left, f"left running: {left}"

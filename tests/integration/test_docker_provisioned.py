@@ -9,21 +9,20 @@ import time
 
 import pytest
 
-from tests.integration.docker_env import (
-    SERVICE,
-    SIMULATOR_IMAGE,
-    compose,
-    container_labels,
-    container_state,
-    docker,
-    project_containers,
-    require_docker,
-    sim_compose_env,
-    simulator_gateway,
-    tws_handshake,
-    unique_project,
-    wait_for_health,
-)
+from src.orchestration.health import GatewayHealthChecker
+from testkit.docker import container_labels, container_state, docker, project_containers, wait_for_health
+from testkit.gateway import SERVICE, SIMULATOR_IMAGE, SimGateway, compose
+from tests.integration.docker_env import new_project, require_docker, simulator_gateway
+
+ACCOUNTS = ("DU123456", "DU234567")  # the simulator's managed accounts
+
+
+def handshake(port: int) -> tuple[int | None, tuple[str, ...]]:
+    """The product's own TWS API probe from the host: (server version, managed accounts)."""
+    probe = GatewayHealthChecker("127.0.0.1", port, timeout=5.0, client_id=99).check_handshake()
+    assert probe.ok, probe.describe()
+    return probe.server_version, probe.accounts
+
 
 pytestmark = pytest.mark.docker
 
@@ -52,7 +51,7 @@ def test_simulator_image_exists():
 
 def test_compose_files_validate_without_credentials(tmp_path):
     require_docker()
-    env = sim_compose_env(unique_project(), 4002)
+    env = SimGateway(project=new_project(), port=4002).compose_env()
     env.pop("COMPOSE_FILE")
     env.update(TWS_USERID="placeholder", TWS_PASSWORD_SECRET_FILE=str(tmp_path / "absent"))
     production = compose(env, "-f", "docker-compose.yml", "config", "--format", "json").stdout
@@ -72,8 +71,8 @@ def test_simulator_gateway_becomes_healthy_and_serves_on_loopback():
         assert labels["com.docker.compose.service"] == SERVICE
         published = docker("port", gateway.container, "4004/tcp").stdout.split()
         assert published == [f"127.0.0.1:{gateway.port}"], published
-        version, accounts = tws_handshake(gateway.port)
-        assert version >= 100 and accounts == ["DU123456", "DU234567"]
+        version, accounts = handshake(gateway.port)
+        assert version is not None and version >= 100 and accounts == ACCOUNTS
     assert container_state(gateway.container) is None
     assert project_containers(gateway.project) == []
 
@@ -92,5 +91,5 @@ def test_socat_like_gateway_is_not_healthy_before_login():
         assert saw_port_open, "the published port should accept like socat does before login"
         waited = wait_for_health(gateway.container, timeout=15)
         assert waited < 15
-        assert tws_handshake(gateway.port)[1] == ["DU123456", "DU234567"]
+        assert handshake(gateway.port)[1] == ACCOUNTS
 

@@ -16,7 +16,7 @@ import pytest
 from src.orchestration.bot import READY_FILE, running_bot
 from src.orchestration.logins import LOGINS_FILE
 from tests.helpers.stack import REPO_ROOT, Stack
-from tests.integration.docker_env import container_state, docker, project_containers
+from testkit.docker import container_state, docker, project_containers
 
 pytestmark = pytest.mark.docker
 

@@ -23,7 +23,7 @@ from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import RunJournal, read_runs
 from src.orchestration.startup import Services, StartupOrchestrator
 from tests.helpers.fakes import RUNNING, FakeDocker, RecordingNotifier
-from tests.helpers.gameplans import write_plan
+from testkit.plans import write_plan
 from tests.helpers.simulator import running_simulator
 
 

@@ -21,10 +21,10 @@ from src.orchestration.bot import READY_FILE, running_bot
 from src.orchestration.journal import read_runs
 from src.orchestration.locks import PidLock
 from src.orchestration.sdnotify import NotifyListener
-from tests.helpers.gameplans import write_plan
+from testkit.plans import write_plan
 from tests.helpers.stack import Stack, stop_bot
 from tests.helpers.webhook_receiver import CANARY_TOKEN, HANG, rate_limited, server_error
-from tests.integration.docker_env import container_state, docker, project_containers
+from testkit.docker import container_state, docker, project_containers
 
 pytestmark = pytest.mark.docker
 

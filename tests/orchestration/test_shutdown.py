@@ -22,9 +22,11 @@ from src.orchestration.sdnotify import NotifyListener
 from src.orchestration.shutdown import shutdown, stop_gateway
 from tests.bot.test_bot_runtime import start_bot, wait_ready
 from tests.helpers.fakes import EXITED, RUNNING, RecordingNotifier
-from tests.helpers.gameplans import write_plan
+from testkit.plans import write_plan
 from tests.helpers.simulator import running_simulator
-from tests.integration.docker_env import COMPOSE_DIR, container_state, require_docker, simulator_gateway
+from testkit.docker import container_state
+from testkit.gateway import COMPOSE_DIR
+from tests.integration.docker_env import require_docker, simulator_gateway
 
 
 def cli(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -208,7 +210,7 @@ def test_real_gateway_container_is_stopped(tmp_path):
     require_docker()
     with simulator_gateway() as gw:
         cfg = config(tmp_path, gateway_container=gw.container, docker_compose_dir=COMPOSE_DIR,
-                     child_env=gw.env)
+                     child_env=gw.compose_env())
         first = shutdown(cfg, gateway=True, notifier=RecordingNotifier())
         assert first.exit_code == 0, first.summary()
         assert container_state(gw.container)["Status"] == "exited"

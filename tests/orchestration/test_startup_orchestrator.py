@@ -17,7 +17,7 @@ from src.orchestration.config import REPO_ROOT
 from src.orchestration.machine import DefinitionError, Row, check_definition
 from src.orchestration.startup import TRANSITIONS, StartupState
 from tests.helpers.fakes import EXITED, probe
-from tests.helpers.gameplans import write_plan
+from testkit.plans import write_plan
 
 HAPPY_PATH = ["INITIALIZING", "GATEWAY_STARTING", "GATEWAY_WAITING", "GATEWAY_VALIDATED",
               "GAMEPLAN_LOADING", "BOT_STARTING", "BOT_RUNNING", "SUCCESS"]

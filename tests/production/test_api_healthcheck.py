@@ -10,7 +10,9 @@ import pytest
 
 from src.orchestration.config import REPO_ROOT, RELAY_PORTS, OrchestrationConfig
 from tests.helpers.simulator import running_simulator
-from tests.integration.docker_env import compose, free_port, require_docker
+from testkit.docker import free_port
+from testkit.gateway import compose
+from tests.integration.docker_env import require_docker
 
 SCRIPT = REPO_ROOT / "docker" / "gateway" / "scripts" / "api-healthcheck.sh"
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from src.orchestration.bot import READY_FILE, running_bot
 from src.orchestration.journal import RUNS_FILE, read_runs
 from tests.helpers.fake_docker import container_state, healthy_daemon, rule
-from tests.reliability.conftest import processes_mentioning
+from tests.helpers.stack import processes_mentioning
 
 RACERS = 5
 

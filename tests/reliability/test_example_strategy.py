@@ -16,7 +16,7 @@ import pytest
 from src import main as bot_main
 from src.gameplan.loader import trading_date
 from src.orchestration.config import REPO_ROOT
-from tests.helpers.gameplans import write_plan
+from testkit.plans import write_plan
 from tests.helpers.stack import Stack, wait_until
 
 STRATEGY = "docs/examples/strategy.py:ExampleStrategy"

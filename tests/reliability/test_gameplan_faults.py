@@ -20,9 +20,9 @@ import pytest
 from src.gameplan import loader
 from src.gameplan.loader import MAX_FILE_BYTES, evaluate_gameplan, load_emergency_plan, trading_date
 from src.gameplan.schema import Gameplan
-from tests.gameplan.test_schema import valid_plan
+from testkit.plans import valid_plan
 from tests.helpers.stack import Run, Stack
-from tests.orchestration.conftest import Harness
+from tests.helpers.harness import Harness
 from tests.helpers.ci import skip_or_fail
 
 

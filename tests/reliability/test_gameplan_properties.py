@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from src.gameplan.loader import GameplanError, evaluate_gameplan, load_emergency_plan, load_gameplan, trading_date
 from src.gameplan.schema import Gameplan
 from src.main import PrerequisiteError, load_plan
-from tests.gameplan.test_schema import valid_plan
+from testkit.plans import valid_plan
 
 VALID = ["SPY", "QQQ", "BRK.B", "AAPL", "X", "ABCDEFGHIJ"]
 BLACKED_OUT = valid_plan()["earnings_blackout"]  # a symbol also there is a contradiction

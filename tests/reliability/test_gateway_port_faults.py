@@ -17,7 +17,7 @@ import pytest
 
 from tests.helpers.listeners import accept_and_stay_silent, answer_absurd_frame, answer_garbage, tcp_listener
 from tests.helpers.stack import Run, wait_until
-from tests.integration.docker_env import container_state, free_port
+from testkit.docker import container_state, free_port
 
 TIMEOUT = 1.5  # GATEWAY_HEALTH_TIMEOUT per attempt
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from src.orchestration.bot import PLAN_FILE, READY_FILE, running_bot
 from src.orchestration.journal import read_runs
-from tests.helpers.gameplans import write_plan
-from tests.orchestration.conftest import Harness, honest_bot
+from testkit.plans import write_plan
+from tests.helpers.harness import Harness, honest_bot
 
 # Runs as BOT_COMMAND: writes argv[1]'s text into the file argv[2] names, then becomes the real bot.
 REWRITE_THEN_BOT = """

@@ -27,8 +27,8 @@ from src.orchestration.startup import TRANSITIONS, StartupOrchestrator, StartupS
 from tests.helpers.fake_docker import CANNOT_CONNECT, FakeDockerCLI, healthy_daemon, rule
 from tests.helpers.fakes import probe
 from tests.helpers.stack import Stack, wait_until
-from tests.integration.docker_env import free_port
-from tests.orchestration.conftest import Harness
+from testkit.docker import free_port
+from tests.helpers.harness import Harness
 
 SIGNALS = [signal.SIGTERM, signal.SIGINT]
 FAKE_BOT = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(3600)"

@@ -15,8 +15,8 @@ from src.orchestration.bot import PID_FILE, READY_FILE, running_bot
 from src.orchestration.journal import read_runs
 from src.orchestration.gateway import EVENTS_MARGIN
 from tests.helpers.stack import Stack, wait_until
-from tests.integration.docker_env import free_port
-from tests.reliability.conftest import processes_mentioning
+from testkit.docker import free_port
+from tests.helpers.stack import processes_mentioning
 
 
 

@@ -23,7 +23,7 @@ from tests.helpers.stack import Run, Stack
 from tests.helpers.webhook_receiver import (
     CANARY_TOKEN, HANG, WEBHOOK_ID, Reply, WebhookReceiver, rate_limited, server_error,
 )
-from tests.reliability.conftest import secret_hits
+from tests.helpers.stack import secret_hits
 from tests.helpers.ci import skip_or_fail
 
 FAILING_BOT = "false"  # exits 1 at once: the run ends in BOT_START_FAILED after a Strategy C alert

@@ -17,7 +17,8 @@ from ib_async import IB, MarketOrder, Stock
 
 from src.simulator import GatewaySimulator
 from tests.helpers.simulator import running_simulator
-from tests.integration.docker_env import simulator_gateway, wait_for_health
+from testkit.docker import wait_for_health
+from tests.integration.docker_env import simulator_gateway
 from tests.simulator.test_simulator_ib_async import connect
 from tests.simulator.test_simulator_protocol import (
     assert_closed_without_reply,

@@ -1,11 +1,9 @@
-"""Build an orchestrator whose side effects are fakes, with state/ and logs/ in tmp_path."""
+"""The orchestrator in this process, its side effects fakes, with state/ and logs/ in tmp_path (`harness`)."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-
-import pytest
 
 from src.gameplan.generator import generate_strategy_c
 from src.gameplan.loader import evaluate_gameplan
@@ -16,7 +14,7 @@ from src.orchestration.config import OrchestrationConfig
 from src.orchestration.journal import RunJournal, read_runs
 from src.orchestration.startup import Services, StartupOrchestrator
 from tests.helpers.fakes import RUNNING, FakeDocker, FakeHealth, RecordingNotifier
-from tests.helpers.gameplans import write_plan
+from testkit.plans import write_plan
 
 
 class Harness:
@@ -84,8 +82,3 @@ def honest_bot(args: list[str], pid: int, process=None) -> BotStart:
     record = {"pid": pid, "gameplan_sha256": args[args.index("--gameplan-sha256") + 1],
               "strategy": plan.strategy, "trading_authorized": plan.trading_authorized}
     return BotStart(True, pid, "ready", record, process)
-
-
-@pytest.fixture
-def harness(tmp_path: Path) -> Harness:
-    return Harness(tmp_path)

@@ -1,0 +1,11 @@
+"""What the tests, the benchmark and the demo share, and the product never imports.
+
+* `testkit.docker`: the docker CLI, bounded (`docker`, `DockerFailed`), whether Docker is usable
+  (`docker_problem`), containers as data (`container_state`, `wait_for_health`, ...), `free_port`.
+* `testkit.gateway`: the simulator Gateway under Compose, in a project of its own (`SimGateway`:
+  `up`, `down`, `compose_env`), with the production service and container layout.
+* `testkit.plans`: the gameplan for today (`write_plan`), from the documented example.
+* `testkit.rundir`: one run's state/, logs/ and plans/today.json (`RunDir`).
+
+`src/` never imports this package; `tests/` and `bench/` do (neither imports the other).
+"""

@@ -1,0 +1,81 @@
+"""The suite's shared fixtures, in one place.
+
+* `harness`: the orchestrator in this process with fake side effects (tests/helpers/harness.py).
+* `stack`: the real CLI against the simulator Gateway on real Docker (tests/helpers/stack.py).
+* `world`: the real CLI with a fake `docker` first on PATH (`fake_docker`, tests/helpers/fake_docker.py)
+  and a logged-in simulator Gateway in this process (`gateway`); nothing it started survives the test.
+* `bot_reaper`: collects state dirs; every bot started there is stopped when the test ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from src.simulator import GatewaySimulator
+from testkit.docker import project_containers
+from tests.helpers.fake_docker import FakeDockerCLI
+from tests.helpers.harness import Harness
+from tests.helpers.simulator import running_simulator
+from tests.helpers.stack import Stack, assert_nothing_left_running, stop_bot
+from tests.helpers.webhook_receiver import WebhookReceiver
+from tests.integration.docker_env import require_docker
+
+# Short deadlines through configuration, so every fault a `world` meets ends in seconds.
+FAST = {"GATEWAY_HEALTH_TIMEOUT": "2", "HEALTH_CHECK_TIMEOUT": "1", "DOCKER_COMMAND_TIMEOUT": "5",
+        "BOT_READY_TIMEOUT": "15", "TWOFA_WAIT_TIMEOUT": "0"}
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Harness:
+    return Harness(tmp_path)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """A Stack on real Docker; its bot is stopped and its containers removed whatever the test did."""
+    require_docker()
+    with WebhookReceiver() as hook:
+        world = Stack(tmp_path, hook)
+        try:
+            yield world
+        finally:
+            stop_bot(world.state_dir)
+            world.down()
+    assert project_containers(world.project) == [], "a test left a container behind"
+
+
+@pytest.fixture
+def fake_docker(tmp_path: Path) -> FakeDockerCLI:
+    """A `docker` that answers as a healthy daemon with the Gateway container running."""
+    return FakeDockerCLI(tmp_path / "fake-docker")
+
+
+@pytest.fixture
+def gateway() -> Iterator[GatewaySimulator]:
+    """A logged-in simulator Gateway in this process."""
+    with running_simulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def world(tmp_path: Path, fake_docker: FakeDockerCLI, gateway: GatewaySimulator) -> Iterator[Stack]:
+    """The real CLI against `fake_docker` and `gateway`; proves afterwards that nothing was left running."""
+    with WebhookReceiver() as hook:
+        cli = Stack(tmp_path, hook, port=gateway.port, extra={"PATH": fake_docker.path_with(), **FAST})
+        try:
+            yield cli
+        finally:
+            stop_bot(cli.state_dir)
+    assert_nothing_left_running(str(tmp_path))
+
+
+@pytest.fixture
+def bot_reaper() -> Iterator[Callable[[Path], None]]:
+    """Collects state dirs; every bot started there is stopped when the test ends."""
+    dirs: list[Path] = []
+    yield dirs.append
+    for state_dir in dirs:
+        stop_bot(state_dir)
