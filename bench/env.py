@@ -36,6 +36,7 @@ from testkit.docker import docker
 from testkit.docker import docker_problem as _docker_problem
 from testkit.gateway import SIMULATOR_IMAGE, SimGateway, unique_project
 from testkit.rundir import RunDir as BaseRunDir
+from testkit.repo_env import hide_repo_dotenv
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NO_HEALTHCHECK_FILE = Path(__file__).resolve().parent / "compose" / "no-healthcheck.yml"
@@ -365,7 +366,7 @@ def base_env() -> dict[str, str]:
     names = {s.name for s in SETTINGS}
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop) and k not in names}
     env["PYTHONPATH"] = str(REPO_ROOT)
-    return env
+    return hide_repo_dotenv(env)  # nor anything the developer's own .env says
 
 
 @contextlib.contextmanager

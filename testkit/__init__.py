@@ -6,6 +6,7 @@
   `up`, `down`, `compose_env`), with the production service and container layout.
 * `testkit.plans`: the gameplan for today (`write_plan`), from the documented example.
 * `testkit.rundir`: one run's state/, logs/ and plans/today.json (`RunDir`).
+* `testkit.repo_env`: an environment for an orchestrator CLI that the developer's own `.env` cannot steer.
 
 `src/` never imports this package; `tests/` and `bench/` do (neither imports the other).
 """

@@ -5,6 +5,10 @@
 * `world`: the real CLI with a fake `docker` first on PATH (`fake_docker`, tests/helpers/fake_docker.py)
   and a logged-in simulator Gateway in this process (`gateway`); nothing it started survives the test.
 * `bot_reaper`: collects state dirs; every bot started there is stopped when the test ends.
+
+And for every test: the configuration's default `.env` (the repository's, the developer's own
+settings) is a file that does not exist, so no test in this process reads it (`_no_repo_dotenv`).
+A CLI run as a subprocess gets an environment that hides it instead (testkit.repo_env).
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from src.orchestration import config
 from src.simulator import GatewaySimulator
 from testkit.docker import project_containers
+from testkit.repo_env import REPO_DOTENV
 from tests.helpers.fake_docker import FakeDockerCLI
 from tests.helpers.harness import Harness
 from tests.helpers.simulator import running_simulator
@@ -26,6 +32,17 @@ from tests.integration.docker_env import require_docker
 # Short deadlines through configuration, so every fault a `world` meets ends in seconds.
 FAST = {"GATEWAY_HEALTH_TIMEOUT": "2", "HEALTH_CHECK_TIMEOUT": "1", "DOCKER_COMMAND_TIMEOUT": "5",
         "BOT_READY_TIMEOUT": "15", "TWOFA_WAIT_TIMEOUT": "0"}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_repo_dotenv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """OrchestrationConfig.from_env() and the CLIs' main() read the repository's `.env` when no other
+    file is named; in this process that default is a file that does not exist."""
+    missing = tmp_path_factory.mktemp("no-dotenv") / ".env"
+    read = config.read_dotenv
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(config, "read_dotenv", lambda path: read(missing if Path(path) == REPO_DOTENV else path))
+        yield
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from src.orchestration.journal import CHECKPOINT_FILE, read_runs
 from testkit.docker import free_port
 from testkit.gateway import SimGateway
 from testkit.plans import write_plan
+from testkit.repo_env import hide_repo_dotenv
 from testkit.rundir import RunDir
 from tests.helpers.webhook_receiver import WebhookReceiver
 from tests.integration.docker_env import new_project
@@ -97,7 +98,8 @@ class Stack:
         return self.gateway.compose_env()
 
     def env(self, **overrides: str | None) -> dict[str, str]:
-        """The orchestrator's environment; an override of None removes the variable."""
+        """The orchestrator's environment, which the repository's `.env` cannot steer
+        (testkit.repo_env); an override of None removes the variable."""
         env: dict[str, str | None] = {
             **self.compose_env(),
             "PYTHONPATH": str(REPO_ROOT), "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(self.port),
@@ -111,7 +113,7 @@ class Stack:
             **self.extra,
         }
         env.update(overrides)
-        return {k: v for k, v in env.items() if v is not None}
+        return hide_repo_dotenv({k: v for k, v in env.items() if v is not None})
 
     def orchestrate(self, *args: str, timeout: float = 120, **overrides: str | None) -> Run:
         """Run the CLI to its end."""

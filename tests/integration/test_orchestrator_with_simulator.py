@@ -22,8 +22,9 @@ from src.orchestration.config import REPO_ROOT, OrchestrationConfig
 from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import RunJournal, read_runs
 from src.orchestration.startup import Services, StartupOrchestrator
-from tests.helpers.fakes import RUNNING, FakeDocker, RecordingNotifier
 from testkit.plans import write_plan
+from testkit.repo_env import hide_repo_dotenv
+from tests.helpers.fakes import RUNNING, FakeDocker, RecordingNotifier
 from tests.helpers.simulator import running_simulator
 
 
@@ -107,8 +108,8 @@ def run_cli(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[
     base = {"STATE_DIR": str(tmp_path / "state"), "LOG_DIR": str(tmp_path / "logs"), "HOME": str(tmp_path),
             "DOCKER_WAIT_TIMEOUT": "0"}
     return subprocess.run([sys.executable, "-m", "src.orchestration.startup"], cwd=tmp_path,
-                          env={**base, "PYTHONPATH": str(REPO_ROOT), **env}, capture_output=True, text=True,
-                          timeout=60)
+                          env=hide_repo_dotenv({**base, "PYTHONPATH": str(REPO_ROOT), **env}), capture_output=True,
+                          text=True, timeout=60)
 
 
 def error_lines(stderr: str) -> list[str]:

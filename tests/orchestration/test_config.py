@@ -23,6 +23,7 @@ from src.orchestration.config import (
 )
 from src.orchestration.resetwindows import DEFAULT_WINDOWS
 from src.orchestration.settings import SETTINGS
+from testkit.repo_env import hide_repo_dotenv
 
 NO_DOTENV = Path("/nonexistent/.env")
 
@@ -280,8 +281,8 @@ def test_secrets_lists_the_webhook_token_and_ibkr_credentials():
 def test_cli_bad_variable_exits_1_with_one_line_and_no_traceback(env, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "src.orchestration.startup"], cwd=tmp_path, capture_output=True, text=True,
-        env={"PATH": "/usr/bin:/bin", "STATE_DIR": str(tmp_path / "s"), "LOG_DIR": str(tmp_path / "l"),
-             "PYTHONPATH": str(REPO_ROOT), **env}, timeout=60,
+        env=hide_repo_dotenv({"PATH": "/usr/bin:/bin", "STATE_DIR": str(tmp_path / "s"), "LOG_DIR": str(tmp_path / "l"),
+                              "PYTHONPATH": str(REPO_ROOT), **env}), timeout=60,
     )
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

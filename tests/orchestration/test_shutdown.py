@@ -20,19 +20,21 @@ from src.orchestration.journal import read_runs
 from src.orchestration.locks import PidLock
 from src.orchestration.sdnotify import NotifyListener
 from src.orchestration.shutdown import shutdown, stop_gateway
-from tests.bot.test_bot_runtime import start_bot, wait_ready
-from tests.helpers.fakes import EXITED, RUNNING, RecordingNotifier
-from testkit.plans import write_plan
-from tests.helpers.simulator import running_simulator
 from testkit.docker import container_state
 from testkit.gateway import COMPOSE_DIR
+from testkit.plans import write_plan
+from testkit.repo_env import hide_repo_dotenv
+from tests.bot.test_bot_runtime import start_bot, wait_ready
+from tests.helpers.fakes import EXITED, RUNNING, RecordingNotifier
+from tests.helpers.simulator import running_simulator
 from tests.integration.docker_env import require_docker, simulator_gateway
 
 
 def cli(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "DISCORD_WEBHOOK_URL"}
     return subprocess.run([sys.executable, "-m", "src.orchestration.shutdown", *args], cwd=REPO_ROOT,
-                          env={**env, "STATE_DIR": str(state)}, capture_output=True, text=True, timeout=60, check=False)
+                          env=hide_repo_dotenv({**env, "STATE_DIR": str(state)}), capture_output=True, text=True,
+                          timeout=60, check=False)
 
 
 def config(tmp_path: Path, **changes: object) -> OrchestrationConfig:
@@ -151,7 +153,7 @@ def test_a_running_orchestrator_is_never_raced(tmp_path):
 
 def test_configuration_error_is_one_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "src.orchestration.shutdown"], cwd=REPO_ROOT,
-                          env={**os.environ, "STATE_DIR": str(tmp_path), "GATEWAY_PORT": "99999"},
+                          env=hide_repo_dotenv({**os.environ, "STATE_DIR": str(tmp_path), "GATEWAY_PORT": "99999"}),
                           capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 1
     assert done.stderr == "shutdown: configuration error: GATEWAY_PORT='99999' is invalid: " \

@@ -23,6 +23,7 @@ import pytest
 
 from src.orchestration.config import REPO_ROOT
 from src.orchestration.journal import read_runs
+from testkit.repo_env import hide_repo_dotenv
 
 SCRIPT = REPO_ROOT / "docker" / "gateway" / "scripts" / "production-startup.sh"
 MINIMAL_PATH = "/usr/bin:/bin"
@@ -429,7 +430,7 @@ def test_stop_signal_before_the_orchestrator_starts_means_it_never_starts(repo, 
 
 def test_help_through_the_real_orchestrator(tmp_path):
     """The real script, the project's real .venv interpreter, a minimal environment, another cwd."""
-    done = run(SCRIPT, "--help", env=base_env(tmp_path), cwd=tmp_path)
+    done = run(SCRIPT, "--help", env=hide_repo_dotenv(base_env(tmp_path)), cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "usage: python -m src.orchestration.startup" in done.stdout
     assert done.stderr == exec_line(REPO_ROOT / ".venv" / "bin" / "python", REPO_ROOT, " --help")
@@ -438,13 +439,14 @@ def test_help_through_the_real_orchestrator(tmp_path):
 @pytest.mark.parametrize("args", [["--bogus"], ["--status", "--supervise"]])
 def test_a_usage_error_is_exit_1_never_strategy_c(tmp_path, args):
     """Exit 2 means Strategy C: the real orchestrator's usage error must be 1."""
-    done = run(SCRIPT, *args, env=base_env(tmp_path), cwd=tmp_path)
+    done = run(SCRIPT, *args, env=hide_repo_dotenv(base_env(tmp_path)), cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "python -m src.orchestration.startup: error: " in done.stderr
 
 
 def test_real_orchestrator_configuration_error_is_its_own_one_line(tmp_path):
-    done = run(SCRIPT, env=base_env(tmp_path, GATEWAY_PORT="0", STATE_DIR=str(tmp_path / "state")), cwd=tmp_path)
+    env = hide_repo_dotenv(base_env(tmp_path, GATEWAY_PORT="0", STATE_DIR=str(tmp_path / "state")))
+    done = run(SCRIPT, env=env, cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.splitlines()[-1].startswith("startup: configuration error: GATEWAY_PORT='0' is invalid")
 
@@ -455,8 +457,8 @@ def test_real_orchestrator_logs_and_journals_its_own_result(tmp_path, logs_writa
     line, in its log file when LOG_DIR can be written, and its record in runs.jsonl either way."""
     (tmp_path / "file").write_text("")
     logs = tmp_path / "logs" if logs_writable else tmp_path / "file" / "logs"
-    env = base_env(tmp_path, BOT_STRATEGY="no_such_module_zt:Strategy", LOG_DIR=str(logs),
-                   STATE_DIR=str(tmp_path / "state"))
+    env = hide_repo_dotenv(base_env(tmp_path, BOT_STRATEGY="no_such_module_zt:Strategy", LOG_DIR=str(logs),
+                                    STATE_DIR=str(tmp_path / "state")))
     done = run(SCRIPT, env=env, cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Exit 1 (failure)" in done.stderr.splitlines()[-1]
