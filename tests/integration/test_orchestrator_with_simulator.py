@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import psutil
-import pytest
 
 from src.gameplan.generator import generate_strategy_c
 from src.gameplan.loader import evaluate_gameplan
@@ -24,6 +24,7 @@ from src.orchestration.journal import RunJournal, read_runs
 from src.orchestration.startup import Services, StartupOrchestrator
 from testkit.plans import write_plan
 from testkit.repo_env import hide_repo_dotenv
+from tests.helpers.ci import skip_or_fail
 from tests.helpers.fakes import RUNNING, FakeDocker, RecordingNotifier
 from tests.helpers.simulator import running_simulator
 
@@ -124,9 +125,9 @@ def test_cli_without_docker_on_path_exits_1_with_one_line(tmp_path):
     assert list(read_runs(tmp_path / "state"))[-1]["outcome"] == "failure"
 
 
-@pytest.mark.skipif(not any((Path(d) / "docker").exists() for d in os.environ["PATH"].split(":")),
-                    reason="needs a docker CLI binary (no daemon)")
 def test_cli_with_a_docker_daemon_that_is_not_running_exits_1_with_one_line(tmp_path):
+    if shutil.which("docker") is None:
+        skip_or_fail("needs a docker CLI binary (no daemon): bash scripts/provision-docker.sh")
     result = run_cli(tmp_path, {"PATH": os.environ["PATH"], "DOCKER_HOST": f"unix://{tmp_path}/dead.sock"})
     assert result.returncode == 1 and "Traceback" not in result.stderr
     (line,) = error_lines(result.stderr)

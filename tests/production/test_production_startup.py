@@ -24,6 +24,7 @@ import pytest
 from src.orchestration.config import REPO_ROOT
 from src.orchestration.journal import read_runs
 from testkit.repo_env import hide_repo_dotenv
+from tests.helpers.ci import skip_or_fail
 
 SCRIPT = REPO_ROOT / "docker" / "gateway" / "scripts" / "production-startup.sh"
 MINIMAL_PATH = "/usr/bin:/bin"
@@ -266,8 +267,9 @@ def test_dotenv_writable_by_others_is_refused(repo, tmp_path, mode):
     assert not record.exists()
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
 def test_dotenv_owned_by_someone_else_is_refused(repo, tmp_path):
+    if os.geteuid() != 0:
+        skip_or_fail("chown to another user needs root (CI runs as root)")
     env_file = repo / ".env"
     env_file.write_text("GATEWAY_PORT=4002\n")
     env_file.chmod(0o600)
