@@ -8,7 +8,9 @@ local webhook received, the bot process and its readiness record. Numbers refer 
 from __future__ import annotations
 
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -18,13 +20,14 @@ import psutil
 import pytest
 
 from src.orchestration.bot import READY_FILE, running_bot
+from src.orchestration.config import REPO_ROOT
 from src.orchestration.journal import read_runs
 from src.orchestration.locks import PidLock
 from src.orchestration.sdnotify import NotifyListener
+from testkit.docker import container_state, docker, project_containers
 from testkit.plans import write_plan
 from tests.helpers.stack import Stack, stop_bot
 from tests.helpers.webhook_receiver import CANARY_TOKEN, HANG, rate_limited, server_error
-from testkit.docker import container_state, docker, project_containers
 
 pytestmark = pytest.mark.docker
 
@@ -56,6 +59,47 @@ def test_1_absent_container_is_created_and_the_bot_connects_through_ib_async(sta
     assert record["trading_authorized"] is True and run.record["bot_pid"] == record["pid"]
     assert any("created and started" in a for a in run.alerts)
     assert any("Trading system up" in a for a in run.alerts)
+
+
+# A resolver as on Debian and Ubuntu, whose /etc/hosts says `::1 localhost ip6-localhost` too:
+# localhost is ::1 first, then 127.0.0.1. Loaded by every Python process of the run (orchestrator
+# and bot) through PYTHONPATH; each one that resolves localhost notes its PID in MARK.
+IPV6_FIRST = """
+import os, socket
+_getaddrinfo = socket.getaddrinfo
+def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
+    if host == "localhost" and family in (0, socket.AF_UNSPEC):
+        with open({mark!r}, "a") as mark:
+            mark.write(f"{{os.getpid()}}\\n")
+        return (_getaddrinfo("::1", port, socket.AF_INET6, type, proto, flags)
+                + _getaddrinfo("127.0.0.1", port, socket.AF_INET, type, proto, flags))
+    return _getaddrinfo(host, port, family, type, proto, flags)
+socket.getaddrinfo = getaddrinfo
+"""
+
+
+@pytest.mark.parametrize("resolver", ["this machine's", "ipv6-first"])
+def test_gateway_host_unset_means_localhost_and_reaches_the_gateway_published_on_127_0_0_1(stack, tmp_path, resolver):
+    """The documented default GATEWAY_HOST=localhost works with the Compose file as shipped, which
+    publishes the API on 127.0.0.1 only: also where localhost is ::1 first and nothing listens there."""
+    addresses = {info[4][0] for info in socket.getaddrinfo("localhost", stack.port, type=socket.SOCK_STREAM)}
+    assert "127.0.0.1" in addresses and addresses <= {"127.0.0.1", "::1"}, f"localhost is {addresses} here"
+    overrides: dict[str, str | None] = {"GATEWAY_HOST": None}  # unset: the configuration's default
+    mark = tmp_path / "resolved-localhost"
+    if resolver == "ipv6-first":
+        site = tmp_path / "site"
+        site.mkdir()
+        (site / "sitecustomize.py").write_text(IPV6_FIRST.format(mark=str(mark)))
+        overrides["PYTHONPATH"] = f"{site}{os.pathsep}{REPO_ROOT}"
+    run = stack.orchestrate(**overrides)
+    assert run.code == 0, run.stderr
+    assert run.path[-3:] == ["BOT_STARTING", "BOT_RUNNING", "SUCCESS"]
+    record = assert_bot_ready(stack, "A")  # the bot connected through ib_async, to localhost
+    cmdline = psutil.Process(record["pid"]).cmdline()
+    assert cmdline[cmdline.index("--gateway-host") + 1] == "localhost"
+    if resolver == "ipv6-first":  # the orchestrator's probe and the bot both met ::1 first
+        assert len(set(mark.read_text().split())) >= 2, mark.read_text()
+
 
 
 def test_2_stopped_container_is_started(stack):
