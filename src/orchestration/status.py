@@ -8,7 +8,8 @@ the next IBKR reset window, the next daily cycle (none exists yet: "not configur
 budget left, the last alert and the last run. Exit 0 only when the
 Gateway container is up and healthy, the API handshake succeeds, and the bot
 holds its lock with a matching readiness record; 1 otherwise, and for a usage or
-configuration error (one line on stderr).
+configuration error (one line on stderr). What Docker and the Gateway said is shown
+as they said it, but never a secret (config.secrets): those are masked as ***.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from src.notifications.dedupe import describe_duration
+from src.notifications.discord import redact
 from src.orchestration import cli
 from src.orchestration.bot import read_ready_record, running_bot
 from src.orchestration.config import ConfigError, OrchestrationConfig
@@ -36,7 +38,8 @@ DAILY_CYCLE = {"configured": False, "next": None, "text": "not configured (no da
 
 def collect(config: OrchestrationConfig, docker: DockerClient | None = None,
             checker: GatewayHealthChecker | None = None, now: datetime | None = None) -> dict[str, Any]:
-    """Everything --status reports, as data (`now`: an aware instant, for the reset window)."""
+    """Everything --status reports, as data, with every secret masked (`now`: an aware instant, for
+    the reset window)."""
     now = now or datetime.now(UTC)
     docker = docker or DockerClient.from_config(config, timeout=10)
     checker = checker or GatewayHealthChecker(config.gateway_host, config.gateway_port,
@@ -68,10 +71,24 @@ def collect(config: OrchestrationConfig, docker: DockerClient | None = None,
     except OSError as exc:
         logins = {"left": None, "limit": config.gateway_login_budget, "frees_at": None,
                   "text": f"unknown: cannot read the login record: {exc.strerror or exc}"}
-    return {"up": up, "gateway": {**container, "api": probe.describe(), "api_ok": probe.ok},
-            "bot": bot, "plan": plan, "reset_window": reset_window(now, config.ibkr_reset_windows),
-            "daily_cycle": dict(DAILY_CYCLE), "login_budget": logins, "last_alert": last_alert(runs),
-            "last_run": last_run}
+    status = {"up": up, "gateway": {**container, "api": probe.describe(), "api_ok": probe.ok},
+              "bot": bot, "plan": plan, "reset_window": reset_window(now, config.ibkr_reset_windows),
+              "daily_cycle": dict(DAILY_CYCLE), "login_budget": logins, "last_alert": last_alert(runs),
+              "last_run": last_run}
+    masked: dict[str, Any] = _masked(status, config.secrets)
+    return masked
+
+
+def _masked(value: Any, secrets: tuple[str, ...]) -> Any:
+    """`value` with each secret in any of its strings, however deep, replaced by ***: an error text
+    from Docker or a reply from the Gateway may quote one (a password, the webhook URL)."""
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {key: _masked(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item, secrets) for item in value]
+    return value
 
 
 def _plan(ready: dict[str, Any] | None, *, in_force: bool) -> dict[str, Any] | None:

@@ -6,6 +6,9 @@ the Compose files publish every port on 127.0.0.1 only (read from `docker compos
 from __future__ import annotations
 
 import json
+import socket
+import struct
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import pytest
 
 from src.orchestration.bot import running_bot
 from tests.helpers.fake_docker import container_state, healthy_daemon, rule
+from tests.helpers.listeners import tcp_listener
 from tests.helpers.stack import stop_bot
 from tests.helpers.webhook_receiver import CANARY_TOKEN
 from testkit.gateway import COMPOSE_DIR, SIM_COMPOSE_FILE, compose
@@ -82,6 +86,40 @@ def test_a_running_bots_environment_holds_no_secret(world):
     assert run.code == 0, run.stderr
     environ = Path(f"/proc/{running_bot(world.state_dir)}/environ").read_bytes().decode("utf-8", "replace")
     assert [c for c in CANARIES if c in environ] == []
+
+
+def quoting(text: str):
+    """A TCP server posing as a Gateway: it answers the API greeting with `text` as its "version"."""
+    def serve(conn: socket.socket) -> None:
+        conn.recv(1024)
+        payload = text.encode() + b"\0"
+        conn.sendall(struct.pack(">I", len(payload)) + payload)
+    return serve
+
+
+@pytest.mark.parametrize("json_output", [False, True], ids=["table", "json"])
+@pytest.mark.parametrize("command", [["src.orchestration.startup", "--status"], ["src.orchestration.status"]],
+                         ids=["startup --status", "status"])
+def test_status_never_shows_a_secret_even_when_docker_and_the_gateway_quote_one(world, fake_docker, tmp_path,
+                                                                               command, json_output):
+    """`--status` prints what Docker and the Gateway said, for the operator to act on; a secret in
+    it (the TWS password from TWS_PASSWORD_SECRET_FILE, the webhook URL or its token) is masked."""
+    password_file = tmp_path / "tws_password"
+    password_file.write_text(PASSWORD + "\n")
+    quoted = f"password={PASSWORD} webhook={world.hook.url}"
+    fake_docker.rules([rule("container inspect", code=1, stderr=f"Error response from daemon: {quoted}\n"),
+                       *healthy_daemon()])
+    with tcp_listener(quoting(quoted)) as port:
+        done = subprocess.run([sys.executable, "-m", *command, *(["--json"] if json_output else [])],
+                              cwd=world.tmp, capture_output=True, text=True,
+                              env=world.env(GATEWAY_PORT=str(port), TWS_PASSWORD_SECRET_FILE=str(password_file)),
+                              timeout=30)
+    assert done.returncode == 1, done.stderr  # not up
+    shown = json.dumps(json.loads(done.stdout)) if json_output else done.stdout
+    assert "'docker container inspect' failed: Error response from daemon: password=***" in shown  # Docker's error
+    assert "protocol_error: bad version reply ['password=***" in shown  # and the Gateway's, both shown
+    leaks = [s for s in (PASSWORD, CANARY_TOKEN, world.hook.url) if s in done.stdout + done.stderr]
+    assert leaks == []
 
 
 @pytest.mark.docker
