@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from itertools import product
 from pathlib import Path
 from string import ascii_uppercase
@@ -49,9 +49,9 @@ from bench.baselines.gameplan_quadratic import duplicates as quadratic_duplicate
 from bench.report import GAMEPLAN_END, GAMEPLAN_START, READING_START, fmt, median, p95, table
 from src.gameplan import schema
 from src.gameplan.loader import MAX_FILE_BYTES, evaluate_gameplan
+from testkit.plans import PLAN_DATE, valid_plan
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE_PLAN = REPO_ROOT / "docs" / "examples" / "gameplan.example.json"
 RESULTS = REPO_ROOT / "bench" / "results" / "gameplan.json"
 REPORT = REPO_ROOT / "docs" / "BENCHMARKS.md"
 GOAL_S = 0.2
@@ -59,11 +59,6 @@ ISSUE_BASELINE_S = 383.0  # the issue's measurement of a valid 1 MiB plan before
 
 
 # --- the plans -----------------------------------------------------------------------------------------
-
-def example() -> dict[str, Any]:
-    plan: dict[str, Any] = json.loads(EXAMPLE_PLAN.read_text(encoding="utf-8"))
-    return plan
-
 
 def padded(plan: dict[str, Any], size: int = MAX_FILE_BYTES) -> bytes:
     data = json.dumps(plan).encode("utf-8")
@@ -74,7 +69,7 @@ def padded(plan: dict[str, Any], size: int = MAX_FILE_BYTES) -> bytes:
 
 def largest_plan() -> dict[str, Any]:
     """Usable, and every list, map and text at its maximum."""
-    plan = example()
+    plan = valid_plan()
     plan.update(
         symbols=[f"S{i}" for i in range(schema.MAX_SYMBOLS)],
         earnings_blackout=[f"E{i}" for i in range(schema.MAX_EARNINGS_BLACKOUT)],
@@ -94,7 +89,7 @@ def tickers() -> Iterator[str]:
 
 def blackout_plan() -> dict[str, Any]:
     """The example with as many distinct tickers in earnings_blackout as fit in 1 MiB."""
-    plan = example()
+    plan = valid_plan()
     room = MAX_FILE_BYTES - len(json.dumps(plan).encode()) - 16
     traded, blackout = set(plan["symbols"]), []
     for ticker in tickers():
@@ -124,7 +119,7 @@ def timed(function: Callable[[], Any], repeats: int) -> tuple[list[float], Any]:
 
 def run(repeats: int, prefixes: list[int], baseline_repeats: int, workdir: Path) -> list[dict[str, Any]]:
     samples: list[dict[str, Any]] = []
-    day = date.fromisoformat(example()["date"])
+    day = PLAN_DATE
     for case, plan, expected in (("largest", largest_plan(), "ok"), ("blackout", blackout_plan(), "invalid")):
         path = workdir / f"{case}.json"
         path.write_bytes(padded(plan))

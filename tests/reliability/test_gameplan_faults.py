@@ -1,6 +1,6 @@
 """Hostile gameplan files: each ends in Strategy C with the reason, within a second, never a hang.
 
-The orchestrator runs with fake Docker and a fake bot launcher (tests/orchestration/conftest.py
+The orchestrator runs with fake Docker and a fake bot launcher (tests/helpers/harness.py
 `Harness`) so each file is judged in milliseconds; the ones that could block a reader (a FIFO,
 /dev/zero) or that need the kernel's own permission check go through the real CLI too.
 """

@@ -7,7 +7,7 @@ stale or self-contradictory (a traded symbol under earnings blackout, a size on 
 stale fields without quarantine) gives the bot trading authority, and the bot's own loader never
 grants authority to a file the orchestrator would not trade on.
 
-Profiles (tests/reliability/conftest.py): HYPOTHESIS_PROFILE=ci (default, ~150 examples per
+Profiles (tests/conftest.py): HYPOTHESIS_PROFILE=ci (default, ~150 examples per
 property) or long (10 000):
     HYPOTHESIS_PROFILE=long .venv/bin/python -m pytest --timeout 0 tests/reliability/test_gameplan_properties.py
 """
