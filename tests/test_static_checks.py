@@ -30,3 +30,27 @@ def test_mypy_is_strict_on_src_and_finds_nothing():
     assert mypy.get("strict") is True, "pyproject.toml: [tool.mypy] strict = true"
     result = run("mypy", "src")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def imported_packages(folder: str) -> dict[str, set[str]]:
+    """Each .py file under `folder` and the top-level packages it imports."""
+    import ast
+
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        names |= {node.module for node in ast.walk(tree)
+                  if isinstance(node, ast.ImportFrom) and node.module and not node.level}
+        found[str(path.relative_to(ROOT))] = {name.split(".")[0] for name in names}
+    return found
+
+
+def test_the_product_imports_no_test_helper_and_the_bench_imports_no_test():
+    """src/ ships alone (tests/, testkit/ and bench/ are not installed in production); the bench runs
+    without the test suite: what both need is in testkit/."""
+    rules = {"src": {"tests", "testkit", "bench"}, "bench": {"tests"}, "testkit": {"tests", "bench"}}
+    wrong = [f"{path} imports {sorted(imports & banned)}" for folder, banned in rules.items()
+             for path, imports in imported_packages(folder).items() if imports & banned]
+    assert len(imported_packages("src")) > 20 and imported_packages("testkit")  # the check reads real files
+    assert wrong == []
