@@ -16,9 +16,10 @@ from src.orchestration.config import REPO_ROOT, OrchestrationConfig
 from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import RunJournal
 from src.orchestration.resetwindows import DEFAULT_WINDOWS
+from testkit.docker import free_port
+from testkit.repo_env import hide_repo_dotenv
 from tests.helpers.fakes import RUNNING, FakeDocker
 from tests.helpers.simulator import running_simulator
-from tests.integration.docker_env import free_port
 
 
 def config_for(tmp_path, port: int) -> OrchestrationConfig:
@@ -162,8 +163,8 @@ def cli_env(tmp_path, port: int, **extra: str) -> dict[str, str]:
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "src.orchestration.status", *args], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run([sys.executable, "-m", "src.orchestration.status", *args], cwd=REPO_ROOT,
+                          env=hide_repo_dotenv(env), capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_main_reads_its_own_configuration_and_reports_json(tmp_path, capsys):
