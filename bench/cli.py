@@ -45,8 +45,8 @@ from typing import Any
 
 from bench import scenarios as sc
 from bench.env import REPO_ROOT, docker_problem, workspace
-from testkit.docker import docker
 from bench.report import find_reruns, render, summary
+from testkit.docker import docker
 
 RESULTS = REPO_ROOT / "bench" / "results"
 DEFAULT_PLOT = REPO_ROOT / "docs" / "benchmarks-detection-latency.png"

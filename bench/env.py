@@ -35,8 +35,8 @@ from src.orchestration.settings import SETTINGS
 from testkit.docker import docker
 from testkit.docker import docker_problem as _docker_problem
 from testkit.gateway import SIMULATOR_IMAGE, SimGateway, unique_project
-from testkit.rundir import RunDir as BaseRunDir
 from testkit.repo_env import hide_repo_dotenv
+from testkit.rundir import RunDir as BaseRunDir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NO_HEALTHCHECK_FILE = Path(__file__).resolve().parent / "compose" / "no-healthcheck.yml"

@@ -45,10 +45,10 @@ from pathlib import Path
 from string import ascii_uppercase
 from typing import Any
 
-from bench.baselines.gameplan_quadratic import duplicates as quadratic_duplicates
-from bench.report import GAMEPLAN_END, GAMEPLAN_START, READING_START, fmt, median, p95, table
 from src.gameplan import schema
 from src.gameplan.loader import MAX_FILE_BYTES, evaluate_gameplan
+from bench.baselines.gameplan_quadratic import duplicates as quadratic_duplicates
+from bench.report import GAMEPLAN_END, GAMEPLAN_START, READING_START, fmt, median, p95, table
 from testkit.plans import PLAN_DATE, valid_plan
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -13,8 +13,8 @@ from src.orchestration.bot import BotStart
 from src.orchestration.config import OrchestrationConfig
 from src.orchestration.journal import RunJournal, read_runs
 from src.orchestration.startup import Services, StartupOrchestrator
-from tests.helpers.fakes import RUNNING, FakeDocker, FakeHealth, RecordingNotifier
 from testkit.plans import write_plan
+from tests.helpers.fakes import RUNNING, FakeDocker, FakeHealth, RecordingNotifier
 
 
 class Harness:

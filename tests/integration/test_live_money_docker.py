@@ -15,8 +15,8 @@ import pytest
 
 from src.orchestration.bot import READY_FILE, running_bot
 from src.orchestration.logins import LOGINS_FILE
-from tests.helpers.stack import REPO_ROOT, Stack
 from testkit.docker import container_state, docker, project_containers
+from tests.helpers.stack import REPO_ROOT, Stack
 
 pytestmark = pytest.mark.docker
 

@@ -10,14 +10,14 @@ import time
 import pytest
 
 from src.orchestration import startup
+from src.orchestration.config import REPO_ROOT
 from src.orchestration.docker import DAEMON_DOWN, FAILED, DockerError
 from src.orchestration.journal import CHECKPOINT_FILE
 from src.orchestration.locks import PidLock
-from src.orchestration.config import REPO_ROOT
 from src.orchestration.machine import DefinitionError, Row, check_definition
 from src.orchestration.startup import TRANSITIONS, StartupState
-from tests.helpers.fakes import EXITED, probe
 from testkit.plans import write_plan
+from tests.helpers.fakes import EXITED, probe
 
 HAPPY_PATH = ["INITIALIZING", "GATEWAY_STARTING", "GATEWAY_WAITING", "GATEWAY_VALIDATED",
               "GAMEPLAN_LOADING", "BOT_STARTING", "BOT_RUNNING", "SUCCESS"]

@@ -9,9 +9,9 @@ import time
 import pytest
 
 from src.orchestration.config import REPO_ROOT, RELAY_PORTS, OrchestrationConfig
-from tests.helpers.simulator import running_simulator
 from testkit.docker import free_port
 from testkit.gateway import compose
+from tests.helpers.simulator import running_simulator
 from tests.integration.docker_env import require_docker
 
 SCRIPT = REPO_ROOT / "docker" / "gateway" / "scripts" / "api-healthcheck.sh"

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from src.orchestration.locks import PidLock
 from src.orchestration.gateway import INSPECT_EVERY
-from tests.helpers.fake_docker import CANNOT_CONNECT, FakeDockerCLI, healthy_daemon, rule
-from tests.helpers.stack import Run, Stack, wait_until
+from src.orchestration.locks import PidLock
 from testkit.docker import free_port
 from testkit.gateway import SIM_COMPOSE_FILE
+from tests.helpers.fake_docker import CANNOT_CONNECT, FakeDockerCLI, healthy_daemon, rule
+from tests.helpers.stack import Run, Stack, wait_until
 from tests.integration.docker_env import require_docker
 
 NOBODY = 65534

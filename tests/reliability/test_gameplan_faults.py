@@ -21,9 +21,9 @@ from src.gameplan import loader
 from src.gameplan.loader import MAX_FILE_BYTES, evaluate_gameplan, load_emergency_plan, trading_date
 from src.gameplan.schema import Gameplan
 from testkit.plans import valid_plan
-from tests.helpers.stack import Run, Stack
-from tests.helpers.harness import Harness
 from tests.helpers.ci import skip_or_fail
+from tests.helpers.harness import Harness
+from tests.helpers.stack import Run, Stack
 
 
 LIMITS = valid_plan()["hard_limits"]

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
+from testkit.docker import container_state, free_port
 from tests.helpers.listeners import accept_and_stay_silent, answer_absurd_frame, answer_garbage, tcp_listener
 from tests.helpers.stack import Run, wait_until
-from testkit.docker import container_state, free_port
 
 TIMEOUT = 1.5  # GATEWAY_HEALTH_TIMEOUT per attempt
 

@@ -12,10 +12,10 @@ import sys
 import time
 
 from src.orchestration.bot import PID_FILE, READY_FILE, running_bot
-from src.orchestration.journal import read_runs
 from src.orchestration.gateway import EVENTS_MARGIN
-from tests.helpers.stack import Stack, wait_until
+from src.orchestration.journal import read_runs
 from testkit.docker import free_port
+from tests.helpers.stack import Stack, wait_until
 from tests.helpers.stack import processes_mentioning
 
 

@@ -16,8 +16,8 @@ import pytest
 from ib_async import IB, MarketOrder, Stock
 
 from src.simulator import GatewaySimulator
-from tests.helpers.simulator import running_simulator
 from testkit.docker import wait_for_health
+from tests.helpers.simulator import running_simulator
 from tests.integration.docker_env import simulator_gateway
 from tests.simulator.test_simulator_ib_async import connect
 from tests.simulator.test_simulator_protocol import (

@@ -15,11 +15,11 @@ import time
 import pytest
 
 from src.orchestration import ibc
+from src.orchestration.health import CLOSED_BEFORE_VERSION, GatewayHealthChecker
 from src.simulator import LOGIN_OUTCOMES, TWOFA_TIMEOUT_EXIT, GatewaySimulator
+from testkit.docker import container_state, docker
 from tests.helpers import ibclog
 from tests.helpers.simulator import running_simulator
-from src.orchestration.health import CLOSED_BEFORE_VERSION, GatewayHealthChecker
-from testkit.docker import container_state, docker
 from tests.integration.docker_env import simulator_gateway
 from tests.simulator.test_simulator_protocol import assert_closed_without_reply, connect_client, open_api
 
