@@ -25,7 +25,6 @@ from testkit.docker import (
     DockerFailed, container_state, docker, free_port, project_containers, wait_for_health,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_DIR = OrchestrationConfig.docker_compose_dir  # the production Compose directory (the default)
 SIM_FILES = ("docker-compose.yml", "docker-compose.sim.yml")
 SIM_COMPOSE_FILE = os.pathsep.join(SIM_FILES)  # COMPOSE_FILE for the simulator, relative to COMPOSE_DIR
