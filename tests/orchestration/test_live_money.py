@@ -215,7 +215,11 @@ def test_the_gateway_log_is_read_from_stdout_and_stderr_in_order(tmp_path):
     assert "Second Factor Authentication initiated" in text and "Login has completed" in text
 
 
-def test_a_login_failure_inside_ibkrs_reset_window_is_not_login_blocked(harness):
+@pytest.mark.parametrize(("utc_hour", "code", "said"), [
+    (5, 1, "reset window"),  # 00:10 New York: a supervisor may retry after the window (exit 1) ...
+    (15, exitcodes.LOGIN_BLOCKED, "Unrecognized Username or Password"),  # 10:10: ... not so outside it (77)
+])
+def test_a_login_failure_is_blocked_only_outside_ibkrs_reset_windows(harness, utc_hour, code, said):
     from datetime import UTC, datetime
 
     from tests.helpers.ibclog import load
@@ -225,23 +229,8 @@ def test_a_login_failure_inside_ibkrs_reset_window_is_not_login_blocked(harness)
     harness.docker.log = load("credentials_rejected")
     orchestrator = harness.orchestrator()
     orchestrator.supervise = True
-    orchestrator.services.now = lambda: datetime(2026, 12, 2, 5, 10, tzinfo=UTC)  # 00:10 New York
-    code = orchestrator.run()
-    assert code == 1  # a supervisor may retry after the window, unlike a rejected login (77)
-    assert "restart" not in orchestrator.services.docker.calls  # a login now would fail again
+    orchestrator.services.now = lambda: datetime(2026, 12, 2, utc_hour, 10, tzinfo=UTC)
+    assert orchestrator.run() == code
+    assert "restart" not in orchestrator.services.docker.calls  # a login now would fail again, or lock the account
     reason = harness.runs[-1]["reason"]
-    assert "reset window" in reason and "00:45 New York" in reason
-
-
-def test_the_same_failure_outside_a_reset_window_blocks_the_login(harness):
-    from datetime import UTC, datetime
-
-    from tests.helpers.ibclog import load
-
-    harness.configure(gateway_health_timeout=0.3)
-    harness.health.script = lambda n: probe("closed_before_version")
-    harness.docker.log = load("credentials_rejected")
-    orchestrator = harness.orchestrator()
-    orchestrator.supervise = True
-    orchestrator.services.now = lambda: datetime(2026, 12, 2, 15, 0, tzinfo=UTC)  # 10:00 New York
-    assert orchestrator.run() == exitcodes.LOGIN_BLOCKED
+    assert said in reason and ("00:45 New York" in reason) == (code == 1)
