@@ -140,11 +140,7 @@ class StartupOrchestrator(StartupSteps):
         decision = ibc.decide_recovery(login, restart_attempted=ctx.gateway_restart_attempted,
                                        twofa_wait_used=ctx.twofa_extension_used, twofa_wait=cfg.twofa_wait_timeout)
         if decision == ibc.WAIT_FOR_2FA:
-            ctx.twofa_extension_used, ctx.wait_timeout = True, cfg.twofa_wait_timeout
-            self.alert("critical", f"APPROVE THE IBKR LOGIN ON YOUR PHONE: {login.describe()}. Waiting "
-                       f"{cfg.twofa_wait_timeout:g} s more; the Gateway is NOT restarted (a restart would send a "
-                       "second push)", title="IBKR second-factor approval needed")
-            return S.GATEWAY_WAITING
+            return self._wait_for_approval(login)
         if decision != ibc.RESTART:
             return self._not_restarted(decision, problem, login)
         ctx.gateway_restart_attempted = True
@@ -196,13 +192,12 @@ class StartupOrchestrator(StartupSteps):
                                           state_dir=cfg.state_dir, cwd=REPO_ROOT, env=cfg.bot_env,
                                           ready_timeout=cfg.bot_ready_timeout)
         ctx.bot_pid, ctx.bot_process = started.pid, started.process
-        mismatch = plan_mismatch(started.record or {}, sha256, ctx.plan_strategy, ctx.plan_authorized) \
-            if started.ready else None
+        mismatch = started.ready and plan_mismatch(started.record or {}, sha256, ctx.plan_strategy, ctx.plan_authorized)
         if started.ready and not mismatch:
             log.info("Bot ready (PID %s): %s", started.pid, started.record)
             return S.BOT_RUNNING
-        if started.process is not None and started.process.poll() is None:
-            botproc.stop_process(started.process, grace=5)  # never leave a half-started bot behind
+        if started.process is not None:  # never leave a half-started bot behind
+            botproc.stop_process(started.process, grace=5)
         return self._fail(f"the bot reports {mismatch}: it was stopped" if mismatch
                           else f"the bot did not start: {started.reason}{self.bot_log_excerpt()}", S.BOT_START_FAILED)
 

@@ -42,6 +42,15 @@ class StartupSteps(MachineRun):
             return self._fail(f"{what}; NOT restarted: operator needed", S.GATEWAY_LOGIN_FAILED)
         return None
 
+    def _wait_for_approval(self, login: ibc.LoginDiagnosis) -> StartupState:
+        """A 2FA push is pending: never restart (a second push would be sent); wait TWOFA_WAIT_TIMEOUT more."""
+        wait = self.config.twofa_wait_timeout
+        self.context.twofa_extension_used, self.context.wait_timeout = True, wait
+        self.alert("critical", f"APPROVE THE IBKR LOGIN ON YOUR PHONE: {login.describe()}. Waiting {wait:g} s more; "
+                   "the Gateway is NOT restarted (a restart would send a second push)",
+                   title="IBKR second-factor approval needed")
+        return S.GATEWAY_WAITING
+
     def _not_restarted(self, decision: str, problem: str, login: ibc.LoginDiagnosis) -> StartupState:
         if decision == ibc.BLOCKED:
             never = "; the second-factor approval never came" if login.kind == ibc.TWOFA_PENDING else ""
