@@ -47,6 +47,7 @@ LABELS = {
     "project": "this project",
     "handoff": "handoff design",
     "common": "common practice",
+    "watchdog": "ib_async Watchdog (defaults)",  # scenario 7's baseline: bench/baselines/watchdog.py
 }
 
 try:  # every variable the orchestrator reads: those the bench does not set are set empty (= default),
