@@ -5,7 +5,12 @@
     bash bench/run.sh [same arguments]
 
 Scenarios (issue 6): 1 detection latency, 2 end-to-end overhead (cold runs are shared with 1;
-plus warm runs), 3 timeout accuracy, 4 repeat run, 5 cost while waiting, 6 CLI start-up.
+plus warm runs), 3 timeout accuracy, 4 repeat run, 5 cost while waiting, 6 CLI start-up; and
+("The trading gate" §3) 7 = "reconnect": from the Gateway's API serving again after an outage to
+the bot connected and synced, beside ib_async's Watchdog defaults (bench/reconnect.py; no Docker
+needed: the simulator runs in this process). --quick runs 7 only when named, as one 2 s outage of
+this project (about 15 s: the bot's first attempt inside the outage waits out its 10 s connect
+timeout; the Watchdog's first connection alone would take its appStartupTime, 30 s).
 Results go to a JSON file (full runs: bench/results/latest.json, committed with the report;
 --quick: bench/results/quick.json, git-ignored) and a Markdown report (full runs:
 docs/BENCHMARKS.md; --quick: bench/results/quick.md, git-ignored).
@@ -43,6 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import reconnect as rc
 from bench import scenarios as sc
 from bench.env import REPO_ROOT, docker_problem, workspace
 from bench.report import find_reruns, render, summary
@@ -50,7 +56,9 @@ from testkit.docker import docker
 
 RESULTS = REPO_ROOT / "bench" / "results"
 DEFAULT_PLOT = REPO_ROOT / "docs" / "benchmarks-detection-latency.png"
-ALL = ["1", "2", "3", "4", "5", "6"]
+ALL = ["1", "2", "3", "4", "5", "6", "7"]
+ALIASES = {"reconnect": "7"}
+NO_DOCKER = {"7"}  # scenarios that need no Docker
 
 
 def _floats(text: str) -> list[float]:
@@ -66,7 +74,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
                    help="3 repetitions per cell (scenario 5 once, scenario 3 deadline 5 s): keeps it working in CI")
-    p.add_argument("--scenarios", default=",".join(ALL), help="comma-separated subset of 1..6 [all]")
+    p.add_argument("--scenarios", help="comma-separated subset of 1..7 (7 = reconnect) [all; --quick: 1..6]")
     p.add_argument("--plot", action="store_true", help="draw the detection-latency PNG (needs matplotlib)")
     p.add_argument("--plot-path", type=Path, default=DEFAULT_PLOT, help=f"[{DEFAULT_PLOT.relative_to(REPO_ROOT)}]")
     p.add_argument("--out", type=Path, help="Markdown report [docs/BENCHMARKS.md; --quick: bench/results/quick.md]")
@@ -94,6 +102,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--common-sleep", type=float, default=30.0, help="common practice's fixed sleep [30]")
     p.add_argument("--deadline", type=float, help="scenario 3's configured timeout [10; --quick 5]")
     p.add_argument("--wait-seconds", type=float, help="scenario 5's login delay [60; --quick 20]")
+    p.add_argument("--outages", type=_floats, help="scenario 7: outage durations, seconds [10,30,60; --quick 2]")
+    p.add_argument("--outage-repeats", type=int, help="scenario 7: outages per duration [10; --quick 1]")
+    p.add_argument("--slow-outage-repeats", type=int, help="scenario 7: … for outages >= 60 s [5]")
+    p.add_argument("--second-outage-repeats", type=int,
+                   help="scenario 7: sequences of two 10 s outages 65 s apart (the backoff's reset) [3; --quick 0]")
+    p.add_argument("--outage-contenders", type=_names,
+                   help="scenario 7: any of project,watchdog [project,watchdog; --quick project]")
+    p.add_argument("--reconnect-candidate", action="append", default=[], metavar="LABEL=DIR",
+                   help="scenario 7: also run the bot from DIR, a scratch copy of the repository with a local patch "
+                        "to src/ (bench/candidates/), labelled LABEL; repeatable")
     p.add_argument("--keep", action="store_true", help="keep the run directories (state/, logs/ of every run)")
     p.add_argument("--from-json", type=Path, metavar="FILE",
                    help="run nothing: regenerate the report (and, with --plot, the plot) from a results file")
@@ -101,9 +119,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="a partial rerun: results to bench/results/NAME.json, then docs/BENCHMARKS.md regenerated "
                         "from bench/results/latest.json with this rerun's section")
     args = p.parse_args(argv)
-    args.scenarios = [s for s in _names(args.scenarios)]
+    if args.scenarios is None:
+        args.scenarios = [s for s in ALL if not (args.quick and s == "7")]
+    else:
+        args.scenarios = [ALIASES.get(s, s) for s in _names(args.scenarios)]
     bad = [s for s in args.scenarios if s not in ALL] + [c for c in args.contenders
                                                            if c not in ("project", "handoff", "common")]
+    bad += [c for c in args.outage_contenders or [] if c not in ("project", "watchdog")]
+    try:
+        args.candidates = dict(rc.parse_candidate(c) for c in args.reconnect_candidate)
+    except ValueError as exc:
+        p.error(str(exc))
     if bad:
         p.error(f"unknown scenario or contender: {', '.join(bad)}")
     if args.rerun is not None:
@@ -135,6 +161,26 @@ def options(args: argparse.Namespace, workdir: Path) -> sc.Options:
         wait_seconds=args.wait_seconds or (20.0 if quick else 60.0),
         workdir=workdir,
     )
+
+
+def reconnect_options(args: argparse.Namespace, workdir: Path) -> rc.ReconnectOptions:
+    quick = args.quick
+    repeats = args.outage_repeats or (1 if quick else 10)
+    return rc.ReconnectOptions(
+        outages=args.outages if args.outages is not None else ([2.0] if quick else [10.0, 30.0, 60.0]),
+        repeats=repeats, slow_repeats=args.slow_outage_repeats or (repeats if quick else 5),
+        second_repeats=args.second_outage_repeats if args.second_outage_repeats is not None else (0 if quick else 3),
+        contenders=args.outage_contenders or (["project"] if quick else ["project", "watchdog"]),
+        candidates=args.candidates, workdir=workdir,
+    )
+
+
+def reconnect_meta(opts: rc.ReconnectOptions) -> dict[str, Any]:
+    return {"outages": opts.outages, "repeats": opts.repeats, "slow_repeats": opts.slow_repeats,
+            "slow_outage": opts.SLOW_OUTAGE, "second_repeats": opts.second_repeats,
+            "second_outage": opts.second_outage, "up_between": opts.up_between, "contenders": opts.contenders,
+            "heartbeat": rc.BOT_HEARTBEAT, "kind": "closed", "recovery_limit": rc.RECOVERY_LIMIT,
+            "candidates": {label: rc.describe_candidate(root) for label, root in opts.candidates.items()}}
 
 
 def machine() -> dict[str, Any]:
@@ -185,15 +231,16 @@ def main(argv: list[str] | None = None) -> int:
     out_path = (args.out or (RESULTS / "quick.md" if quick else REPO_ROOT / "docs" / "BENCHMARKS.md")).resolve()
     if args.from_json:
         return regenerate(args, args.from_json.resolve(), out_path)
-    problem = docker_problem()
+    chosen = set(args.scenarios)
+    problem = None if chosen <= NO_DOCKER else docker_problem()
     if problem:
         print(f"bench: {problem}: provision it with: bash scripts/provision-docker.sh", file=sys.stderr)
         return 2
     started = time.time()
-    chosen = set(args.scenarios)
     with workspace(keep=args.keep) as work:
         opts = options(args, work)
-        est = sc.estimate_seconds(opts, chosen)
+        ropts = reconnect_options(args, work)
+        est = sc.estimate_seconds(opts, chosen) + (rc.estimate_seconds(ropts) if "7" in chosen else 0.0)
         print(f"bench: scenarios {','.join(sorted(chosen))}, about {est / 60:.0f} min; work dir {work}",
               file=sys.stderr, flush=True)
         meta: dict[str, Any] = {
@@ -205,9 +252,11 @@ def main(argv: list[str] | None = None) -> int:
             "json_path": os.path.relpath(json_path, out_path.parent),
             **machine(),
         }
+        if "7" in chosen:
+            meta["reconnect"] = reconnect_meta(ropts)
         samples: dict[str, list[dict[str, Any]]] = {}
         runners = [("6", sc.scenario_6), ("4", sc.scenario_4), ("2w", sc.scenario_2_warm), ("3", sc.scenario_3),
-                   ("1", None), ("5", sc.scenario_5)]
+                   ("1", None), ("5", sc.scenario_5), ("7", None)]
         for key, fn in runners:
             scen = key.rstrip("w")
             if scen not in chosen and not (key == "1" and "2" in chosen):
@@ -219,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
                 else:  # scenario 2 alone: its cold runs, at the first login delay only
                     samples["1"] = sc.scenario_1(sc.Options(**{**vars(opts), "login_delays": opts.login_delays[:1]}),
                                                  with_variants=False)
+            elif key == "7":
+                samples["7"] = rc.scenario_7(ropts, progress=rc.progress)
             elif key == "2w":
                 samples["2"] = sc.scenario_2_warm(opts)
             else:

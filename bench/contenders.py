@@ -48,6 +48,7 @@ LABELS = {
     "project": "this project",
     "handoff": "handoff design",
     "common": "common practice",
+    "watchdog": "ib_async Watchdog (defaults)",  # scenario 7's baseline: bench/baselines/watchdog.py
 }
 
 # Every variable the orchestrator reads (not Compose's own, which Gateway.compose_env sets): those the

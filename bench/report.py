@@ -52,7 +52,9 @@ GOALS = {
     "repeat_run": 1.0,  # s
     "cpu_per_min": 1.0,  # CPU-s per minute of waiting
     "peak_rss_mb": 80.0,
+    "reconnect_p95": 2.0,  # s, API back after an outage -> bot connected and synced ("The trading gate" §3)
 }
+RECONNECT_BASELINE = "watchdog"
 
 
 # --- statistics ----------------------------------------------------------------------------------
@@ -156,14 +158,26 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
                         "peak_rss_own_mb_max": max(values(v, "peak_rss_own_mb"), default=None),
                         "connections_median": median(values(v, "host_connections_before_login"))}
                    for lb in _labels(s5) if (v := select(s5, label=lb))}
+    s7 = S.get("7", [])
+    for key, no in (("reconnect", 1), ("reconnect_second", 2)):
+        cells = select(s7, outage_no=no)
+        out[key] = {f"{d:g}": {c: _reconnect_cell(v) for c in _contenders(cells)
+                               if (v := select(cells, contender=c, outage_s=d))}
+                    for d in sorted({s["outage_s"] for s in cells if "outage_s" in s})}
     s6 = S.get("6", [])
     out["cli"] = {c: {"n": len(v), "median": median(values(v, "wall")), "p95": p95(values(v, "wall"))}
                   for c in _contenders(s6) if (v := select(s6, contender=c))}
     return out
 
 
+def _reconnect_cell(v: list[dict[str, Any]]) -> dict[str, Any]:
+    lat = values(v, "latency")
+    return {"n": len(v), "recovered": sum(1 for s in v if s.get("recovered")), "median": median(lat),
+            "p95": p95(lat) if len(lat) == len(v) else None, "max": max(lat, default=None)}
+
+
 def _contenders(samples: list[dict[str, Any]]) -> list[str]:
-    order = ["project", "handoff", "common"]
+    order = ["project", "handoff", "common", "watchdog"]
     found = {s.get("contender") for s in samples if s.get("contender")}
     return [c for c in order if c in found] + sorted(found - set(order))
 
@@ -213,6 +227,27 @@ def goals(summ: dict[str, Any], reruns: Sequence[tuple[str, dict[str, Any]]] = (
     if len(verdicts) > 1:
         rows.append(["… in every cell above", f"{sum(1 for v in verdicts if v)} of {len(verdicts)} variants met",
                      verdict(None if None in verdicts else all(verdicts))])
+    cells7: dict[str, tuple[dict[str, Any] | None, str]] = {}
+    for key, suffix in (("reconnect", ""), ("reconnect_second", " (2nd outage, after 65 s up)")):
+        for tag, source in [("", summ), *reruns]:
+            for d, c in source.get(key, {}).items():
+                if "project" in c:
+                    cells7[f"{d} s{suffix}"] = (c["project"], tag)
+    if cells7:
+        def p95_text(cell: dict[str, Any] | None) -> str:
+            if not cell:
+                return "–"
+            if cell["recovered"] < cell["n"]:
+                return f"{cell['n'] - cell['recovered']}/{cell['n']} not recovered"
+            return fmt(cell["p95"])
+        found7 = [c for c, _ in cells7.values()]
+        ok7 = None if not found7 else all(c and c["p95"] is not None and c["p95"] <= GOALS["reconnect_p95"]
+                                          for c in found7)
+        rows.append(["Reconnect: API back after an outage (closed) → bot connected and synced, p95 ≤ 2 s",
+                     ", ".join(f"{d}: {p95_text(c)}{mark(tag)}"
+                               for d, (c, tag) in sorted(cells7.items(), key=lambda kv: (
+                                   "2nd" in kv[0], float(kv[0].split()[0])))),
+                     verdict(ok7)])
     warm, tag = newest("warm_overhead")
     if warm:
         pm = warm["median"]
@@ -363,6 +398,8 @@ def render(results: dict[str, Any], plot_path: Path | None, out_path: Path,
         parts += _section_5(S["5"], meta)
     if "6" in S:
         parts += _section_6(S["6"])
+    if "7" in S:
+        parts += _section_7(S["7"], meta)
     errors = [s["error"] for group in S.values() for s in group if s.get("error")]
     if errors:
         parts += ["## Runs that failed", "", *[f"* {e}" for e in errors], ""]
@@ -401,9 +438,10 @@ def _reruns_section(tagged: list[tuple[str, str, dict[str, Any]]], summ: dict[st
         if "5" in S:
             parts += [f"**Cost while waiting** (scenario 5, login delay {meta['options']['wait_seconds']:g} s; "
                       "definitions in section 5 below)", "", *_cost_table(S["5"])]
-        for key in ("2", "3", "4", "6"):
+        for key in ("2", "3", "4", "6", "7"):
             if key in S:
                 body = (_section_2(S.get("1", []) + S["2"], meta) if key == "2" else
+                        _section_7(S["7"], meta) if key == "7" else
                         {"3": _section_3, "4": _section_4, "6": _section_6}[key](S[key]))
                 parts += [re.sub(r"^## ", "#### ", line) for line in body]
     return parts
@@ -619,6 +657,106 @@ def _section_6(s6: list[dict[str, Any]]) -> list[str]:
     return ["## 6. CLI start-up", "",
             "Process start → exit, same interpreter (the project's virtualenv). Ratio against `python -c pass`.",
             "", table(["command", "n", "median", "p95", "× python -c pass", "CPU, median"], rows), ""]
+
+
+def _reconnect_label(contender: str) -> str:
+    if contender.startswith("candidate:"):
+        return f"candidate `{contender.split(':', 1)[1]}` (local patch, not in src/)"
+    return label(contender)
+
+
+def _reconnect_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for d in sorted({s["outage_s"] for s in cells if "outage_s" in s}):
+        base = median(values(select(cells, contender=RECONNECT_BASELINE, outage_s=d), "latency"))
+        for c in _contenders(cells):
+            v = select(cells, contender=c, outage_s=d)
+            if not v:
+                continue
+            cell = _reconnect_cell(v)
+            goal = "" if c == RECONNECT_BASELINE else (
+                "–" if cell["recovered"] < cell["n"] and not cell["n"] else
+                "**not met**" if cell["recovered"] < cell["n"] or cell["p95"] is None
+                or cell["p95"] > GOALS["reconnect_p95"] else "**met**")
+            up = median(values(v, "up_before_s"))
+            rows.append([f"{d:g} s", _reconnect_label(c), str(cell["n"]), f"{cell['recovered']}/{cell['n']}",
+                         fmt(cell["median"]), fmt(cell["p95"]), fmt(cell["max"]),
+                         "1.0×" if c == RECONNECT_BASELINE else ratio(base, cell["median"]), goal,
+                         fmt(median(values(v, "notice_latency")), " s", 3),
+                         fmt(median(values(v, "failed_attempts")), "", 0),
+                         *([fmt(up, " s", 0)] if up is not None else [])])
+    return rows
+
+
+def _section_7(s7: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
+    r = meta.get("reconnect", {})
+    header = ["outage", "contender", "n", "recovered", "API back → connected and synced, median", "p95", "max",
+              "Watchdog median ÷ this median", "goal p95 ≤ 2 s", "outage → noticed, median",
+              "failed attempts, median"]
+    parts = ["## 7. Reconnect after an outage", "",
+             "From the instant the Gateway's API serves again after an outage of D seconds to the client being "
+             "connected and synced again. The Gateway is the simulator **in the bench's own process** "
+             "(`GatewaySimulator`, the protocol code the container runs), so the bench closes and opens its "
+             "API at instants it knows exactly: \"API back\" is `open_api()` returning. The outage is the "
+             "simulator's `closed` kind, as its timed outage does it: error 1100 to every client, then every "
+             "connection closed and each new one closed on accept (socat in front of a restarting Gateway, "
+             "as in the production image); after D s connectivity is restored and the API serves again. "
+             "Every contender is a client of the same simulator during the same outage (start order "
+             "rotated from one outage to the next):", ""]
+    present = {s.get("contender") for s in s7}
+    bullets = [
+             f"* **this project**: the real bot, `python -m src.main --heartbeat {r.get('heartbeat', 1):g}`, "
+             "started fresh for each outage (the first outage of its life); connected and synced = its "
+             "readiness record `state/bot_ready.json` showing `connection: connected`, reason "
+             "\"connected and synced\", written after the outage began (the file's mtime);",
+             "* **ib_async Watchdog (defaults)**: `bench/baselines/watchdog.py`, the real "
+             "`ib_async.Watchdog` loop with its default timing (appStartupTime 30 s, retryDelay 2 s, "
+             "connectTimeout 2 s, appTimeout 20 s, probeTimeout 4 s) and a controller that does nothing: "
+             "the bench, not Watchdog, restarts the Gateway, so only Watchdog's own waiting is modelled (a "
+             "real controller would also restart and log in the Gateway each cycle: a lower bound). Its "
+             "probe contract is SPY, not its default EURUSD, which the simulator does not list. One process "
+             "for the whole scenario (its loop keeps no state from one outage to the next); connected and "
+             "synced = its `startedEvent`;",
+             "* **candidates**: the same bot run from a scratch copy of the repository with a local "
+             "patch to src/ (`bench/candidates/`), to measure a suggested change before anyone makes it."]
+    parts += [b for b, c in zip(bullets, ("project", RECONNECT_BASELINE, "candidate"), strict=True)
+              if any(str(x).startswith(c) for x in present)]
+    parts += ["",
+             "\"outage → noticed\": from the outage's start to the client's first sign of it (the bot's record "
+             "leaving `connected`; Watchdog's error/disconnect event). \"failed attempts\": connect attempts "
+             "that failed during the outage (the bot's \"connection attempt N failed\" lines; Watchdog's "
+             "cycles after the one the outage ended). Ratio: Watchdog's median ÷ this contender's in the same "
+             "cell (> 1: faster than the baseline). A contender not connected within "
+             f"{r.get('recovery_limit', 120):g} s of the API's return counts as not recovered, and the cell's "
+             "goal is then not met.", ""]
+    first = [s for s in s7 if s.get("outage_no") == 1]
+    if first:
+        n, slow = r.get("repeats"), r.get("slow_outage", 60)
+        reps = f"{n} outages per duration" + (
+            f", {r.get('slow_repeats')} at ≥ {slow:g} s" if any(d >= slow for d in r.get("outages", [])) else "")
+        if r.get("second_repeats"):
+            reps += (f"; the first outages of the backoff-reset sequences below count at "
+                     f"{r.get('second_outage', 10):g} s too")
+        parts += ["**First outage of a fresh bot**" + (f" ({reps})" if n else ""), "",
+                  table(header, _reconnect_rows(first)), ""]
+    second = [s for s in s7 if s.get("outage_no") == 2]
+    if second:
+        parts += [f"**Second outage: the backoff's reset.** The same bots: a first {r.get('second_outage', 10):g} s "
+                  f"outage, then connected for about {r.get('up_between', 65):g} s (longer than the 60 s after "
+                  "which `src/broker/connection.py` promises to reset the backoff), then a second "
+                  f"{r.get('second_outage', 10):g} s outage, measured here.", "",
+                  table([*header, "connected before it, median"], _reconnect_rows(second)), ""]
+    cands = r.get("candidates") or {}
+    if cands:
+        parts += ["**Candidates** (the bot run from a scratch copy; the diff against this tree's src/ is in the "
+                  "results file, `meta.reconnect.candidates`):", "",
+                  table(["candidate", "src/ digest", "lines added / removed"],
+                        [[f"`{lb}`", c.get("src_digest", "?"), f"+{c.get('lines_added')} / −{c.get('lines_removed')}"]
+                         for lb, c in cands.items()]), ""]
+    errors = [s["error"] for s in s7 if s.get("error")]
+    if errors:
+        parts += [f"Failed outages: {len(errors)}", "", *[f"* {e}" for e in errors], ""]
+    return parts
 
 
 def _previous_gameplan_section(out_path: Path) -> list[str]:
