@@ -176,10 +176,20 @@ class Bot:
         log.error("Gateway connection lost: reconnecting with backoff (trading paused)")
         self._dropped.clear()
         try:
+            await self._until_stopped(self._api_answers())
             await self._until_stopped(self.broker.connect_with_backoff(attempts=None))
         except Stopped:
             return
         log.info("Gateway connection restored and synced: trading resumes under the plan in force")
+
+    async def _api_answers(self, every: float = 0.5) -> None:
+        """Until the Gateway answers the handshake again, probed every `every` s (a closed API fails a
+        probe in milliseconds; ib_async's connect to an API that accepts and closes waits out its timeout)."""
+        while True:
+            try:
+                return await _in_thread(lambda: probe_gateway(self.args))
+            except PrerequisiteError:
+                await asyncio.sleep(every)
 
     def _announce_ready(self, accounts: list[str]) -> None:
         self._record = {

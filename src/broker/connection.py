@@ -129,7 +129,9 @@ class Broker:
         return self.state == CONNECTED and self.ib.isConnected()
 
     def lost(self, reason: str) -> None:
-        """The session dropped: reconnecting from now on."""
+        """The session dropped: reconnecting from now on (from the first delay if it had proved stable)."""
+        if self._connected_at is not None and self.clock() - self._connected_at >= STABLE_AFTER:
+            self._delay = None
         self._connected_at = None
         self._set(RECONNECTING, reason)
 
