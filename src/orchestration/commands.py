@@ -18,7 +18,7 @@ from src.notifications.discord import DiscordNotifier
 from src.notifications.dispatch import AlertQueue
 from src.orchestration import bot as botproc
 from src.orchestration import cli, deploy, exitcodes, status
-from src.orchestration.config import ConfigError, OrchestrationConfig
+from src.orchestration.config import OrchestrationConfig, config_for_cli
 from src.orchestration.docker import DockerClient
 from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import RunJournal
@@ -73,10 +73,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
     """CLI entry point: configuration errors and crashes become one line and a clear exit code."""
     args = parse_args(argv)
-    try:
-        config = OrchestrationConfig.from_env(environ)
-    except ConfigError as exc:
-        print(f"startup: configuration error: {exc}", file=sys.stderr)
+    config = config_for_cli("startup", environ)
+    if config is None:
         return exitcodes.CONFIG if args.supervise else exitcodes.FAILURE
     if args.status:
         return status.report(config, args.json)

@@ -99,6 +99,15 @@ _Settings: type[BaseModel] = create_model(
 )
 
 
+def config_for_cli(prog: str, environ: Mapping[str, str] | None = None) -> OrchestrationConfig | None:
+    """The configuration for a CLI, or None after one line on stderr naming what to fix."""
+    try:
+        return OrchestrationConfig.from_env(environ)
+    except ConfigError as exc:
+        print(f"{prog}: configuration error: {exc}", file=sys.stderr)
+        return None
+
+
 def _strategy(spec: str | None) -> str | None:
     """FILE.py:ATTR with FILE relative to the repository, like every path here; MODULE:ATTR as is."""
     if spec is None:

@@ -34,7 +34,7 @@ from src.notifications.discord import DiscordNotifier
 from src.notifications.dispatch import Notifier
 from src.orchestration import cli
 from src.orchestration.bot import PID_FILE, READY_FILE, running_bot
-from src.orchestration.config import ConfigError, OrchestrationConfig
+from src.orchestration.config import OrchestrationConfig, config_for_cli
 from src.orchestration.docker import ContainerState, DockerClient, DockerError
 from src.orchestration.journal import RunJournal
 from src.orchestration.locks import LockHeld, PidLock
@@ -212,10 +212,8 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     """CLI entry point: one line per component, then the verdict; exit 0 or 1."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s [%(levelname)s] %(message)s")
-    try:
-        config = OrchestrationConfig.from_env(environ)
-    except ConfigError as exc:
-        print(f"shutdown: configuration error: {exc}", file=sys.stderr)
+    config = config_for_cli("shutdown", environ)
+    if config is None:
         return 1
     notifier = DiscordNotifier(config.discord_webhook_url, budget=10.0, username="IBKR Shutdown",
                                mention=config.discord_mention)

@@ -25,7 +25,7 @@ from src.notifications.dedupe import describe_duration
 from src.notifications.discord import redact
 from src.orchestration import cli
 from src.orchestration.bot import read_ready_record, running_bot
-from src.orchestration.config import ConfigError, OrchestrationConfig
+from src.orchestration.config import OrchestrationConfig, config_for_cli
 from src.orchestration.docker import DockerClient, DockerError
 from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import read_runs
@@ -202,10 +202,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
     """CLI entry point: the report, or one line on stderr for a bad configuration; exit 0 or 1."""
     args = parse_args(argv)
-    try:
-        config = OrchestrationConfig.from_env(environ)
-    except ConfigError as exc:
-        print(f"status: configuration error: {exc}", file=sys.stderr)
+    config = config_for_cli("status", environ)
+    if config is None:
         return 1
     return report(config, args.json)
 
