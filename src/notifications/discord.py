@@ -416,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2 or args[0].lower() not in LEVELS:
         print(f"usage: python -m src.notifications.discord {{{'|'.join(LEVELS)}}} MESSAGE", file=sys.stderr)
-        return 2
+        return 1  # a usage error is 1, as in every CLI here: 2 means "bot running under Strategy C"
     level, message = args[0].lower(), args[1]
     logging.getLogger().addHandler(logging.NullHandler())  # the printed line is the whole report
     try:
