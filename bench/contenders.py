@@ -35,12 +35,12 @@ from bench.env import (
     bot_pid_in,
     parse_utc,
     pid_alive,
-    read_ready,
     run_measured,
     stop_pid,
     wait_ready,
 )
 from src.orchestration.settings import CONFIG_SETTINGS
+from src.statefiles import EMERGENCY_PLAN_FILE, RUNS_FILE, read_ready_record
 from testkit.gateway import COMPOSE_DIR
 
 COMMON_SCRIPT = REPO_ROOT / "bench" / "baselines" / "common_practice.sh"
@@ -65,7 +65,7 @@ def _sample(contender: str, gw: Gateway, m: Measured, **fields: Any) -> dict[str
 
 def _bot_outcome(run: RunDir, pid: int | None, claimed: bool, grace: float = BOT_GRACE) -> dict[str, Any]:
     """Was the bot ready when the design said done, and (within `grace`) at all?"""
-    at_claim = read_ready(run.state)
+    at_claim = read_ready_record(run.state)
     record = at_claim if at_claim is not None else (wait_ready(run.state, pid, grace) if claimed else None)
     return {
         "bot_pid": pid,
@@ -89,7 +89,7 @@ def project_env(gw: Gateway, run: RunDir, settings: dict[str, str] | None = None
     env.update(GATEWAY_HOST="127.0.0.1", GATEWAY_PORT=str(gw.port), GATEWAY_CONTAINER=gw.container,
                GATEWAY_SERVICE="gateway", DOCKER_COMPOSE_DIR=str(COMPOSE_DIR),
                STATE_DIR=str(run.state), LOG_DIR=str(run.logs),
-               EMERGENCY_GAMEPLAN_PATH=str(run.state / "emergency_gameplan.json"), GAMEPLAN_PATH=str(run.plan),
+               EMERGENCY_GAMEPLAN_PATH=str(run.state / EMERGENCY_PLAN_FILE), GAMEPLAN_PATH=str(run.plan),
                DISCORD_WEBHOOK_URL="")  # alerts to the log only: nothing leaves this machine
     env.update(settings or {})
     return env
@@ -97,7 +97,7 @@ def project_env(gw: Gateway, run: RunDir, settings: dict[str, str] | None = None
 
 def last_run(state_dir: Path) -> dict[str, Any]:
     try:
-        lines = (state_dir / "runs.jsonl").read_text(encoding="utf-8").splitlines()
+        lines = (state_dir / RUNS_FILE).read_text(encoding="utf-8").splitlines()
         return json.loads(lines[-1]) if lines else {}
     except (OSError, ValueError):
         return {}

@@ -32,6 +32,7 @@ from typing import Any
 
 from src.orchestration.config import OrchestrationConfig
 from src.orchestration.settings import SETTINGS
+from src.statefiles import BOT_PID_FILE, read_ready_record
 from testkit.docker import docker
 from testkit.docker import docker_problem as _docker_problem
 from testkit.gateway import SIMULATOR_IMAGE, SimGateway, unique_project
@@ -169,23 +170,15 @@ def bot_args(gateway: Gateway, run: RunDir) -> list[str]:
             "--health-client-id", str(defaults.gateway_health_client_id), "--state-dir", str(run.state)]
 
 
-def read_ready(state_dir: Path) -> dict[str, Any] | None:
-    try:
-        record = json.loads((state_dir / "bot_ready.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
 def wait_ready(state_dir: Path, pid: int | None, timeout: float = BOT_GRACE) -> dict[str, Any] | None:
     """The bot's readiness record, waiting up to `timeout` while the bot is alive."""
     deadline = time.monotonic() + timeout
     while True:
-        record = read_ready(state_dir)
+        record = read_ready_record(state_dir)
         if record is not None:
             return record
         if pid is None or not pid_alive(pid) or time.monotonic() > deadline:
-            return read_ready(state_dir)
+            return read_ready_record(state_dir)
         time.sleep(0.05)
 
 
@@ -222,7 +215,7 @@ def stop_pid(pid: int | None, timeout: float = 10.0) -> None:
 def bot_pid_in(state_dir: Path) -> int | None:
     """The PID written in state/bot.pid (the bot writes it under its flock), if any."""
     try:
-        text = (state_dir / "bot.pid").read_text(encoding="ascii").strip()
+        text = (state_dir / BOT_PID_FILE).read_text(encoding="ascii").strip()
         return int(text) if text else None
     except (OSError, ValueError):
         return None

@@ -50,7 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.env import REPO_ROOT, BenchError, RunDir, base_env, read_ready, stop_pid
+from bench.env import REPO_ROOT, BenchError, RunDir, base_env, stop_pid
+from src.statefiles import READY_FILE, read_ready_record
 
 log = logging.getLogger("bench")
 READY_REASON = "connected and synced"
@@ -132,17 +133,17 @@ class Client:
         if self.kind == "watchdog":
             last = [e["event"] for e in self.watchdog_events() if e["event"] in ("started", "stopped")]
             return bool(last) and last[-1] == "started"
-        record = read_ready(self.run.state) or {}
+        record = read_ready_record(self.run.state) or {}
         return record.get("connection") == "connected"
 
     def record(self) -> tuple[dict[str, Any], float | None]:
         """The bot's readiness record and when it was written (its mtime)."""
-        path = self.run.state / "bot_ready.json"
+        path = self.run.state / READY_FILE
         try:
             mtime = path.stat().st_mtime
         except OSError:
             return {}, None
-        return read_ready(self.run.state) or {}, mtime
+        return read_ready_record(self.run.state) or {}, mtime
 
     def log_size(self) -> int:
         try:

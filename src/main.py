@@ -39,12 +39,12 @@ from src.gameplan.loader import (
 )
 from src.gameplan.schema import Gameplan
 from src.orchestration import cli
-from src.orchestration.bot import PID_FILE, READY_FILE
 from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import utc_now
 from src.orchestration.locks import LockHeld, PidLock
 from src.orchestration.sdnotify import notify
 from src.orchestration.settings import LOG_LEVELS, REPO_ROOT, default_int, default_str
+from src.statefiles import BOT_PID_FILE, READY_FILE
 
 log = logging.getLogger("src.main")  # not __name__: that is "__main__" under -m, and bot log lines show it
 T = TypeVar("T")
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None, strategy: Strategy | None = None) -> int
     logging.getLogger("ib_async").setLevel(max(logging.WARNING, logging.getLogger().level))
     for signum in (signal.SIGTERM, signal.SIGINT):  # until the bot's loop takes over: a clean stop, not a traceback
         signal.signal(signum, _stop_now)
-    lock = PidLock(args.state_dir / PID_FILE)
+    lock = PidLock(args.state_dir / BOT_PID_FILE)
     try:
         lock.acquire()
     except LockHeld as held:

@@ -42,6 +42,8 @@ import sys
 import time
 from pathlib import Path
 
+from src.statefiles import EMERGENCY_PLAN_FILE
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -197,7 +199,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--events", type=Path, required=True)
     args = p.parse_args(argv)
     if args.emergency_gameplan is None:
-        args.emergency_gameplan = args.state_dir / "emergency_gameplan.json"
+        args.emergency_gameplan = args.state_dir / EMERGENCY_PLAN_FILE
     return args
 
 

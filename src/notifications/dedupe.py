@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from src.atomic_file import write_atomic
+from src.statefiles import ALERT_GATE_FILE
 
 log = logging.getLogger(__name__)
-GATE_FILE = "alert_gate.json"
 _VERSION = 1
 
 
@@ -41,7 +41,7 @@ class OpenProblem:
 
 
 class AlertGate:
-    """Which problems are open, persisted in `path` (e.g. ``state_dir / GATE_FILE``)."""
+    """Which problems are open, persisted in `path` (e.g. ``state_dir / ALERT_GATE_FILE``)."""
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = path
@@ -51,7 +51,7 @@ class AlertGate:
 
     @classmethod
     def in_state_dir(cls, state_dir: Path, clock: Callable[[], float] = time.time) -> AlertGate:
-        return cls(state_dir / GATE_FILE, clock)
+        return cls(state_dir / ALERT_GATE_FILE, clock)
 
     def raise_(self, key: str, level: str, message: str) -> bool:
         """True when `key` was not open: alert now. False while it stays open: already alerted."""

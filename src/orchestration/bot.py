@@ -1,6 +1,6 @@
 """The bot process as the orchestrator sees it: launch, readiness, liveness.
 
-The contract with the bot (src/main.py) is three things under state/: `bot.pid`,
+The contract with the bot (src/main.py) is three things: under state/ (named in src/statefiles.py) `bot.pid`,
 flock-held by the running bot (so a dead bot never looks alive); `bot_ready.json`,
 written only once the bot is connected to the Gateway; and the sd_notify message
 `READY=1` sent to NOTIFY_SOCKET at that same moment, so the orchestrator awaits a
@@ -9,7 +9,6 @@ signal instead of sleeping.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -21,29 +20,19 @@ import psutil
 
 from src.orchestration.locks import PidLock
 from src.orchestration.sdnotify import NotifyListener
+from src.statefiles import BOT_PID_FILE, read_ready_record
 
-PID_FILE = "bot.pid"
-READY_FILE = "bot_ready.json"
-PLAN_FILE = "plan_in_force.json"  # the exact bytes the orchestrator validated: what the bot is given
 POLL = 0.1  # how often a waiting orchestrator also checks that the bot is still alive
 
 
 def running_bot(state_dir: Path) -> int | None:
     """PID of the live bot holding state/bot.pid, or None."""
-    pid = PidLock(state_dir / PID_FILE).holder()
+    pid = PidLock(state_dir / BOT_PID_FILE).holder()
     if pid is None:
         return None
     if pid > 0 and not psutil.pid_exists(pid):
         return None
     return pid
-
-
-def read_ready_record(state_dir: Path) -> dict[str, Any] | None:
-    try:
-        record = json.loads((state_dir / READY_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
 
 
 @dataclass

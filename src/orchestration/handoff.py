@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from src.atomic_file import write_atomic
-from src.orchestration.bot import PLAN_FILE
 from src.orchestration.config import OrchestrationConfig
+from src.statefiles import PLAN_FILE
 
 
 def snapshot_plan(state_dir: Path, data: bytes) -> tuple[Path, str]:

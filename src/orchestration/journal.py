@@ -19,9 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from src.atomic_file import write_atomic
-
-RUNS_FILE = "runs.jsonl"
-CHECKPOINT_FILE = "current_run.json"
+from src.statefiles import CHECKPOINT_FILE, RUNS_FILE
 
 
 def utc_now() -> str:

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-LOGINS_FILE = "gateway_logins.jsonl"
+from src.statefiles import LOGINS_FILE
+
 WINDOW = 24 * 3600.0
 
 

@@ -30,6 +30,7 @@ from src.orchestration.journal import RunJournal, recover_interrupted
 from src.orchestration.locks import LockHeld, PidLock
 from src.orchestration.sdnotify import notify
 from src.orchestration.supervise import ALERT_DRAIN, BOT_STOP_GRACE, supervise
+from src.statefiles import ORCHESTRATOR_LOCK
 
 log = logging.getLogger("src.orchestration.startup")
 
@@ -135,7 +136,7 @@ class MachineRun:
         self.stop = threading.Event()  # supervision: a stop signal or the bot's exit
         self.signal_name: str | None = None
         self._phase = "startup"  # startup -> concluding -> supervising
-        self._lock = PidLock(self.config.state_dir / "orchestrator.lock")
+        self._lock = PidLock(self.config.state_dir / ORCHESTRATOR_LOCK)
 
     def handle_signal(self, signum: int, frame: object = None) -> None:
         """SIGTERM/SIGINT: abort the start-up (exit 1), or end supervision gracefully."""

@@ -33,15 +33,15 @@ from typing import Protocol
 from src.notifications.discord import DiscordNotifier
 from src.notifications.dispatch import Notifier
 from src.orchestration import cli
-from src.orchestration.bot import PID_FILE, READY_FILE, running_bot
+from src.orchestration.bot import running_bot
 from src.orchestration.config import OrchestrationConfig, config_for_cli
 from src.orchestration.docker import ContainerState, DockerClient, DockerError
 from src.orchestration.journal import RunJournal
 from src.orchestration.locks import LockHeld, PidLock
+from src.statefiles import BOT_PID_FILE, ORCHESTRATOR_LOCK, READY_FILE
 
 log = logging.getLogger(__name__)
 
-ORCHESTRATOR_LOCK = "orchestrator.lock"  # the lock src.orchestration.startup holds while it runs
 DEFAULT_BOT_TIMEOUT = 15.0  # seconds the bot gets after SIGTERM before SIGKILL
 KILL_WAIT = 5.0  # seconds for the kernel to release a SIGKILLed bot's lock
 GATEWAY_STOP_GRACE = 30  # seconds `docker stop` gives the Gateway before its own SIGKILL
@@ -99,7 +99,7 @@ def stop_bot(state_dir: Path, timeout: float, *, clock: Callable[[], float] = ti
     if pid is None:
         return Step("bot", True, "bot not running")
     if pid < 0:
-        return Step("bot", False, f"{PID_FILE} is locked by a process whose PID is unknown: stop it by hand")
+        return Step("bot", False, f"{BOT_PID_FILE} is locked by a process whose PID is unknown: stop it by hand")
     log.info("Stopping the bot (PID %d): SIGTERM, then up to %g s", pid, timeout)
     started = clock()
     _kill(pid, signal.SIGTERM)
@@ -109,7 +109,7 @@ def stop_bot(state_dir: Path, timeout: float, *, clock: Callable[[], float] = ti
     if running_bot(state_dir) == pid:  # still the lock holder, so not a reused PID
         _kill(pid, signal.SIGKILL)
     if not _released(state_dir, pid, KILL_WAIT, clock):
-        return Step("bot", False, f"bot (PID {pid}) still holds {PID_FILE} after SIGKILL", True, pid)
+        return Step("bot", False, f"bot (PID {pid}) still holds {BOT_PID_FILE} after SIGKILL", True, pid)
     _remove_stale_ready_record(state_dir, pid)
     return Step("bot", True, f"bot (PID {pid}) ignored SIGTERM for {timeout:g} s: killed (SIGKILL)", True, pid)
 

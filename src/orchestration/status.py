@@ -24,13 +24,14 @@ from typing import Any
 from src.notifications.dedupe import describe_duration
 from src.notifications.discord import redact
 from src.orchestration import cli
-from src.orchestration.bot import read_ready_record, running_bot
+from src.orchestration.bot import running_bot
 from src.orchestration.config import OrchestrationConfig, config_for_cli
 from src.orchestration.docker import DockerClient, DockerError
 from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import read_runs
 from src.orchestration.logins import LoginBudget
 from src.orchestration.resetwindows import ResetWindow, new_york_time, next_window, next_window_end
+from src.statefiles import read_ready_record
 
 # No daily cycle (a planned restart and plan roll-over at a set time) exists yet: said plainly.
 DAILY_CYCLE = {"configured": False, "next": None, "text": "not configured (no daily cycle exists yet)"}

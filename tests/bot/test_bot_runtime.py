@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from src.gameplan.generator import generate_strategy_c
-from src.orchestration.bot import READY_FILE, running_bot
+from src.orchestration.bot import running_bot
 from src.orchestration.config import REPO_ROOT
 from src.orchestration.sdnotify import NotifyListener
+from src.statefiles import READY_FILE
 from testkit.plans import write_plan
 from tests.helpers.simulator import running_simulator
 from tests.helpers.stack import wait_until

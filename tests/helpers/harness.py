@@ -13,6 +13,7 @@ from src.orchestration.bot import BotStart
 from src.orchestration.config import OrchestrationConfig
 from src.orchestration.journal import RunJournal, read_runs
 from src.orchestration.startup import Services, StartupOrchestrator
+from src.statefiles import EMERGENCY_PLAN_FILE
 from testkit.plans import write_plan
 from tests.helpers.fakes import RUNNING, FakeDocker, FakeHealth, RecordingNotifier
 
@@ -32,7 +33,7 @@ class Harness:
         self.config = OrchestrationConfig(
             state_dir=tmp_path / "state", log_dir=tmp_path / "logs",
             gameplan_path=write_plan(tmp_path / "plans" / "today.json"),
-            emergency_gameplan_path=tmp_path / "state" / "emergency_gameplan.json",
+            emergency_gameplan_path=tmp_path / "state" / EMERGENCY_PLAN_FILE,
             gateway_health_timeout=2.0, gateway_health_retry_interval=0.05, docker_wait_timeout=0.0, child_env={},
         )
 

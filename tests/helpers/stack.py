@@ -26,7 +26,8 @@ from typing import Any
 import psutil
 
 from src.orchestration.bot import running_bot
-from src.orchestration.journal import CHECKPOINT_FILE, read_runs
+from src.orchestration.journal import read_runs
+from src.statefiles import CHECKPOINT_FILE
 from testkit.docker import free_port
 from testkit.gateway import SimGateway
 from testkit.plans import write_plan

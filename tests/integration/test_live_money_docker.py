@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from src.orchestration.bot import READY_FILE, running_bot
-from src.orchestration.logins import LOGINS_FILE
+from src.orchestration.bot import running_bot
+from src.statefiles import LOGINS_FILE, READY_FILE
 from testkit.docker import container_state, docker, project_containers
 from tests.helpers.stack import REPO_ROOT, Stack
 

@@ -19,11 +19,12 @@ import time
 import psutil
 import pytest
 
-from src.orchestration.bot import READY_FILE, running_bot
+from src.orchestration.bot import running_bot
 from src.orchestration.config import REPO_ROOT
 from src.orchestration.journal import read_runs
 from src.orchestration.locks import PidLock
 from src.orchestration.sdnotify import NotifyListener
+from src.statefiles import CHECKPOINT_FILE, ORCHESTRATOR_LOCK, READY_FILE, RUNS_FILE
 from testkit.docker import container_state, docker, project_containers, wait_for_health
 from testkit.plans import write_plan
 from tests.helpers.stack import Stack, stop_bot
@@ -257,7 +258,7 @@ def test_13_a_failing_webhook_never_delays_the_run_and_never_leaks_its_token(sta
     assert run.code == 0, run.stderr
     assert run.elapsed < 15, run.elapsed  # the alert budget is bounded; the bot start is not delayed
     logs = "".join(p.read_text() for p in (stack.tmp / "logs").glob("orchestrator_*.log"))
-    journal = (stack.state_dir / "runs.jsonl").read_text()
+    journal = (stack.state_dir / RUNS_FILE).read_text()
     for text in (run.stderr, logs, journal):
         assert CANARY_TOKEN not in text
     assert any(not a["delivered"] for a in run.record["alerts"])
@@ -280,9 +281,9 @@ def test_sigterm_mid_wait_exits_1_journals_where_and_releases_the_lock(stack):
     proc = subprocess.Popen([sys.executable, "-m", "src.orchestration.startup"], cwd=stack.tmp, env=stack.env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not (stack.state_dir / "current_run.json").exists():
+    while time.monotonic() < deadline and not (stack.state_dir / CHECKPOINT_FILE).exists():
         time.sleep(0.1)
-    while time.monotonic() < deadline and "GATEWAY_WAITING" not in (stack.state_dir / "current_run.json").read_text():
+    while time.monotonic() < deadline and "GATEWAY_WAITING" not in (stack.state_dir / CHECKPOINT_FILE).read_text():
         time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=15)
@@ -290,7 +291,7 @@ def test_sigterm_mid_wait_exits_1_journals_where_and_releases_the_lock(stack):
     record = list(read_runs(stack.state_dir))[-1]
     assert record["reason"].startswith("interrupted by SIGTERM in state GATEWAY_WAITING")
     assert "Traceback" not in stderr and running_bot(stack.state_dir) is None
-    assert PidLock(stack.state_dir / "orchestrator.lock").holder() is None
+    assert PidLock(stack.state_dir / ORCHESTRATOR_LOCK).holder() is None
 
 
 def test_supervise_ready_only_once_the_bot_is_ready_then_sigterm_stops_it(stack):

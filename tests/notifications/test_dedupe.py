@@ -8,7 +8,8 @@ import logging
 import pytest
 
 from src.notifications import dedupe
-from src.notifications.dedupe import GATE_FILE, AlertGate, OpenProblem, describe_duration
+from src.notifications.dedupe import AlertGate, OpenProblem, describe_duration
+from src.statefiles import ALERT_GATE_FILE
 
 
 class Clock:
@@ -77,10 +78,10 @@ def test_the_state_is_one_json_file_written_atomically(tmp_path, clock, monkeypa
     gate = AlertGate.in_state_dir(tmp_path, clock)
     gate.raise_("gateway-down", "error", "Gateway down")
     gate.raise_("gateway-down", "error", "Gateway down")  # nothing changed: nothing written
-    assert writes == [tmp_path / GATE_FILE]
-    assert json.loads((tmp_path / GATE_FILE).read_text()) == {
+    assert writes == [tmp_path / ALERT_GATE_FILE]
+    assert json.loads((tmp_path / ALERT_GATE_FILE).read_text()) == {
         "version": 1, "open": {"gateway-down": {"since": clock.now, "level": "error", "message": "Gateway down"}}}
-    assert sorted(p.name for p in tmp_path.iterdir()) == [GATE_FILE]  # no temp file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [ALERT_GATE_FILE]  # no temp file left
 
 
 @pytest.mark.parametrize("content", ["", "{", "[]", '{"version": 2, "open": {}}', '{"version": 1, "open": []}',
@@ -88,7 +89,7 @@ def test_the_state_is_one_json_file_written_atomically(tmp_path, clock, monkeypa
                                      '{"version": 1, "open": {"k": {"since": NaN, "level": "error", "message": "m"}}}',
                                      '{"version": 1, "open": {"k": {"level": "error"}}}'])
 def test_an_unreadable_state_file_starts_afresh_rather_than_silencing_alerts(tmp_path, clock, content, caplog):
-    (tmp_path / GATE_FILE).write_text(content)
+    (tmp_path / ALERT_GATE_FILE).write_text(content)
     with caplog.at_level(logging.WARNING):
         gate = AlertGate.in_state_dir(tmp_path, clock)
     assert "starting with no open problem" in caplog.text
@@ -98,7 +99,7 @@ def test_an_unreadable_state_file_starts_afresh_rather_than_silencing_alerts(tmp
 def test_a_state_file_that_cannot_be_written_is_logged_and_the_gate_works_in_memory(tmp_path, clock, caplog):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
-    gate = AlertGate(blocker / GATE_FILE, clock)
+    gate = AlertGate(blocker / ALERT_GATE_FILE, clock)
     with caplog.at_level(logging.WARNING):
         assert gate.raise_("k", "error", "m") is True
     assert "kept in memory only" in caplog.text

@@ -13,6 +13,7 @@ import pytest
 from src.orchestration import exitcodes
 from src.orchestration.docker import DAEMON_DOWN, PERMISSION, DockerError
 from src.orchestration.sdnotify import NotifyListener
+from src.statefiles import CHECKPOINT_FILE
 from tests.helpers.fakes import RUNNING, ContainerState, probe
 
 TWOFA = "2026-11-25 08:00:01 IBC: Second Factor Authentication initiated"
@@ -144,7 +145,7 @@ def test_sigterm_during_the_gateway_wait_ends_with_exit_1_and_says_where(harness
     assert orchestrator.run() == 1
     record = harness.runs[-1]
     assert record["reason"].startswith("interrupted by SIGTERM in state GATEWAY_WAITING")
-    assert not (harness.config.state_dir / "current_run.json").exists()
+    assert not (harness.config.state_dir / CHECKPOINT_FILE).exists()
     harness.health.script = lambda n: probe()
     assert harness.run() == 0  # the lock was released: the next run works
 

@@ -8,7 +8,8 @@ import pytest
 
 from src.orchestration import exitcodes
 from src.orchestration.health import OK, HandshakeResult, account_problem
-from src.orchestration.logins import LOGINS_FILE, WINDOW, LoginBudget
+from src.orchestration.logins import WINDOW, LoginBudget
+from src.statefiles import LOGINS_FILE
 from tests.helpers.fakes import EXITED, RUNNING, ContainerState, probe
 
 DAY = 24 * 3600

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from src.orchestration.bot import PID_FILE, READY_FILE, running_bot
+from src.orchestration.bot import running_bot
 from src.orchestration.config import REPO_ROOT, OrchestrationConfig
 from src.orchestration.docker import DockerError
 from src.orchestration.journal import read_runs
 from src.orchestration.locks import PidLock
 from src.orchestration.sdnotify import NotifyListener
 from src.orchestration.shutdown import shutdown, stop_gateway
+from src.statefiles import BOT_PID_FILE, ORCHESTRATOR_LOCK, READY_FILE
 from testkit.docker import container_state
 from testkit.gateway import COMPOSE_DIR
 from testkit.plans import write_plan
@@ -50,7 +51,7 @@ def stubborn_bot(state: Path) -> subprocess.Popen[str]:
         from src.orchestration.locks import PidLock
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         state = Path({str(state)!r})
-        PidLock(state / {PID_FILE!r}).acquire()
+        PidLock(state / {BOT_PID_FILE!r}).acquire()
         (state / {READY_FILE!r}).write_text(json.dumps({{"pid": os.getpid()}}))
         print("holding the lock", flush=True)
         time.sleep(60)
@@ -137,7 +138,7 @@ def test_a_running_orchestrator_is_never_raced(tmp_path):
     notifier = RecordingNotifier()
     stubborn = stubborn_bot(cfg.state_dir)
     try:
-        with PidLock(cfg.state_dir / "orchestrator.lock"):
+        with PidLock(cfg.state_dir / ORCHESTRATOR_LOCK):
             report = shutdown(cfg, gateway=True, notifier=notifier, docker=FakeDocker())
             done = cli(cfg.state_dir)
         assert running_bot(cfg.state_dir) == stubborn.pid  # untouched

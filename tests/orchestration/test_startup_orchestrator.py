@@ -12,10 +12,10 @@ import pytest
 from src.orchestration import startup
 from src.orchestration.config import REPO_ROOT
 from src.orchestration.docker import DAEMON_DOWN, FAILED, DockerError
-from src.orchestration.journal import CHECKPOINT_FILE
 from src.orchestration.locks import PidLock
 from src.orchestration.machine import DefinitionError, Row, check_definition
 from src.orchestration.startup import TRANSITIONS, StartupState
+from src.statefiles import CHECKPOINT_FILE, ORCHESTRATOR_LOCK, RUNS_FILE
 from testkit.plans import write_plan
 from tests.helpers.fakes import EXITED, probe
 
@@ -225,7 +225,7 @@ def test_bot_already_running_touches_nothing_and_alerts_nobody(harness):
 
 
 def test_second_orchestrator_is_refused_at_once_naming_the_holder(harness):
-    lock = PidLock(harness.config.state_dir / "orchestrator.lock")
+    lock = PidLock(harness.config.state_dir / ORCHESTRATOR_LOCK)
     lock.acquire()
     try:
         started = time.monotonic()
@@ -281,7 +281,7 @@ def test_secrets_never_reach_the_journal_or_alerts(harness):
                       child_env={"TWS_PASSWORD": "CANARYpassw0rd"})
     harness.docker.ping_error = DockerError(DAEMON_DOWN, f"cannot reach {token} with CANARYpassw0rd")
     assert harness.run() == 1
-    text = (harness.config.state_dir / "runs.jsonl").read_text() + repr(harness.notifier.alerts)
+    text = (harness.config.state_dir / RUNS_FILE).read_text() + repr(harness.notifier.alerts)
     assert token not in text and "CANARYpassw0rd" not in text and "***" in text
 
 

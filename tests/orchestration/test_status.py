@@ -16,6 +16,7 @@ from src.orchestration.config import REPO_ROOT, OrchestrationConfig
 from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import RunJournal
 from src.orchestration.resetwindows import DEFAULT_WINDOWS
+from src.statefiles import BOT_PID_FILE, READY_FILE
 from testkit.docker import free_port
 from testkit.repo_env import hide_repo_dotenv
 from tests.helpers.fakes import RUNNING, FakeDocker
@@ -44,8 +45,8 @@ def test_up_when_gateway_api_and_ready_bot_agree(tmp_path):
     with running_simulator() as sim:
         cfg = config_for(tmp_path, sim.port)
         cfg.state_dir.mkdir(parents=True)
-        with PidLock(cfg.state_dir / "bot.pid"):  # this process plays the bot
-            write_atomic(cfg.state_dir / "bot_ready.json", json.dumps(
+        with PidLock(cfg.state_dir / BOT_PID_FILE):  # this process plays the bot
+            write_atomic(cfg.state_dir / READY_FILE, json.dumps(
                 {"pid": os.getpid(), "strategy": "C", "trading_authorized": False, "gameplan": "/x/plan.json",
                  "started_at": "2026-11-25T13:00:00+00:00"}))
             RunJournal(cfg.state_dir).finish("strategy_c", 2, "gameplan missing: no file")
@@ -91,11 +92,11 @@ def test_the_plan_in_force_the_connection_and_the_next_reset_window(tmp_path):
     with running_simulator() as sim:
         cfg = config_for(tmp_path, sim.port)
         cfg.state_dir.mkdir(parents=True)
-        with PidLock(cfg.state_dir / "bot.pid"):
-            write_atomic(cfg.state_dir / "bot_ready.json", json.dumps(ready_record()))
+        with PidLock(cfg.state_dir / BOT_PID_FILE):
+            write_atomic(cfg.state_dir / READY_FILE, json.dumps(ready_record()))
             checker = GatewayHealthChecker("127.0.0.1", sim.port, 1.0)
             report = status.collect(cfg, FakeDocker(state=RUNNING), checker, now=NOW)
-            write_atomic(cfg.state_dir / "bot_ready.json", json.dumps(ready_record(
+            write_atomic(cfg.state_dir / READY_FILE, json.dumps(ready_record(
                 connection="reconnecting", connection_reason="the API connection closed")))
             reconnecting = status.collect(cfg, FakeDocker(state=RUNNING), checker, now=NOW)
         stopped = status.collect(cfg, FakeDocker(state=RUNNING), checker, now=NOW)  # the lock is free: no bot

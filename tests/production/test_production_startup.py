@@ -23,6 +23,7 @@ import pytest
 
 from src.orchestration.config import REPO_ROOT
 from src.orchestration.journal import read_runs
+from src.statefiles import RUNS_FILE
 from testkit.repo_env import hide_repo_dotenv
 from tests.helpers.ci import skip_or_fail
 
@@ -165,7 +166,7 @@ def test_zt_python_that_is_not_executable_is_refused(repo, tmp_path):
     directory = tmp_path / "a directory"
     directory.mkdir()
     for value in (tmp_path / "nope", directory):
-        (repo / "state" / "runs.jsonl").unlink(missing_ok=True)
+        (repo / "state" / RUNS_FILE).unlink(missing_ok=True)
         (tmp_path / "syslog.jsonl").unlink(missing_ok=True)
         done = run(wrapper(repo), env=base_env(tmp_path, ZT_PYTHON=str(value)))
         assert_refused(done, tmp_path, repo / "state", f"ZT_PYTHON={value} is not an executable file")
@@ -328,7 +329,7 @@ def test_an_unwritable_state_dir_still_leaves_stderr_and_syslog(repo, tmp_path):
     reason = bad_dotenv(repo)
     done = run(wrapper(repo), env=base_env(tmp_path, STATE_DIR=str(tmp_path / "file" / "state")))
     assert done.returncode == 1
-    assert done.stderr == f"{ME}: {reason}\n{ME}: (not recorded in {tmp_path}/file/state/runs.jsonl)\n"
+    assert done.stderr == f"{ME}: {reason}\n{ME}: (not recorded in {tmp_path}/file/state/{RUNS_FILE})\n"
     assert syslog(tmp_path) == [["-t", "ibkr-zero-touch", "-p", "user.err", "--", f"{ME}: {reason}"]]
 
 
@@ -359,7 +360,7 @@ def test_no_syslog_copy_when_stderr_already_is_the_journal(repo, tmp_path):
 def test_a_torn_journal_tail_is_repaired_and_odd_characters_are_escaped(repo, tmp_path):
     state = repo / "state"
     state.mkdir()
-    (state / "runs.jsonl").write_text('{"run_id":"a","outcome":"success"}\n{"run_id":"torn","outc')
+    (state / RUNS_FILE).write_text('{"run_id":"a","outcome":"success"}\n{"run_id":"torn","outc')
     odd = tmp_path / 'quote " backslash \\ tab\tend'
     done = run(wrapper(repo), env=base_env(tmp_path, ZT_PYTHON=str(odd)))
     assert done.returncode == 1

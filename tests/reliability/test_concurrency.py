@@ -6,8 +6,9 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from src.orchestration.bot import READY_FILE, running_bot
-from src.orchestration.journal import RUNS_FILE, read_runs
+from src.orchestration.bot import running_bot
+from src.orchestration.journal import read_runs
+from src.statefiles import READY_FILE, RUNS_FILE
 from tests.helpers.fake_docker import container_state, healthy_daemon, rule
 from tests.helpers.stack import processes_mentioning
 

@@ -18,6 +18,7 @@ import pytest
 
 from src.orchestration.gateway import INSPECT_EVERY
 from src.orchestration.locks import PidLock
+from src.statefiles import CHECKPOINT_FILE, ORCHESTRATOR_LOCK, READY_FILE
 from testkit.docker import free_port
 from testkit.gateway import SIM_COMPOSE_FILE
 from tests.helpers.fake_docker import CANNOT_CONNECT, FakeDockerCLI, healthy_daemon, rule
@@ -34,9 +35,9 @@ def assert_failed_cleanly(stack: Stack, run: Run, reason: str) -> None:
     assert run.record["outcome"] == "failure" and reason in run.record["reason"]
     assert "Traceback" not in run.stderr and reason in run.stderr
     assert run.alerts and "Startup failed" in run.alerts[-1] and reason in run.alerts[-1]
-    assert run.record["bot_pid"] is None and not (stack.state_dir / "bot_ready.json").exists()
-    assert PidLock(stack.state_dir / "orchestrator.lock").holder() is None
-    assert not (stack.state_dir / "current_run.json").exists()
+    assert run.record["bot_pid"] is None and not (stack.state_dir / READY_FILE).exists()
+    assert PidLock(stack.state_dir / ORCHESTRATOR_LOCK).holder() is None
+    assert not (stack.state_dir / CHECKPOINT_FILE).exists()
 
 
 @pytest.mark.parametrize(("hangs", "limit", "reason"), [

@@ -16,6 +16,7 @@ import pytest
 from src import main as bot_main
 from src.gameplan.loader import trading_date
 from src.orchestration.config import REPO_ROOT
+from src.statefiles import READY_FILE
 from testkit.plans import write_plan
 from tests.helpers.stack import Stack, wait_until
 
@@ -72,4 +73,4 @@ def test_after_the_date_change_yesterdays_plan_places_no_order(tmp_path, gateway
     assert code == 0
     assert any("authority ended" in r.getMessage() for r in caplog.records)
     assert gateway.orders == []
-    assert Path(tmp_path / "state" / "bot_ready.json").exists() is False
+    assert Path(tmp_path / "state" / READY_FILE).exists() is False

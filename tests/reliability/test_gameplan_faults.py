@@ -20,6 +20,7 @@ import pytest
 from src.gameplan import loader
 from src.gameplan.loader import MAX_FILE_BYTES, evaluate_gameplan, load_emergency_plan, trading_date
 from src.gameplan.schema import Gameplan
+from src.statefiles import READY_FILE
 from testkit.plans import valid_plan
 from tests.helpers.ci import skip_or_fail
 from tests.helpers.harness import Harness
@@ -198,7 +199,7 @@ def assert_cli_strategy_c(world: Stack, run: Run, kind: str, reason: str) -> Non
     assert run.code == 2, run.stderr
     assert_strategy_c(run.record["gameplan"], run.alerts, run.path, kind, reason)
     assert run.seconds_in("GAMEPLAN_LOADING")[0] < 1.0 and "Traceback" not in run.stderr
-    ready = json.loads((world.state_dir / "bot_ready.json").read_text())
+    ready = json.loads((world.state_dir / READY_FILE).read_text())
     assert ready["strategy"] == "C" and ready["trading_authorized"] is False
 
 

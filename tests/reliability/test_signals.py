@@ -19,11 +19,12 @@ from typing import Any
 import psutil
 import pytest
 
-from src.orchestration.bot import READY_FILE, BotStart
+from src.orchestration.bot import BotStart
 from src.orchestration.docker import DAEMON_DOWN, DockerError
 from src.orchestration.locks import PidLock
 from src.orchestration.logins import LoginBudget
 from src.orchestration.startup import TRANSITIONS, StartupOrchestrator, StartupState
+from src.statefiles import CHECKPOINT_FILE, ORCHESTRATOR_LOCK, READY_FILE
 from testkit.docker import free_port
 from tests.helpers.fake_docker import CANNOT_CONNECT, FakeDockerCLI, healthy_daemon, rule
 from tests.helpers.fakes import probe
@@ -39,8 +40,8 @@ def assert_interrupted(record: dict[str, Any], state_dir: Path, signum: int, sta
     name = signal.Signals(signum).name
     assert record["outcome"] == "failure" and record["exit_code"] == 1
     assert record["reason"].startswith(f"interrupted by {name} in state {state}"), record["reason"]
-    assert PidLock(state_dir / "orchestrator.lock").holder() is None
-    assert not (state_dir / "current_run.json").exists() and not (state_dir / READY_FILE).exists()
+    assert PidLock(state_dir / ORCHESTRATOR_LOCK).holder() is None
+    assert not (state_dir / CHECKPOINT_FILE).exists() and not (state_dir / READY_FILE).exists()
 
 
 def dead(pid: int) -> bool:

@@ -11,9 +11,10 @@ import subprocess
 import sys
 import time
 
-from src.orchestration.bot import PID_FILE, READY_FILE, running_bot
+from src.orchestration.bot import running_bot
 from src.orchestration.gateway import EVENTS_MARGIN
 from src.orchestration.journal import read_runs
+from src.statefiles import BOT_PID_FILE, ORCHESTRATOR_LOCK, READY_FILE
 from testkit.docker import free_port
 from tests.helpers.stack import Stack, wait_until
 from tests.helpers.stack import processes_mentioning
@@ -32,13 +33,13 @@ def test_pid_files_naming_live_unrelated_processes_do_not_block_a_run_and_are_le
     unrelated = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
     try:
         world.state_dir.mkdir(parents=True)
-        (world.state_dir / PID_FILE).write_text(f"{unrelated.pid}\n")  # the PID was reused by another process
-        (world.state_dir / "orchestrator.lock").write_text(f"{os.getpid()}\n")
+        (world.state_dir / BOT_PID_FILE).write_text(f"{unrelated.pid}\n")  # the PID was reused by another process
+        (world.state_dir / ORCHESTRATOR_LOCK).write_text(f"{os.getpid()}\n")
         run = world.orchestrate()
         assert run.code == 0, run.stderr
         bot = running_bot(world.state_dir)
         assert bot not in (None, unrelated.pid) and unrelated.poll() is None  # not taken for the bot, not killed
-        assert (world.state_dir / PID_FILE).read_text().strip() == str(bot)
+        assert (world.state_dir / BOT_PID_FILE).read_text().strip() == str(bot)
     finally:
         unrelated.kill()
         unrelated.wait()
@@ -50,7 +51,7 @@ def test_a_bot_killed_with_sigkill_is_not_mistaken_for_running_and_the_next_run_
     killed = running_bot(world.state_dir)
     os.kill(killed, signal.SIGKILL)
     wait_until(lambda: running_bot(world.state_dir) is None, 10, "the kernel to drop the dead bot's lock")
-    assert (world.state_dir / PID_FILE).read_text().strip() == str(killed)  # the stale file is still there
+    assert (world.state_dir / BOT_PID_FILE).read_text().strip() == str(killed)  # the stale file is still there
     assert json.loads((world.state_dir / READY_FILE).read_text())["pid"] == killed  # and a stale readiness record
 
     code, report = status(world)
@@ -71,7 +72,7 @@ def test_an_orchestrator_killed_with_sigkill_is_journaled_as_interrupted_and_the
     wait_until(lambda: fake_docker.count("events"), 5, "the event stream to start")
     proc.kill()
     proc.wait()
-    assert (world.state_dir / "orchestrator.lock").read_text().strip() == str(proc.pid)  # a stale lock file
+    assert (world.state_dir / ORCHESTRATOR_LOCK).read_text().strip() == str(proc.pid)  # a stale lock file
 
     run = world.orchestrate()
     assert run.code == 0, run.stderr

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from src.orchestration.bot import running_bot
-from src.orchestration.journal import RUNS_FILE, read_runs
+from src.orchestration.journal import read_runs
 from src.orchestration.locks import LockHeld, PidLock
+from src.statefiles import ORCHESTRATOR_LOCK, RUNS_FILE
 from tests.helpers.fake_docker import FakeDockerCLI
 from tests.helpers.stack import Run, Stack
 from tests.helpers.ci import skip_or_fail
@@ -72,7 +73,7 @@ def assert_refused_to_start(world: Stack, fake_docker: FakeDockerCLI, run: Run, 
     assert "Traceback" not in run.stderr
     assert f"startup: cannot write run state ({world.state_dir}" in run.stderr and why in run.stderr
     after = disk.files()
-    assert after.pop("orchestrator.lock", b"") == b""  # at most an empty lock file, held by nobody
+    assert after.pop(ORCHESTRATOR_LOCK, b"") == b""  # at most an empty lock file, held by nobody
     assert after == before  # no torn journal line, no temp file, no half-written plan
     assert not any(c.line.startswith(("compose up", "start ", "restart ")) for c in fake_docker.calls)
     assert running_bot(world.state_dir) is None
@@ -93,7 +94,7 @@ def test_a_full_state_dir_is_a_clear_error_and_nothing_starts(world, fake_docker
     small_state.fill()
     run = world.orchestrate()
     assert_refused_to_start(world, fake_docker, run, small_state, before, "No space left on device")
-    assert PidLock(world.state_dir / "orchestrator.lock").holder() is None
+    assert PidLock(world.state_dir / ORCHESTRATOR_LOCK).holder() is None
 
 
 def test_a_state_dir_that_fills_up_during_the_run_leaves_no_torn_journal_line(world, small_state):
@@ -137,7 +138,7 @@ def test_a_lock_that_cannot_be_written_is_not_left_held(tmp_path):
     disk = Tmpfs(tmp_path / "disk")
     try:
         disk.fill()
-        lock = PidLock(disk.path / "orchestrator.lock")
+        lock = PidLock(disk.path / ORCHESTRATOR_LOCK)
         with pytest.raises(OSError):
             lock.acquire()
         os.unlink(disk.path / "filler")

@@ -1,0 +1,46 @@
+"""Every file under STATE_DIR (default `state/`), named once, and the readers both sides share.
+
+The orchestrator (src/orchestration/) and the bot (src/main.py) meet only through these files
+and sd_notify, so their names live here, in one place both import: standard library only, so the
+bot's import of it costs nothing (it must not pull in the orchestrator's configuration, requests
+or the notifier). Each name says what the file is and who writes it; who reads it is with the
+module that owns it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+# flock-held (PidLock, the holder's PID inside) by an orchestrator run for its whole life: startup,
+# --supervise and shutdown (src/orchestration/machine.py, shutdown.py), so two runs never race.
+ORCHESTRATOR_LOCK = "orchestrator.lock"
+# flock-held (PidLock, its PID inside) by the running bot (src/main.py); the orchestrator asks it who holds it.
+BOT_PID_FILE = "bot.pid"
+# The bot's readiness record (JSON): written atomically by the bot once connected, rewritten on each
+# connection change, removed when it stops (shutdown removes a SIGKILLed bot's); read by the orchestrator.
+READY_FILE = "bot_ready.json"
+# The exact plan bytes the orchestrator validated (src/orchestration/handoff.py): the bot's --gameplan.
+PLAN_FILE = "plan_in_force.json"
+# The run journal: one JSON line appended per orchestrator run (src/orchestration/journal.py), and one
+# per refusal by docker/gateway/scripts/production-startup.sh (a shell script: the name is spelled out there).
+RUNS_FILE = "runs.jsonl"
+# The run under way, checkpointed by the journal at each transition; a leftover one is a run that died.
+CHECKPOINT_FILE = "current_run.json"
+# One JSON line per Gateway login the orchestrator causes, written before it is caused (logins.py).
+LOGINS_FILE = "gateway_logins.jsonl"
+# The problems already alerted and not cleared (src/notifications/dedupe.py, written atomically).
+ALERT_GATE_FILE = "alert_gate.json"
+# The Strategy C plan (src/gameplan/generator.py): EMERGENCY_GAMEPLAN_PATH's default is `state/` + this
+# name (src/orchestration/settings.py; a test compares them), a setting of its own, so not always here.
+EMERGENCY_PLAN_FILE = "emergency_gameplan.json"
+
+
+def read_ready_record(state_dir: Path) -> dict[str, Any] | None:
+    """The bot's readiness record in `state_dir`, or None when there is none or it is not a JSON object."""
+    try:
+        record = json.loads((state_dir / READY_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
