@@ -33,6 +33,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from src.redaction import redact
+
 log = logging.getLogger(__name__)
 Fields = Mapping[str, str]  # alert fields: name -> value, shown in order
 
@@ -76,16 +78,6 @@ _SCRUBBED_LOGGERS = (
     "urllib3.response",
     "urllib3.util.retry",
 )
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Return `text` with every occurrence of each non-empty secret replaced by ``***``.
-
-    Longest first, so a whole URL is masked rather than only the token inside it.
-    """
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
 
 
 def validate_webhook_url(url: str) -> None:

@@ -11,7 +11,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from src.notifications.discord import redact
+from src.redaction import redact
 
 log = logging.getLogger(__name__)
 FORMAT = "%(asctime)s [%(levelname)s] %(name)s: %(message)s"

@@ -23,13 +23,13 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from src.notifications.discord import redact
 from src.orchestration import bot as botproc
 from src.orchestration import exitcodes
 from src.orchestration.journal import RunJournal, recover_interrupted
 from src.orchestration.locks import LockHeld, PidLock
 from src.orchestration.sdnotify import notify
 from src.orchestration.supervise import ALERT_DRAIN, BOT_STOP_GRACE, supervise
+from src.redaction import redact
 from src.statefiles import ORCHESTRATOR_LOCK
 
 log = logging.getLogger("src.orchestration.startup")

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from src.notifications.dedupe import describe_duration
-from src.notifications.discord import redact
 from src.orchestration import cli
 from src.orchestration.bot import running_bot
 from src.orchestration.config import OrchestrationConfig, config_for_cli
@@ -31,6 +30,7 @@ from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import read_runs
 from src.orchestration.logins import LoginBudget
 from src.orchestration.resetwindows import ResetWindow, new_york_time, next_window, next_window_end
+from src.redaction import redact
 from src.statefiles import read_ready_record
 
 # No daily cycle (a planned restart and plan roll-over at a set time) exists yet: said plainly.

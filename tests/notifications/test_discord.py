@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from src.notifications.discord import DiscordNotifier, redact, validate_webhook_url
+from src.notifications.discord import DiscordNotifier, validate_webhook_url
+from src.redaction import redact
 from tests.helpers.webhook_receiver import (
     CANARY_TOKEN,
     DROP,

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from src.orchestration import startup
-from src.notifications.discord import redact
 from src.orchestration import settings
 from src.orchestration.config import (
     API_PORTS,
@@ -23,6 +22,7 @@ from src.orchestration.config import (
 )
 from src.orchestration.resetwindows import DEFAULT_WINDOWS
 from src.orchestration.settings import SETTINGS
+from src.redaction import redact
 from testkit.repo_env import hide_repo_dotenv
 
 NO_DOTENV = Path("/nonexistent/.env")
