@@ -54,3 +54,23 @@ def test_the_product_imports_no_test_helper_and_the_bench_imports_no_test():
              for path, imports in imported_packages(folder).items() if imports & banned]
     assert len(imported_packages("src")) > 20 and imported_packages("testkit")  # the check reads real files
     assert wrong == []
+
+
+def test_the_bot_imports_neither_the_orchestrators_configuration_nor_the_notifier():
+    """`python -m src.main` stays cheap and independent: it learns the state files' names from src.statefiles,
+    never from the orchestrator's configuration (pydantic, python-dotenv), requests or the notifiers."""
+    probe = "import sys, src.main; print('\\n'.join(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stdout.split())
+    banned = ("src.orchestration.config", "src.orchestration.bot", "src.notifications", "requests", "dotenv")
+    assert "src.statefiles" in loaded and "src.main" in loaded  # the probe saw the real imports
+    assert sorted(m for m in loaded if m.startswith(banned)) == []
+
+
+def test_the_shared_leaf_modules_import_only_the_standard_library():
+    """src/statefiles.py (the bot and the orchestrator) and src/redaction.py (the notifier and the orchestrator)
+    are imported from both sides: nothing of either side, nothing outside the standard library."""
+    imports = imported_packages("src")
+    for leaf in ("src/statefiles.py", "src/redaction.py"):
+        assert imports[leaf] - {"__future__"} <= sys.stdlib_module_names, leaf
