@@ -33,6 +33,11 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 TRADING_MODES = ("paper", "live")
 API_PORTS = {"paper": 4002, "live": 4001}  # default GATEWAY_PORT (the host port) per mode
 RELAY_PORTS = {"paper": 4004, "live": 4003}  # GATEWAY_RELAY_PORT: 127.0.0.1:${GATEWAY_PORT}:${GATEWAY_RELAY_PORT}
+# TRADING_CALENDAR: which days the supervisor's daily cycle runs (src.orchestration.schedule).
+TRADING_CALENDARS = ("XNYS", "ALWAYS")
+# IBC's daily auto-restart when AUTO_RESTART_TIME is unset: docker-compose.yml's own default (a test
+# compares them), in IBC's form. New York time: the compose file's TIME_ZONE default is America/New_York.
+DEFAULT_AUTO_RESTART_TIME = "11:59 PM"
 # Where docker-compose.yml reads the password when TWS_PASSWORD_SECRET_FILE is unset (under $HOME).
 DEFAULT_PASSWORD_FILE = ".config/ibkr-zero-touch/tws_password"  # noqa: S105 - a path, not a password
 # IBKR_RESET_WINDOWS unset, in the setting's grammar (resetwindows.DEFAULT_WINDOWS; a test compares them).
