@@ -24,7 +24,7 @@ import os
 import stat
 import sys
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from src.gameplan.schema import KNOWN_VALUES, Gameplan
+from src.orchestration.schedule import trading_date as trading_date  # one definition, the supervisor's too
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +73,6 @@ class GameplanVerdict:
     def __post_init__(self) -> None:
         if not self.usable == (self.plan is not None) == (self.kind == "ok"):
             raise ValueError("a verdict is usable exactly when it has a plan and kind 'ok'")
-
-
-def trading_date(now: datetime | None = None) -> date:
-    """Today's date on the exchange's clock (America/New_York), not the host's."""
-    now = datetime.now(timezone.utc) if now is None else now
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    return now.astimezone(MARKET_TZ).date()
 
 
 def load_gameplan(path: PathArg, *, today: date | None = None) -> Gameplan:

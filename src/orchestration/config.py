@@ -19,6 +19,7 @@ import stat
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, time, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,7 +29,16 @@ from dotenv.parser import parse_stream
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 from src.orchestration.cli import ArgumentParser
-from src.orchestration.resetwindows import ResetWindow, parse_windows
+from src.orchestration.resetwindows import ResetWindow, parse_windows, window_at
+from src.orchestration.schedule import (
+    WeeklyTime,
+    at_new_york,
+    autorestart_window,
+    ibc_time,
+    parse_autorestart_time,
+    parse_cycle_time,
+    parse_weekly_time,
+)
 from src.orchestration.settings import (
     API_PORTS as API_PORTS,
     BY_NAME,
@@ -157,6 +167,9 @@ def _build(values: Mapping[str, Any]) -> dict[str, Any]:
         bot_command=tuple(shlex.split(command)) if command else (sys.executable, "-m", "src.main"),
         bot_strategy=_strategy(values["bot_strategy"]),
         ibkr_reset_windows=parse_windows(values["ibkr_reset_windows"]),
+        daily_cycle_time=parse_cycle_time(values["daily_cycle_time"]),
+        weekly_login_time=parse_weekly_time(values["weekly_login_time"]) if values["weekly_login_time"] else None,
+        auto_restart_time=parse_autorestart_time(values["auto_restart_time"]),
         expected_accounts=_accounts(values["expected_accounts"] or "", mode),
     )
     return fields
@@ -194,6 +207,11 @@ class OrchestrationConfig:
     twofa_wait_timeout: float = _DEFAULTS["twofa_wait_timeout"]
     ibkr_reset_windows: tuple[ResetWindow, ...] = _DEFAULTS["ibkr_reset_windows"]
     supervise_stop_gateway: bool = _DEFAULTS["supervise_stop_gateway"]
+    gateway_down_alert_after: float = _DEFAULTS["gateway_down_alert_after"]  # seconds down before one alert
+    trading_calendar: str = _DEFAULTS["trading_calendar"]  # XNYS or ALWAYS (src.orchestration.schedule)
+    daily_cycle_time: time = _DEFAULTS["daily_cycle_time"]  # New York wall clock
+    weekly_login_time: WeeklyTime | None = _DEFAULTS["weekly_login_time"]  # None = no planned weekly login
+    auto_restart_time: time | None = _DEFAULTS["auto_restart_time"]  # IBC's, New York; None = no extra window
     state_dir: Path = _DEFAULTS["state_dir"]
     log_dir: Path = _DEFAULTS["log_dir"]
     expected_accounts: tuple[str, ...] = _DEFAULTS["expected_accounts"]  # empty = any account
@@ -232,7 +250,25 @@ class OrchestrationConfig:
         mode = fields["trading_mode"]
         child_env = {**merged, "TRADING_MODE": mode, "GATEWAY_PORT": str(fields["gateway_port"]),
                      "GATEWAY_RELAY_PORT": str(RELAY_PORTS[mode])}
-        return cls(**fields, child_env=child_env)
+        if fields["auto_restart_time"] is not None:  # IBC reads only hh:mm AM/PM: whatever was written
+            child_env["AUTO_RESTART_TIME"] = ibc_time(fields["auto_restart_time"])
+        config = cls(**fields, child_env=child_env)
+        _check_weekly_login(config, values["weekly_login_time"])
+        return config
+
+    @property
+    def weekly_login(self) -> WeeklyTime | None:
+        """WEEKLY_LOGIN_TIME: when the supervisor restarts the Gateway each week (None = never)."""
+        return self.weekly_login_time
+
+    @property
+    def reset_windows(self) -> tuple[ResetWindow, ...]:
+        """Every window in which the Gateway may be down or a login may fail for reasons of IBKR's or
+        IBC's own: IBKR_RESET_WINDOWS, plus the window around IBC's daily restart (AUTO_RESTART_TIME,
+        schedule.autorestart_window). `ibkr_reset_windows` stays the setting alone."""
+        if self.auto_restart_time is None:
+            return self.ibkr_reset_windows
+        return (*self.ibkr_reset_windows, autorestart_window(self.auto_restart_time))
 
     @property
     def gateway_relay_port(self) -> int:
@@ -274,6 +310,23 @@ class OrchestrationConfig:
         except (FileNotFoundError, _FileProblem, OSError):
             return []  # no file (yet): nothing to redact; Compose reports it when it needs it
         return [text.rstrip("\r\n"), text.strip()]
+
+
+# A Monday: the weekly login is checked against the reset windows in one ordinary (winter) week.
+_SAMPLE_WEEK = date(2026, 1, 5)
+
+
+def _check_weekly_login(config: OrchestrationConfig, given: str | None) -> None:
+    """A planned weekly login inside a reset window would fail (and may cost a 2FA push): refuse it."""
+    weekly = config.weekly_login_time
+    if weekly is None:
+        return
+    window = window_at(at_new_york(_SAMPLE_WEEK + timedelta(days=weekly.day), weekly.at), config.reset_windows)
+    if window is not None:
+        raise ConfigError(
+            f"WEEKLY_LOGIN_TIME={given!r} is invalid: it falls in the reset window '{window.describe()}' "
+            "(IBKR_RESET_WINDOWS, AUTO_RESTART_TIME), where a login may fail: choose a time outside it"
+        )
 
 
 def _describe(exc: ValidationError, raw: Mapping[str, str]) -> str:

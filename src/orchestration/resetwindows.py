@@ -162,7 +162,7 @@ def parse_windows(text: str) -> tuple[ResetWindow, ...]:
 
 
 _WINDOW = re.compile(r"(?P<days>\S+)\s+(?P<start>\S+?)\s*-\s*(?:(?P<end_day>[a-z]+)\s+)?(?P<end>\S+)")
-_TIME = re.compile(r"(\d{1,2}):(\d{2})")
+_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")  # HH:MM, or HH:MM:SS where seconds are accepted
 
 
 def _parse_window(item: str) -> ResetWindow:
@@ -198,18 +198,40 @@ def _parse_days(text: str, item: str) -> frozenset[int]:
     return frozenset(days)
 
 
-def _parse_day(text: str, item: str) -> int:
+def parse_day(text: str) -> int:
+    """A weekday, 0 = Monday, from its English name, short (``mon``) or full (``monday``), any case.
+    ValueError (one line) otherwise. Shared by every setting that names a day."""
+    lowered = text.strip().lower()
     for names in (DAY_NAMES, FULL_DAY_NAMES):
-        if text in names:
-            return names.index(text)
-    raise ValueError(f"reset window {item!r}: unknown day {text!r} (mon, tue, wed, thu, fri, sat, sun or daily)")
+        if lowered in names:
+            return names.index(lowered)
+    raise ValueError(f"unknown day {text!r} ({', '.join(DAY_NAMES)})")
+
+
+def parse_clock(text: str, *, seconds: bool = False) -> time:
+    """A wall-clock time ``HH:MM`` (00:00-23:59), or also ``HH:MM:SS`` with ``seconds``; no time zone.
+    ValueError (one line) otherwise. Shared by every setting that names a time of day."""
+    match = _TIME.fullmatch(text.strip())
+    if (match is None or (match[3] is not None and not seconds)
+            or int(match[1]) > 23 or int(match[2]) > 59 or int(match[3] or 0) > 59):
+        want = "HH:MM or HH:MM:SS, 00:00-23:59:59" if seconds else "HH:MM, 00:00-23:59"
+        raise ValueError(f"bad time {text!r} (want {want})")
+    return time(int(match[1]), int(match[2]), int(match[3] or 0))
+
+
+def _parse_day(text: str, item: str) -> int:
+    try:
+        return parse_day(text)
+    except ValueError:
+        raise ValueError(f"reset window {item!r}: unknown day {text!r} "
+                         "(mon, tue, wed, thu, fri, sat, sun or daily)") from None
 
 
 def _parse_time(text: str, item: str) -> time:
-    match = _TIME.fullmatch(text)
-    if match is None or int(match[1]) > 23 or int(match[2]) > 59:
-        raise ValueError(f"reset window {item!r}: bad time {text!r} (want HH:MM, 00:00-23:59)")
-    return time(int(match[1]), int(match[2]))
+    try:
+        return parse_clock(text)
+    except ValueError as exc:
+        raise ValueError(f"reset window {item!r}: {exc}") from None
 
 
 def _utc(instant: datetime) -> datetime:

@@ -33,6 +33,11 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 TRADING_MODES = ("paper", "live")
 API_PORTS = {"paper": 4002, "live": 4001}  # default GATEWAY_PORT (the host port) per mode
 RELAY_PORTS = {"paper": 4004, "live": 4003}  # GATEWAY_RELAY_PORT: 127.0.0.1:${GATEWAY_PORT}:${GATEWAY_RELAY_PORT}
+# TRADING_CALENDAR: which days the supervisor's daily cycle runs (src.orchestration.schedule).
+TRADING_CALENDARS = ("XNYS", "ALWAYS")
+# IBC's daily auto-restart when AUTO_RESTART_TIME is unset: docker-compose.yml's own default (a test
+# compares them), in IBC's form. New York time: the compose file's TIME_ZONE default is America/New_York.
+DEFAULT_AUTO_RESTART_TIME = "11:59 PM"
 # Where docker-compose.yml reads the password when TWS_PASSWORD_SECRET_FILE is unset (under $HOME).
 DEFAULT_PASSWORD_FILE = ".config/ibkr-zero-touch/tws_password"  # noqa: S105 - a path, not a password
 # IBKR_RESET_WINDOWS unset, in the setting's grammar (resetwindows.DEFAULT_WINDOWS; a test compares them).
@@ -135,6 +140,24 @@ def _windows(value: str) -> None:
     from src.orchestration.resetwindows import parse_windows
 
     parse_windows(value)  # ValueError: one line naming the bad part
+
+
+def _cycle_time(value: str) -> None:
+    from src.orchestration.schedule import parse_cycle_time
+
+    parse_cycle_time(value)
+
+
+def _weekly(value: str) -> None:
+    from src.orchestration.schedule import parse_weekly_time
+
+    parse_weekly_time(value)
+
+
+def _autorestart(value: str) -> None:
+    from src.orchestration.schedule import parse_autorestart_time
+
+    parse_autorestart_time(value)
 
 
 _MODE_PORTS = f"{API_PORTS['paper']} paper, {API_PORTS['live']} live"
@@ -316,6 +339,55 @@ SETTINGS: tuple[Setting, ...] = (
         "with `--supervise`: also stop the Gateway container when the service stops",
         "With --supervise: also stop the Gateway container when the service is stopped (true/false).",
         default="false", kind=bool,
+    ),
+    Setting(
+        "GATEWAY_DOWN_ALERT_AFTER", "Supervision",
+        "with `--supervise`: seconds the API may stay down before one alert (from the end of the reset "
+        "window it went down in, else from the start of the outage)",
+        "With --supervise: seconds the Gateway's API may stay down before one alert, counted from the\n"
+        "end of the reset window it went down in (IBKR's resets, IBC's daily restart), or from the start\n"
+        "of an outage outside any window. 0 = alert at once.",
+        default="300", kind=float, ge=0, le=86400,
+    ),
+    # --- Schedule
+    Setting(
+        "TRADING_CALENDAR", "Schedule (with --supervise; New York time)",
+        "the days the daily cycle runs: `XNYS` (NYSE trading days; a half day counts) or `ALWAYS` (every day)",
+        "The days the supervisor's daily cycle runs: XNYS = New York Stock Exchange trading days\n"
+        "(no weekends, no exchange holidays; a half day is a trading day), ALWAYS = every day,\n"
+        "weekends included (tests, markets that trade every day). Any case.",
+        default="XNYS", choices=TRADING_CALENDARS, case="upper",
+    ),
+    Setting(
+        "DAILY_CYCLE_TIME", "Schedule (with --supervise; New York time)",
+        "when the daily cycle runs on each trading day: `HH:MM` or `HH:MM:SS`, New York",
+        "When the daily cycle runs on each trading day, New York wall clock: HH:MM or HH:MM:SS.\n"
+        "A time a daylight saving change skips or repeats is read with the offset before the change\n"
+        "(02:30 on the March change is 03:30 EDT; 01:30 on the November change is the first one).",
+        default="08:00", check=_cycle_time, accepted="HH:MM or HH:MM:SS (00:00-23:59:59), New York time",
+    ),
+    Setting(
+        "WEEKLY_LOGIN_TIME", "Schedule (with --supervise; New York time)",
+        "`DAY HH:MM`, New York: restart the Gateway then each week, so the 2FA push comes while you are "
+        "awake; heads-up alert at 18:00 the day before; unset = off (heads-up on Sundays at 18:00)",
+        "A planned weekly Gateway restart, DAY HH:MM New York (mon..sun or full names, any case), so\n"
+        "the weekly 2FA push (IBKR invalidates sessions early on Sundays) comes while you are awake.\n"
+        "A heads-up alert goes at 18:00 New York the day before. Must be outside the reset windows.\n"
+        "Unset = no planned restart (the heads-up then goes on Sundays at 18:00).",
+        example="sun 17:00", check=_weekly,
+        accepted="DAY HH:MM, New York time (e.g. 'sun 17:00'), or unset",
+    ),
+    Setting(
+        "AUTO_RESTART_TIME", "Schedule (with --supervise; New York time)",
+        "IBC's daily Gateway restart (keeps the session, no 2FA), passed to the container; also a reset "
+        "window from 2 min before to 10 min after it",
+        "IBC's daily auto-restart of the Gateway (keeps the session: no 2FA until the weekly\n"
+        "invalidation). Compose hands it to the container; the orchestrator also treats 2 minutes\n"
+        "before to 10 minutes after it as a reset window. Read as New York time, as the container\n"
+        "reads it while TIME_ZONE is unset (docker-compose.yml's default: America/New_York; keep it).\n"
+        "hh:mm AM/PM (IBC's form) or 24-hour HH:MM; Compose is handed IBC's form either way.",
+        default=DEFAULT_AUTO_RESTART_TIME, check=_autorestart,
+        accepted="hh:mm AM or hh:mm PM (e.g. 11:59 PM) or 24-hour HH:MM, New York time",
     ),
     # --- Alerts
     Setting(

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,8 @@ from src.orchestration.config import (
     OrchestrationConfig,
     read_dotenv,
 )
-from src.orchestration.resetwindows import DEFAULT_WINDOWS
+from src.orchestration.resetwindows import DEFAULT_WINDOWS, EVERY_DAY, ResetWindow
+from src.orchestration.schedule import WeeklyTime, parse_weekly_time
 from src.orchestration.settings import SETTINGS
 from src.redaction import redact
 from testkit.repo_env import hide_repo_dotenv
@@ -55,6 +57,8 @@ def test_every_setting_is_read_from_the_environment(tmp_path):
         "BOT_COMMAND": "/usr/bin/python3 -m src.main", "BOT_CLIENT_ID": "5", "BOT_READY_TIMEOUT": "12",
         "BOT_LOG_LEVEL": "debug", "STATE_DIR": "/var/lib/zt", "LOG_DIR": "/var/log/zt",
         "DISCORD_WEBHOOK_URL": "https://discord.com/api/webhooks/123/tok-en_1",
+        "TRADING_CALENDAR": "always", "DAILY_CYCLE_TIME": "08:30:15", "WEEKLY_LOGIN_TIME": "Sunday 17:00",
+        "AUTO_RESTART_TIME": "23:55", "GATEWAY_DOWN_ALERT_AFTER": "0",
     })
     assert (cfg.gateway_host, cfg.gateway_port, cfg.gateway_service, cfg.gateway_container) == \
         ("127.0.0.1", 4001, "gw", "gw-1")
@@ -67,6 +71,43 @@ def test_every_setting_is_read_from_the_environment(tmp_path):
     assert cfg.docker_compose_dir == tmp_path
     assert cfg.trading_mode == "live" and cfg.expected_accounts == ("U1234567", "F7654321")
     assert cfg.gateway_login_budget == 5
+    assert (cfg.trading_calendar, cfg.daily_cycle_time, cfg.weekly_login) == \
+        ("ALWAYS", time(8, 30, 15), WeeklyTime(6, time(17)))
+    assert (cfg.auto_restart_time, cfg.gateway_down_alert_after) == (time(23, 55), 0)
+
+
+def test_the_schedule_settings_default_to_the_nyse_at_eight_and_ibcs_restart_at_11_59_pm():
+    cfg = load({})
+    assert (cfg.trading_calendar, cfg.daily_cycle_time, cfg.weekly_login) == ("XNYS", time(8, 0), None)
+    assert (cfg.gateway_down_alert_after, cfg.auto_restart_time) == (300, time(23, 59))
+    assert cfg.ibkr_reset_windows == DEFAULT_WINDOWS  # the setting alone
+    assert cfg.reset_windows == (*DEFAULT_WINDOWS, ResetWindow(EVERY_DAY, time(23, 57), time(0, 9), 1))
+    assert cfg.child_env["AUTO_RESTART_TIME"] == "11:59 PM"
+
+
+@pytest.mark.parametrize(("written", "for_ibc", "window"), [
+    ("23:55", "11:55 PM", "daily 23:53-00:05"),
+    ("6:00 am", "06:00 AM", "daily 05:58-06:10"),
+    ("11:59 PM", "11:59 PM", "daily 23:57-00:09"),
+])
+def test_auto_restart_time_reaches_compose_in_ibcs_form_and_adds_a_reset_window(written, for_ibc, window):
+    """IBC reads AutoRestartTime only as `hh:mm AM`/`hh:mm PM`: Compose gets that form, whatever was written."""
+    cfg = load({"AUTO_RESTART_TIME": written, "IBKR_RESET_WINDOWS": "none"})
+    assert cfg.child_env["AUTO_RESTART_TIME"] == for_ibc and cfg.bot_env["AUTO_RESTART_TIME"] == for_ibc
+    assert cfg.ibkr_reset_windows == () and [w.describe() for w in cfg.reset_windows] == [window]
+
+
+def test_a_configuration_built_by_hand_without_an_auto_restart_has_only_ibkrs_windows():
+    cfg = dataclasses.replace(OrchestrationConfig(), auto_restart_time=None)
+    assert cfg.reset_windows == cfg.ibkr_reset_windows == DEFAULT_WINDOWS
+
+
+@pytest.mark.parametrize("weekly", ["sun 17:00", "mon 07:30", "fri 22:44", "sun 02:00", "sat 12:00"])
+def test_a_weekly_login_outside_the_reset_windows_is_accepted(weekly):
+    env = {"WEEKLY_LOGIN_TIME": weekly}
+    if weekly.startswith("sat"):
+        env["IBKR_RESET_WINDOWS"] = "daily 23:45-00:45"  # no weekend window
+    assert load(env).weekly_login == parse_weekly_time(weekly)
 
 
 def test_new_settings_default_to_paper_with_a_login_budget_of_three():
@@ -137,6 +178,24 @@ def test_host_names_and_addresses_are_accepted(host):
     ({"DOCKER_COMPOSE_DIR": "/nonexistent/compose"},
      "DOCKER_COMPOSE_DIR='/nonexistent/compose' is invalid: /nonexistent/compose is not a directory"),
     ({"DOCKER_COMPOSE_DIR": "docs"}, f"DOCKER_COMPOSE_DIR='docs' is invalid: {REPO_ROOT}/docs holds no Compose file"),
+    ({"TRADING_CALENDAR": "NYSE"}, "TRADING_CALENDAR='NYSE' is invalid: expected XNYS or ALWAYS"),
+    ({"DAILY_CYCLE_TIME": "8am"}, "DAILY_CYCLE_TIME='8am' is invalid: expected HH:MM or HH:MM:SS"),
+    ({"DAILY_CYCLE_TIME": "24:00"}, "DAILY_CYCLE_TIME='24:00' is invalid: expected HH:MM or HH:MM:SS"),
+    ({"WEEKLY_LOGIN_TIME": "sunday"}, "WEEKLY_LOGIN_TIME='sunday' is invalid: expected DAY HH:MM, New York time"),
+    ({"WEEKLY_LOGIN_TIME": "someday 10:00"}, "WEEKLY_LOGIN_TIME='someday 10:00' is invalid: expected DAY HH:MM"),
+    ({"WEEKLY_LOGIN_TIME": "sun 25:00"}, "WEEKLY_LOGIN_TIME='sun 25:00' is invalid"),
+    ({"WEEKLY_LOGIN_TIME": "sat 12:00"},
+     "WEEKLY_LOGIN_TIME='sat 12:00' is invalid: it falls in the reset window 'fri 22:45-sun 02:00'"),
+    ({"WEEKLY_LOGIN_TIME": "Tue 00:30"},
+     "WEEKLY_LOGIN_TIME='Tue 00:30' is invalid: it falls in the reset window 'daily 23:45-00:45'"),
+    ({"WEEKLY_LOGIN_TIME": "mon 06:05", "AUTO_RESTART_TIME": "06:00 AM"},
+     "WEEKLY_LOGIN_TIME='mon 06:05' is invalid: it falls in the reset window 'daily 05:58-06:10'"),
+    ({"GATEWAY_DOWN_ALERT_AFTER": "-1"},
+     "GATEWAY_DOWN_ALERT_AFTER='-1' is invalid: expected seconds, a number >= 0 and <= 86400"),
+    ({"GATEWAY_DOWN_ALERT_AFTER": "nan"}, "GATEWAY_DOWN_ALERT_AFTER='nan' is invalid"),
+    ({"AUTO_RESTART_TIME": "13:00 PM"}, "AUTO_RESTART_TIME='13:00 PM' is invalid: expected hh:mm AM or hh:mm PM"),
+    ({"AUTO_RESTART_TIME": "11:59 XM"}, "AUTO_RESTART_TIME='11:59 XM' is invalid: expected hh:mm AM or hh:mm PM"),
+    ({"AUTO_RESTART_TIME": "24:00"}, "AUTO_RESTART_TIME='24:00' is invalid"),
     ({"COMPOSE_FILE": "docker-compose.yml:missing.yml"},
      f"COMPOSE_FILE='docker-compose.yml:missing.yml' is invalid: {REPO_ROOT}/docker/gateway/missing.yml is not a file"),
 ])
@@ -277,7 +336,7 @@ def test_secrets_lists_the_webhook_token_and_ibkr_credentials():
     assert set(cfg.secrets) == {"https://discord.com/api/webhooks/123/tok-en_1", "tok-en_1", "hunter22", "trader1"}
 
 
-@pytest.mark.parametrize("env", [{"GATEWAY_PORT": "abc"}, {"BOT_LOG_LEVEL": "LOUD"}])
+@pytest.mark.parametrize("env", [{"GATEWAY_PORT": "abc"}, {"BOT_LOG_LEVEL": "LOUD"}, {"TRADING_CALENDAR": "NYSE"}])
 def test_cli_bad_variable_exits_1_with_one_line_and_no_traceback(env, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "src.orchestration.startup"], cwd=tmp_path, capture_output=True, text=True,
@@ -365,5 +424,8 @@ def test_the_defaults_written_in_compose_and_shell_are_the_declared_ones():
     compose = (REPO_ROOT / "docker" / "gateway" / "docker-compose.yml").read_text()
     assert f"127.0.0.1:${{GATEWAY_PORT:-{API_PORTS['paper']}}}:" in compose
     assert f"${{TWS_PASSWORD_SECRET_FILE:-${{HOME}}/{settings.DEFAULT_PASSWORD_FILE}}}" in compose
+    assert f"AUTO_RESTART_TIME: ${{AUTO_RESTART_TIME:-{settings.default_str('AUTO_RESTART_TIME')}}}" in compose
+    # AUTO_RESTART_TIME is read as New York time: the container's clock must be New York's by default
+    assert "TIME_ZONE: ${TIME_ZONE:-America/New_York}" in compose and "TZ: ${TIME_ZONE:-America/New_York}" in compose
     wrapper = (REPO_ROOT / "docker" / "gateway" / "scripts" / "production-startup.sh").read_text()
     assert f"dir=${{STATE_DIR:-{settings.default_str('STATE_DIR')}}}" in wrapper  # where a refusal is journalled
