@@ -37,6 +37,7 @@ from testkit.docker import docker
 from testkit.docker import docker_problem as _docker_problem
 from testkit.gateway import SIMULATOR_IMAGE, SimGateway, unique_project
 from testkit.repo_env import hide_repo_dotenv
+from testkit.schedule import off_calendar
 from testkit.rundir import RunDir as BaseRunDir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -359,6 +360,7 @@ def base_env() -> dict[str, str]:
     names = {s.name for s in SETTINGS}
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop) and k not in names}
     env["PYTHONPATH"] = str(REPO_ROOT)
+    env.update(off_calendar())  # IBKR's reset windows must not change a measurement by the hour it runs
     return hide_repo_dotenv(env)  # nor anything the developer's own .env says
 
 

@@ -148,7 +148,7 @@ class Bot:
 
     def _on_state(self, state: str, reason: str) -> None:
         if self._record is not None:
-            self._record.update(connection=state, connection_reason=reason)
+            self._record.update(connection=state, connection_reason=reason, connection_since=utc_now())
             write_atomic(self.ready_file, json.dumps(self._record))
         notify(f"STATUS={state}: {reason}; strategy {self.plan.strategy}")
 
@@ -198,7 +198,7 @@ class Bot:
             "trading_authorized": self.plan.trading_authorized, "plan_date": self.plan.date.isoformat(),
             "accounts": accounts, "gateway": f"{self.args.gateway_host}:{self.args.gateway_port}",
             "client_id": self.args.client_id, "connection": self.broker.state,
-            "connection_reason": self.broker.state_reason,
+            "connection_reason": self.broker.state_reason, "connection_since": utc_now(),
         }
         write_atomic(self.ready_file, json.dumps(self._record))
         notify(f"READY=1\nMAINPID={os.getpid()}\nSTATUS=connected, strategy {self.plan.strategy}")

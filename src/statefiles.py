@@ -32,6 +32,9 @@ CHECKPOINT_FILE = "current_run.json"
 LOGINS_FILE = "gateway_logins.jsonl"
 # The problems already alerted and not cleared (src/notifications/dedupe.py, written atomically).
 ALERT_GATE_FILE = "alert_gate.json"
+# One JSON line per decision of the supervisor (--supervise: an outage seen, a restart, an alert, a
+# daily cycle, the weekly login), with its reason (src/orchestration/supervise.py).
+SUPERVISOR_LOG = "supervisor.jsonl"
 # The Strategy C plan (src/gameplan/generator.py): EMERGENCY_GAMEPLAN_PATH's default is `state/` + this
 # name (src/orchestration/settings.py; a test compares them), a setting of its own, so not always here.
 EMERGENCY_PLAN_FILE = "emergency_gameplan.json"

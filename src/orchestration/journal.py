@@ -122,8 +122,13 @@ def _last_byte(path: Path) -> bytes:
 
 def read_runs(state_dir: Path) -> Iterator[dict[str, Any]]:
     """Every complete record in runs.jsonl, oldest first; torn lines are skipped."""
+    return read_lines(state_dir / RUNS_FILE)
+
+
+def read_lines(path: Path) -> Iterator[dict[str, Any]]:
+    """Every complete JSON-object line of a journal file (runs.jsonl, supervisor.jsonl), oldest first."""
     try:
-        lines = (state_dir / RUNS_FILE).read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except FileNotFoundError:
         return
     for line in lines:

@@ -28,11 +28,13 @@ from src.orchestration import exitcodes
 from src.orchestration.journal import RunJournal, recover_interrupted
 from src.orchestration.locks import LockHeld, PidLock
 from src.orchestration.sdnotify import notify
-from src.orchestration.supervise import ALERT_DRAIN, BOT_STOP_GRACE, supervise
 from src.redaction import redact
 from src.statefiles import ORCHESTRATOR_LOCK
 
 log = logging.getLogger("src.orchestration.startup")
+
+BOT_STOP_GRACE = 20.0  # SIGTERM to SIGKILL, when stopping the bot
+ALERT_DRAIN = 5.0  # at exit, how long pending alerts may still take
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ class MachineRun:
         if self._phase == "startup":
             raise Interrupted(signum)
         self.stop.set()  # concluding: finish writing first; supervising: stop the bot
+        self.wake.set()
 
     def run(self) -> int:
         """The whole run; raises only OSError when state/ cannot be written (exit 1 in the CLI)."""
@@ -158,6 +161,8 @@ class MachineRun:
                 log.warning("Previous run %s ended abruptly; recorded it as interrupted", recovered.get("run_id"))
             code = self._run_machine()
             if self.supervise and code in (exitcodes.SUCCESS, exitcodes.STRATEGY_C):
+                from src.orchestration.supervise import supervise  # the phase after a successful start
+
                 self._phase = "supervising"
                 code = supervise(self)  # type: ignore[arg-type]
             return code

@@ -130,20 +130,20 @@ class WeeklyTime:
 
     def describe(self) -> str:
         """In the setting's grammar, e.g. ``sun 17:00`` (``parse_weekly_time`` reads it back)."""
-        return f"{DAY_NAMES[self.day]} {self.at:%H:%M}"
+        return f"{DAY_NAMES[self.day]} {self.at:{'%H:%M:%S' if self.at.second else '%H:%M'}}"
 
 
 _WEEKLY = re.compile(r"(?P<day>[A-Za-z]+)\s+(?P<at>\S+)")
 
 
 def parse_weekly_time(text: str) -> WeeklyTime:
-    """``DAY HH:MM``, New York wall clock; the day short (``sun``) or full (``sunday``), any case.
+    """``DAY HH:MM`` (or ``DAY HH:MM:SS``), New York wall clock; the day short (``sun``) or full (``sunday``), any case.
     ValueError with a one-line message naming what is wrong."""
     match = _WEEKLY.fullmatch(text.strip())
     if match is None:
         raise ValueError(f"weekly time {text!r}: expected 'DAY HH:MM', e.g. 'sun 17:00'")
     try:
-        return WeeklyTime(parse_day(match["day"]), parse_clock(match["at"]))
+        return WeeklyTime(parse_day(match["day"]), parse_clock(match["at"], seconds=True))
     except ValueError as exc:
         raise ValueError(f"weekly time {text!r}: {exc}") from None
 

@@ -370,12 +370,12 @@ SETTINGS: tuple[Setting, ...] = (
         "WEEKLY_LOGIN_TIME", "Schedule (with --supervise; New York time)",
         "`DAY HH:MM`, New York: restart the Gateway then each week, so the 2FA push comes while you are "
         "awake; heads-up alert at 18:00 the day before; unset = off (heads-up on Sundays at 18:00)",
-        "A planned weekly Gateway restart, DAY HH:MM New York (mon..sun or full names, any case), so\n"
+        "A planned weekly Gateway restart, DAY HH:MM[:SS] New York (mon..sun or full names, any case), so\n"
         "the weekly 2FA push (IBKR invalidates sessions early on Sundays) comes while you are awake.\n"
         "A heads-up alert goes at 18:00 New York the day before. Must be outside the reset windows.\n"
         "Unset = no planned restart (the heads-up then goes on Sundays at 18:00).",
         example="sun 17:00", check=_weekly,
-        accepted="DAY HH:MM, New York time (e.g. 'sun 17:00'), or unset",
+        accepted="DAY HH:MM or DAY HH:MM:SS, New York time (e.g. 'sun 17:00'), or unset",
     ),
     Setting(
         "AUTO_RESTART_TIME", "Schedule (with --supervise; New York time)",

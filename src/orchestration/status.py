@@ -4,8 +4,9 @@
 
 For humans first (a compact table), `--json` for scripts: the Gateway and its API, the bot and its
 connection, the plan in force (date, strategy, authority, sha256, from the bot's readiness record),
-the next IBKR reset window, the next daily cycle (none exists yet: "not configured"), the login
-budget left, the last alert and the last run. Exit 0 only when the
+the next IBKR reset window (AUTO_RESTART_TIME's included), the next daily cycle and weekly login
+(acted on by --supervise), what the supervisor last decided, the login budget left, the last alert
+(the start-up's or the supervisor's, whichever is later) and the last run. Exit 0 only when the
 Gateway container is up and healthy, the API handshake succeeds, and the bot
 holds its lock with a matching readiness record; 1 otherwise, and for a usage or
 configuration error (one line on stderr). What Docker and the Gateway said is shown
@@ -22,19 +23,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from src.notifications.dedupe import describe_duration
-from src.orchestration import cli
+from src.orchestration import cli, schedule
 from src.orchestration.bot import running_bot
 from src.orchestration.config import OrchestrationConfig, config_for_cli
 from src.orchestration.docker import DockerClient, DockerError
 from src.orchestration.health import GatewayHealthChecker
-from src.orchestration.journal import read_runs
+from src.orchestration.journal import read_lines, read_runs
 from src.orchestration.logins import LoginBudget
 from src.orchestration.resetwindows import ResetWindow, new_york_time, next_window, next_window_end
 from src.redaction import redact
-from src.statefiles import read_ready_record
+from src.statefiles import SUPERVISOR_LOG, read_ready_record
 
-# No daily cycle (a planned restart and plan roll-over at a set time) exists yet: said plainly.
-DAILY_CYCLE = {"configured": False, "next": None, "text": "not configured (no daily cycle exists yet)"}
 
 
 def collect(config: OrchestrationConfig, docker: DockerClient | None = None,
@@ -62,6 +61,7 @@ def collect(config: OrchestrationConfig, docker: DockerClient | None = None,
            "connection_reason": ready.get("connection_reason") if ready else None}
     plan = _plan(ready, in_force=bool(bot["ready"]))
     runs = list(read_runs(config.state_dir))
+    decisions = list(read_lines(config.state_dir / SUPERVISOR_LOG))
     last = runs[-1] if runs else None
     last_run = {k: last.get(k) for k in ("run_id", "outcome", "exit_code", "ended_at", "reason")} if last else None
     up = container["up"] and probe.ok and bot["ready"]
@@ -73,9 +73,10 @@ def collect(config: OrchestrationConfig, docker: DockerClient | None = None,
         logins = {"left": None, "limit": config.gateway_login_budget, "frees_at": None,
                   "text": f"unknown: cannot read the login record: {exc.strerror or exc}"}
     status = {"up": up, "gateway": {**container, "api": probe.describe(), "api_ok": probe.ok},
-              "bot": bot, "plan": plan, "reset_window": reset_window(now, config.ibkr_reset_windows),
-              "daily_cycle": dict(DAILY_CYCLE), "login_budget": logins, "last_alert": last_alert(runs),
-              "last_run": last_run}
+              "bot": bot, "plan": plan, "reset_window": reset_window(now, config.reset_windows),
+              "daily_cycle": daily_cycle(now, config), "weekly_login": weekly_login(now, config),
+              "supervisor": last_decision(decisions), "login_budget": logins,
+              "last_alert": last_alert(runs, decisions), "last_run": last_run}
     masked: dict[str, Any] = _masked(status, config.secrets)
     return masked
 
@@ -117,15 +118,49 @@ def reset_window(now: datetime, windows: Sequence[ResetWindow]) -> dict[str, Any
             "end": _iso(until), "text": text}
 
 
-def last_alert(runs: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
-    """The last alert journalled (runs.jsonl records carry their run's alerts), with its run."""
+def daily_cycle(now: datetime, config: OrchestrationConfig) -> dict[str, Any]:
+    """When --supervise next re-evaluates the gameplan and restarts the bot on it."""
+    at = schedule.next_daily_cycle(now, config.daily_cycle_time, config.trading_calendar)
+    return {"next": _iso(at), "calendar": config.trading_calendar,
+            "text": f"{new_york_time(at)} (in {_until(now, at)}; {config.trading_calendar} trading days, "
+                    f"DAILY_CYCLE_TIME {config.daily_cycle_time:%H:%M:%S}, with --supervise)"}
+
+
+def weekly_login(now: datetime, config: OrchestrationConfig) -> dict[str, Any]:
+    """The planned weekly login (WEEKLY_LOGIN_TIME) and its heads-up, or the Sunday heads-up alone."""
+    heads_up = schedule.next_heads_up(now, config.weekly_login)
+    if config.weekly_login is None:
+        return {"next": None, "heads_up": _iso(heads_up),
+                "text": f"not planned (WEEKLY_LOGIN_TIME unset); heads-up {new_york_time(heads_up)}"}
+    at = schedule.next_weekly(now, config.weekly_login)
+    return {"next": _iso(at), "heads_up": _iso(heads_up),
+            "text": f"{new_york_time(at)} (in {_until(now, at)}); heads-up {new_york_time(heads_up)}"}
+
+
+def last_decision(decisions: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The supervisor's last recorded decision (state/supervisor.jsonl)."""
+    if not decisions:
+        return None
+    last = decisions[-1]
+    return {"at": last.get("at"), "event": last.get("event"), "detail": last.get("detail")}
+
+
+def last_alert(runs: Iterable[dict[str, Any]], decisions: Sequence[dict[str, Any]] = ()) -> dict[str, Any] | None:
+    """The last alert: journalled with its run (runs.jsonl), or sent by the supervisor (supervisor.jsonl)."""
+    found: dict[str, Any] | None = None
     for run in reversed(list(runs)):
         alerts = [a for a in run.get("alerts") or [] if isinstance(a, dict) and a.get("message")]
         if alerts:
             alert = alerts[-1]
-            return {"level": alert.get("level"), "message": alert.get("message"),
-                    "delivered": alert.get("delivered"), "run_id": run.get("run_id"), "at": run.get("ended_at")}
-    return None
+            found = {"level": alert.get("level"), "message": alert.get("message"),
+                     "delivered": alert.get("delivered"), "run_id": run.get("run_id"), "at": run.get("ended_at")}
+            break
+    sent = [d for d in decisions if d.get("event") == "alert" and isinstance(d.get("detail"), str)]
+    if sent and (found is None or str(sent[-1].get("at")) > str(found["at"])):
+        level, _, message = sent[-1]["detail"].partition(": ")
+        return {"level": level, "message": message, "delivered": None, "run_id": sent[-1].get("run_id"),
+                "at": sent[-1].get("at")}
+    return found
 
 
 def _until(now: datetime, then: datetime) -> str:
@@ -154,6 +189,9 @@ def render(status: dict[str, Any]) -> str:
         ("    ", "plan in force", _render_plan(status["plan"])),
         ("    ", "next reset window", status["reset_window"]["text"]),
         ("    ", "next daily cycle", status["daily_cycle"]["text"]),
+        ("    ", "weekly login", status["weekly_login"]["text"]),
+        ("    ", "supervisor", f"{sup['event']} at {sup['at']}: {sup['detail']}" if (sup := status["supervisor"])
+         else "no decision recorded"),
         ("    " if logins["left"] else "LOW ", "login budget", logins["text"]),
         ("    ", "last alert", _render_alert(status["last_alert"])),
         ("    ", "last run", f"{last['outcome']} (exit {last['exit_code']}) at {last['ended_at']}: "
@@ -178,7 +216,7 @@ def _render_alert(alert: dict[str, Any] | None) -> str:
     if alert is None:
         return "no alert recorded"
     delivered = {True: "delivered", False: "NOT delivered"}.get(alert["delivered"], "delivery unknown")
-    return f"{alert['level']}: {alert['message']} ({delivered}; run {alert['run_id']}, ended {alert['at']})"
+    return f"{alert['level']}: {alert['message']} ({delivered}; run {alert['run_id']}, at {alert['at']})"
 
 
 def report(config: OrchestrationConfig, as_json: bool) -> int:

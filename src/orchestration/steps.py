@@ -105,7 +105,7 @@ class StartupSteps(MachineRun):
         return S.LOGIN_BUDGET_SPENT
 
     def _diagnose_login(self, state: ContainerState | None) -> ibc.LoginDiagnosis:
-        return diagnose_login(self.services.docker, state, self.services.now(), self.config.ibkr_reset_windows)
+        return diagnose_login(self.services.docker, state, self.services.now(), self.config.reset_windows)
 
     def _hand_over(self) -> tuple[Path, str]:
         snapshot, sha256 = snapshot_plan(self.config.state_dir, self.context.plan_data or b"")

@@ -1,63 +1,239 @@
-"""`--supervise`: after a successful start, stay the bot's parent until a stop signal or the bot's death.
+"""`--supervise`: after a successful start, the operator's unattended week.
 
-For systemd `Type=notify` (READY=1 once the bot is ready, STATUS=, STOPPING=1) and to keep a WSL
-distro alive under Task Scheduler. SIGTERM/SIGINT: stop the bot gracefully (and the Gateway too
-with SUPERVISE_STOP_GATEWAY=true), exit 0. The bot dies: a critical alert, exit 1, so the
-supervisor restarts the service (within its start limits and the Gateway login budget).
+One loop, woken by Docker events (the Gateway container's die/start/health), the bot's exit, a
+signal or the next timer, and otherwise every TICK s to read the bot's connection state:
+
+* the Gateway: `watch.GatewayWatch` meets an outage with the start-up's policy (reset windows
+  expected and not alerted, IBC's log read before anything, one restart within the login
+  budget, never while a 2FA push waits); the bot keeps running, its gate closed meanwhile;
+* the daily cycle: at DAILY_CYCLE_TIME (New York) on each trading day of TRADING_CALENDAR, the
+  gameplan is evaluated again and the bot restarted on it, or on Strategy C (`cycle.py`),
+  without touching the Gateway; deferred while the Gateway is down;
+* the weekly login: a heads-up alert the evening before, and at WEEKLY_LOGIN_TIME (when set) one
+  controlled restart, so IBKR's weekly 2FA push comes when the operator is awake;
+* systemd: READY=1 once, STATUS= whenever the situation changes, STOPPING=1 on the way out.
+
+SIGTERM/SIGINT: stop the bot gracefully (and the Gateway too with SUPERVISE_STOP_GATEWAY=true),
+exit 0. The bot dies, or cannot be restarted by the daily cycle: a critical alert, exit 1, so
+systemd restarts the service (the Gateway, still up, is not logged in again). Every decision is
+a line in state/supervisor.jsonl, with its reason.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from src.notifications.dedupe import AlertGate
 from src.orchestration import bot as botproc
-from src.orchestration import exitcodes
-from src.orchestration.docker import DockerError
-from src.orchestration.journal import RunJournal
+from src.orchestration import exitcodes, schedule
+from src.orchestration.docker import ContainerState, DockerError, EventWatcher
+from src.orchestration.journal import RunJournal, append_line, utc_now
+from src.orchestration.machine import ALERT_DRAIN, BOT_STOP_GRACE
+from src.orchestration.resetwindows import new_york_time
 from src.orchestration.sdnotify import notify
+from src.orchestration.watch import GatewayWatch, Seen, WatchSettings
+from src.statefiles import SUPERVISOR_LOG, read_ready_record
 
 if TYPE_CHECKING:
     from src.orchestration.startup import StartupOrchestrator
 
 log = logging.getLogger(__name__)
 
-BOT_STOP_GRACE = 20.0  # SIGTERM to SIGKILL, when stopping the bot
-ALERT_DRAIN = 5.0  # at exit, how long pending alerts may still take
+TICK = 1.0  # how often the bot's connection state is read when nothing else wakes the loop
+INSPECT_EVERY = 60.0  # a safety `docker inspect`, on top of the pushed Docker events
+EVENTS_RETRY = 5.0  # a `docker events` stream that ended (daemon restart) is started again this often
+
+
+class Supervisor:
+    """The loop of `supervise` (see the module's docstring)."""
+
+    def __init__(self, orch: StartupOrchestrator) -> None:
+        self.orch, self.config, self.services = orch, orch.config, orch.services
+        cfg, clock = orch.config, orch.services.clock
+        self.run_id = orch.journal.run_id  # the start-up's run: supervision is its last phase
+        self.run = RunJournal(cfg.state_dir, run_id=self.run_id)
+        self.failure_alerted = False
+        self.watch = GatewayWatch(
+            docker=self.services.docker, health=self.services.health, logins=orch.logins,
+            gate=AlertGate.in_state_dir(cfg.state_dir), alert=self.alert, record=self.record, clock=clock,
+            now=self.services.now, run_id=self.run_id,
+            settings=WatchSettings(windows=cfg.reset_windows, alert_after=cfg.gateway_down_alert_after,
+                                   login_timeout=cfg.gateway_health_timeout, twofa_wait=cfg.twofa_wait_timeout,
+                                   login_budget=cfg.gateway_login_budget, probe_timeout=cfg.health_check_timeout))
+        now = self.services.now()
+        self.next_cycle = schedule.next_daily_cycle(now, cfg.daily_cycle_time, cfg.trading_calendar)
+        self.next_heads_up = schedule.next_heads_up(now, cfg.weekly_login)
+        self.next_login = schedule.next_weekly(now, cfg.weekly_login) if cfg.weekly_login else None
+        self.events_changed = threading.Event()
+        self.container: ContainerState | None = None
+        self.inspected_at = float("-inf")
+        self.events_started_at = float("-inf")
+        self.watcher: EventWatcher | None = None
+        self.status = ""
+
+    def run_until_stopped(self) -> int:
+        orch, ctx = self.orch, self.orch.context
+        self.run.update(phase="supervise", bot_pid=ctx.bot_pid, bot_log=str(ctx.bot_log))
+        mode = "Strategy C, no trading" if ctx.strategy_c_reason else "validated gameplan"
+        notify(f"READY=1\nSTATUS=bot PID {ctx.bot_pid} running ({mode}); next daily cycle "
+               f"{new_york_time(self.next_cycle)}")
+        log.info("Supervising the bot (PID %s) and the Gateway until SIGTERM; next daily cycle %s", ctx.bot_pid,
+                 new_york_time(self.next_cycle))
+        self.record("supervising", f"bot PID {ctx.bot_pid} on {mode}; next daily cycle "
+                    f"{new_york_time(self.next_cycle)}")
+        self._watch_bot(ctx.bot_process)
+        failure: str | None = None
+        try:
+            while not orch.stop.is_set() and failure is None:
+                failure = self.turn()
+                orch.wake.wait(self._sleep_for())
+                orch.wake.clear()
+        finally:
+            if self.watcher is not None:
+                self.watcher.close()
+        return self._end(failure)
+
+    def turn(self) -> str | None:
+        """One look at everything; the reason to end supervision with exit 1, or None."""
+        proc = self.orch.context.bot_process
+        if proc is not None and proc.poll() is not None:
+            return f"the bot exited unexpectedly with code {proc.returncode}{self.orch.bot_log_excerpt()}"
+        self._look_at_the_container()
+        status = self.watch.tick(Seen(self.container, *self._bot_connection()))
+        now = self.services.now()
+        if now >= self.next_heads_up:
+            self._heads_up(now)
+        if self.next_login is not None and now >= self.next_login:
+            self.next_login = schedule.next_weekly(now, self.config.weekly_login)
+            status = self.watch.planned_login("Weekly IBKR login (WEEKLY_LOGIN_TIME)")
+        if now >= self.next_cycle:
+            if self.watch.outage is None:
+                failure = self._daily_cycle(now)
+                if failure:
+                    return failure
+            else:
+                status += "; daily cycle deferred until the Gateway is back"
+        self._say(f"{status}; next daily cycle {new_york_time(self.next_cycle)}")
+        return None
+
+    # --- the parts of a turn -------------------------------------------------------------------
+
+    def _look_at_the_container(self) -> None:
+        clock = self.services.clock
+        if self.watcher is None and clock() - self.events_started_at >= EVENTS_RETRY:
+            self.events_started_at = clock()
+            self.watcher = self.services.docker.watch(self._on_event)
+        if self.events_changed.is_set() or clock() - self.inspected_at >= INSPECT_EVERY:
+            self.events_changed.clear()
+            self.inspected_at = clock()
+            try:
+                self.container = self.services.docker.inspect()
+            except DockerError as exc:
+                log.warning("cannot inspect the Gateway container: %s", exc.message)
+                self.inspected_at = clock() - INSPECT_EVERY + EVENTS_RETRY  # look again soon
+
+    def _on_event(self, action: str) -> None:
+        if action == "stream-ended":
+            self.watcher = None  # started again by the next turn
+        elif action.startswith("health_status"):
+            self.record("docker_health", action)
+        self.events_changed.set()
+        self.orch.wake.set()
+
+    def _bot_connection(self) -> tuple[str | None, datetime | None]:
+        record = read_ready_record(self.config.state_dir) or {}
+        if record.get("pid") != self.orch.context.bot_pid:
+            return None, None
+        try:
+            since = datetime.fromisoformat(str(record["connection_since"]))
+        except (KeyError, ValueError):
+            since = None
+        return record.get("connection"), since
+
+    def _heads_up(self, now: datetime) -> None:
+        self.next_heads_up = schedule.next_heads_up(now, self.config.weekly_login)
+        when = (f"the supervisor logs the Gateway in again at {new_york_time(self.next_login)} "
+                "(WEEKLY_LOGIN_TIME): approve the push then" if self.next_login else
+                "the Gateway's next login will need your approval on the phone; set WEEKLY_LOGIN_TIME to choose when")
+        self.record("heads_up", when)
+        self.alert("warning", f"IBKR ends the week's session: {when}", title="Heads-up: weekly IBKR login")
+
+    def _daily_cycle(self, now: datetime) -> str | None:
+        from src.orchestration.cycle import run_daily_cycle  # the machine's own handlers, run again
+
+        self.next_cycle = schedule.next_daily_cycle(now, self.config.daily_cycle_time, self.config.trading_calendar)
+        failure = run_daily_cycle(self.orch, self.record)
+        self.failure_alerted = failure is not None  # the cycle's own conclusion alerted it
+        self._watch_bot(self.orch.context.bot_process)
+        return failure
+
+    def _watch_bot(self, proc: object) -> None:
+        def wait_for_it() -> None:
+            proc.wait()  # type: ignore[attr-defined]
+            self.orch.wake.set()
+
+        if proc is not None:
+            threading.Thread(target=wait_for_it, name="bot-wait", daemon=True).start()
+
+    def _sleep_for(self) -> float:
+        now = self.services.now()
+        timers = [self.next_cycle, self.next_heads_up] + ([self.next_login] if self.next_login else [])
+        until_next = min((t - now).total_seconds() for t in timers)
+        return float(max(0.0, min(TICK, until_next)))
+
+    def _say(self, status: str) -> None:
+        if status != self.status:
+            self.status = status
+            notify(f"STATUS={status}")
+            log.info("Supervisor: %s", status)
+
+    def alert(self, level: str, message: str, *, title: str | None = None) -> None:
+        """Send an alert, and record it (the supervisor's alerts belong to no run's record)."""
+        self.record("alert", f"{level}: {message}")
+        self.orch.alert(level, message, title=title)
+
+    def record(self, event: str, detail: str) -> None:
+        """One supervisor decision, with its reason, in state/supervisor.jsonl (secrets redacted)."""
+        try:
+            append_line(self.config.state_dir / SUPERVISOR_LOG,
+                        {"at": utc_now(), "run_id": self.run_id, "event": event,
+                         "detail": self.orch.redact(detail)})
+        except OSError as exc:
+            log.error("cannot record the supervisor's decision %s (%s): %s", event, exc, self.orch.redact(detail))
+
+    # --- the end -------------------------------------------------------------------------------
+
+    def _end(self, failure: str | None) -> int:
+        orch = self.orch
+        proc = orch.context.bot_process
+        if failure is None:
+            notify(f"STOPPING=1\nSTATUS=stopping on {orch.signal_name}")
+            bot_code = botproc.stop_process(proc, grace=BOT_STOP_GRACE) if proc is not None else None
+            reason = f"stopped by {orch.signal_name}: the bot exited with code {bot_code}"
+            if orch.config.supervise_stop_gateway:
+                reason += "; " + _stop_gateway(orch)
+            code, outcome = exitcodes.SUCCESS, "stopped"
+            self.alert("info", f"Trading system stopped ({reason})")
+        else:
+            if proc is not None and proc.poll() is None:
+                botproc.stop_process(proc, grace=BOT_STOP_GRACE)  # exit 1 promises nothing trades
+            reason, code, outcome = failure, exitcodes.FAILURE, "bot_died"
+            if not self.failure_alerted:
+                self.alert("critical", reason, title="Bot DIED: the supervisor will restart the service")
+        self.record(outcome, reason)
+        log.log(logging.INFO if code == exitcodes.SUCCESS else logging.ERROR, "Supervision ended: %s",
+                orch.redact(reason))
+        orch.services.alerts.flush(ALERT_DRAIN)
+        self.run.finish(outcome, code, orch.redact(reason), own_checkpoint=False)
+        return code
 
 
 def supervise(orch: StartupOrchestrator) -> int:
-    """Block until `orch.stop` is set (a signal, or the bot's exit), then end as the reason says."""
-    ctx, proc = orch.context, orch.context.bot_process
-    record = RunJournal(orch.config.state_dir, run_id=orch.journal.run_id)
-    record.update(phase="supervise", bot_pid=ctx.bot_pid, bot_log=str(ctx.bot_log))
-    mode = "Strategy C, no trading" if ctx.strategy_c_reason else "validated gameplan"
-    notify(f"READY=1\nSTATUS=bot PID {ctx.bot_pid} running ({mode})")
-    log.info("Supervising the bot (PID %s) until SIGTERM", ctx.bot_pid)
-
-    def wait_for_the_bot() -> None:
-        proc.wait()
-        orch.stop.set()
-
-    threading.Thread(target=wait_for_the_bot, name="bot-wait", daemon=True).start()
-    orch.stop.wait()
-    if orch.signal_name:
-        notify(f"STOPPING=1\nSTATUS=stopping on {orch.signal_name}")
-        bot_code = botproc.stop_process(proc, grace=BOT_STOP_GRACE)
-        reason = f"stopped by {orch.signal_name}: the bot exited with code {bot_code}"
-        if orch.config.supervise_stop_gateway:
-            reason += "; " + _stop_gateway(orch)
-        code, outcome = exitcodes.SUCCESS, "stopped"
-        orch.alert("info", f"Trading system stopped ({reason})")
-    else:
-        reason = f"the bot exited unexpectedly with code {proc.returncode}{orch.bot_log_excerpt()}"
-        code, outcome = exitcodes.FAILURE, "bot_died"
-        orch.alert("critical", reason, title="Bot DIED: the supervisor will restart the service")
-    log.log(logging.INFO if code == exitcodes.SUCCESS else logging.ERROR, "Supervision ended: %s", orch.redact(reason))
-    orch.services.alerts.flush(ALERT_DRAIN)
-    record.finish(outcome, code, orch.redact(reason), own_checkpoint=False)
-    return code
+    """Block until a stop signal or the bot's death, watching the Gateway and running the daily cycle."""
+    return Supervisor(orch).run_until_stopped()
 
 
 def _stop_gateway(orch: StartupOrchestrator) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from pathlib import Path
 
 from src.gameplan.generator import generate_strategy_c
@@ -30,6 +31,9 @@ class Harness:
         self.bot_result: BotStart | None = None  # None: an honest bot, ready on the plan it was given
         self.bot_process = None  # the honest bot's process, when a test gives it a real one
         self.running_bot_pid: int | None = None
+        # The wall clock the run sees (IBKR's reset windows): a Tuesday 15:00 New York, outside every
+        # default window, so a test's outcome never depends on the hour it runs at.
+        self.now = datetime(2026, 12, 1, 20, 0, tzinfo=UTC)
         self.config = OrchestrationConfig(
             state_dir=tmp_path / "state", log_dir=tmp_path / "logs",
             gameplan_path=write_plan(tmp_path / "plans" / "today.json"),
@@ -50,6 +54,7 @@ class Harness:
             docker=self.docker, health=self.health, alerts=AlertQueue(self.notifier),  # type: ignore[arg-type]
             evaluate_gameplan=evaluate_gameplan, generate_strategy_c=generate_strategy_c,
             start_bot=self._start_bot, running_bot=lambda state_dir: self.running_bot_pid,
+            now=lambda: self.now,
         )
         return StartupOrchestrator(self.config, services, RunJournal(self.config.state_dir))
 

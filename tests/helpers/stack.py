@@ -33,6 +33,7 @@ from testkit.gateway import SimGateway
 from testkit.plans import write_plan
 from testkit.repo_env import hide_repo_dotenv
 from testkit.rundir import RunDir
+from testkit.schedule import off_calendar
 from tests.helpers.webhook_receiver import WebhookReceiver
 from tests.integration.docker_env import new_project
 
@@ -111,6 +112,7 @@ class Stack:
             "GAMEPLAN_PATH": str(write_plan(self.dirs.plan)),
             "GATEWAY_HEALTH_TIMEOUT": "20", "BOT_READY_TIMEOUT": "20", "DOCKER_WAIT_TIMEOUT": "0",
             "DISCORD_WEBHOOK_URL": self.hook.url,
+            **off_calendar(),  # the outcome must not depend on the hour: a test of the windows sets its own
             **self.extra,
         }
         env.update(overrides)

@@ -220,6 +220,7 @@ def test_bad_cycle_times_are_one_line(text):
 @pytest.mark.parametrize(("text", "expected"), [
     ("sun 17:00", WeeklyTime(6, time(17))), ("Sunday 17:00", WeeklyTime(6, time(17))),
     ("  MON   7:05 ", WeeklyTime(0, time(7, 5))), ("friday 00:00", WeeklyTime(4, time(0))),
+    ("sun 17:00:30", WeeklyTime(6, time(17, 0, 30))),
 ])
 def test_weekly_times(text, expected):
     weekly = parse_weekly_time(text)
@@ -234,8 +235,8 @@ def test_weekly_times(text, expected):
     ("sun 17:00 extra", "expected 'DAY HH:MM'"),
     ("sun,mon 17:00", "expected 'DAY HH:MM'"),
     ("funday 17:00", "unknown day 'funday' (mon, tue, wed, thu, fri, sat, sun)"),
-    ("sun 25:00", "bad time '25:00' (want HH:MM, 00:00-23:59)"),
-    ("sun 17:00:30", "bad time '17:00:30'"),
+    ("sun 25:00", "bad time '25:00' (want HH:MM or HH:MM:SS, 00:00-23:59:59)"),
+    ("sun 17:00:60", "bad time '17:00:60'"),
     ("sun 5pm", "bad time '5pm'"),
 ])
 def test_bad_weekly_times_are_one_line_naming_the_part(text, reason):

@@ -14,9 +14,9 @@ import pytest
 from src.orchestration import status
 from src.orchestration.config import REPO_ROOT, OrchestrationConfig
 from src.orchestration.health import GatewayHealthChecker
-from src.orchestration.journal import RunJournal
+from src.orchestration.journal import RunJournal, append_line
 from src.orchestration.resetwindows import DEFAULT_WINDOWS
-from src.statefiles import BOT_PID_FILE, READY_FILE
+from src.statefiles import BOT_PID_FILE, READY_FILE, SUPERVISOR_LOG
 from testkit.docker import free_port
 from testkit.repo_env import hide_repo_dotenv
 from tests.helpers.fakes import RUNNING, FakeDocker
@@ -111,7 +111,9 @@ def test_the_plan_in_force_the_connection_and_the_next_reset_window(tmp_path):
         in text
     assert "OK   bot connection     connected: connected and synced" in text
     assert "next reset window  daily 23:45-00:45: from Tue 23:45 New York (in 11 h 45 min)" in text
-    assert "next daily cycle   not configured (no daily cycle exists yet)" in text
+    assert "next daily cycle   Wed 08:00 New York (in 20 h; XNYS trading days, DAILY_CYCLE_TIME 08:00:00, " \
+        "with --supervise)" in text
+    assert "weekly login       not planned (WEEKLY_LOGIN_TIME unset); heads-up Sun 18:00 New York" in text
     assert "WARN bot connection     reconnecting: the API connection closed" in status.render(reconnecting)
     assert stopped["plan"]["in_force"] is False
     assert "plan in force      none: the bot is not running (last recorded: 2026-11-24, strategy A" \
@@ -150,7 +152,27 @@ def test_the_last_alert_is_the_last_journalled_one(tmp_path):
     assert {k: alert[k] for k in ("level", "message", "delivered", "run_id")} == {
         "level": "critical", "message": "2FA: 3 min left", "delivered": False, "run_id": "run-2"}
     assert alert["at"].startswith("20")
-    assert f"last alert         critical: 2FA: 3 min left (NOT delivered; run run-2, ended {alert['at']})" \
+    assert f"last alert         critical: 2FA: 3 min left (NOT delivered; run run-2, at {alert['at']})" \
+        in status.render(report)
+
+
+def test_a_later_alert_of_the_supervisor_is_the_last_alert_and_its_last_decision_is_shown(tmp_path):
+    state = tmp_path / "state"
+    journal = RunJournal(state, "run-1")
+    journal.update(alerts=[{"level": "info", "message": "Trading system up", "delivered": True}])
+    journal.finish("success", 0, None)
+    append_line(state / SUPERVISOR_LOG, {"at": "2999-01-01T00:00:00+00:00", "run_id": "run-1", "event": "alert",
+                                         "detail": "warning: Gateway container died: restarted once"})
+    append_line(state / SUPERVISOR_LOG, {"at": "2999-01-01T00:01:00+00:00", "run_id": "run-1", "event": "back",
+                                         "detail": "bot connected again after 1 min"})
+    with running_simulator() as sim:
+        report = status.collect(config_for(tmp_path, sim.port), FakeDocker(state=None),
+                                GatewayHealthChecker("127.0.0.1", sim.port, 1.0), now=NOW)
+    assert report["last_alert"] == {"level": "warning", "message": "Gateway container died: restarted once",
+                                    "delivered": None, "run_id": "run-1", "at": "2999-01-01T00:00:00+00:00"}
+    assert report["supervisor"] == {"at": "2999-01-01T00:01:00+00:00", "event": "back",
+                                    "detail": "bot connected again after 1 min"}
+    assert "supervisor         back at 2999-01-01T00:01:00+00:00: bot connected again after 1 min" \
         in status.render(report)
 
 
@@ -175,11 +197,11 @@ def test_main_reads_its_own_configuration_and_reports_json(tmp_path, capsys):
         assert status.main(["--json"], env) == 1  # no container, no bot
     report = json.loads(capsys.readouterr().out)
     assert report["gateway"]["api_ok"] is True and report["bot"]["pid"] is None
-    assert list(report) == ["up", "gateway", "bot", "plan", "reset_window", "daily_cycle", "login_budget",
-                            "last_alert", "last_run"]
+    assert list(report) == ["up", "gateway", "bot", "plan", "reset_window", "daily_cycle", "weekly_login",
+                            "supervisor", "login_budget", "last_alert", "last_run"]
     assert report["plan"] is None and report["last_alert"] is None
-    assert report["daily_cycle"] == {"configured": False, "next": None,
-                                     "text": "not configured (no daily cycle exists yet)"}
+    assert set(report["daily_cycle"]) == {"next", "calendar", "text"} and report["daily_cycle"]["calendar"] == "XNYS"
+    assert report["supervisor"] is None and report["weekly_login"]["next"] is None
     assert set(report["reset_window"]) == {"window", "active", "start", "end", "text"}
     assert {"connection", "connection_reason"} <= set(report["bot"])
     assert report["last_run"]["outcome"] == "refused" and report["last_run"]["reason"] == "refusing .env: mode 666"

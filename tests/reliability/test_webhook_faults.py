@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from src.orchestration.supervise import ALERT_DRAIN
+from src.orchestration.machine import ALERT_DRAIN
 from tests.helpers.ci import skip_or_fail
 from tests.helpers.stack import Run, Stack, secret_hits
 from tests.helpers.webhook_receiver import (

@@ -1,0 +1,301 @@
+"""After the handoff: watch the Gateway, and meet an outage with the start-up's own policy.
+
+The supervisor loop calls `GatewayWatch.tick(seen)` on every turn with what it sees (the
+container's state from Docker events or inspect, the bot's connection state from its
+readiness record). While the bot is connected there is nothing to do. Otherwise an `Outage`
+opens, and:
+
+* inside one of IBKR's reset windows (IBKR_RESET_WINDOWS, plus the Gateway's own
+  AUTO_RESTART_TIME) it is logged and shown in STATUS=, never alerted and never acted on: a login
+  there would fail too;
+* a dead container (outside a window) is met at once: IBC's log since its last start is read
+  (2FA pending, rejected, existing session, exit 87/88 -> no restart, a critical alert), else one
+  restart paid from the login budget (spent: the Gateway is left alone, one critical alert);
+* an API that stays down with the container up (the "port open, API dead" failure) gets the
+  same policy once it has been down GATEWAY_DOWN_ALERT_AFTER s (counted from the window's end
+  when it began inside one), and at once when IBC shows a pending 2FA (a phone is waiting);
+* an API that answers while the bot stays disconnected (IBKR's servers unreachable from the
+  Gateway) is alerted after GATEWAY_DOWN_ALERT_AFTER s and never restarted: a restart is a fresh
+  login and cannot reach IBKR either.
+
+At most one restart per outage, never while a 2FA push waits; alerts go through the AlertGate
+(one per problem, one "Gateway back after N min" when it clears). The bot is never stopped: its
+gate is closed while it is disconnected, and it reconnects by itself. Every decision is
+recorded (`record`), with its reason. Side effects are the injected collaborators; the clocks
+are injected, so tests drive it second by second.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from src.notifications.dedupe import AlertGate, describe_duration
+from src.orchestration import ibc
+from src.orchestration.docker import ContainerState, DockerClient, DockerError
+from src.orchestration.gateway import BroughtUp, bring_up, budget_spent, diagnose_login
+from src.orchestration.health import GatewayHealthChecker
+from src.orchestration.logins import LoginBudget
+from src.orchestration.resetwindows import ResetWindow, new_york_time, next_window_end
+
+log = logging.getLogger(__name__)
+
+HEALTHY = frozenset({"connected", "degraded"})  # degraded: slow heartbeat, still connected (the gate decides)
+LOOK_EVERY = 5.0  # during an outage: how often IBC's log and the API are looked at again
+DOWN, TWOFA, OPERATOR, BUDGET = "gateway-down", "gateway-2fa", "gateway-operator", "login-budget"
+OUTAGE_KEYS = (DOWN, TWOFA, OPERATOR)  # cleared, with one "back after" message, when the bot reconnects
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One look at the world: the container (None: gone) and the bot's connection state (None: unknown)."""
+
+    container: ContainerState | None
+    bot_connection: str | None
+    bot_since: datetime | None = None  # when the bot's connection state last changed (UTC)
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    windows: tuple[ResetWindow, ...]
+    alert_after: float  # GATEWAY_DOWN_ALERT_AFTER
+    login_timeout: float  # GATEWAY_HEALTH_TIMEOUT: how long a restarted Gateway may take to log in
+    twofa_wait: float  # TWOFA_WAIT_TIMEOUT
+    login_budget: int  # GATEWAY_LOGIN_BUDGET, for the spent-budget text
+    probe_timeout: float  # HEALTH_CHECK_TIMEOUT
+
+
+@dataclass
+class Outage:
+    """One stretch of the bot not being connected, from its first sight to its end."""
+
+    began: float  # monotonic
+    began_at: datetime  # wall clock, UTC
+    kind: str = "unknown"  # dead | api_down | link_down | weekly_login
+    window_end: datetime | None = None  # the last reset window seen during it ended then (UTC)
+    restarted: bool = False
+    restarted_at: datetime | None = None  # the bot must have (re)connected after this to close the outage
+    deadline: float | None = None  # a restart's (or 2FA wait's) deadline, monotonic
+    twofa_waited: bool = False
+    blocked: str | None = None  # no more automatic action: why
+    tried: list[str] = field(default_factory=list)
+    next_look: float = float("-inf")
+
+
+class GatewayWatch:
+    """The Gateway after the handoff (see the module's docstring)."""
+
+    def __init__(self, *, docker: DockerClient, health: GatewayHealthChecker, logins: LoginBudget,
+                 gate: AlertGate, settings: WatchSettings, alert: Callable[..., None],
+                 record: Callable[..., None], clock: Callable[[], float], now: Callable[[], datetime],
+                 run_id: str) -> None:
+        self.docker, self.health, self.logins, self.gate = docker, health, logins, gate
+        self.settings, self._alert, self.record = settings, alert, record
+        self.clock, self.now, self.run_id = clock, now, run_id
+        self.outage: Outage | None = None
+
+    # --- the loop's entry points ------------------------------------------------------------
+
+    def tick(self, seen: Seen) -> str:
+        """React to what is seen now; the STATUS= line that says where things stand."""
+        mono, now = self.clock(), self.now()
+        if seen.container is not None and seen.container.up and seen.bot_connection in HEALTHY \
+                and not self._from_before_the_restart(seen):
+            return self._healthy(seen)
+        outage = self.outage or self._begin(seen, mono, now)
+        window_end = next_window_end(now, self.settings.windows)
+        if window_end is not None:
+            if outage.window_end != window_end:
+                outage.window_end = window_end
+                self.record("in_reset_window", f"outage inside IBKR's reset window until {new_york_time(window_end)}: "
+                            "not alerted, not acted on")
+            return f"Gateway down inside IBKR's reset window (until {new_york_time(window_end)}): expected"
+        if outage.blocked:
+            return f"Gateway down, operator needed: {outage.blocked}"
+        if mono < outage.next_look:
+            return self._status(outage, mono)
+        outage.next_look = mono + LOOK_EVERY
+        try:
+            if outage.deadline is not None and mono < outage.deadline:
+                self._awaiting(seen, outage, mono, now)
+            else:
+                outage.deadline = None
+                self._decide(seen, outage, mono, now)
+        except DockerError as exc:
+            self._raise(DOWN, "critical", f"Gateway down and Docker does not answer ({exc.message}): nothing "
+                        "could be tried", title="Gateway DOWN: Docker does not answer", due=self._down_for(outage, now))
+        return self._status(outage, mono)
+
+    def planned_login(self, why: str) -> str:
+        """A controlled login (WEEKLY_LOGIN_TIME): one restart, unless something forbids it; what was done."""
+        if self.outage is not None:
+            return self._skip(why, "the Gateway is already down (its recovery owns it)")
+        try:
+            state = self.docker.inspect()
+            login = diagnose_login(self.docker, state, self.now(), self.settings.windows)
+            if login.kind == ibc.TWOFA_PENDING:
+                return self._skip(why, "a second-factor approval is already pending (never stacked)")
+            if next_window_end(self.now(), self.settings.windows) is not None:
+                return self._skip(why, "IBKR's servers are in a reset window (a login would fail)")
+            began_at = self.now()
+            done = bring_up(self.docker, state, self.logins, self.run_id)
+        except DockerError as exc:
+            return self._skip(why, f"Docker does not answer ({exc.message})")
+        if not isinstance(done, BroughtUp):
+            self._budget_spent(done)
+            return self._skip(why, "the login budget is spent")
+        outage = self.outage = Outage(self.clock(), self.now(), kind="weekly_login", restarted=True,
+                                      restarted_at=began_at)
+        outage.deadline = outage.began + self.settings.login_timeout + self.settings.twofa_wait
+        outage.tried.append(f"{why}: Gateway {done.said}")
+        self.record("planned_login", f"{why}: Gateway {done.said} ({self.logins.view().describe()})")
+        self._alert("warning", f"{why}: the Gateway was {done.said} for the week's IBKR login; approve the "
+                    "second-factor push on your phone now", title="Weekly IBKR login: approve it on your phone")
+        return f"{why}: Gateway {done.said}"
+
+    # --- the policy -------------------------------------------------------------------------
+
+    def _begin(self, seen: Seen, mono: float, now: datetime) -> Outage:
+        outage = self.outage = Outage(mono, now)
+        what = "gone" if seen.container is None else seen.container.describe()
+        self.record("outage_began", f"bot connection {seen.bot_connection or 'unknown'}, container {what}")
+        log.warning("Gateway outage: the bot is %s, the container %s", seen.bot_connection or "not connected", what)
+        return outage
+
+    def _decide(self, seen: Seen, outage: Outage, mono: float, now: datetime) -> None:
+        state, name = seen.container, self.docker.container
+        down_for = self._down_for(outage, now)
+        if state is None or not state.up:
+            outage.kind = "dead"
+            what = f"Gateway container {name} {'is gone' if state is None else 'is ' + state.describe()}"
+            self._act(outage, diagnose_login(self.docker, state, now, self.settings.windows), what, state, now)
+            return
+        api = self.health.check_handshake(timeout=self.settings.probe_timeout)
+        if api.ok:
+            outage.kind = "link_down"
+            state_word = seen.bot_connection or "not"
+            self._raise(DOWN, "warning", f"the Gateway's API answers but the bot has been {state_word} "
+                        f"connected for {describe_duration(down_for)} (IBKR's servers unreachable from the Gateway?); "
+                        "the Gateway is NOT restarted: a restart is a fresh IBKR login and would not help",
+                        title="Trading paused: the bot is not connected", due=down_for)
+            return
+        outage.kind = "api_down"
+        login = diagnose_login(self.docker, state, now, self.settings.windows)
+        what = (f"Gateway API down for {describe_duration(down_for)} with container {name} {state.describe()} "
+                f"(last probe: {api.describe()})")
+        if login.kind == ibc.TWOFA_PENDING or login.no_retry or down_for >= self.settings.alert_after:
+            self._act(outage, login, what, state, now)
+
+    def _awaiting(self, seen: Seen, outage: Outage, mono: float, now: datetime) -> None:
+        """A restart (or a 2FA wait) is under way: only a pending 2FA or a no-retry verdict changes it."""
+        login = diagnose_login(self.docker, seen.container, now, self.settings.windows)
+        if login.kind == ibc.TWOFA_PENDING and not outage.twofa_waited:
+            outage.twofa_waited = True
+            outage.deadline = max(outage.deadline or mono, mono + self.settings.twofa_wait)
+            self._approve(login, "the Gateway is logging in again")
+        elif login.no_retry:
+            self._block(outage, f"the Gateway's login failed: {login.describe()}; NOT restarted: operator needed")
+
+    def _act(self, outage: Outage, login: ibc.LoginDiagnosis, what: str, state: ContainerState | None,
+             now: datetime) -> None:
+        decision = ibc.decide_recovery(login, restart_attempted=outage.restarted, twofa_wait_used=outage.twofa_waited,
+                                       twofa_wait=self.settings.twofa_wait)
+        self.record("decision", f"{what}: IBC: {login.describe()} -> {decision}")
+        if decision == ibc.WAIT_FOR_2FA:
+            outage.twofa_waited, outage.deadline = True, self.clock() + self.settings.twofa_wait
+            self._approve(login, what)
+        elif decision == ibc.BLOCKED:
+            never = "; the second-factor approval never came" if login.kind == ibc.TWOFA_PENDING else ""
+            self._block(outage, f"{what}{never}: {login.describe()}; NOT restarted: operator needed")
+        elif decision == ibc.GIVE_UP:
+            tried = "; ".join(outage.tried) or "one restart"
+            self._block(outage, f"{what}, after {tried}: operator needed; the Gateway is left as it is "
+                        "(another login could lock the account)")
+        elif decision == ibc.TRY_LATER:
+            self._raise(DOWN, "warning", f"{what}: {login.describe()}; NOT restarted (a login would fail now); "
+                        "looking again every few seconds", title="Gateway DOWN", due=self._down_for(outage, now))
+        else:
+            self._restart(outage, what, login, state)
+
+    def _restart(self, outage: Outage, what: str, login: ibc.LoginDiagnosis, state: ContainerState | None) -> None:
+        began_at = self.now()
+        done = bring_up(self.docker, state, self.logins, self.run_id)
+        if not isinstance(done, BroughtUp):
+            outage.blocked = "the Gateway login budget is spent"
+            self._budget_spent(done)
+            return
+        outage.restarted, outage.restarted_at = True, began_at
+        outage.deadline = self.clock() + self.settings.login_timeout
+        outage.tried.append(f"the Gateway {done.said} once")
+        self.record("restart", f"{what}: Gateway {done.said} ({self.logins.view().describe()})")
+        self._raise(DOWN, "warning", f"{what}: {login.describe()}; the Gateway was {done.said} (the one automatic "
+                    f"restart; {self.logins.view().describe()}); trading is paused until the bot reconnects",
+                    title="Gateway DOWN: restarted once")
+
+    def _healthy(self, seen: Seen) -> str:
+        outage, self.outage = self.outage, None
+        said = [message for key in OUTAGE_KEYS
+                if (message := self.gate.clear(key, "Gateway back after {duration}")) is not None]
+        if outage is not None:
+            took = describe_duration(self.clock() - outage.began)
+            tried = "; ".join(outage.tried) or "nothing had to be done"
+            self.record("back", f"bot {seen.bot_connection} again after {took} ({outage.kind}; {tried})")
+            log.info("Gateway back after %s: the bot is %s (%s)", took, seen.bot_connection, tried)
+            if said:
+                said = [f"Gateway back after {took}"]
+            elif outage.kind == "weekly_login":
+                said = [f"Weekly IBKR login done: Gateway back after {took}"]
+        if said:
+            self._alert("info", f"{said[0]}: the bot is {seen.bot_connection}, trading resumes under the plan in force",
+                        title="Gateway back")
+        return f"Gateway up, bot {seen.bot_connection}"
+
+    # --- alerts and bookkeeping ---------------------------------------------------------------
+
+    def _approve(self, login: ibc.LoginDiagnosis, what: str) -> None:
+        self.record("twofa_pending", f"{what}: waiting {self.settings.twofa_wait:g} s for the approval, no restart")
+        self._raise(TWOFA, "critical", f"APPROVE THE IBKR LOGIN ON YOUR PHONE: {login.describe()}. {what}; "
+                    f"waiting {self.settings.twofa_wait:g} s; the Gateway is NOT restarted (a restart would send a "
+                    "second push)",
+                    title="IBKR second-factor approval needed")
+
+    def _block(self, outage: Outage, why: str) -> None:
+        outage.blocked = why
+        self.record("blocked", why)
+        self._raise(OPERATOR, "critical", why, title="Gateway DOWN: operator needed")
+
+    def _budget_spent(self, view: object) -> None:
+        text = budget_spent(view, self.settings.login_budget)  # type: ignore[arg-type]
+        self.record("budget_spent", text)
+        if not view.already_alerted():  # type: ignore[attr-defined]
+            self.logins.mark_alerted(view)  # type: ignore[arg-type]
+            self._alert("critical", text, title="Gateway login budget spent: operator needed")
+
+    def _raise(self, key: str, level: str, message: str, *, title: str, due: float | None = None) -> None:
+        """Alert `message` once per open problem `key`; with `due`, only once the outage is that old."""
+        if due is not None and due < self.settings.alert_after:
+            return
+        if self.gate.raise_(key, level, message):
+            self._alert(level, message, title=title)
+
+    def _skip(self, why: str, reason: str) -> str:
+        self.record("planned_login_skipped", f"{why}: not done: {reason}")
+        log.warning("%s: not done: %s", why, reason)
+        return f"{why}: skipped ({reason})"
+
+    def _from_before_the_restart(self, seen: Seen) -> bool:
+        """A "connected" the bot wrote before our restart is stale: the restart dropped it."""
+        restarted_at = self.outage.restarted_at if self.outage else None
+        return restarted_at is not None and seen.bot_since is not None and seen.bot_since <= restarted_at
+
+    def _down_for(self, outage: Outage, now: datetime) -> float:
+        since = max(outage.began_at, outage.window_end) if outage.window_end else outage.began_at
+        return max(0.0, (now - since).total_seconds())
+
+    def _status(self, outage: Outage, mono: float) -> str:
+        took = describe_duration(mono - outage.began)
+        if outage.deadline is not None:
+            return f"Gateway down {took} ({outage.kind}): {'; '.join(outage.tried) or 'waiting for the 2FA approval'}"
+        return f"Gateway down {took} ({outage.kind})"

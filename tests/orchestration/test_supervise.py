@@ -1,0 +1,107 @@
+"""The supervisor's timers in this process (src/orchestration/supervise.py, cycle.py), on an injected wall clock.
+
+The daily cycle, its deferral while the Gateway is down, Strategy C at the cycle, the weekly
+heads-up: what an operator would notice (the bot restarted on which plan, runs.jsonl, alerts,
+the Gateway container never touched).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from src.atomic_file import write_atomic
+from src.notifications.dispatch import AlertQueue
+from src.orchestration.supervise import Supervisor
+from src.statefiles import READY_FILE
+from testkit.plans import write_plan
+
+# Tuesday 2026-12-01, 07:59:59 New York (EST): one second before the default DAILY_CYCLE_TIME.
+BEFORE_THE_CYCLE = datetime(2026, 12, 1, 12, 59, 59, tzinfo=UTC)
+
+
+def supervisor_of(harness) -> tuple[object, Supervisor]:
+    """A successful start, then the supervisor that takes over from it (alerts open again: `run`
+    closed the start-up's queue, which --supervise keeps open)."""
+    orch = harness.orchestrator()
+    assert orch.run() == 0
+    orch.services.alerts = AlertQueue(harness.notifier)
+    bot_says(harness, "connected")
+    return orch, Supervisor(orch)
+
+
+def bot_says(harness, connection: str, pid: int = 4242) -> None:
+    write_atomic(harness.config.state_dir / READY_FILE, json.dumps(
+        {"pid": pid, "connection": connection, "connection_since": datetime.now(UTC).isoformat()}))
+
+
+@pytest.fixture
+def supervised(harness):
+    """A successful start, then its supervisor, one second before the daily cycle."""
+    harness.now = BEFORE_THE_CYCLE
+    return supervisor_of(harness)
+
+
+def test_the_daily_cycle_restarts_the_bot_on_the_new_plan_and_never_touches_the_gateway(harness, supervised):
+    orch, sup = supervised
+    assert sup.next_cycle == datetime(2026, 12, 1, 13, 0, tzinfo=UTC)  # 08:00 New York
+    assert sup.turn() is None and len(harness.bot_calls) == 1  # not yet
+    write_plan(harness.config.gameplan_path, position_size_multiplier=0.5)
+    harness.now += timedelta(seconds=2)
+    assert sup.turn() is None
+    assert len(harness.bot_calls) == 2
+    cycle = harness.runs[-1]
+    assert cycle["kind"] == "daily_cycle" and cycle["outcome"] == "success" and cycle["exit_code"] == 0
+    assert cycle["supervisor_run"] == harness.runs[0]["run_id"]
+    assert cycle["gameplan"]["sha256"] != harness.runs[0]["gameplan"]["sha256"]
+    assert not {"restart", "start", "compose_up", "stop"} & set(harness.docker.calls)
+    assert sup.next_cycle == datetime(2026, 12, 2, 13, 0, tzinfo=UTC)  # Wednesday's
+
+
+def test_the_daily_cycle_waits_for_the_gateway(harness, supervised):
+    orch, sup = supervised
+    bot_says(harness, "reconnecting")
+    harness.now += timedelta(seconds=2)
+    sup.turn()
+    assert len(harness.bot_calls) == 1 and "daily cycle deferred" in sup.status
+    bot_says(harness, "connected")
+    sup.turn()
+    assert len(harness.bot_calls) == 2 and harness.runs[-1]["kind"] == "daily_cycle"
+
+
+def test_a_doubtful_plan_at_the_cycle_means_strategy_c_alerted_and_supervision_goes_on(harness, supervised):
+    orch, sup = supervised
+    harness.config.gameplan_path.write_text("{not json")
+    harness.now += timedelta(seconds=2)
+    assert sup.turn() is None  # the bot runs again, under Strategy C
+    cycle = harness.runs[-1]
+    assert cycle["kind"] == "daily_cycle" and cycle["outcome"] == "strategy_c" and cycle["exit_code"] == 2
+    orch.services.alerts.flush(5)
+    assert any(level == "warning" and "Strategy C deployed" in message for level, message in harness.notifier.alerts)
+
+
+def test_a_bot_that_cannot_start_at_the_cycle_ends_supervision_with_one_critical_alert(harness, supervised):
+    from src.orchestration.bot import BotStart
+
+    orch, sup = supervised
+    harness.bot_result = BotStart(False, None, "bot exited with code 3 before it was ready")
+    harness.now += timedelta(seconds=2)
+    failure = sup.turn()
+    assert failure is not None and "daily cycle" in failure and "exited with code 3" in failure
+    assert harness.runs[-1]["kind"] == "daily_cycle" and harness.runs[-1]["exit_code"] == 1
+
+
+def test_the_weekly_heads_up_goes_once_on_sunday_evening(harness):
+    harness.now = datetime(2026, 12, 6, 22, 59, tzinfo=UTC)  # Sunday 17:59 New York
+    orch, sup = supervisor_of(harness)
+    before = len(harness.notifier.alerts)
+    sup.turn()
+    harness.now += timedelta(minutes=2)
+    sup.turn()
+    sup.turn()
+    orch.services.alerts.flush(5)
+    heads_up = [m for level, m in harness.notifier.alerts[before:] if "IBKR ends the week's session" in m]
+    assert len(heads_up) == 1 and "WEEKLY_LOGIN_TIME" in heads_up[0]
+    assert sup.next_heads_up == datetime(2026, 12, 13, 23, 0, tzinfo=UTC)  # next Sunday 18:00
