@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from src.orchestration.cli import MAX_CLIENT_ID, is_host
+from src.statefiles import EMERGENCY_PLAN_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -41,6 +42,7 @@ DEFAULT_AUTO_RESTART_TIME = "11:59 PM"
 # Where docker-compose.yml reads the password when TWS_PASSWORD_SECRET_FILE is unset (under $HOME).
 DEFAULT_PASSWORD_FILE = ".config/ibkr-zero-touch/tws_password"  # noqa: S105 - a path, not a password
 # IBKR_RESET_WINDOWS unset, in the setting's grammar (resetwindows.DEFAULT_WINDOWS; a test compares them).
+DEFAULT_STATE_DIR = "state"  # STATE_DIR's default: the emergency plan's default lives in it
 DEFAULT_RESET_WINDOWS = "daily 23:45-00:45; fri 22:45-sun 02:00"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # a Compose service or container name
 STRATEGY_PATTERN = r"^([A-Za-z_][A-Za-z0-9_.]*|[^:\x00-\x1f]+\.py):[A-Za-z_][A-Za-z0-9_]*$"
@@ -297,7 +299,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "EMERGENCY_GAMEPLAN_PATH", "Gameplan", "where Strategy C is written",
         "Where the emergency Strategy C plan is written when needed.",
-        default="state/emergency_gameplan.json", kind=Path, accepted="a file path",
+        default=f"{DEFAULT_STATE_DIR}/{EMERGENCY_PLAN_FILE}", kind=Path, accepted="a file path",
     ),
     # --- Bot
     Setting(
@@ -411,7 +413,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "STATE_DIR", "Files", "locks, journal, readiness, emergency plan",
         "Locks, run journal (runs.jsonl), readiness record, emergency plan.",
-        default="state", kind=Path, accepted="a directory path",
+        default=DEFAULT_STATE_DIR, kind=Path, accepted="a directory path",
     ),
     Setting(
         "LOG_DIR", "Files", "orchestrator and bot logs",
