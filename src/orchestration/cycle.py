@@ -33,6 +33,7 @@ def run_daily_cycle(orch: StartupOrchestrator, record: Callable[[str, str], None
     orch.journal = RunJournal(orch.config.state_dir)
     orch.journal.update(kind="daily_cycle", supervisor_run=supervisor_run)
     orch.context = StartupContext(S.GAMEPLAN_LOADING, gateway_verdict=old_ctx.gateway_verdict)
+    orch.run_name = "Daily cycle"
     log.info("Daily cycle %s: evaluating %s for the new trading date", orch.journal.run_id, orch.config.gameplan_path)
     while orch.context.state in orch.TABLE and orch.context.state is not S.BOT_STARTING:
         orch.step()

@@ -53,13 +53,16 @@ ADVICE = {
     TWOFA_PENDING: "a second-factor approval is waiting: approve the IBKR login on your phone now",
     LOGIN_REJECTED: "IBKR rejected the login: check TWS_USERID and the password secret; not retried "
                     "(repeated failed logins can lock the account)",
-    TWOFA_TIMED_OUT: "the second-factor approval timed out{exit}, or the login stalled after it: rerun "
-                     "when you can approve a new push on your phone",
+    TWOFA_TIMED_OUT: "the second-factor approval timed out{exit}, or the login stalled after it: when you "
+                     "can approve a new push on your phone, restart the Gateway container yourself "
+                     "(`docker restart`), then the service",
     SESSION_CONFLICT: "another session is logged in to this IBKR user: log it out (or set "
-                      "EXISTING_SESSION_DETECTED_ACTION), then rerun",
+                      "EXISTING_SESSION_DETECTED_ACTION), then restart the Gateway container yourself "
+                      "(`docker restart`) and the service",
     NO_LOGIN_DIALOG: "the Gateway's login dialog never appeared{exit}: check the container log",
     LOGIN_LOCKED: "IBKR refuses logins for a while after too many failed attempts: wait as IBKR says, "
-                  "check the credentials, then rerun; not retried",
+                  "check the credentials, then restart the Gateway container yourself (`docker restart`) and the "
+                  "service; not retried",
     SERVER_UNAVAILABLE: "IBKR's login server was not available (IBC retries by itself): check IBKR's system "
                         "status and this host's network; retry later",
     LOG_UNREADABLE: "the Gateway's log could not be read, so its login state is unknown: not restarted blind "

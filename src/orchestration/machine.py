@@ -137,6 +137,7 @@ class MachineRun:
         self.wake = threading.Event()  # a wait loop's alarm (docker events, signals)
         self.stop = threading.Event()  # supervision: a stop signal or the bot's exit
         self.signal_name: str | None = None
+        self.run_name = "Startup"  # what a failure alert calls this run ("Daily cycle" for the supervisor's)
         self._phase = "startup"  # startup -> concluding -> supervising
         self._lock = PidLock(self.config.state_dir / ORCHESTRATOR_LOCK)
 
@@ -227,7 +228,8 @@ class MachineRun:
             reason = ctx.error_message or "unknown failure"
             log.error("Startup failed: %s", self.redact(reason))
             if ends.alert:
-                self.alert("critical", f"Startup failed: {reason}", title="Startup FAILED: operator needed")
+                self.alert("critical", f"{self.run_name} failed: {reason}",
+                           title=f"{self.run_name} FAILED: operator needed")
         self.services.alerts.flush(ALERT_DRAIN)
         self.journal.update(
             bot_pid=ctx.bot_pid, bot_log=str(ctx.bot_log) if ctx.bot_log else None,

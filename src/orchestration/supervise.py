@@ -56,6 +56,7 @@ class Supervisor:
         self.run_id = orch.journal.run_id  # the start-up's run: supervision is its last phase
         self.run = RunJournal(cfg.state_dir, run_id=self.run_id)
         self.failure_alerted = False
+        self.deferred = False  # the due daily cycle waits for the Gateway (recorded once)
         self.watch = GatewayWatch(
             docker=self.services.docker, health=self.services.health, logins=orch.logins,
             gate=AlertGate.in_state_dir(cfg.state_dir), alert=self.alert, record=self.record, clock=clock,
@@ -69,6 +70,7 @@ class Supervisor:
         self.next_login = schedule.next_weekly(now, cfg.weekly_login) if cfg.weekly_login else None
         self.events_changed = threading.Event()
         self.container: ContainerState | None = None
+        self.docker_problem: str | None = None  # the last inspect failed: the state is unknown
         self.inspected_at = float("-inf")
         self.events_started_at = float("-inf")
         self.watcher: EventWatcher | None = None
@@ -102,7 +104,7 @@ class Supervisor:
         if proc is not None and proc.poll() is not None:
             return f"the bot exited unexpectedly with code {proc.returncode}{self.orch.bot_log_excerpt()}"
         self._look_at_the_container()
-        status = self.watch.tick(Seen(self.container, *self._bot_connection()))
+        status = self.watch.tick(Seen(self.container, *self._bot_connection(), docker_problem=self.docker_problem))
         now = self.services.now()
         if now >= self.next_heads_up:
             self._heads_up(now)
@@ -115,6 +117,9 @@ class Supervisor:
                 if failure:
                     return failure
             else:
+                if not self.deferred:
+                    self.deferred = True
+                    self.record("daily_cycle_deferred", "the Gateway is down: the cycle runs once the bot reconnects")
                 status += "; daily cycle deferred until the Gateway is back"
         self._say(f"{status}; next daily cycle {new_york_time(self.next_cycle)}")
         return None
@@ -130,9 +135,10 @@ class Supervisor:
             self.events_changed.clear()
             self.inspected_at = clock()
             try:
-                self.container = self.services.docker.inspect()
+                self.container, self.docker_problem = self.services.docker.inspect(), None
             except DockerError as exc:
                 log.warning("cannot inspect the Gateway container: %s", exc.message)
+                self.docker_problem = exc.message
                 self.inspected_at = clock() - INSPECT_EVERY + EVENTS_RETRY  # look again soon
 
     def _on_event(self, action: str) -> None:
@@ -165,6 +171,7 @@ class Supervisor:
         from src.orchestration.cycle import run_daily_cycle  # the machine's own handlers, run again
 
         self.next_cycle = schedule.next_daily_cycle(now, self.config.daily_cycle_time, self.config.trading_calendar)
+        self.deferred = False
         failure = run_daily_cycle(self.orch, self.record)
         self.failure_alerted = failure is not None  # the cycle's own conclusion alerted it
         self._watch_bot(self.orch.context.bot_process)
@@ -222,7 +229,7 @@ class Supervisor:
                 botproc.stop_process(proc, grace=BOT_STOP_GRACE)  # exit 1 promises nothing trades
             reason, code, outcome = failure, exitcodes.FAILURE, "bot_died"
             if not self.failure_alerted:
-                self.alert("critical", reason, title="Bot DIED: the supervisor will restart the service")
+                self.alert("critical", reason, title="Bot DIED: systemd restarts the service")
         self.record(outcome, reason)
         log.log(logging.INFO if code == exitcodes.SUCCESS else logging.ERROR, "Supervision ended: %s",
                 orch.redact(reason))

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 HEALTHY = frozenset({"connected", "degraded"})  # degraded: slow heartbeat, still connected (the gate decides)
 LOOK_EVERY = 5.0  # during an outage: how often IBC's log and the API are looked at again
-DOWN, TWOFA, OPERATOR, BUDGET = "gateway-down", "gateway-2fa", "gateway-operator", "login-budget"
+DOWN, TWOFA, OPERATOR = "gateway-down", "gateway-2fa", "gateway-operator"
 OUTAGE_KEYS = (DOWN, TWOFA, OPERATOR)  # cleared, with one "back after" message, when the bot reconnects
 
 
@@ -55,6 +55,7 @@ class Seen:
     container: ContainerState | None
     bot_connection: str | None
     bot_since: datetime | None = None  # when the bot's connection state last changed (UTC)
+    docker_problem: str | None = None  # the container's state is unknown: Docker did not answer (or refused)
 
 
 @dataclass(frozen=True)
@@ -101,16 +102,22 @@ class GatewayWatch:
     def tick(self, seen: Seen) -> str:
         """React to what is seen now; the STATUS= line that says where things stand."""
         mono, now = self.clock(), self.now()
-        if seen.container is not None and seen.container.up and seen.bot_connection in HEALTHY \
-                and not self._from_before_the_restart(seen):
+        up = seen.docker_problem is not None or (seen.container is not None and seen.container.up)
+        if up and seen.bot_connection in HEALTHY and not self._from_before_the_restart(seen):
             return self._healthy(seen)
         outage = self.outage or self._begin(seen, mono, now)
+        if seen.docker_problem is not None:  # act on no state but what Docker says: never blind
+            self._raise(DOWN, "critical", f"Gateway down and Docker does not answer ({seen.docker_problem}): "
+                        "nothing was touched", title="Gateway DOWN: Docker does not answer",
+                        due=self._down_for(outage, now))
+            return f"Gateway down, Docker does not answer: {seen.docker_problem}"
         window_end = next_window_end(now, self.settings.windows)
         if window_end is not None:
             if outage.window_end != window_end:
                 outage.window_end = window_end
                 self.record("in_reset_window", f"outage inside IBKR's reset window until {new_york_time(window_end)}: "
                             "not alerted, not acted on")
+            self._pending_approval(seen, outage, mono, now)  # a phone waiting is never expected
             return f"Gateway down inside IBKR's reset window (until {new_york_time(window_end)}): expected"
         if outage.blocked:
             return f"Gateway down, operator needed: {outage.blocked}"
@@ -164,6 +171,21 @@ class GatewayWatch:
         log.warning("Gateway outage: the bot is %s, the container %s", seen.bot_connection or "not connected", what)
         return outage
 
+    def _pending_approval(self, seen: Seen, outage: Outage, mono: float, now: datetime) -> None:
+        """Inside a reset window nothing is done, but a pending 2FA push is still alerted (IBC's own
+        restart after the weekly invalidation asks for one, often inside the nightly window)."""
+        if mono < outage.next_look or outage.twofa_waited or seen.container is None or not seen.container.up:
+            return
+        outage.next_look = mono + LOOK_EVERY
+        try:
+            login = diagnose_login(self.docker, seen.container, now, self.settings.windows)
+        except DockerError:
+            return
+        if login.kind == ibc.TWOFA_PENDING:
+            outage.twofa_waited = True
+            outage.deadline = mono + self.settings.twofa_wait
+            self._approve(login, "the Gateway is logging in inside IBKR's reset window")
+
     def _decide(self, seen: Seen, outage: Outage, mono: float, now: datetime) -> None:
         state, name = seen.container, self.docker.container
         down_for = self._down_for(outage, now)
@@ -175,9 +197,9 @@ class GatewayWatch:
         api = self.health.check_handshake(timeout=self.settings.probe_timeout)
         if api.ok:
             outage.kind = "link_down"
-            state_word = seen.bot_connection or "not"
+            state_word = seen.bot_connection or "not connected"
             self._raise(DOWN, "warning", f"the Gateway's API answers but the bot has been {state_word} "
-                        f"connected for {describe_duration(down_for)} (IBKR's servers unreachable from the Gateway?); "
+                        f"for {describe_duration(down_for)} (IBKR's servers unreachable from the Gateway?); "
                         "the Gateway is NOT restarted: a restart is a fresh IBKR login and would not help",
                         title="Trading paused: the bot is not connected", due=down_for)
             return
@@ -220,13 +242,16 @@ class GatewayWatch:
             self._restart(outage, what, login, state)
 
     def _restart(self, outage: Outage, what: str, login: ibc.LoginDiagnosis, state: ContainerState | None) -> None:
-        began_at = self.now()
-        done = bring_up(self.docker, state, self.logins, self.run_id)
+        outage.restarted, outage.restarted_at = True, self.now()  # before: a failed attempt is never repeated
+        try:
+            done = bring_up(self.docker, state, self.logins, self.run_id)
+        except DockerError as exc:
+            self._block(outage, f"{what}: the one automatic restart failed ({exc.message}): operator needed")
+            return
         if not isinstance(done, BroughtUp):
             outage.blocked = "the Gateway login budget is spent"
             self._budget_spent(done)
             return
-        outage.restarted, outage.restarted_at = True, began_at
         outage.deadline = self.clock() + self.settings.login_timeout
         outage.tried.append(f"the Gateway {done.said} once")
         self.record("restart", f"{what}: Gateway {done.said} ({self.logins.view().describe()})")
@@ -243,7 +268,7 @@ class GatewayWatch:
             tried = "; ".join(outage.tried) or "nothing had to be done"
             self.record("back", f"bot {seen.bot_connection} again after {took} ({outage.kind}; {tried})")
             log.info("Gateway back after %s: the bot is %s (%s)", took, seen.bot_connection, tried)
-            if said:
+            if said or outage.blocked or outage.restarted:
                 said = [f"Gateway back after {took}"]
             elif outage.kind == "weekly_login":
                 said = [f"Weekly IBKR login done: Gateway back after {took}"]
@@ -283,6 +308,8 @@ class GatewayWatch:
     def _skip(self, why: str, reason: str) -> str:
         self.record("planned_login_skipped", f"{why}: not done: {reason}")
         log.warning("%s: not done: %s", why, reason)
+        self._alert("warning", f"{why}: NOT done: {reason}; the heads-up's push will not come now",
+                    title="Weekly IBKR login skipped")
         return f"{why}: skipped ({reason})"
 
     def _from_before_the_restart(self, seen: Seen) -> bool:

@@ -226,3 +226,37 @@ def test_a_planned_login_never_stacks_on_a_pending_2fa_nor_on_an_outage(world):
     world.see("reconnecting")
     assert "already down" in world.watch.planned_login("Weekly IBKR login")
     assert world.restarts == ["start"]  # the outage's own restart, not the planned one
+
+
+def test_a_pending_2fa_inside_a_reset_window_is_still_alerted_and_never_restarted(world):
+    world.clock.wall = datetime(2026, 12, 7, 4, 59, tzinfo=UTC)  # Sunday 23:59 New York: IBC's own restart
+    world.docker.log = load("twofa_pending")
+    world.run_for(10, "reconnecting")
+    assert [level for level, _ in world.alerts] == ["critical"]
+    assert world.alerts[0][1].startswith("APPROVE THE IBKR LOGIN ON YOUR PHONE") and world.restarts == []
+
+
+def test_a_restart_that_docker_refuses_is_not_tried_again(world):
+    from src.orchestration.docker import DockerError
+
+    world.docker.state = EXITED
+    world.docker.fail["start"] = DockerError("other", "Error response from daemon: something broke")
+    world.run_for(60, "reconnecting")
+    assert world.docker.calls.count("start") == 1  # one attempt, one login paid, then the operator
+    assert world.logins.view().left == 2
+    assert [level for level, _ in world.alerts] == ["critical"] and "restart failed" in world.alerts[0][1]
+
+
+def test_a_docker_that_does_not_answer_means_nothing_is_touched(world):
+    world.docker.state = EXITED
+    for _ in range(400):
+        world.clock.advance(1)
+        world.watch.tick(Seen(None, "reconnecting", world.clock.wall, docker_problem="the daemon is not running"))
+    assert world.restarts == [] and "logs" not in world.docker.calls
+    assert [level for level, _ in world.alerts] == ["critical"] and "Docker does not answer" in world.alerts[0][1]
+
+
+def test_a_skipped_weekly_login_is_alerted(world):
+    world.docker.log = load("twofa_pending")
+    world.watch.planned_login("Weekly IBKR login")
+    assert [level for level, _ in world.alerts] == ["warning"] and "NOT done" in world.alerts[0][1]
