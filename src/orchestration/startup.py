@@ -50,7 +50,7 @@ TRANSITIONS: dict[StartupState, Row] = {
     S.GATEWAY_UNHEALTHY: Row("_recover_gateway", _({S.GATEWAY_WAITING, S.GATEWAY_TIMEOUT, S.GATEWAY_LOGIN_FAILED,
                                                     S.DOCKER_UNAVAILABLE, S.LOGIN_BUDGET_SPENT,
                                                     S.LOGIN_BUDGET_STILL_SPENT})),
-    S.GATEWAY_VALIDATED: Row("_validate_gateway", _({S.GAMEPLAN_LOADING, S.FAILURE})),
+    S.GATEWAY_VALIDATED: Row("_validate_gateway", _({S.GAMEPLAN_LOADING, S.WRONG_ACCOUNT})),
     S.GAMEPLAN_LOADING: Row("_load_gameplan", _({S.BOT_STARTING, S.GAMEPLAN_INVALID, S.GAMEPLAN_MISSING})),
     S.GAMEPLAN_INVALID: Row("_deploy_strategy_c", _({S.BOT_STARTING, S.FAILURE})),
     S.GAMEPLAN_MISSING: Row("_deploy_strategy_c", _({S.BOT_STARTING, S.FAILURE})),
@@ -58,13 +58,15 @@ TRANSITIONS: dict[StartupState, Row] = {
     S.BOT_RUNNING: Row("_finalize", _({S.SUCCESS})),
     **{state: Row(None, _({S.FAILURE})) for state in (
         S.GATEWAY_TIMEOUT, S.GATEWAY_LOGIN_FAILED, S.BOT_START_FAILED, S.DOCKER_UNAVAILABLE, S.ALREADY_RUNNING,
-        S.CONFIG_INVALID, S.LOGIN_BUDGET_SPENT, S.LOGIN_BUDGET_STILL_SPENT)},
+        S.CONFIG_INVALID, S.WRONG_ACCOUNT, S.LOGIN_BUDGET_SPENT, S.LOGIN_BUDGET_STILL_SPENT)},
 }
 FINAL = {S.SUCCESS: "the bot is running: exit 0, or 2 under Strategy C (no trading)",
          S.FAILURE: "nothing is trading: exit 1 (or as below), the reason journalled and alerted"}
 OUTCOMES: dict[StartupState, Outcome] = {
     S.ALREADY_RUNNING: Outcome(exitcodes.FAILURE, exitcodes.FAILURE, alert=False),
     S.CONFIG_INVALID: Outcome(exitcodes.FAILURE, exitcodes.CONFIG, alert=True),
+    # the credentials or TRADING_MODE/EXPECTED_ACCOUNTS are wrong: a restart logs in to the same account
+    S.WRONG_ACCOUNT: Outcome(exitcodes.FAILURE, exitcodes.CONFIG, alert=True),
     S.GATEWAY_LOGIN_FAILED: Outcome(exitcodes.FAILURE, exitcodes.LOGIN_BLOCKED, alert=True),
     S.LOGIN_BUDGET_SPENT: Outcome(exitcodes.FAILURE, exitcodes.LOGIN_BUDGET_SPENT, alert=True),
     S.LOGIN_BUDGET_STILL_SPENT: Outcome(exitcodes.FAILURE, exitcodes.LOGIN_BUDGET_SPENT, alert=False),
@@ -154,7 +156,7 @@ class StartupOrchestrator(StartupSteps):
         cfg, verdict = self.config, self.context.gateway_verdict
         problem = account_problem(verdict.accounts if verdict else (), cfg.trading_mode, cfg.expected_accounts)
         if problem:  # the wrong account must never get a bot, and a restart cannot change the account
-            return self._fail(f"{problem}: no bot started, the Gateway left as it is", S.FAILURE)
+            return self._fail(f"{problem}: no bot started, the Gateway left as it is", S.WRONG_ACCOUNT)
         log.info("Gateway validated: %s", verdict.describe() if verdict else "handshake ok")
         return S.GAMEPLAN_LOADING
 

@@ -24,6 +24,7 @@ class StartupState(Enum):
     DOCKER_UNAVAILABLE = "docker_unavailable"
     ALREADY_RUNNING = "already_running"  # the bot is up: nothing to do, nobody to alert
     CONFIG_INVALID = "config_invalid"  # e.g. BOT_STRATEGY does not import
+    WRONG_ACCOUNT = "wrong_account"  # logged in, but not to what TRADING_MODE / EXPECTED_ACCOUNTS say
     GATEWAY_LOGIN_FAILED = "gateway_login_failed"  # IBC says a human must act: never restarted
     LOGIN_BUDGET_SPENT = "login_budget_spent"  # GATEWAY_LOGIN_BUDGET logins in 24 h: touch nothing
     LOGIN_BUDGET_STILL_SPENT = "login_budget_still_spent"  # the same exhaustion, alerted already

@@ -117,9 +117,18 @@ def test_a_live_account_under_paper_mode_gets_no_bot_and_no_restart(harness):
     harness.health.script = lambda n: logged_in("U1234567")
     assert harness.run() == 1
     assert harness.bot_calls == [] and "restart" not in harness.docker.calls
-    assert harness.path == ["INITIALIZING", "GATEWAY_STARTING", "GATEWAY_WAITING", "GATEWAY_VALIDATED", "FAILURE"]
+    assert harness.path == ["INITIALIZING", "GATEWAY_STARTING", "GATEWAY_WAITING", "GATEWAY_VALIDATED",
+                            "WRONG_ACCOUNT", "FAILURE"]
     assert "Gateway is logged in to LIVE account U1234567 but TRADING_MODE=paper" in harness.runs[-1]["reason"]
     assert harness.notifier.alerts[-1][0] == "critical"
+
+
+def test_the_wrong_account_under_supervise_exits_with_the_do_not_restart_code(harness):
+    harness.health.script = lambda n: logged_in("U1234567")
+    orchestrator = harness.orchestrator()
+    orchestrator.supervise = True
+    assert orchestrator.run() == 78  # a restart logs in to the same account: systemd must not loop on it
+    assert harness.bot_calls == [] and "restart" not in harness.docker.calls
 
 
 def test_live_mode_with_a_live_account_starts_the_bot(harness):
