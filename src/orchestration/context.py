@@ -46,6 +46,7 @@ class StartupContext:
     bot_log: Path | None = None
     bot_process: Any = None  # the bot's Popen, kept for --supervise
     error_message: str | None = None
+    retry_after: datetime | None = None  # failed inside IBKR's reset window: a retry is worth it after this (UTC)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from .resetwindows import DEFAULT_WINDOWS, ResetWindow, new_york_time, next_window_end
+from .resetwindows import DEFAULT_WINDOWS, NEW_YORK, ResetWindow, new_york_time, next_window_end
 
 EXIT_TWOFA_TIMEOUT = 87  # IBC's 1111 (ErrorCodes.java:34) as an 8-bit exit status (ibcstart.sh:107)
 EXIT_NO_LOGIN_DIALOG = 88  # IBC's 1112 (ErrorCodes.java:35) as an 8-bit exit status (ibcstart.sh:111)
@@ -221,7 +221,28 @@ def diagnose(log_since_start: str, exit_code: int | None = None, *, now: datetim
         until = next_window_end(now, windows)
         if until is not None:
             verdict = verdict.in_reset_window(until)
+        elif verdict.kind == LOGIN_REJECTED and (at := logged_at(verdict.evidence)) is not None \
+                and next_window_end(at, windows) is not None:
+            # IBKR said "rejected" while its servers were resetting, and the window is
+            # over now: that says nothing about the credentials, so a login is worth one more try.
+            verdict = LoginDiagnosis(NOTHING_KNOWN, f"{verdict.evidence} (logged inside IBKR's reset window, "
+                                                    "which has ended: not a verdict on the credentials)")
     return verdict
+
+
+_LOGGED_AT = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}):\d{3} ")
+
+
+def logged_at(line: str) -> datetime | None:
+    """When IBC printed `line` (its yyyy-MM-dd HH:mm:ss:SSS prefix), read as New York time: the
+    Gateway image's TIME_ZONE default, as for AUTO_RESTART_TIME; None without a timestamp."""
+    found = _LOGGED_AT.match(line)
+    if found is None:
+        return None
+    try:
+        return datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=NEW_YORK)
+    except ValueError:
+        return None
 
 
 def diagnose_unreadable(reason: str) -> LoginDiagnosis:

@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from src.orchestration import bot as botproc
 from src.orchestration import exitcodes
 from src.orchestration.journal import RunJournal, recover_interrupted
 from src.orchestration.locks import LockHeld, PidLock
+from src.orchestration.resetwindows import new_york_time
 from src.orchestration.sdnotify import notify
 from src.redaction import redact
 from src.statefiles import ORCHESTRATOR_LOCK
@@ -104,6 +106,28 @@ def render(table: Mapping[Any, Row], final: Mapping[Any, str], outcomes: Mapping
     return "\n".join(lines) + "\n"
 
 
+HOLD_MARGIN = 60.0  # after IBKR's reset window ends, before the exit that has systemd start us again
+HOLD_STEP = 60.0  # how often a hold tells systemd it is still alive (EXTEND_TIMEOUT_USEC)
+
+
+def hold_until(until: datetime, *, now: Callable[[], datetime], sleep: Callable[[float], object],
+               stopped: Callable[[], bool]) -> None:
+    """Under --supervise, a start-up that failed inside IBKR's reset window exits only once the window
+    is over (plus HOLD_MARGIN): systemd's restart then comes after it, instead of three quick retries
+    inside it that spend its start limit and end with no one alerted. A stop signal ends the hold.
+    systemd's start timeout is extended as it goes (sd_notify EXTEND_TIMEOUT_USEC)."""
+    log.warning("IBKR's reset window lasts until %s: exiting after it, so the restart comes then",
+                new_york_time(until))
+    while not stopped():
+        left = (until - now()).total_seconds() + HOLD_MARGIN
+        if left <= 0:
+            return
+        step = min(left, HOLD_STEP)
+        notify(f"EXTEND_TIMEOUT_USEC={int((step + HOLD_STEP) * 1_000_000)}\n"
+               f"STATUS=waiting for IBKR's reset window to end ({new_york_time(until)}), then exit 1 for a restart")
+        sleep(step)
+
+
 class Interrupted(Exception):
     """SIGTERM or SIGINT arrived while the machine was running."""
 
@@ -161,6 +185,9 @@ class MachineRun:
             if recovered:
                 log.warning("Previous run %s ended abruptly; recorded it as interrupted", recovered.get("run_id"))
             code = self._run_machine()
+            retry_after = getattr(self.context, "retry_after", None)
+            if self.supervise and code == exitcodes.FAILURE and retry_after is not None:
+                hold_until(retry_after, now=self.services.now, sleep=self.stop.wait, stopped=self.stop.is_set)
             if self.supervise and code in (exitcodes.SUCCESS, exitcodes.STRATEGY_C):
                 from src.orchestration.supervise import supervise  # the phase after a successful start
 

@@ -27,6 +27,7 @@ def notify(message: str, environ: Mapping[str, str] | None = None) -> bool:
         return False
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.settimeout(1.0)  # a listener that stopped reading must not hang us: the message is dropped
             sock.sendto(message.encode(), _address(name))
         return True
     except OSError:

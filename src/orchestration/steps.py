@@ -37,6 +37,7 @@ class StartupSteps(MachineRun):
         login = self._diagnose_login(state)
         what = f"Gateway container {self.services.docker.container} is {state.describe()}: {login.describe()}"
         if login.kind == ibc.RESET_WINDOW:  # a login now would fail too: the supervisor retries later
+            self.context.retry_after = login.retry_after
             return self._fail(f"{what}; NOT started", S.FAILURE)
         if login.no_retry or login.kind == ibc.TWOFA_PENDING:
             return self._fail(f"{what}; NOT restarted: operator needed", S.GATEWAY_LOGIN_FAILED)
@@ -57,6 +58,7 @@ class StartupSteps(MachineRun):
             return self._fail(f"{problem}{never}: {login.describe()}; NOT restarted: operator needed",
                               S.GATEWAY_LOGIN_FAILED)
         if decision == ibc.TRY_LATER:
+            self.context.retry_after = login.retry_after
             return self._fail(f"{problem}: {login.describe()}; NOT restarted: rerun later", S.GATEWAY_TIMEOUT)
         return self._fail(f"{problem}, after one restart: operator needed", S.GATEWAY_TIMEOUT)
 

@@ -193,3 +193,46 @@ def test_supervise_exits_1_when_the_bot_dies(harness, monkeypatch):
     record = harness.runs[-1]
     assert record["outcome"] == "bot_died" and "exited unexpectedly with code 3" in record["reason"]
     assert harness.notifier.alerts[-1][0] == "critical"
+
+
+# --- under --supervise, a start-up failed inside IBKR's reset window exits after it ----------------
+
+def test_hold_until_waits_past_the_window_and_keeps_systemd_from_timing_out(monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from src.orchestration.machine import HOLD_MARGIN, hold_until
+    from src.orchestration.sdnotify import NotifyListener
+
+    clock = [datetime(2026, 11, 25, 5, 0, tzinfo=UTC)]  # 00:00 New York
+    until = clock[0] + timedelta(minutes=45)
+    slept: list[float] = []
+    said: list[dict] = []
+
+    with NotifyListener() as listener:
+        def sleep(seconds: float) -> None:
+            said.append(listener.receive(1))  # what systemd would read before the hold sleeps
+            slept.append(seconds)
+            clock[0] += timedelta(seconds=seconds)
+
+        monkeypatch.setenv("NOTIFY_SOCKET", listener.name)
+        hold_until(until, now=lambda: clock[0], sleep=sleep, stopped=lambda: False)
+    assert clock[0] == until + timedelta(seconds=HOLD_MARGIN)  # exits once the window (and the margin) is over
+    assert len(said) == len(slept) > 1
+    assert all(m is not None and int(m["EXTEND_TIMEOUT_USEC"]) > s * 1_000_000 for m, s in zip(said, slept))
+
+
+def test_a_supervised_start_up_failed_in_a_reset_window_holds_until_it_ends(harness, monkeypatch):
+    from datetime import UTC, datetime
+
+    from src.orchestration import machine
+    from tests.helpers.fakes import EXITED
+
+    held = []
+    monkeypatch.setattr(machine, "hold_until", lambda until, **kwargs: held.append(until))
+    harness.now = datetime(2026, 11, 25, 4, 50, tzinfo=UTC)  # 23:50 New York: the daily window
+    harness.docker.state = EXITED
+    harness.docker.log = "2026-11-24 23:49:00:000 IBC: Login failed"
+    orchestrator = harness.orchestrator()
+    orchestrator.supervise = True
+    assert orchestrator.run() == 1 and harness.docker.calls.count("start") == 0
+    assert held == [datetime(2026, 11, 25, 5, 45, tzinfo=UTC)]  # 00:45 New York

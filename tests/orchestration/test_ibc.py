@@ -202,3 +202,20 @@ def test_a_diagnosis_marked_in_a_reset_window():
         ibc.RESET_WINDOW, "IBC: Login failed", retry_after=until, cause=ibc.LOGIN_REJECTED)
     pending = ibc.LoginDiagnosis(ibc.TWOFA_PENDING, "IBC: Second Factor Authentication initiated")
     assert pending.in_reset_window(until) is pending
+
+
+def test_a_rejection_logged_inside_a_window_that_has_ended_is_not_blamed_on_the_credentials():
+    # IBKR's "Unrecognized Username or Password" at 23:50 New York, read at 01:00 the next night
+    in_window = ibclog.load("credentials_rejected").replace("2026-11-25 08:00", "2026-11-24 23:50")
+    verdict = ibc.diagnose(in_window, now=datetime(2026, 11, 25, 6, 0, tzinfo=UTC))
+    assert verdict.kind == ibc.NOTHING_KNOWN and not verdict.no_retry
+    assert "logged inside IBKR's reset window, which has ended" in verdict.describe()
+    assert ibc.decide_recovery(verdict, restart_attempted=False, twofa_wait_used=False, twofa_wait=180) == ibc.RESTART
+    # the same lines logged outside any window still mean what they say
+    assert ibc.diagnose(ibclog.load("credentials_rejected"), now=TUESDAY_NOON).kind == ibc.LOGIN_REJECTED
+
+
+def test_logged_at_reads_ibc_timestamps_as_new_york_time():
+    assert ibc.logged_at("2026-07-01 09:30:00:123 IBC: Login attempt: 1") == datetime(2026, 7, 1, 13, 30, tzinfo=UTC)
+    assert ibc.logged_at("IBC: Login attempt: 1") is None
+    assert ibc.logged_at("2026-13-01 09:30:00:123 IBC: bad month") is None
