@@ -83,6 +83,7 @@ class Outage:
     blocked: str | None = None  # no more automatic action: why
     tried: list[str] = field(default_factory=list)
     next_look: float = float("-inf")
+    last_seen: ContainerState | None = None  # the container as the last look saw it: a change is looked at at once
 
 
 class GatewayWatch:
@@ -121,6 +122,8 @@ class GatewayWatch:
             return f"Gateway down inside IBKR's reset window (until {new_york_time(window_end)}): expected"
         if outage.blocked:
             return f"Gateway down, operator needed: {outage.blocked}"
+        if seen.container != outage.last_seen:  # e.g. Docker's `die` came after the bot's disconnect
+            outage.last_seen, outage.next_look = seen.container, float("-inf")
         if mono < outage.next_look:
             return self._status(outage, mono)
         outage.next_look = mono + LOOK_EVERY

@@ -260,3 +260,11 @@ def test_a_skipped_weekly_login_is_alerted(world):
     world.docker.log = load("twofa_pending")
     world.watch.planned_login("Weekly IBKR login")
     assert [level for level, _ in world.alerts] == ["warning"] and "NOT done" in world.alerts[0][1]
+
+
+def test_a_container_that_dies_after_the_bot_saw_the_drop_is_met_at_once(world):
+    world.see("reconnecting")  # the bot's record said so first: the container still looked up
+    world.clock.advance(0.5)
+    world.docker.state = EXITED  # then Docker's `die`
+    world.see("reconnecting")
+    assert world.restarts == ["start"] and len(world.alerts) == 1
