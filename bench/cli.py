@@ -2,7 +2,7 @@
 
     python -m bench [--quick] [--scenarios 1,2,3,4,5,6] [--plot] [--out docs/BENCHMARKS.md] [--json FILE]
     python -m bench --rerun NAME --scenarios 1 [--login-delays ...]   (a partial rerun, see below)
-    python -m bench --rerun supervisor --scenarios supervisor         (scenario 8, about 12 min)
+    python -m bench --rerun supervisor --scenarios supervisor         (scenario 8, about 11 min)
     bash bench/run.sh [same arguments]
 
 Scenarios (issue 6): 1 detection latency, 2 end-to-end overhead (cold runs are shared with 1;
@@ -122,11 +122,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "to src/ (bench/candidates/), labelled LABEL; repeatable")
     p.add_argument("--kills", type=int,
                    help="scenario 8: Gateway containers killed under the supervisor, at most 19 (the login "
-                        "budget) [10; --quick 2]")
+                        "budget) [19; --quick 2]")
     p.add_argument("--sup-outages", type=int,
-                   help="scenario 8: supervised runs through a timed API outage in a reset window [6; --quick 1]")
+                   help="scenario 8: supervised runs through a timed API outage in a reset window [10; --quick 1]")
     p.add_argument("--sup-baseline-outages", type=int,
-                   help="scenario 8: the same outage under the plain start-up, no supervisor [3; --quick 1]")
+                   help="scenario 8: the same outage under the plain start-up, no supervisor [5; --quick 1]")
     p.add_argument("--idle-seconds", type=float, help="scenario 8: the idle supervisor's measurement [600; --quick 20]")
     p.add_argument("--no-watch-wait", type=float,
                    help="scenario 8: after killing a plain start-up's Gateway, how long to wait for an alert "
@@ -151,6 +151,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(str(exc))
     if bad:
         p.error(f"unknown scenario or contender: {', '.join(bad)}")
+    if args.kills is not None and not 0 <= args.kills <= 19:
+        p.error("--kills: 0..19 (each kill costs one login of GATEWAY_LOGIN_BUDGET, at most 20, the start-up one)")
     if args.rerun is not None:
         if args.quick or args.json or args.from_json or not args.rerun.strip() or "/" in args.rerun \
                 or args.rerun.removesuffix(".json") in ("latest", "quick"):
@@ -201,8 +203,8 @@ def supervisor_options(args: argparse.Namespace, workdir: Path) -> sv.Supervisor
         return value if value is not None else (fast if quick else full)
 
     return sv.SupervisorOptions(
-        kills=pick(args.kills, 10, 2), outages=pick(args.sup_outages, 6, 1),
-        baseline_outages=pick(args.sup_baseline_outages, 3, 1), idle_seconds=pick(args.idle_seconds, 600.0, 20.0),
+        kills=pick(args.kills, 19, 2), outages=pick(args.sup_outages, 10, 1),
+        baseline_outages=pick(args.sup_baseline_outages, 5, 1), idle_seconds=pick(args.idle_seconds, 600.0, 20.0),
         sample_every=3.0 if not quick else 1.0, no_watch_wait=pick(args.no_watch_wait, 20.0, 3.0), workdir=workdir)
 
 

@@ -73,9 +73,9 @@ KILL_SETTLE = 3.0  # after the all-clear, before the next kill: Docker's health 
 
 @dataclass
 class SupervisorOptions:
-    kills: int = 10  # at most 19: each restart is a login, GATEWAY_LOGIN_BUDGET is at most 20
-    outages: int = 6
-    baseline_outages: int = 3  # the same outage under the plain start-up (0: none)
+    kills: int = 19  # at most 19: each restart is a login, GATEWAY_LOGIN_BUDGET is at most 20
+    outages: int = 10
+    baseline_outages: int = 5  # the same outage under the plain start-up (0: none)
     outage_after: float = 12.0  # s after the simulator's login: the supervisor has taken over by then
     outage_for: float = 5.0
     idle_seconds: float = 600.0  # 0: no idle part
