@@ -2,6 +2,7 @@
 
     python -m bench [--quick] [--scenarios 1,2,3,4,5,6] [--plot] [--out docs/BENCHMARKS.md] [--json FILE]
     python -m bench --rerun NAME --scenarios 1 [--login-delays ...]   (a partial rerun, see below)
+    python -m bench --rerun supervisor --scenarios supervisor         (scenario 8, about 11 min)
     bash bench/run.sh [same arguments]
 
 Scenarios (issue 6): 1 detection latency, 2 end-to-end overhead (cold runs are shared with 1;
@@ -10,7 +11,11 @@ plus warm runs), 3 timeout accuracy, 4 repeat run, 5 cost while waiting, 6 CLI s
 the bot connected and synced, beside ib_async's Watchdog defaults (bench/reconnect.py; no Docker
 needed: the simulator runs in this process). --quick runs 7 only when named, as one 2 s outage of
 this project (about 15 s: the bot's first attempt inside the outage waits out its 10 s connect
-timeout; the Watchdog's first connection alone would take its appStartupTime, 30 s).
+timeout; the Watchdog's first connection alone would take its appStartupTime, 30 s); and 8 =
+"supervisor" (bench/supervisor.py): under `--supervise`, a killed Gateway container to the
+operator's alert and the bot trading-ready again, an API outage inside a reset window to the bot
+connected, and an idle supervisor's CPU and RSS over ten minutes; --quick runs 8 only when named,
+as 2 kills, 1 outage each way and 20 s idle.
 Results go to a JSON file (full runs: bench/results/latest.json, committed with the report;
 --quick: bench/results/quick.json, git-ignored) and a Markdown report (full runs:
 docs/BENCHMARKS.md; --quick: bench/results/quick.md, git-ignored).
@@ -50,14 +55,16 @@ from typing import Any
 
 from bench import reconnect as rc
 from bench import scenarios as sc
+from bench import supervisor as sv
 from bench.env import REPO_ROOT, docker_problem, workspace
 from bench.report import find_reruns, render, summary
 from testkit.docker import docker
 
 RESULTS = REPO_ROOT / "bench" / "results"
 DEFAULT_PLOT = REPO_ROOT / "docs" / "benchmarks-detection-latency.png"
-ALL = ["1", "2", "3", "4", "5", "6", "7"]
-ALIASES = {"reconnect": "7"}
+ALL = ["1", "2", "3", "4", "5", "6", "7", "8"]
+ALIASES = {"reconnect": "7", "supervisor": "8"}
+QUICK_ONLY_NAMED = {"7", "8"}  # left out of --quick unless named
 NO_DOCKER = {"7"}  # scenarios that need no Docker
 
 
@@ -74,7 +81,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
                    help="3 repetitions per cell (scenario 5 once, scenario 3 deadline 5 s): keeps it working in CI")
-    p.add_argument("--scenarios", help="comma-separated subset of 1..7 (7 = reconnect) [all; --quick: 1..6]")
+    p.add_argument("--scenarios",
+                   help="comma-separated subset of 1..8 (7 = reconnect, 8 = supervisor) [all; --quick: 1..6]")
     p.add_argument("--plot", action="store_true", help="draw the detection-latency PNG (needs matplotlib)")
     p.add_argument("--plot-path", type=Path, default=DEFAULT_PLOT, help=f"[{DEFAULT_PLOT.relative_to(REPO_ROOT)}]")
     p.add_argument("--out", type=Path, help="Markdown report [docs/BENCHMARKS.md; --quick: bench/results/quick.md]")
@@ -112,6 +120,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reconnect-candidate", action="append", default=[], metavar="LABEL=DIR",
                    help="scenario 7: also run the bot from DIR, a scratch copy of the repository with a local patch "
                         "to src/ (bench/candidates/), labelled LABEL; repeatable")
+    p.add_argument("--kills", type=int,
+                   help="scenario 8: Gateway containers killed under the supervisor, at most 19 (the login "
+                        "budget) [19; --quick 2]")
+    p.add_argument("--sup-outages", type=int,
+                   help="scenario 8: supervised runs through a timed API outage in a reset window [10; --quick 1]")
+    p.add_argument("--sup-baseline-outages", type=int,
+                   help="scenario 8: the same outage under the plain start-up, no supervisor [5; --quick 1]")
+    p.add_argument("--idle-seconds", type=float, help="scenario 8: the idle supervisor's measurement [600; --quick 20]")
+    p.add_argument("--no-watch-wait", type=float,
+                   help="scenario 8: after killing a plain start-up's Gateway, how long to wait for an alert "
+                        "[20; --quick 3]")
     p.add_argument("--keep", action="store_true", help="keep the run directories (state/, logs/ of every run)")
     p.add_argument("--from-json", type=Path, metavar="FILE",
                    help="run nothing: regenerate the report (and, with --plot, the plot) from a results file")
@@ -120,7 +139,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "from bench/results/latest.json with this rerun's section")
     args = p.parse_args(argv)
     if args.scenarios is None:
-        args.scenarios = [s for s in ALL if not (args.quick and s == "7")]
+        args.scenarios = [s for s in ALL if not (args.quick and s in QUICK_ONLY_NAMED)]
     else:
         args.scenarios = [ALIASES.get(s, s) for s in _names(args.scenarios)]
     bad = [s for s in args.scenarios if s not in ALL] + [c for c in args.contenders
@@ -132,6 +151,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(str(exc))
     if bad:
         p.error(f"unknown scenario or contender: {', '.join(bad)}")
+    if args.kills is not None and not 0 <= args.kills <= 19:
+        p.error("--kills: 0..19 (each kill costs one login of GATEWAY_LOGIN_BUDGET, at most 20, the start-up one)")
     if args.rerun is not None:
         if args.quick or args.json or args.from_json or not args.rerun.strip() or "/" in args.rerun \
                 or args.rerun.removesuffix(".json") in ("latest", "quick"):
@@ -173,6 +194,18 @@ def reconnect_options(args: argparse.Namespace, workdir: Path) -> rc.ReconnectOp
         contenders=args.outage_contenders or (["project"] if quick else ["project", "watchdog"]),
         candidates=args.candidates, workdir=workdir,
     )
+
+
+def supervisor_options(args: argparse.Namespace, workdir: Path) -> sv.SupervisorOptions:
+    quick = args.quick
+
+    def pick(value: Any, full: Any, fast: Any) -> Any:
+        return value if value is not None else (fast if quick else full)
+
+    return sv.SupervisorOptions(
+        kills=pick(args.kills, 19, 2), outages=pick(args.sup_outages, 10, 1),
+        baseline_outages=pick(args.sup_baseline_outages, 5, 1), idle_seconds=pick(args.idle_seconds, 600.0, 20.0),
+        sample_every=3.0 if not quick else 1.0, no_watch_wait=pick(args.no_watch_wait, 20.0, 3.0), workdir=workdir)
 
 
 def reconnect_meta(opts: rc.ReconnectOptions) -> dict[str, Any]:
@@ -240,7 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     with workspace(keep=args.keep) as work:
         opts = options(args, work)
         ropts = reconnect_options(args, work)
-        est = sc.estimate_seconds(opts, chosen) + (rc.estimate_seconds(ropts) if "7" in chosen else 0.0)
+        sopts = supervisor_options(args, work)
+        est = (sc.estimate_seconds(opts, chosen) + (rc.estimate_seconds(ropts) if "7" in chosen else 0.0)
+               + (sv.estimate_seconds(sopts) if "8" in chosen else 0.0))
         print(f"bench: scenarios {','.join(sorted(chosen))}, about {est / 60:.0f} min; work dir {work}",
               file=sys.stderr, flush=True)
         meta: dict[str, Any] = {
@@ -254,9 +289,12 @@ def main(argv: list[str] | None = None) -> int:
         }
         if "7" in chosen:
             meta["reconnect"] = reconnect_meta(ropts)
+        if "8" in chosen:
+            meta["supervisor"] = sopts.as_meta()
         samples: dict[str, list[dict[str, Any]]] = {}
         runners = [("6", sc.scenario_6), ("4", sc.scenario_4), ("2w", sc.scenario_2_warm), ("3", sc.scenario_3),
-                   ("1", None), ("5", sc.scenario_5), ("7", None)]
+                   ("1", None), ("5", sc.scenario_5), ("7", None),
+                   ("8", None)]
         for key, fn in runners:
             scen = key.rstrip("w")
             if scen not in chosen and not (key == "1" and "2" in chosen):
@@ -270,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
                                                  with_variants=False)
             elif key == "7":
                 samples["7"] = rc.scenario_7(ropts, progress=rc.progress)
+            elif key == "8":
+                samples["8"] = sv.scenario_8(sopts, progress=sv.progress)
             elif key == "2w":
                 samples["2"] = sc.scenario_2_warm(opts)
             else:

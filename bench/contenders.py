@@ -42,6 +42,7 @@ from bench.env import (
 from src.orchestration.settings import CONFIG_SETTINGS
 from src.statefiles import EMERGENCY_PLAN_FILE, RUNS_FILE, read_ready_record
 from testkit.gateway import COMPOSE_DIR
+from testkit.schedule import off_calendar
 
 COMMON_SCRIPT = REPO_ROOT / "bench" / "baselines" / "common_practice.sh"
 LABELS = {
@@ -86,6 +87,7 @@ def stop_bots(run: RunDir, *pids: int | None) -> None:
 def project_env(gw: Gateway, run: RunDir, settings: dict[str, str] | None = None) -> dict[str, str]:
     env = gw.compose_env(base_env())
     env.update({name: "" for name in _ORCH_VARS})
+    env.update(off_calendar())  # base_env's, which the line above just emptied: no reset window by the hour
     env.update(GATEWAY_HOST="127.0.0.1", GATEWAY_PORT=str(gw.port), GATEWAY_CONTAINER=gw.container,
                GATEWAY_SERVICE="gateway", DOCKER_COMPOSE_DIR=str(COMPOSE_DIR),
                STATE_DIR=str(run.state), LOG_DIR=str(run.logs),

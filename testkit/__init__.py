@@ -7,6 +7,8 @@
 * `testkit.plans`: the gameplan for today (`write_plan`), from the documented example.
 * `testkit.rundir`: one run's state/, logs/ and plans/today.json (`RunDir`).
 * `testkit.repo_env`: an environment for an orchestrator CLI that the developer's own `.env` cannot steer.
+* `testkit.schedule`: IBKR's calendar kept out of a run (`off_calendar`), or a reset window set around now.
+* `testkit.webhook`: a local stand-in for a Discord webhook that records every alert (`WebhookReceiver`).
 
 `src/` never imports this package; `tests/` and `bench/` do (neither imports the other).
 """

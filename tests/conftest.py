@@ -35,7 +35,7 @@ from tests.helpers.fake_docker import FakeDockerCLI
 from tests.helpers.harness import Harness
 from tests.helpers.simulator import SimulatorProcess, running_simulator
 from tests.helpers.stack import Stack, assert_nothing_left_running, stop_bot
-from tests.helpers.webhook_receiver import WebhookReceiver
+from testkit.webhook import WebhookReceiver
 from tests.integration.docker_env import require_docker
 
 settings.register_profile("ci", max_examples=150, deadline=None, database=None, print_blob=True,

@@ -34,7 +34,7 @@ from testkit.plans import write_plan
 from testkit.repo_env import hide_repo_dotenv
 from testkit.rundir import RunDir
 from testkit.schedule import off_calendar
-from tests.helpers.webhook_receiver import WebhookReceiver
+from testkit.webhook import WebhookReceiver
 from tests.integration.docker_env import new_project
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

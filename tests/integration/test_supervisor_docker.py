@@ -22,6 +22,7 @@ from src.orchestration.resetwindows import NEW_YORK
 from src.statefiles import LOGINS_FILE, SUPERVISOR_LOG, read_ready_record
 from testkit.docker import container_state, docker
 from testkit.plans import write_plan
+from testkit.schedule import window_around_now
 from tests.helpers.stack import Stack, wait_until
 
 pytestmark = pytest.mark.docker
@@ -97,13 +98,6 @@ def test_a_killed_gateway_with_the_login_budget_spent_is_left_alone_with_one_cri
     said = alerts(stack, before)
     assert sum("budget spent" in a for a in said) == 1
     assert not any("was started" in a or "restarted" in a for a in said)
-
-
-def window_around_now(minutes: int = 5) -> str:
-    """A daily IBKR_RESET_WINDOWS entry that has begun and lasts a few minutes (New York)."""
-    now = datetime.now(NEW_YORK)
-    start, end = now - timedelta(minutes=1), now + timedelta(minutes=minutes)
-    return f"daily {start:%H:%M}-{end:%H:%M}"
 
 
 def test_an_outage_inside_a_reset_window_is_not_alerted_and_the_bot_comes_back(stack):

@@ -28,7 +28,7 @@ from src.statefiles import CHECKPOINT_FILE, ORCHESTRATOR_LOCK, READY_FILE, RUNS_
 from testkit.docker import container_state, docker, project_containers, wait_for_health
 from testkit.plans import write_plan
 from tests.helpers.stack import Stack, stop_bot
-from tests.helpers.webhook_receiver import CANARY_TOKEN, HANG, rate_limited, server_error
+from testkit.webhook import CANARY_TOKEN, HANG, rate_limited, server_error
 
 pytestmark = pytest.mark.docker
 

@@ -23,7 +23,7 @@ import requests
 
 from src.notifications.discord import DiscordNotifier, validate_webhook_url
 from src.redaction import redact
-from tests.helpers.webhook_receiver import (
+from testkit.webhook import (
     CANARY_TOKEN,
     DROP,
     HANG,

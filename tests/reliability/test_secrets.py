@@ -20,7 +20,7 @@ from tests.helpers.fake_docker import container_state, healthy_daemon, rule
 from tests.helpers.listeners import tcp_listener
 from tests.helpers.stack import stop_bot
 from tests.helpers.stack import secret_hits
-from tests.helpers.webhook_receiver import CANARY_TOKEN
+from testkit.webhook import CANARY_TOKEN
 from tests.integration.docker_env import require_docker
 
 PASSWORD = "canary-PASSWORD-8d1f0b2e"  # noqa: S105 - a canary, the point is to look for it

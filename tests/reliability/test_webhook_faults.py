@@ -21,7 +21,7 @@ import pytest
 from src.orchestration.machine import ALERT_DRAIN
 from tests.helpers.ci import skip_or_fail
 from tests.helpers.stack import Run, Stack, secret_hits
-from tests.helpers.webhook_receiver import (
+from testkit.webhook import (
     CANARY_TOKEN, HANG, WEBHOOK_ID, Reply, WebhookReceiver, rate_limited, server_error,
 )
 

@@ -1,4 +1,4 @@
-"""A local stand-in for a Discord webhook, for tests: nothing leaves 127.0.0.1.
+"""A local stand-in for a Discord webhook, for tests and the benchmark: nothing leaves 127.0.0.1.
 
     with WebhookReceiver() as hook:
         hook.script(rate_limited(0.05), rate_limited(0.05))  # then `hook.default`: 204
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-CANARY_TOKEN = "canary-TOKEN_3f9c1e7a-must-never-be-logged"
+CANARY_TOKEN = "canary-TOKEN_3f9c1e7a-must-never-be-logged"  # noqa: S105 - a canary, not a secret
 WEBHOOK_ID = "123456789"
 
 
