@@ -218,7 +218,8 @@ def test_hold_until_waits_past_the_window_and_keeps_systemd_from_timing_out(monk
         hold_until(until, now=lambda: clock[0], sleep=sleep, stopped=lambda: False)
     assert clock[0] == until + timedelta(seconds=HOLD_MARGIN)  # exits once the window (and the margin) is over
     assert len(said) == len(slept) > 1
-    assert all(m is not None and int(m["EXTEND_TIMEOUT_USEC"]) > s * 1_000_000 for m, s in zip(said, slept))
+    pairs = zip(said, slept, strict=True)
+    assert all(m is not None and int(m["EXTEND_TIMEOUT_USEC"]) > s * 1_000_000 for m, s in pairs)
 
 
 def test_a_supervised_start_up_failed_in_a_reset_window_holds_until_it_ends(harness, monkeypatch):

@@ -240,10 +240,15 @@ def test_weekly_times(text, expected):
     ("sun 5pm", "bad time '5pm'"),
 ])
 def test_bad_weekly_times_are_one_line_naming_the_part(text, reason):
+    assert_one_line_error(parse_weekly_time, text, f"weekly time {text!r}: ", reason)
+
+
+def assert_one_line_error(parse, text: str, prefix: str, reason: str) -> None:
+    """`parse(text)` raises ValueError: one line, starting with `prefix`, saying `reason`."""
     with pytest.raises(ValueError) as error:
-        parse_weekly_time(text)
+        parse(text)
     message = str(error.value)
-    assert message.startswith(f"weekly time {text!r}: ") and reason in message and "\n" not in message
+    assert message.startswith(prefix) and reason in message and "\n" not in message
 
 
 def test_a_weekly_time_is_checked_when_built():
@@ -315,10 +320,7 @@ def test_auto_restart_times_in_12_and_24_hour_forms(text, expected):
     ("23:59:00", "expected hh:mm AM or hh:mm PM"), ("11:59 P.M.", "expected hh:mm AM or hh:mm PM"),
 ])
 def test_bad_auto_restart_times_are_one_line(text, reason):
-    with pytest.raises(ValueError) as error:
-        parse_autorestart_time(text)
-    message = str(error.value)
-    assert message.startswith(f"auto-restart time {text!r}: ") and reason in message and "\n" not in message
+    assert_one_line_error(parse_autorestart_time, text, f"auto-restart time {text!r}: ", reason)
 
 
 def test_ibc_is_handed_the_one_form_it_reads_for_every_minute_of_the_day():
