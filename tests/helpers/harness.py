@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from pathlib import Path
 
 from src.gameplan.generator import generate_strategy_c
@@ -15,6 +16,11 @@ from src.orchestration.journal import RunJournal, read_runs
 from src.orchestration.startup import Services, StartupOrchestrator
 from testkit.plans import write_plan
 from tests.helpers.fakes import RUNNING, FakeDocker, FakeHealth, RecordingNotifier
+
+
+# The wall clock the orchestrator reads IBKR's reset windows by: a Wednesday noon in New York, outside
+# them, so a login failure means the same at any hour a test runs (a test of the windows sets its own).
+OUTSIDE_RESET_WINDOWS = datetime(2026, 12, 2, 17, 0, tzinfo=UTC)
 
 
 class Harness:
@@ -49,6 +55,7 @@ class Harness:
             docker=self.docker, health=self.health, alerts=AlertQueue(self.notifier),  # type: ignore[arg-type]
             evaluate_gameplan=evaluate_gameplan, generate_strategy_c=generate_strategy_c,
             start_bot=self._start_bot, running_bot=lambda state_dir: self.running_bot_pid,
+            now=lambda: OUTSIDE_RESET_WINDOWS,
         )
         return StartupOrchestrator(self.config, services, RunJournal(self.config.state_dir))
 

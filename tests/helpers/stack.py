@@ -109,6 +109,9 @@ class Stack:
             "EMERGENCY_GAMEPLAN_PATH": str(self.state_dir / "emergency.json"),
             "GAMEPLAN_PATH": str(write_plan(self.dirs.plan)),
             "GATEWAY_HEALTH_TIMEOUT": "20", "BOT_READY_TIMEOUT": "20", "DOCKER_WAIT_TIMEOUT": "0",
+            # a login failure means the same at any hour: IBKR's nightly and weekend reset windows
+            # would otherwise turn "rejected" into "retry after the window" for an hour a night
+            "IBKR_RESET_WINDOWS": "none",
             "DISCORD_WEBHOOK_URL": self.hook.url,
             **self.extra,
         }
