@@ -38,7 +38,9 @@ def test_quick_reconnect_runs_one_outage_of_the_real_bot_against_the_in_process_
         assert isinstance(s[key], NUMBER), (key, s)
     assert s["began_at"] <= s["closed_at"] < s["opened_at"] < s["recovered_at"]
     # the bot probes the API until it answers, then connects: no connect attempt is wasted on a closed API
-    assert s["measured_outage_s"] == pytest.approx(2.0, abs=0.2) and s["failed_attempts"] == 0
+    # the outage lasted what it was asked to: at least 2 s, and not a poll's overrun more (busy cores
+    # lengthen the loop that ends it, never by seconds)
+    assert 2.0 - 0.01 <= s["measured_outage_s"] < 2.0 + 1.0 and s["failed_attempts"] == 0
     assert data["summary"]["reconnect"]["2"]["project"]["recovered"] == 1
     text = report.read_text()
     assert "## 7. Reconnect after an outage" in text and "Reconnect: API back after an outage" in text

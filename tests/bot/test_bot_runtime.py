@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -177,10 +178,13 @@ def test_sigterm_during_the_start_up_probe_stops_the_bot_at_once(tmp_path):
         assert bot.stdout is not None
         first = bot.stdout.readline()  # the bot says when it starts probing
         assert "Checking the Gateway" in first, first
-        started = time.monotonic()
+        signalled = time.time()
         bot.send_signal(signal.SIGTERM)
         out, _ = bot.communicate(timeout=10)
-        stopped_in = time.monotonic() - started
     assert bot.returncode == 0, first + out
     assert "Bot stopped before it was connected" in out and "Traceback" not in out
-    assert stopped_in < 4  # the probe's own timeout is 5 s: the signal did not wait for it
+    # the probe's own timeout is 5 s: the signal did not wait for it. Timed by the bot's own log line, so
+    # the interpreter's exit afterwards, slow on busy cores, is not counted
+    stopped = next(line for line in out.splitlines() if "Bot stopped before it was connected" in line)
+    stopped_in = datetime.strptime(stopped[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp() - signalled
+    assert stopped_in < 3, stopped

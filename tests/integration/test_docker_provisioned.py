@@ -79,7 +79,8 @@ def test_simulator_gateway_becomes_healthy_and_serves_on_loopback():
 
 def test_socat_like_gateway_is_not_healthy_before_login():
     """Port open but not logged in (accept, then close): the healthcheck must not say healthy."""
-    with simulator_gateway(wait_healthy=False, login_delay=4, before_login="close") as gateway:
+    # logged in 10 s after its start: the 2.5 s look ends well before, however slow the docker calls are
+    with simulator_gateway(wait_healthy=False, login_delay=10, before_login="close") as gateway:
         deadline = time.monotonic() + 2.5
         saw_port_open = False
         while time.monotonic() < deadline:
@@ -89,7 +90,6 @@ def test_socat_like_gateway_is_not_healthy_before_login():
             assert container_state(gateway.container)["Health"]["Status"] == "starting"
             time.sleep(0.2)
         assert saw_port_open, "the published port should accept like socat does before login"
-        waited = wait_for_health(gateway.container, timeout=15)
-        assert waited < 15
+        wait_for_health(gateway.container, timeout=60)  # then healthy, once logged in
         assert handshake(gateway.port)[1] == ACCOUNTS
 

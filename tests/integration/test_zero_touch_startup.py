@@ -13,22 +13,24 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
+from datetime import datetime
 
 import psutil
 import pytest
 
 from src.orchestration.bot import running_bot
 from src.orchestration.config import REPO_ROOT
+from src.orchestration.gateway import INSPECT_EVERY
 from src.orchestration.journal import read_runs
 from src.orchestration.locks import PidLock
 from src.orchestration.sdnotify import NotifyListener
+from src.orchestration.machine import ALERT_DRAIN
 from src.statefiles import CHECKPOINT_FILE, ORCHESTRATOR_LOCK, READY_FILE, RUNS_FILE
 from testkit.docker import container_state, docker, project_containers, wait_for_health
 from testkit.plans import write_plan
-from tests.helpers.stack import Stack, stop_bot
 from testkit.webhook import CANARY_TOKEN, HANG, rate_limited, server_error
+from tests.helpers.stack import Stack, processes_mentioning, stop_bot, wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -122,7 +124,9 @@ def test_3_never_healthy_restarts_once_then_fails_within_the_deadlines(stack):
     assert run.code == 1
     assert run.path[-2:] == ["GATEWAY_TIMEOUT", "FAILURE"] and run.path.count("GATEWAY_WAITING") == 2
     waits = run.seconds_in("GATEWAY_WAITING")
-    assert all(timeout - 0.1 <= w <= timeout + 1.0 for w in waits), waits
+    # each wait ends on its deadline: not before it, and not a second budget after it (busy cores add
+    # docker CLI time to the last probe and the event stream's close, never seconds)
+    assert all(timeout - 0.1 <= w <= timeout + 3.0 for w in waits), waits
     assert "closed_before_version" in run.record["reason"] and "after one restart" in run.record["reason"]
     assert running_bot(stack.state_dir) is None and not (stack.state_dir / READY_FILE).exists()
     assert any("restarted the Gateway container" in a for a in run.alerts)
@@ -132,7 +136,9 @@ def test_3_never_healthy_restarts_once_then_fails_within_the_deadlines(stack):
 def test_5_docker_daemon_unreachable_fails_with_its_message_after_docker_wait_timeout(stack, tmp_path):
     run = stack.orchestrate(DOCKER_HOST=f"unix://{tmp_path}/no-daemon.sock", DOCKER_WAIT_TIMEOUT="2")
     assert run.code == 1
-    assert 2.0 <= run.record["docker_wait_seconds"] <= 3.0 and run.elapsed < 2 + 5
+    # DOCKER_WAIT_TIMEOUT kept: asked until 2 s had passed, then given up (the last `docker version`
+    # answers at once: no socket), not waited on to its 10 s command timeout
+    assert 2.0 <= run.record["docker_wait_seconds"] <= 2 + 2.0
     assert run.path == ["INITIALIZING", "DOCKER_UNAVAILABLE", "FAILURE"]
     assert "the Docker daemon is not running or not reachable" in run.record["reason"]
     assert "Traceback" not in run.stderr and "Docker unavailable" in run.alerts[-1]
@@ -146,21 +152,25 @@ def test_16_healthy_just_before_the_deadline_is_success(stack):
 
 
 def test_17_container_killed_mid_wait_is_noticed_within_seconds_and_restarted_once(stack):
-    stack.sim = {"login_delay": 4}
+    stack.sim = {"login_delay": 8}  # still logging in when the kill comes, however slowly the run gets there
     stack.up(wait=False)
-    killed = threading.Event()
-
-    def kill_soon() -> None:
-        time.sleep(1.5)
-        docker("kill", stack.container)
-        killed.set()
-
-    threading.Thread(target=kill_soon, daemon=True).start()
-    run = stack.orchestrate(GATEWAY_HEALTH_TIMEOUT="60")
-    assert killed.is_set() and run.code == 0, run.stderr
+    started = time.monotonic()
+    proc = stack.launch(GATEWAY_HEALTH_TIMEOUT="60")
+    # killed in the middle of the wait: once the run is in it and its `docker events` stream is up
+    stack.wait_for_state("GATEWAY_WAITING", timeout=60)
+    wait_until(lambda: processes_mentioning(f"container={stack.container}"), 20, "the wait's docker events")
+    time.sleep(0.5)
+    killed_at = time.time()
+    docker("kill", stack.container)
+    run = stack.finish(proc, started, timeout=120)
+    assert run.code == 0, run.stderr
     assert run.path.count("GATEWAY_UNHEALTHY") == 1
-    first_wait = run.seconds_in("GATEWAY_WAITING")[0]
-    assert first_wait < 1.5 + 2.0, first_wait  # noticed at once, not at the 60 s deadline
+    first_wait = next(t for t in run.record["transitions"] if t["from"] == "GATEWAY_WAITING")
+    assert first_wait["to"] == "GATEWAY_UNHEALTHY"
+    noticed_in = datetime.fromisoformat(first_wait["at"]).timestamp() - killed_at
+    # within seconds of the kill (pushed by docker events; at worst the 5 s re-inspection), not at the
+    # 60 s deadline
+    assert noticed_in < INSPECT_EVERY + 3, noticed_in
     assert any("is exited" in a and "restarted the Gateway container" in a for a in run.alerts)
 
 
@@ -217,7 +227,8 @@ def test_11_14_15_second_run_finds_everything_up_and_touches_nothing(stack):
     assert first.code == 0, first.stderr
     pid, gateway_started = running_bot(stack.state_dir), started_at(stack)
     second = stack.orchestrate()
-    assert second.code == 1 and second.elapsed < 5
+    assert second.code == 1
+    assert second.path == ["INITIALIZING", "ALREADY_RUNNING", "FAILURE"]  # refused before any other step
     assert f"already running (PID {pid})" in second.record["reason"]
     assert running_bot(stack.state_dir) == pid and started_at(stack) == gateway_started
     assert second.alerts == []  # nobody needs to act
@@ -228,15 +239,15 @@ def test_two_orchestrators_started_at_once_one_runs_the_other_exits_1(stack):
     env = stack.env()
     procs = [subprocess.Popen([sys.executable, "-m", "src.orchestration.startup"], cwd=stack.tmp, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    started = time.monotonic()
-    refused_at = None
+    refused_while_the_other_ran = None
     while any(p.poll() is None for p in procs):
-        if refused_at is None and any(p.poll() == 1 for p in procs):
-            refused_at = time.monotonic() - started
+        if refused_while_the_other_ran is None and any(p.poll() == 1 for p in procs):
+            refused_while_the_other_ran = any(p.poll() is None for p in procs)
         time.sleep(0.05)
     codes = sorted(p.returncode for p in procs)
     assert codes == [0, 1], [p.stderr.read() for p in procs]
-    assert refused_at is not None and refused_at < 3.0  # at once, not after the other's run
+    # refused at once: the loser exited while the winner was still running (order, not a wall-clock bound)
+    assert refused_while_the_other_ran is True
     outcomes = sorted(r["outcome"] for r in read_runs(stack.state_dir))
     assert outcomes == ["refused", "success"]
 
@@ -255,8 +266,14 @@ def test_13_a_failing_webhook_never_delays_the_run_and_never_leaks_its_token(sta
     script = {"hang": HANG, "500": server_error(500), "429": rate_limited(30)}[reply]
     stack.hook.default = script
     run = stack.orchestrate()
+    exited = time.time()
     assert run.code == 0, run.stderr
-    assert run.elapsed < 15, run.elapsed  # the alert budget is bounded; the bot start is not delayed
+    # the run's one alert, "Trading system up", was queued, not waited for: the state that sends it took
+    # less than one delivery would (the 500s' backoff alone is 1.5 s, the hang's budget 4 s) ...
+    assert run.seconds_in("BOT_RUNNING")[0] < 1.0, run.record["transitions"]
+    # ... and the exit waited for it at most ALERT_DRAIN (the process's own exit adds well under a second)
+    tail = exited - datetime.fromisoformat(run.record["transitions"][-1]["at"]).timestamp()
+    assert tail < ALERT_DRAIN + 2.5, tail
     logs = "".join(p.read_text() for p in (stack.tmp / "logs").glob("orchestrator_*.log"))
     journal = (stack.state_dir / RUNS_FILE).read_text()
     for text in (run.stderr, logs, journal):

@@ -217,8 +217,8 @@ def test_429_beyond_the_budget_gives_up_at_once(hook, logs, sleeps):
     started = time.monotonic()
     result = notifier.send("error", "m")
     assert result is False
-    assert time.monotonic() - started < 0.5
-    assert sleeps == [] and len(hook.received) == 1
+    assert sleeps == [] and len(hook.received) == 1  # no wait asked for: given up at once
+    assert time.monotonic() - started < 10  # nor one taken some other way: not the 30 s retry_after
     assert "HTTP 429" in notifier.last_failure and "budget" in notifier.last_failure
     assert len(records_at(logs, logging.WARNING)) == 1  # one line says why
     assert notifier.enabled  # a rate limit is no reason to stop using the webhook
@@ -282,7 +282,7 @@ def test_a_hanging_webhook_costs_at_most_the_budget(hook, logs):
     result = notifier.send("critical", "m")
     elapsed = time.monotonic() - started
     assert result is False
-    assert 0.9 <= elapsed < 1.5
+    assert 0.9 <= elapsed < 1.0 + 2.5  # the 1 s budget, not the 5 s request timeout
     assert len(hook.received) == 1
     assert len(timeouts) == 1 and timeouts[0] <= 1.0  # the request's timeout is capped by the budget
     assert_token_kept(logs, notifier, result, notifier.last_failure)
@@ -302,7 +302,7 @@ def test_the_budget_holds_even_when_the_http_call_ignores_its_timeout(logs):
     started = time.monotonic()
     try:
         assert notifier.send("info", "m") is False
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 0.5 + 4.5  # the 0.5 s budget, not the call's 30 s
     finally:
         release.set()
     assert "TimeoutError" in notifier.last_failure

@@ -34,28 +34,28 @@ def test_docker_that_comes_up_within_docker_wait_timeout_is_waited_for(harness):
         return "28.0"
 
     harness.docker.ping = ping
-    started = time.monotonic()
     assert harness.run() == 0
-    assert 1.5 <= time.monotonic() - started < 4  # two polls a second apart, no fixed long sleep
-    assert harness.docker.calls.count("ping") == 3
-    assert 1.5 <= harness.runs[-1]["docker_wait_seconds"] < 4
+    assert harness.docker.calls.count("ping") == 3  # asked until it answered: two refusals, then the version
+    # two polls a second apart: not at once, and not one long sleep towards the 10 s DOCKER_WAIT_TIMEOUT
+    assert 1.5 <= harness.runs[-1]["docker_wait_seconds"] < 2 + 4
 
 
 def test_docker_that_never_comes_up_fails_at_docker_wait_timeout(harness):
     harness.configure(docker_wait_timeout=1.5)
     harness.docker.ping_error = DockerError(DAEMON_DOWN, "the Docker daemon is not running")
-    started = time.monotonic()
     assert harness.run() == 1
-    assert 1.5 <= time.monotonic() - started < 2.5
     assert harness.path == ["INITIALIZING", "DOCKER_UNAVAILABLE", "FAILURE"]
+    assert harness.docker.calls.count("ping") >= 2  # it kept asking until the deadline
+    # the deadline is the behaviour: kept, not cut short, and not overrun by more than a poll (1 s)
+    assert 1.5 <= harness.runs[-1]["docker_wait_seconds"] < 1.5 + 1.0
 
 
 def test_permission_denied_is_not_waited_for(harness):
     harness.configure(docker_wait_timeout=30.0)
     harness.docker.ping_error = DockerError(PERMISSION, "permission denied on the Docker socket")
-    started = time.monotonic()
     assert harness.run() == 1
-    assert time.monotonic() - started < 1
+    assert harness.docker.calls.count("ping") == 1  # asked once: waiting cannot fix a permission
+    assert harness.runs[-1]["docker_wait_seconds"] < 10  # not the 30 s DOCKER_WAIT_TIMEOUT
     assert "permission denied" in harness.runs[-1]["reason"]
 
 
@@ -64,8 +64,12 @@ def test_permission_denied_is_not_waited_for(harness):
 def test_pending_2fa_is_never_restarted_the_operator_is_asked_and_approval_is_awaited(harness):
     harness.configure(gateway_health_timeout=0.3, twofa_wait_timeout=5.0)
     harness.docker.log = TWOFA
-    approve_at = time.monotonic() + 1.0
-    harness.health.script = lambda n: probe() if time.monotonic() >= approve_at else probe("closed_before_version")
+
+    def approved_once_asked(n):  # the operator approves after the alert, however long the run took to send it
+        asked = any(level == "critical" for level, _ in harness.notifier.alerts)
+        return probe() if asked else probe("closed_before_version")
+
+    harness.health.script = approved_once_asked
     assert harness.run() == 0
     assert "restart" not in harness.docker.calls and "start" not in harness.docker.calls
     critical = [m for level, m in harness.notifier.alerts if level == "critical"]
@@ -189,7 +193,8 @@ def test_supervise_exits_1_when_the_bot_dies(harness, monkeypatch):
         orchestrator, bot = supervised(harness, dies, monkeypatch, listener)
         started = time.monotonic()
         assert orchestrator.run() == 1
-    assert time.monotonic() - started < 5
+    assert bot.poll() == 3  # the supervisor ended because its bot did
+    assert time.monotonic() - started < 10  # noticed when it exits (0.5 s in), not by a slow poll
     record = harness.runs[-1]
     assert record["outcome"] == "bot_died" and "exited unexpectedly with code 3" in record["reason"]
     assert harness.notifier.alerts[-1][0] == "critical"

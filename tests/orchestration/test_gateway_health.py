@@ -93,7 +93,7 @@ def test_hostile_listeners_are_never_healthy_and_the_probe_is_bounded(behaviour,
         result = probe(port, timeout=0.6)
         elapsed = time.monotonic() - started
     assert result.reason == reason, result.describe()
-    assert elapsed < 0.6 + 0.3
+    assert elapsed < 0.6 + 1.5  # one 0.6 s deadline for the whole probe: not the default 5 s, not for ever
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -33,7 +33,9 @@ def check(port: int) -> tuple[int, float]:
 def test_healthy_only_when_the_api_answers_the_handshake(simulator, healthy):
     with running_simulator(**simulator) as sim:
         code, seconds = check(sim.port)
-    assert (code == 0) is healthy and seconds < 4.5
+    # the deadline is the behaviour: the script's own 3 s wait keeps it inside Docker's 5 s healthcheck
+    # timeout (docker/gateway/docker-compose.yml), past which Docker kills it and counts a failure
+    assert (code == 0) is healthy and seconds < 5.0, seconds
 
 
 def test_nothing_listening_is_unhealthy():

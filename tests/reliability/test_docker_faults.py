@@ -49,7 +49,9 @@ def test_a_docker_call_that_never_returns_is_cut_at_its_timeout(world, fake_dock
     run = world.orchestrate(DOCKER_COMMAND_TIMEOUT=limit)
     assert_failed_cleanly(world, run, f"Docker unavailable: {reason}")
     assert run.path[-2:] == ["DOCKER_UNAVAILABLE", "FAILURE"]
-    assert run.elapsed < float(limit) + 4  # the hung call is abandoned at its timeout, not waited out
+    # the hung call is abandoned at its timeout, not waited out (it sleeps an hour): the state that made
+    # it lasted the timeout and a few ~20 ms fake calls, whatever the load
+    assert run.record["transitions"][-2]["seconds"] < float(limit) + 4, run.record["transitions"]
     # the world fixture then proves the hung `docker` process was killed, not left sleeping
 
 
@@ -81,7 +83,9 @@ def test_permission_denied_on_the_docker_socket_fails_at_once_with_the_fix(world
     run = world.orchestrate(DOCKER_HOST=denied_socket, DOCKER_WAIT_TIMEOUT="30")
     assert_failed_cleanly(world, run, "Docker unavailable: permission denied on the Docker socket: "
                                       "add this user to the 'docker' group")
-    assert run.elapsed < 5  # a permission problem is not waited out like a daemon that is starting
+    # a permission problem is not waited out like a daemon that is starting (DOCKER_WAIT_TIMEOUT is 30 s)
+    assert run.record["docker_wait_seconds"] < 10, run.record["docker_wait_seconds"]
+    assert fake_docker.count("version") == 1  # asked once
     assert run.path == ["INITIALIZING", "DOCKER_UNAVAILABLE", "FAILURE"]
 
 
@@ -98,7 +102,8 @@ def test_a_daemon_that_stops_during_the_gateway_wait_fails_without_waiting_for_t
     run = world.finish(proc, started)
     assert_failed_cleanly(world, run, "Docker unavailable: the Docker daemon is not running or not reachable")
     assert run.path[-3:] == ["GATEWAY_WAITING", "DOCKER_UNAVAILABLE", "FAILURE"]
-    assert time.monotonic() - stopped < INSPECT_EVERY + 2  # the safety re-inspection, not the 60 s deadline
+    # the safety re-inspection (or the event stream's end), not the 60 s deadline
+    assert time.monotonic() - stopped < INSPECT_EVERY + 5
     assert not any(c.line.startswith(("restart ", "start ", "compose up")) for c in fake_docker.calls)
 
 
@@ -108,10 +113,12 @@ def test_a_gateway_crash_looping_under_a_restart_policy_gets_one_restart_then_fa
     spy = FakeDockerCLI(tmp_path / "spy", [rule("*", exec_real=True)])  # logs every docker call, Docker answers
     stack.sim = {"login_delay": 3600, "exit_after": 1}
     stack.extra = {"PATH": spy.path_with(), "COMPOSE_FILE": f"{SIM_COMPOSE_FILE}{os.pathsep}{RESTART_ALWAYS}"}
-    run = stack.orchestrate(GATEWAY_HEALTH_TIMEOUT="8")
+    run = stack.orchestrate(GATEWAY_HEALTH_TIMEOUT="30")  # the wrong answer, waiting a crash out, is 30 s
     assert_failed_cleanly(stack, run, "after one restart: operator needed")
     assert run.path.count("GATEWAY_UNHEALTHY") == 2 and run.path[-2:] == ["GATEWAY_TIMEOUT", "FAILURE"]
-    assert all(seconds < 8 for seconds in run.seconds_in("GATEWAY_WAITING"))  # each crash seen at once
+    # each wait ends at a crash (one every second or so; Docker's own quick restart may hide the first
+    # from a look), not at the 30 s deadline
+    assert all(seconds < 20 for seconds in run.seconds_in("GATEWAY_WAITING")), run.seconds_in("GATEWAY_WAITING")
     lifecycle = [c.line for c in spy.calls if c.line.startswith(("compose up", "start ", "restart ", "stop "))]
     assert len(lifecycle) == 2, lifecycle  # the create, then exactly one restart: no restart storm
     assert sum("the one automatic restart" in a for a in run.alerts) == 1

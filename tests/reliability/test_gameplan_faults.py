@@ -86,8 +86,9 @@ FAULTS: list[tuple[str, Callable[[Path], None], str, str]] = [
 ]
 
 
-def run_promptly(harness: Harness, seconds: float = 5.0) -> int:
-    """The orchestrator run, in a thread, failing the test (not hanging it) if it blocks."""
+def run_promptly(harness: Harness, seconds: float = 30.0) -> int:
+    """The orchestrator run, in a thread, failing the test (not hanging it) if it blocks: how long the
+    run may take is asserted on its GAMEPLAN_LOADING time; this only turns a hang into a failure."""
     result: list[int] = []
     thread = threading.Thread(target=lambda: result.append(harness.run()), daemon=True)
     thread.start()
@@ -158,8 +159,9 @@ def test_a_plan_rewritten_again_and_again_is_read_whole_or_rejected_never_mixed(
     writer.start()
     kinds = set()
     try:
-        deadline = time.monotonic() + 1.5
-        while time.monotonic() < deadline:
+        # 1.5 s of racing at least, and on until both outcomes were met (busy cores race more slowly)
+        enough, deadline = time.monotonic() + 1.5, time.monotonic() + 30
+        while time.monotonic() < enough or (not {"ok", "invalid"} <= kinds and time.monotonic() < deadline):
             verdict = evaluate_gameplan(path)
             kinds.add(verdict.kind)
             if verdict.usable:

@@ -42,7 +42,9 @@ def assert_never_healthy(run: Run, verdict: str) -> None:
     assert run.code == 1, run.stderr
     assert run.path.count("GATEWAY_WAITING") == 2 and run.path[-2:] == ["GATEWAY_TIMEOUT", "FAILURE"]
     assert verdict in run.record["reason"] and "after one restart" in run.record["reason"]
-    assert all(w <= TIMEOUT + 1.0 for w in run.seconds_in("GATEWAY_WAITING")), run.seconds_in("GATEWAY_WAITING")
+    # on its deadline: the last probe may end 0.5 s past it by design; a probe that ignored
+    # HEALTH_CHECK_TIMEOUT=1 (the default is 5 s) or hung on the listener would end far later
+    assert all(w <= TIMEOUT + 2.0 for w in run.seconds_in("GATEWAY_WAITING")), run.seconds_in("GATEWAY_WAITING")
     assert run.record["bot_pid"] is None
     assert "Startup failed" in run.alerts[-1] and verdict in run.alerts[-1]
 

@@ -99,7 +99,9 @@ def test_cli_signal_in_each_state_it_can_be_caught_in(world, fake_docker, state,
     signalled = time.monotonic()
     run = world.finish(proc, started)
     assert run.code == 1, run.stderr
-    assert time.monotonic() - signalled < 3
+    # honoured at once, not when the state would have ended by itself (the bot's 15 s BOT_READY_TIMEOUT):
+    # the reason below says it was the signal; this says it did not wait
+    assert time.monotonic() - signalled < 10
     assert_interrupted(run.record, world.state_dir, signum, state)
     assert "Traceback" not in run.stderr and "Startup failed: interrupted by" in run.alerts[-1]
     bot_pid = world.tmp / "fake-bot.pid"

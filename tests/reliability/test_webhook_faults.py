@@ -41,8 +41,12 @@ def assert_kept_its_deadlines(world: Stack, run: Run, tail: float, handled: int 
     """Deadlines kept, and the journal lists the first `handled` of the run's two alerts (delivered
     or not): those the webhook dealt with before the drain ended."""
     assert run.code == 1 and run.path[-2:] == ["BOT_START_FAILED", "FAILURE"], run.stderr
-    assert sum(t["seconds"] for t in run.record["transitions"]) < 3  # the machine never waited on an alert
-    assert tail <= ALERT_DRAIN + 1.0, tail  # alerts still pending at exit get ALERT_DRAIN, once
+    # the machine never waited on an alert: the state that sends the Strategy C warning took a few ms,
+    # less than one delivery to these webhooks takes (0.8 s for the 429 storm, 1.5 s for the 500s, 4 s
+    # for the hang); the critical one is sent after the last transition
+    assert run.seconds_in("GAMEPLAN_MISSING")[0] < 0.5, run.record["transitions"]
+    # alerts still pending at exit get ALERT_DRAIN, once (plus the process's own exit, slower on busy cores)
+    assert tail <= ALERT_DRAIN + 2.5, tail
     assert [a["level"] for a in run.record["alerts"]] == ["warning", "critical"][:handled]
     assert not secret_hits(world, [CANARY_TOKEN], stderr=run.stderr)
 
@@ -50,7 +54,8 @@ def assert_kept_its_deadlines(world: Stack, run: Run, tail: float, handled: int 
 def test_baseline_a_healthy_webhook_gets_both_alerts(world):
     run, tail = run_with_webhook(world)
     assert_kept_its_deadlines(world, run, tail)
-    assert [a["delivered"] for a in run.record["alerts"]] == [True, True] and tail < 1.0
+    assert [a["delivered"] for a in run.record["alerts"]] == [True, True]
+    assert tail < ALERT_DRAIN - 2  # both delivered at once: the exit did not wait out the drain
 
 
 def test_a_429_storm_is_honoured_within_the_alert_budget(world):
@@ -68,7 +73,8 @@ def test_a_429_asking_for_longer_than_the_budget_is_not_waited_for(world):
     world.hook.default = rate_limited(60)
     run, tail = run_with_webhook(world)
     assert_kept_its_deadlines(world, run, tail)
-    assert len(world.hook.received) == 2 and tail < 2  # one attempt each: a 60 s wait would break the budget
+    assert len(world.hook.received) == 2  # one attempt each: a 60 s wait would break the budget
+    assert tail < ALERT_DRAIN - 2  # and none pending at exit: the drain was not waited out
 
 
 def test_a_500_is_retried_with_backoff_then_given_up(world):

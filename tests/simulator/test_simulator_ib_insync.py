@@ -100,7 +100,7 @@ def test_ib_insync_0_9_86_connects_trades_and_sees_1100_then_1102(client_factory
         orders = sim.orders
     assert connected == {"step": "connected", "version": 176, "accounts": ["DU123456", "DU234567"]}
     assert qualify["symbols"] == ["SPY"] and qualify["con_id"] == 756733 and qualify["codes"] == [200]
-    assert qualify["seconds"] < 2  # error 200 ends the request: no waiting
+    assert qualify["seconds"] < 10  # error 200 ends the request: no waiting (ib_insync would wait for ever)
     assert (snapshot["bid"], snapshot["ask"], snapshot["last"]) == (499.99, 500.01, 500.0)
     assert bars["count"] == 24 and bars["ordered"]
     assert order["statuses"][0] == "PendingSubmit" and order["statuses"][-1] == "Filled"

@@ -70,12 +70,14 @@ def assert_not_serving(port: int, seconds: float) -> None:
 
 
 def test_2fa_then_ok_logs_in_after_the_approval(run_cli) -> None:
-    sim = run_cli("--login-outcome", "2fa-then-ok", "--twofa-delay", "0.8")
+    # the approval comes 2 s after the prompt: the 0.3 s look at the port ends well before it, even when
+    # the prompt's line reaches the test late on a busy machine
+    sim = run_cli("--login-outcome", "2fa-then-ok", "--twofa-delay", "2")
     port = sim.port
     pending = sim.wait_for("IBC: Second Factor Authentication initiated")
     assert_not_serving(port, 0.3)
-    done = sim.wait_for("IBC: Login has completed", timeout=5)
-    assert (ibclog.timestamp(done) - ibclog.timestamp(pending)).total_seconds() >= 0.8  # the simulator's clock
+    done = sim.wait_for("IBC: Login has completed", timeout=10)
+    assert (ibclog.timestamp(done) - ibclog.timestamp(pending)).total_seconds() >= 2  # the simulator's clock
     with connect_client(port, 3):
         pass
     sim.process.send_signal(signal.SIGTERM)
@@ -85,13 +87,13 @@ def test_2fa_then_ok_logs_in_after_the_approval(run_cli) -> None:
 
 
 def test_2fa_timeout_exits_87_like_ibc(run_cli) -> None:
-    sim = run_cli("--login-outcome", "2fa-timeout", "--twofa-delay", "0.6")
+    sim = run_cli("--login-outcome", "2fa-timeout", "--twofa-delay", "2")  # still up after the 0.3 s look
     port = sim.port
     sim.wait_for("IBC: Second Factor Authentication initiated")
     assert_not_serving(port, 0.3)
-    lines = sim.finish(timeout=5)
+    lines = sim.finish(timeout=10)
     assert sim.process.returncode == TWOFA_TIMEOUT_EXIT == 87
-    assert time.time() - sim.started_at >= 0.6
+    assert time.time() - sim.started_at >= 2
     assert ibc_lines(lines) == STARTED + TWOFA_PENDING + TWOFA_CLOSED + [
         "IBC: If login has not completed, IBC will exit in N seconds",
         BANNER,

@@ -18,7 +18,10 @@ from tests.helpers.simulator import running_simulator
 from tests.simulator.test_simulator_ib_async import connect
 
 SPY_CON_ID = 756733
-QUICK = 2.0  # seconds: an answer that takes longer was waited out, not given
+# Seconds: an answer that takes longer was waited out, not given. ib_async waits for ever for most
+# answers (RequestTimeout 0: the test would hang) and 60 s for historical data; an answer given takes
+# milliseconds, so this holds on a machine whose cores are all busy.
+QUICK = 10.0
 
 
 def wait_until(ib: IB, condition: Callable[[], object], timeout: float = 5.0) -> None:
