@@ -229,11 +229,14 @@ def test_the_gateway_log_is_read_from_stdout_and_stderr_in_order(tmp_path):
     (5, 1, "reset window"),  # 00:10 New York: a supervisor may retry after the window (exit 1) ...
     (15, exitcodes.LOGIN_BLOCKED, "Unrecognized Username or Password"),  # 10:10: ... not so outside it (77)
 ])
-def test_a_login_failure_is_blocked_only_outside_ibkrs_reset_windows(harness, utc_hour, code, said):
+def test_a_login_failure_is_blocked_only_outside_ibkrs_reset_windows(harness, monkeypatch, utc_hour, code, said):
     from datetime import UTC, datetime
 
+    from src.orchestration import machine
     from tests.helpers.ibclog import load
 
+    held = []  # inside a window, --supervise holds until it ends before its exit 1 (tested on its own)
+    monkeypatch.setattr(machine, "hold_until", lambda until, **kwargs: held.append(until))
     harness.configure(gateway_health_timeout=0.3)
     harness.health.script = lambda n: probe("closed_before_version")
     harness.docker.log = load("credentials_rejected")
@@ -244,3 +247,4 @@ def test_a_login_failure_is_blocked_only_outside_ibkrs_reset_windows(harness, ut
     assert "restart" not in orchestrator.services.docker.calls  # a login now would fail again, or lock the account
     reason = harness.runs[-1]["reason"]
     assert said in reason and ("00:45 New York" in reason) == (code == 1)
+    assert len(held) == (code == 1)

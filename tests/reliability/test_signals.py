@@ -21,6 +21,7 @@ import pytest
 
 from src.orchestration.bot import BotStart
 from src.orchestration.docker import DAEMON_DOWN, DockerError
+from src.orchestration.health import OK, HandshakeResult
 from src.orchestration.locks import PidLock
 from src.orchestration.logins import LoginBudget
 from src.orchestration.startup import TRANSITIONS, StartupOrchestrator, StartupState
@@ -136,6 +137,8 @@ def _reach(harness: Harness, state: StartupState) -> None:
         harness.running_bot_pid = 4242
     elif state is StartupState.CONFIG_INVALID:
         harness.configure(bot_strategy="no_such_module_anywhere:Strategy")
+    elif state is StartupState.WRONG_ACCOUNT:  # a live account while TRADING_MODE is paper
+        harness.health.script = lambda n: HandshakeResult(OK, "logged in", 0.001, 178, ("U1234567",))
     elif state is StartupState.DOCKER_UNAVAILABLE:
         harness.docker.ping_error = DockerError(DAEMON_DOWN, "the Docker daemon is not running")
 
