@@ -37,11 +37,9 @@ def run_daily_cycle(orch: StartupOrchestrator, record: Callable[[str, str], None
     log.info("Daily cycle %s: evaluating %s for the new trading date", orch.journal.run_id, orch.config.gameplan_path)
     while orch.context.state in orch.TABLE and orch.context.state is not S.BOT_STARTING:
         orch.step()
-    if orch.context.state is S.BOT_STARTING and old_ctx.bot_process is not None:
+    if old_ctx.bot_process is not None:  # a new plan is decided, or none could be: the old bot ends either way
         code = botproc.stop_process(old_ctx.bot_process, grace=BOT_STOP_GRACE)
         log.info("Daily cycle: the previous bot (PID %s) stopped with code %s", old_ctx.bot_pid, code)
-    elif old_ctx.bot_process is not None:  # no new plan could be put in force: nothing trades on the old one
-        botproc.stop_process(old_ctx.bot_process, grace=BOT_STOP_GRACE)
     while orch.context.state in orch.TABLE:
         orch.step()
     code = orch._conclude()

@@ -225,8 +225,7 @@ class Supervisor:
             code, outcome = exitcodes.SUCCESS, "stopped"
             self.alert("info", f"Trading system stopped ({reason})")
         else:
-            if proc is not None and proc.poll() is None:
-                botproc.stop_process(proc, grace=BOT_STOP_GRACE)  # exit 1 promises nothing trades
+            orch.stop_started_bot()  # exit 1 promises nothing trades
             reason, code, outcome = failure, exitcodes.FAILURE, "bot_died"
             if not self.failure_alerted:
                 self.alert("critical", reason, title="Bot DIED: systemd restarts the service")

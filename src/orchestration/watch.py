@@ -37,7 +37,7 @@ from src.orchestration import ibc
 from src.orchestration.docker import ContainerState, DockerClient, DockerError
 from src.orchestration.gateway import BroughtUp, bring_up, budget_spent, diagnose_login
 from src.orchestration.health import GatewayHealthChecker
-from src.orchestration.logins import LoginBudget
+from src.orchestration.logins import BudgetView, LoginBudget
 from src.orchestration.resetwindows import ResetWindow, new_york_time, next_window_end
 
 log = logging.getLogger(__name__)
@@ -294,11 +294,11 @@ class GatewayWatch:
         self.record("blocked", why)
         self._raise(OPERATOR, "critical", why, title="Gateway DOWN: operator needed")
 
-    def _budget_spent(self, view: object) -> None:
-        text = budget_spent(view, self.settings.login_budget)  # type: ignore[arg-type]
+    def _budget_spent(self, view: BudgetView) -> None:
+        text = budget_spent(view, self.settings.login_budget)
         self.record("budget_spent", text)
-        if not view.already_alerted():  # type: ignore[attr-defined]
-            self.logins.mark_alerted(view)  # type: ignore[arg-type]
+        if not view.already_alerted():
+            self.logins.mark_alerted(view)
             self._alert("critical", text, title="Gateway login budget spent: operator needed")
 
     def _raise(self, key: str, level: str, message: str, *, title: str, due: float | None = None) -> None:
