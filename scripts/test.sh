@@ -2,6 +2,10 @@
 # The whole test suite, from a fresh machine: installs what it needs, then runs pytest.
 # Extra arguments go to pytest. Exit status is pytest's own (5 = no tests collected
 # is a failure here, never hidden).
+# The suite spends most of its time waiting on containers, logins and deadlines, not computing
+# (one worker keeps two cores about a quarter busy), so it runs in PYTEST_WORKERS pytest-xdist
+# workers (default 4; `-n 0` among the arguments runs it in this one process). Every test owns
+# its ports, state directory, Compose project and container names, so they do not collide.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -16,8 +20,13 @@ if ! bash scripts/provision-docker.sh; then
 fi
 
 export PATH="$HOME/.local/bin:$PATH"
+workers=${PYTEST_WORKERS:-4}
+if ! [[ $workers =~ ^[0-9]+$ ]]; then
+    echo "test.sh: PYTEST_WORKERS must be a whole number (0 = no workers), not '$workers'" >&2
+    exit 1
+fi
 set +e
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest -n "$workers" --dist worksteal "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then
