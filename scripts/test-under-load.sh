@@ -67,7 +67,7 @@ for _ in $(seq "$hogs"); do
     hog_pids+=("$!")
 done
 echo "test-under-load: $hogs CPU hog(s) on $(nproc) core(s) at niceness $(nice) (PIDs ${hog_pids[*]});" \
-     "$runs run(s) of: bash scripts/test.sh$(printf ' %q' "$@")"
+     "$runs run(s) of: bash scripts/test.sh${*:+$(printf ' %q' "$@")}"
 
 logs=logs/test-under-load
 mkdir -p "$logs"
