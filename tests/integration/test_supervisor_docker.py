@@ -27,6 +27,7 @@ from tests.helpers.stack import Stack, wait_until
 
 pytestmark = pytest.mark.docker
 
+LIVE = "U1234567"  # a live account id (paper ones start with D)
 QUIET = {"TRADING_CALENDAR": "ALWAYS", "GATEWAY_DOWN_ALERT_AFTER": "300"}  # Stack.env: off IBKR's calendar
 
 
@@ -158,3 +159,23 @@ def test_the_weekly_login_sends_one_push_and_never_stacks_another(stack):
     assert sum(a.startswith("APPROVE THE IBKR LOGIN") for a in said) == 1
     assert started_at(stack) != first_start
     assert [d["event"] for d in decisions(stack)].count("planned_login") == 1
+
+
+def test_a_killed_live_gateway_with_2fa_is_restarted_once_with_one_push_and_the_bot_trades_again(stack):
+    # a live account: every login, the start-up's and the restart's, waits for a 2FA approval
+    # (given here after 8 s: longer than the watch's 5 s between looks at IBC's log)
+    stack.mode, stack.sim = "live", {"login_delay": 0.5, "accounts": LIVE, "login_outcome": "2fa-then-ok",
+                                     "twofa_delay": 8}
+    proc = supervise(stack, TWOFA_WAIT_TIMEOUT="30")
+    first_start, before = started_at(stack), len(stack.hook.received)
+    killed = datetime.now(UTC)
+    docker("kill", stack.container)
+    wait_until(lambda: bot_connected_since(stack, killed), 60, "the bot trading-ready again")
+    wait_until(lambda: any(a.startswith("Gateway back after") for a in alerts(stack, before)), 10, "the all-clear")
+    record = read_ready_record(stack.state_dir) or {}
+    stop(proc)
+    said = alerts(stack, before)
+    assert started_at(stack) != first_start and record.get("accounts") == [LIVE]
+    assert sum(a.startswith("APPROVE THE IBKR LOGIN") for a in said) == 1, said  # one push for the one restart
+    assert [d["event"] for d in decisions(stack)].count("restart") == 1
+    assert len((stack.state_dir / LOGINS_FILE).read_text().splitlines()) == 2  # the create and the one restart
