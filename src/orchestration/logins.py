@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from src.orchestration.resetwindows import DAY_NAMES, NEW_YORK
 from src.statefiles import LOGINS_FILE
 
 WINDOW = 24 * 3600.0
@@ -106,4 +107,7 @@ class LoginBudget:
 
 
 def _iso(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    """'Wed 2026-12-02 10:05 New York (15:05 UTC)': the operator's schedule is New York time."""
+    instant = datetime.fromtimestamp(at, UTC)
+    local = instant.astimezone(NEW_YORK)
+    return f"{DAY_NAMES[local.weekday()].capitalize()} {local:%Y-%m-%d %H:%M} New York ({instant:%H:%M} UTC)"

@@ -38,6 +38,8 @@ def test_the_budget_counts_logins_in_a_rolling_24_hours(tmp_path):
     budget.spend("restart", "r2")
     view = budget.view()
     assert (view.used, view.left, view.frees_at) == (2, 0, clock.now - 3600 + WINDOW)
+    # 1_800_000_000 is Fri 2027-01-15 08:00 UTC, 03:00 in New York (EST): the operator's clock first
+    assert view.describe().endswith("the next frees up at Sat 2027-01-16 03:00 New York (08:00 UTC)")
     clock.now += WINDOW - 3600 + 1  # the first login left the window, the second has not
     assert budget.view().left == 1
 
