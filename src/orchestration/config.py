@@ -167,6 +167,7 @@ def _build(values: Mapping[str, Any]) -> dict[str, Any]:
         bot_command=tuple(shlex.split(command)) if command else (sys.executable, "-m", "src.main"),
         bot_strategy=_strategy(values["bot_strategy"]),
         ibkr_reset_windows=parse_windows(values["ibkr_reset_windows"]),
+        gateway_login_hours=parse_windows(values["gateway_login_hours"]) if values["gateway_login_hours"] else None,
         daily_cycle_time=parse_cycle_time(values["daily_cycle_time"]),
         weekly_login_time=parse_weekly_time(values["weekly_login_time"]) if values["weekly_login_time"] else None,
         auto_restart_time=parse_autorestart_time(values["auto_restart_time"]),
@@ -208,6 +209,7 @@ class OrchestrationConfig:
     ibkr_reset_windows: tuple[ResetWindow, ...] = _DEFAULTS["ibkr_reset_windows"]
     supervise_stop_gateway: bool = _DEFAULTS["supervise_stop_gateway"]
     gateway_down_alert_after: float = _DEFAULTS["gateway_down_alert_after"]  # seconds down before one alert
+    gateway_login_hours: tuple[ResetWindow, ...] | None = _DEFAULTS["gateway_login_hours"]  # None = any hour
     trading_calendar: str = _DEFAULTS["trading_calendar"]  # XNYS or ALWAYS (src.orchestration.schedule)
     daily_cycle_time: time = _DEFAULTS["daily_cycle_time"]  # New York wall clock
     weekly_login_time: WeeklyTime | None = _DEFAULTS["weekly_login_time"]  # None = no planned weekly login

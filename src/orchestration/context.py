@@ -62,5 +62,6 @@ class Services:
     running_bot: Callable[[Path], int | None]
     clock: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = lambda: datetime.now(UTC)  # wall clock, for IBKR's reset windows
+    sleep: Callable[[float], object] = time.sleep  # a long wait of the start-up's (GATEWAY_LOGIN_HOURS)
     read_emergency: Callable[[Path], tuple[Gameplan, bytes]] = read_emergency_plan
     logins: LoginBudget | None = None  # None: the configured budget in STATE_DIR

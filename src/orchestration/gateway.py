@@ -24,7 +24,7 @@ from src.orchestration import ibc
 from src.orchestration.docker import ContainerState, DockerClient, DockerError
 from src.orchestration.health import GatewayHealthChecker, HandshakeResult
 from src.orchestration.logins import BudgetView, LoginBudget
-from src.orchestration.resetwindows import ResetWindow
+from src.orchestration.resetwindows import ResetWindow, next_window, window_at
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,16 @@ def bring_up(docker: DockerClient, state: ContainerState | None, logins: LoginBu
     log.info("Gateway container %s: %s (an IBKR login; %s)", docker.container, action, logins.view().describe())
     act()
     return BroughtUp(action, said)
+
+
+def login_hours_begin(now: datetime, hours: tuple[ResetWindow, ...] | None) -> datetime | None:
+    """GATEWAY_LOGIN_HOURS: None when a login we cause may happen now (no hours set, or now inside
+    them); else when the next login hours begin (UTC). A login is a 2FA push on a live account:
+    outside the hours nobody is there to approve it."""
+    if not hours or window_at(now, hours) is not None:
+        return None
+    upcoming = next_window(now, hours)
+    return upcoming.start if upcoming is not None else None
 
 
 def budget_spent(view: BudgetView, limit: int) -> str:

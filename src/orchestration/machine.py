@@ -111,20 +111,22 @@ HOLD_STEP = 60.0  # how often a hold tells systemd it is still alive (EXTEND_TIM
 
 
 def hold_until(until: datetime, *, now: Callable[[], datetime], sleep: Callable[[float], object],
-               stopped: Callable[[], bool]) -> None:
-    """Under --supervise, a start-up that failed inside IBKR's reset window exits only once the window
-    is over (plus HOLD_MARGIN): systemd's restart then comes after it, instead of three quick retries
-    inside it that spend its start limit and end with no one alerted. A stop signal ends the hold.
-    systemd's start timeout is extended as it goes (sd_notify EXTEND_TIMEOUT_USEC)."""
-    log.warning("IBKR's reset window lasts until %s: exiting after it, so the restart comes then",
-                new_york_time(until))
+               stopped: Callable[[], bool], margin: float = HOLD_MARGIN, status: str | None = None) -> None:
+    """Wait until `until` (plus `margin`) or a stop, systemd's start timeout extended as it goes
+    (sd_notify EXTEND_TIMEOUT_USEC, with `status` as STATUS=). The default is the reset-window hold:
+    under --supervise, a start-up that failed inside IBKR's reset window exits only once the window is
+    over (plus HOLD_MARGIN), so systemd's restart comes after it, instead of three quick retries
+    inside it that spend its start limit and end with no one alerted."""
+    if status is None:
+        log.warning("IBKR's reset window lasts until %s: exiting after it, so the restart comes then",
+                    new_york_time(until))
+        status = f"waiting for IBKR's reset window to end ({new_york_time(until)}), then exit 1 for a restart"
     while not stopped():
-        left = (until - now()).total_seconds() + HOLD_MARGIN
+        left = (until - now()).total_seconds() + margin
         if left <= 0:
             return
         step = min(left, HOLD_STEP)
-        notify(f"EXTEND_TIMEOUT_USEC={int((step + HOLD_STEP) * 1_000_000)}\n"
-               f"STATUS=waiting for IBKR's reset window to end ({new_york_time(until)}), then exit 1 for a restart")
+        notify(f"EXTEND_TIMEOUT_USEC={int((step + HOLD_STEP) * 1_000_000)}\nSTATUS={status}")
         sleep(step)
 
 

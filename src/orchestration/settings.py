@@ -144,6 +144,13 @@ def _windows(value: str) -> None:
     parse_windows(value)  # ValueError: one line naming the bad part
 
 
+def _login_hours(value: str) -> None:
+    from src.orchestration.resetwindows import parse_windows
+
+    if not parse_windows(value):
+        raise ValueError("`none` would forbid every login: leave it unset for any hour")
+
+
 def _cycle_time(value: str) -> None:
     from src.orchestration.schedule import parse_cycle_time
 
@@ -350,6 +357,21 @@ SETTINGS: tuple[Setting, ...] = (
         "end of the reset window it went down in (IBKR's resets, IBC's daily restart), or from the start\n"
         "of an outage outside any window. 0 = alert at once.",
         default="300", kind=float, ge=0, le=86400,
+    ),
+    Setting(
+        "GATEWAY_LOGIN_HOURS", "Supervision",
+        "with `--supervise`: New York hours in which a login the system causes by itself may happen (the "
+        "supervisor's restart of a dead or hung Gateway, a supervised start-up's create or start; on live, "
+        "a 2FA push); outside them it waits for them, with one alert; unset = any hour",
+        "With --supervise: when a Gateway login the system causes by itself may happen, New York time,\n"
+        "in IBKR_RESET_WINDOWS' grammar (e.g. `daily 06:30-22:00` or `mon-fri 06:00-21:00`): the\n"
+        "supervisor's restart of a dead or hung Gateway, and a supervised start-up's create or start\n"
+        "(after a reboot at night, say). A login is, on a live account, a 2FA push on your phone:\n"
+        "outside these hours it waits until they begin (one warning alert says when), so the push\n"
+        "does not come at 00:45 when nobody can approve it. A start-up by hand and WEEKLY_LOGIN_TIME\n"
+        "are not held. Unset = any hour.",
+        example="daily 06:30-22:00", check=_login_hours,
+        accepted="New York windows like 'daily 06:30-22:00' (IBKR_RESET_WINDOWS' grammar, not none), or unset",
     ),
     # --- Schedule
     Setting(

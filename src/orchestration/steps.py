@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,11 @@ from src.orchestration import ibc
 from src.orchestration.docker import (
     DAEMON_DOWN, MISSING_BINARY, PERMISSION, TIMEOUT, ContainerState, DockerError, wait_for_daemon,
 )
-from src.orchestration.gateway import BroughtUp, bring_up, budget_spent, diagnose_login
+from src.orchestration.gateway import BroughtUp, bring_up, budget_spent, diagnose_login, login_hours_begin
 from src.orchestration.handoff import snapshot_plan
 from src.orchestration.logins import BudgetView, LoginBudget
-from src.orchestration.machine import MachineRun
+from src.orchestration.machine import MachineRun, hold_until
+from src.orchestration.resetwindows import new_york_time
 from src.orchestration.states import S, StartupState
 
 log = logging.getLogger("src.orchestration.startup")
@@ -90,6 +92,15 @@ class StartupSteps(MachineRun):
     def _bring_up(self, state: ContainerState | None, failure: str, on_error: StartupState = S.FAILURE,
                   reason: str | None = None) -> StartupState | None:
         """Create/start/restart (a login from the budget); a state to go to instead, or None when done."""
+        if self.supervise and (opens := login_hours_begin(self.services.now(), self.config.gateway_login_hours)):
+            self._hold_for_login_hours(opens)
+            now = self._docker(self.services.docker.inspect, failure, on_error)
+            if isinstance(now, StartupState):
+                return now
+            if now is not None and now.up and not (state is not None and state.up):
+                log.info("Gateway container %s was started meanwhile: no login of ours", now.name)
+                return None
+            state = now
         done = self._docker(lambda: bring_up(self.services.docker, state, self.logins, self.journal.run_id),
                             failure, on_error)
         if isinstance(done, BroughtUp):
@@ -98,6 +109,18 @@ class StartupSteps(MachineRun):
                          if reason else ("info", f"Gateway container {container} {done.said}")))
             return None
         return done if isinstance(done, StartupState) else self._budget_spent(done)
+
+    def _hold_for_login_hours(self, opens: datetime) -> None:
+        """Under --supervise, outside GATEWAY_LOGIN_HOURS the login waits for them (a 2FA push at
+        night would go unanswered); a stop signal ends the wait, and the run, without a login."""
+        text = (f"the Gateway needs a login (on a live account a 2FA push on your phone) outside "
+                f"GATEWAY_LOGIN_HOURS: it is logged in at {new_york_time(opens)}")
+        log.warning("Start-up: %s", text)
+        self.journal.update(login_held_until=opens.isoformat())
+        self.alert("warning", f"{text}; start it yourself sooner if you are up",
+                   title="Gateway login waits for the login hours")
+        hold_until(opens, now=self.services.now, sleep=self.services.sleep, stopped=lambda: False, margin=0.0,
+                   status=f"waiting for GATEWAY_LOGIN_HOURS ({new_york_time(opens)}) to log the Gateway in")
 
     def _budget_spent(self, view: BudgetView) -> StartupState:
         self.context.error_message = budget_spent(view, self.config.gateway_login_budget)

@@ -63,7 +63,8 @@ class Supervisor:
             now=self.services.now, run_id=self.run_id,
             settings=WatchSettings(windows=cfg.reset_windows, alert_after=cfg.gateway_down_alert_after,
                                    login_timeout=cfg.gateway_health_timeout, twofa_wait=cfg.twofa_wait_timeout,
-                                   login_budget=cfg.gateway_login_budget, probe_timeout=cfg.health_check_timeout))
+                                   login_budget=cfg.gateway_login_budget, probe_timeout=cfg.health_check_timeout,
+                                   login_hours=cfg.gateway_login_hours))
         now = self.services.now()
         self.next_cycle = schedule.next_daily_cycle(now, cfg.daily_cycle_time, cfg.trading_calendar)
         self.next_heads_up = schedule.next_heads_up(now, cfg.weekly_login)

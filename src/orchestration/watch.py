@@ -18,7 +18,8 @@ opens, and:
   Gateway) is alerted after GATEWAY_DOWN_ALERT_AFTER s and never restarted: a restart is a fresh
   login and cannot reach IBKR either.
 
-At most one restart per outage, never while a 2FA push waits; alerts go through the AlertGate
+At most one restart per outage, never while a 2FA push waits, and with GATEWAY_LOGIN_HOURS set
+only inside them (outside, the restart waits for them, with one warning); alerts go through the AlertGate
 (one per problem, one "Gateway back after N min" when it clears). The bot is never stopped: its
 gate is closed while it is disconnected, and it reconnects by itself. Every decision is
 recorded (`record`), with its reason. Side effects are the injected collaborators; the clocks
@@ -35,7 +36,7 @@ from datetime import datetime
 from src.notifications.dedupe import AlertGate, describe_duration
 from src.orchestration import ibc
 from src.orchestration.docker import ContainerState, DockerClient, DockerError
-from src.orchestration.gateway import BroughtUp, bring_up, budget_spent, diagnose_login
+from src.orchestration.gateway import BroughtUp, bring_up, budget_spent, diagnose_login, login_hours_begin
 from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.logins import BudgetView, LoginBudget
 from src.orchestration.resetwindows import ResetWindow, new_york_time, next_window_end
@@ -44,8 +45,9 @@ log = logging.getLogger(__name__)
 
 HEALTHY = frozenset({"connected", "degraded"})  # degraded: slow heartbeat, still connected (the gate decides)
 LOOK_EVERY = 5.0  # during an outage: how often IBC's log and the API are looked at again
-DOWN, TWOFA, OPERATOR = "gateway-down", "gateway-2fa", "gateway-operator"
-OUTAGE_KEYS = (DOWN, TWOFA, OPERATOR)  # cleared, with one "back after" message, when the bot reconnects
+DEFERRED_LOOK_EVERY = 60.0  # a restart waiting for GATEWAY_LOGIN_HOURS: a look a minute is enough
+DOWN, TWOFA, OPERATOR, DEFERRED = "gateway-down", "gateway-2fa", "gateway-operator", "gateway-deferred"
+OUTAGE_KEYS = (DOWN, TWOFA, OPERATOR, DEFERRED)  # cleared, with one "back after" message, when the bot reconnects
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class WatchSettings:
     twofa_wait: float  # TWOFA_WAIT_TIMEOUT
     login_budget: int  # GATEWAY_LOGIN_BUDGET, for the spent-budget text
     probe_timeout: float  # HEALTH_CHECK_TIMEOUT
+    login_hours: tuple[ResetWindow, ...] | None = None  # GATEWAY_LOGIN_HOURS: when a restart may log in; None = any
 
 
 @dataclass
@@ -81,6 +84,7 @@ class Outage:
     deadline: float | None = None  # a restart's (or 2FA wait's) deadline, monotonic
     twofa_waited: bool = False
     blocked: str | None = None  # no more automatic action: why
+    deferred_to: datetime | None = None  # the restart waits for GATEWAY_LOGIN_HOURS to begin then (UTC)
     tried: list[str] = field(default_factory=list)
     next_look: float = float("-inf")
     last_seen: ContainerState | None = None  # the container as the last look saw it: a change is looked at at once
@@ -241,8 +245,23 @@ class GatewayWatch:
         elif decision == ibc.TRY_LATER:
             self._raise(DOWN, "warning", f"{what}: {login.describe()}; NOT restarted (a login would fail now); "
                         "looking again every few seconds", title="Gateway DOWN", due=self._down_for(outage, now))
+        elif (opens := login_hours_begin(now, self.settings.login_hours)) is not None:
+            self._defer(outage, what, login, opens, now)
         else:
             self._restart(outage, what, login, state)
+
+    def _defer(self, outage: Outage, what: str, login: ibc.LoginDiagnosis, opens: datetime, now: datetime) -> None:
+        """Outside GATEWAY_LOGIN_HOURS the one restart waits: a 2FA push nobody can approve at night
+        would be lost, and the login with it."""
+        if outage.deferred_to != opens:
+            outage.deferred_to = opens
+            self.record("restart_deferred", f"{what}: {login.describe()} -> restart at {new_york_time(opens)}, "
+                        "when GATEWAY_LOGIN_HOURS begin")
+        self._raise(DEFERRED, "warning", f"{what}: {login.describe()}; NOT restarted now: outside "
+                    "GATEWAY_LOGIN_HOURS (a restart is a fresh IBKR login, on a live account a 2FA push on your "
+                    f"phone); the one automatic restart comes at {new_york_time(opens)}, or restart the Gateway "
+                    "yourself sooner", title="Gateway DOWN: the restart waits for the login hours")
+        outage.next_look = self.clock() + min(DEFERRED_LOOK_EVERY, max(LOOK_EVERY, (opens - now).total_seconds()))
 
     def _restart(self, outage: Outage, what: str, login: ibc.LoginDiagnosis, state: ContainerState | None) -> None:
         outage.restarted, outage.restarted_at = True, self.now()  # before: a failed attempt is never repeated
@@ -328,4 +347,7 @@ class GatewayWatch:
         took = describe_duration(mono - outage.began)
         if outage.deadline is not None:
             return f"Gateway down {took} ({outage.kind}): {'; '.join(outage.tried) or 'waiting for the 2FA approval'}"
+        if outage.deferred_to is not None and not outage.restarted:
+            return (f"Gateway down {took} ({outage.kind}): the restart waits for GATEWAY_LOGIN_HOURS "
+                    f"({new_york_time(outage.deferred_to)})")
         return f"Gateway down {took} ({outage.kind})"

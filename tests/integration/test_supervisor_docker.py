@@ -20,7 +20,7 @@ from src.orchestration.bot import running_bot
 from src.orchestration.journal import read_runs
 from src.orchestration.resetwindows import NEW_YORK
 from src.statefiles import LOGINS_FILE, SUPERVISOR_LOG, read_ready_record
-from testkit.docker import container_state, docker
+from testkit.docker import container_state, docker, project_containers
 from testkit.plans import write_plan
 from testkit.schedule import window_around_now
 from tests.helpers.stack import Stack, wait_until
@@ -179,3 +179,38 @@ def test_a_killed_live_gateway_with_2fa_is_restarted_once_with_one_push_and_the_
     assert sum(a.startswith("APPROVE THE IBKR LOGIN") for a in said) == 1, said  # one push for the one restart
     assert [d["event"] for d in decisions(stack)].count("restart") == 1
     assert len((stack.state_dir / LOGINS_FILE).read_text().splitlines()) == 2  # the create and the one restart
+
+
+def test_outside_the_login_hours_a_killed_gateway_stays_down_with_one_alert_saying_when(stack):
+    now = datetime.now(NEW_YORK)
+    begins, ends = now + timedelta(hours=2), now + timedelta(hours=3)
+    stack.up()  # logged in before: a supervised start-up outside the hours would hold its own login
+    proc = supervise(stack, GATEWAY_LOGIN_HOURS=f"daily {begins:%H:%M}-{ends:%H:%M}")
+    before = len(stack.hook.received)
+    docker("kill", stack.container)
+    wait_until(lambda: any("NOT restarted now: outside GATEWAY_LOGIN_HOURS" in a for a in alerts(stack, before)), 15,
+               "the alert that the restart waits")
+    time.sleep(3)  # the behaviour under test is that nothing more happens: give it the chance
+    state = container_state(stack.container)
+    assert state is not None and state["Status"] == "exited"  # no login, no 2FA push, before the hours
+    stop(proc)
+    said = alerts(stack, before)
+    assert sum("GATEWAY_LOGIN_HOURS" in a for a in said) == 1
+    assert f"the one automatic restart comes at {begins:%a %H:%M} New York" in said[0]
+    assert [d["event"] for d in decisions(stack)].count("restart_deferred") == 1
+    assert not (stack.state_dir / LOGINS_FILE).exists()  # the supervisor caused no login at all
+
+
+def test_a_supervised_start_up_outside_the_login_hours_waits_without_creating_the_gateway(stack):
+    now = datetime.now(NEW_YORK)
+    begins, ends = now + timedelta(hours=2), now + timedelta(hours=3)
+    started = time.monotonic()
+    proc = stack.launch("--supervise", **QUIET, GATEWAY_LOGIN_HOURS=f"daily {begins:%H:%M}-{ends:%H:%M}")
+    wait_until(lambda: any("outside GATEWAY_LOGIN_HOURS" in a for a in alerts(stack)), 30, "the alert of the wait")
+    time.sleep(2)  # the behaviour under test is that nothing more happens: give it the chance
+    assert proc.poll() is None and project_containers(stack.project) == []  # waiting, nothing created
+    proc.send_signal(signal.SIGTERM)
+    run = stack.finish(proc, started)
+    assert run.code == 1 and "interrupted by SIGTERM in state GATEWAY_STARTING" in run.record["reason"]
+    assert project_containers(stack.project) == [] and not (stack.state_dir / LOGINS_FILE).exists()
+    assert f"it is logged in at {begins:%a %H:%M} New York" in alerts(stack)[0]

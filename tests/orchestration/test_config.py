@@ -21,7 +21,7 @@ from src.orchestration.config import (
     OrchestrationConfig,
     read_dotenv,
 )
-from src.orchestration.resetwindows import DEFAULT_WINDOWS, EVERY_DAY, ResetWindow
+from src.orchestration.resetwindows import DEFAULT_WINDOWS, EVERY_DAY, ResetWindow, parse_windows
 from src.orchestration.schedule import WeeklyTime, parse_weekly_time
 from src.orchestration.settings import SETTINGS
 from src.redaction import redact
@@ -110,6 +110,12 @@ def test_a_weekly_login_outside_the_reset_windows_is_accepted(weekly):
     assert load(env).weekly_login == parse_weekly_time(weekly)
 
 
+def test_login_hours_are_any_hour_unless_set_and_read_in_the_reset_windows_grammar():
+    assert load({}).gateway_login_hours is None
+    hours = load({"GATEWAY_LOGIN_HOURS": "Mon-Fri 06:00-21:00"}).gateway_login_hours
+    assert hours == parse_windows("mon-fri 06:00-21:00")
+
+
 def test_new_settings_default_to_paper_with_a_login_budget_of_three():
     cfg = load({})
     assert (cfg.trading_mode, cfg.expected_accounts, cfg.gateway_login_budget) == ("paper", (), 3)
@@ -180,6 +186,10 @@ def test_host_names_and_addresses_are_accepted(host):
     ({"DOCKER_COMPOSE_DIR": "docs"}, f"DOCKER_COMPOSE_DIR='docs' is invalid: {REPO_ROOT}/docs holds no Compose file"),
     ({"TRADING_CALENDAR": "NYSE"}, "TRADING_CALENDAR='NYSE' is invalid: expected XNYS or ALWAYS"),
     ({"DAILY_CYCLE_TIME": "8am"}, "DAILY_CYCLE_TIME='8am' is invalid: expected HH:MM or HH:MM:SS"),
+    ({"GATEWAY_LOGIN_HOURS": "none"},
+     "GATEWAY_LOGIN_HOURS='none' is invalid: expected New York windows like 'daily 06:30-22:00' "
+     "(IBKR_RESET_WINDOWS' grammar, not none), or unset"),
+    ({"GATEWAY_LOGIN_HOURS": "06:30-22:00"}, "GATEWAY_LOGIN_HOURS='06:30-22:00' is invalid: expected New York windows"),
     ({"DAILY_CYCLE_TIME": "24:00"}, "DAILY_CYCLE_TIME='24:00' is invalid: expected HH:MM or HH:MM:SS"),
     ({"WEEKLY_LOGIN_TIME": "sunday"},
      "WEEKLY_LOGIN_TIME='sunday' is invalid: expected DAY HH:MM or DAY HH:MM:SS, New York time"),

@@ -44,12 +44,14 @@ class World:
     records: list[tuple[str, str]] = field(default_factory=list)
     budget: int = 3
     alert_after: float = 300.0
+    login_hours: str | None = None  # GATEWAY_LOGIN_HOURS
 
     def __post_init__(self) -> None:
         self.logins = LoginBudget(self.tmp / "state", self.budget, clock=lambda: self.clock.wall.timestamp())
         self.gate = AlertGate.in_state_dir(self.tmp / "state", clock=lambda: self.clock.wall.timestamp())
         settings = WatchSettings(windows=WINDOWS, alert_after=self.alert_after, login_timeout=120.0,
-                                 twofa_wait=180.0, login_budget=self.budget, probe_timeout=1.0)
+                                 twofa_wait=180.0, login_budget=self.budget, probe_timeout=1.0,
+                                 login_hours=parse_windows(self.login_hours) if self.login_hours else None)
         self.watch = GatewayWatch(docker=self.docker, health=self.health, logins=self.logins, gate=self.gate,
                                   settings=settings, alert=self._alert, record=self._record,
                                   clock=lambda: self.clock.mono, now=lambda: self.clock.wall, run_id="run1")
@@ -268,3 +270,50 @@ def test_a_container_that_dies_after_the_bot_saw_the_drop_is_met_at_once(world):
     world.docker.state = EXITED  # then Docker's `die`
     world.see("reconnecting")
     assert world.restarts == ["start"] and len(world.alerts) == 1
+
+
+# Wednesday 01:00 New York (06:00 UTC): after the nightly window (23:45-00:45), before anyone is up.
+WEDNESDAY_NIGHT = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
+
+
+def test_outside_the_login_hours_the_one_restart_waits_for_them_with_one_warning(tmp_path):
+    world = World(tmp_path, clock=Clock(wall=WEDNESDAY_NIGHT), login_hours="daily 06:30-22:00")
+    world.docker.state = EXITED
+    status = world.see("reconnecting")
+    assert world.restarts == [] and world.logins.view().left == 3  # no login at 01:00, no push nobody approves
+    assert "the restart waits for GATEWAY_LOGIN_HOURS (Wed 06:30 New York)" in status
+    assert [level for level, _ in world.alerts] == ["warning"]
+    assert "NOT restarted now: outside GATEWAY_LOGIN_HOURS" in world.alerts[0][1]
+    assert "the one automatic restart comes at Wed 06:30 New York" in world.alerts[0][1]
+    looks = world.docker.calls.count("logs")
+    world.run_for(5.5 * 3600 - 60, "reconnecting", step=10)  # until 06:29
+    assert world.restarts == [] and len(world.alerts) == 1  # still waiting, said once
+    assert world.docker.calls.count("logs") - looks <= 5.5 * 60  # at most a look a minute overnight
+    world.run_for(70, "reconnecting", step=1)  # 06:30: the login hours begin
+    assert world.restarts == ["start"] and world.logins.view().left == 2
+    assert [level for level, _ in world.alerts] == ["warning", "warning"]
+    assert "the one automatic restart;" in world.alerts[1][1]
+    world.clock.advance(5)
+    world.see("connected")
+    assert world.alerts[-1][1].startswith("Gateway back after 5 h 30 min") and world.watch.outage is None
+    assert [event for event, _ in world.records].count("restart_deferred") == 1
+
+
+def test_inside_the_login_hours_a_dead_container_is_restarted_at_once(tmp_path):
+    world = World(tmp_path, login_hours="daily 06:30-22:00")  # Tuesday 15:00 New York
+    world.docker.state = EXITED
+    world.see("reconnecting")
+    assert world.restarts == ["start"] and [level for level, _ in world.alerts] == ["warning"]
+
+
+def test_a_manual_start_during_the_wait_is_seen_at_once_and_the_bot_back_ends_the_outage(tmp_path):
+    world = World(tmp_path, clock=Clock(wall=WEDNESDAY_NIGHT), login_hours="daily 06:30-22:00")
+    world.docker.state = EXITED
+    world.see("reconnecting")
+    world.clock.advance(120)
+    world.docker.state = RUNNING  # the operator started it by hand
+    world.see("reconnecting")
+    world.clock.advance(30)
+    assert world.see("connected") == "Gateway up, bot connected"
+    assert world.restarts == [] and world.logins.view().left == 3  # the supervisor caused no login
+    assert world.alerts[-1][1].startswith("Gateway back after 2 min")
