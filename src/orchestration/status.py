@@ -27,6 +27,7 @@ from src.orchestration import cli, schedule
 from src.orchestration.bot import running_bot
 from src.orchestration.config import OrchestrationConfig, config_for_cli
 from src.orchestration.docker import DockerClient, DockerError
+from src.orchestration.gateway import login_hours_begin
 from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import read_lines, read_runs
 from src.orchestration.logins import LoginBudget
@@ -75,6 +76,7 @@ def collect(config: OrchestrationConfig, docker: DockerClient | None = None,
     status = {"up": up, "gateway": {**container, "api": probe.describe(), "api_ok": probe.ok},
               "bot": bot, "plan": plan, "reset_window": reset_window(now, config.reset_windows),
               "daily_cycle": daily_cycle(now, config), "weekly_login": weekly_login(now, config),
+              "login_hours": login_hours(now, config.gateway_login_hours),
               "supervisor": last_decision(decisions), "login_budget": logins,
               "last_alert": last_alert(runs, decisions), "last_run": last_run}
     masked: dict[str, Any] = _masked(status, config.secrets)
@@ -137,6 +139,18 @@ def weekly_login(now: datetime, config: OrchestrationConfig) -> dict[str, Any]:
             "text": f"{new_york_time(at)} (in {_until(now, at)}); heads-up {new_york_time(heads_up)}"}
 
 
+def login_hours(now: datetime, hours: tuple[ResetWindow, ...] | None) -> dict[str, Any]:
+    """GATEWAY_LOGIN_HOURS: whether a login the system causes by itself may happen now, else when."""
+    if not hours:
+        return {"hours": None, "open": True, "opens": None, "text": "any hour (GATEWAY_LOGIN_HOURS unset)"}
+    described = "; ".join(w.describe() for w in hours)
+    opens = login_hours_begin(now, hours)
+    if opens is None:
+        return {"hours": described, "open": True, "opens": None, "text": f"{described}: open now"}
+    return {"hours": described, "open": False, "opens": _iso(opens),
+            "text": f"{described}: closed; a login waits until {new_york_time(opens)} (in {_until(now, opens)})"}
+
+
 def last_decision(decisions: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     """The supervisor's last recorded decision (state/supervisor.jsonl)."""
     if not decisions:
@@ -190,6 +204,7 @@ def render(status: dict[str, Any]) -> str:
         ("    ", "next reset window", status["reset_window"]["text"]),
         ("    ", "next daily cycle", status["daily_cycle"]["text"]),
         ("    ", "weekly login", status["weekly_login"]["text"]),
+        ("    ", "login hours", status["login_hours"]["text"]),
         ("    ", "supervisor", f"{sup['event']} at {sup['at']}: {sup['detail']}" if (sup := status["supervisor"])
          else "no decision recorded"),
         ("    " if logins["left"] else "LOW ", "login budget", logins["text"]),

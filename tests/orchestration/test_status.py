@@ -15,7 +15,7 @@ from src.orchestration import status
 from src.orchestration.config import REPO_ROOT, OrchestrationConfig
 from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import RunJournal, append_line
-from src.orchestration.resetwindows import DEFAULT_WINDOWS
+from src.orchestration.resetwindows import DEFAULT_WINDOWS, parse_windows
 from src.statefiles import BOT_PID_FILE, READY_FILE, SUPERVISOR_LOG
 from testkit.docker import free_port
 from testkit.repo_env import hide_repo_dotenv
@@ -133,6 +133,15 @@ def test_the_reset_window_now_or_none(now, windows, text, active):
     assert (found["text"], found["active"]) == (text, active)
 
 
+@pytest.mark.parametrize(("utc_hour", "text", "is_open"), [
+    (6, "daily 06:30-22:00: closed; a login waits until Wed 06:30 New York (in 5 h 30 min)", False),  # 01:00
+    (15, "daily 06:30-22:00: open now", True),  # 10:00 New York
+])
+def test_the_login_hours_open_now_or_when_they_open(utc_hour, text, is_open):
+    found = status.login_hours(datetime(2026, 12, 2, utc_hour, 0, tzinfo=UTC), parse_windows("daily 06:30-22:00"))
+    assert (found["text"], found["open"]) == (text, is_open)
+
+
 def test_the_last_alert_is_the_last_journalled_one(tmp_path):
     state = tmp_path / "state"
     assert status.last_alert([]) is None
@@ -198,7 +207,9 @@ def test_main_reads_its_own_configuration_and_reports_json(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["gateway"]["api_ok"] is True and report["bot"]["pid"] is None
     assert list(report) == ["up", "gateway", "bot", "plan", "reset_window", "daily_cycle", "weekly_login",
-                            "supervisor", "login_budget", "last_alert", "last_run"]
+                            "login_hours", "supervisor", "login_budget", "last_alert", "last_run"]
+    assert report["login_hours"] == {"hours": None, "open": True, "opens": None,
+                                     "text": "any hour (GATEWAY_LOGIN_HOURS unset)"}
     assert report["plan"] is None and report["last_alert"] is None
     assert set(report["daily_cycle"]) == {"next", "calendar", "text"} and report["daily_cycle"]["calendar"] == "XNYS"
     assert report["supervisor"] is None and report["weekly_login"]["next"] is None
