@@ -240,8 +240,8 @@ class MachineRun:
             ctx.failed_from = source
         spent = self.services.clock() - entered
         log.info("%s -> %s (%.3f s in %s)", source.name, target.name, spent, source.name)
+        ctx.state = target  # first: a signal during the checkpoint's fsync is then "in" the state the record shows
         self.journal.transition(source.name, target.name, spent)
-        ctx.state = target
         notify(f"STATUS={target.name}")
 
     def _conclude(self) -> int:

@@ -153,6 +153,32 @@ def real_bot(harness: Harness) -> Iterator[subprocess.Popen[bytes]]:
     proc.wait()
 
 
+def test_a_signal_while_a_transition_is_written_names_the_state_the_record_shows(harness, monkeypatch):
+    """The checkpoint's fsync takes time; a signal during it is "in" the state just entered, the one
+    the record's transitions end with (not the one before it)."""
+    from src.orchestration.journal import RunJournal
+
+    checkpoint = RunJournal.checkpoint
+    delivered: list[str] = []
+
+    def signalled_mid_write(self: RunJournal) -> None:
+        if self.record["transitions"] and self.record["transitions"][-1]["to"] == "GATEWAY_WAITING" and not delivered:
+            delivered.append("GATEWAY_WAITING")
+            os.kill(os.getpid(), signal.SIGTERM)  # the real signal, while the transition is being written
+        checkpoint(self)
+
+    monkeypatch.setattr(RunJournal, "checkpoint", signalled_mid_write)
+    orchestrator = harness.orchestrator()
+    previous = signal.signal(signal.SIGTERM, orchestrator.handle_signal)
+    try:
+        assert orchestrator.run() == 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    record = harness.runs[-1]
+    assert delivered == ["GATEWAY_WAITING"] and record["transitions"][-1]["to"] == "GATEWAY_WAITING"
+    assert_interrupted(record, harness.config.state_dir, signal.SIGTERM, "GATEWAY_WAITING")
+
+
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
 @pytest.mark.parametrize("state", list(TRANSITIONS), ids=lambda s: s.name)
 def test_signal_at_the_entry_of_every_state(harness, real_bot, monkeypatch, state, signum):
