@@ -26,7 +26,7 @@ from src.orchestration.journal import read_runs
 from src.orchestration.locks import PidLock
 from src.orchestration.sdnotify import NotifyListener
 from src.orchestration.machine import ALERT_DRAIN
-from src.statefiles import CHECKPOINT_FILE, ORCHESTRATOR_LOCK, READY_FILE, RUNS_FILE
+from src.statefiles import ORCHESTRATOR_LOCK, READY_FILE, RUNS_FILE
 from testkit.docker import container_state, docker, project_containers, wait_for_health
 from testkit.plans import write_plan
 from testkit.webhook import CANARY_TOKEN, HANG, rate_limited, server_error
@@ -297,10 +297,8 @@ def test_sigterm_mid_wait_exits_1_journals_where_and_releases_the_lock(stack):
     stack.sim = {"login_delay": 3600}
     proc = subprocess.Popen([sys.executable, "-m", "src.orchestration.startup"], cwd=stack.tmp, env=stack.env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    checkpoint = stack.state_dir / CHECKPOINT_FILE
     # the signal must come mid-wait: wait for the run to be there (Compose may be slow on a busy machine)
-    wait_until(lambda: proc.poll() is not None or (checkpoint.exists() and "GATEWAY_WAITING" in checkpoint.read_text()),
-               120, "the run to reach GATEWAY_WAITING")
+    stack.wait_for_state("GATEWAY_WAITING", timeout=120)
     assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=15)
