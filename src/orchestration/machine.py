@@ -110,17 +110,11 @@ HOLD_MARGIN = 60.0  # after IBKR's reset window ends, before the exit that has s
 HOLD_STEP = 60.0  # how often a hold tells systemd it is still alive (EXTEND_TIMEOUT_USEC)
 
 
-def hold_until(until: datetime, *, now: Callable[[], datetime], sleep: Callable[[float], object],
-               stopped: Callable[[], bool], margin: float = HOLD_MARGIN, status: str | None = None) -> None:
+def hold_until(until: datetime, *, status: str, margin: float, now: Callable[[], datetime],
+               sleep: Callable[[float], object], stopped: Callable[[], bool]) -> None:
     """Wait until `until` (plus `margin`) or a stop, systemd's start timeout extended as it goes
-    (sd_notify EXTEND_TIMEOUT_USEC, with `status` as STATUS=). The default is the reset-window hold:
-    under --supervise, a start-up that failed inside IBKR's reset window exits only once the window is
-    over (plus HOLD_MARGIN), so systemd's restart comes after it, instead of three quick retries
-    inside it that spend its start limit and end with no one alerted."""
-    if status is None:
-        log.warning("IBKR's reset window lasts until %s: exiting after it, so the restart comes then",
-                    new_york_time(until))
-        status = f"waiting for IBKR's reset window to end ({new_york_time(until)}), then exit 1 for a restart"
+    (sd_notify EXTEND_TIMEOUT_USEC, with `status` as STATUS=). Used by the reset-window hold (below)
+    and by the wait for GATEWAY_LOGIN_HOURS (steps.py)."""
     while not stopped():
         left = (until - now()).total_seconds() + margin
         if left <= 0:
@@ -189,7 +183,7 @@ class MachineRun:
             code = self._run_machine()
             retry_after = getattr(self.context, "retry_after", None)
             if self.supervise and code == exitcodes.FAILURE and retry_after is not None:
-                hold_until(retry_after, now=self.services.now, sleep=self.stop.wait, stopped=self.stop.is_set)
+                self._hold_past_the_window(retry_after)
             if self.supervise and code in (exitcodes.SUCCESS, exitcodes.STRATEGY_C):
                 from src.orchestration.supervise import supervise  # the phase after a successful start
 
@@ -207,6 +201,16 @@ class MachineRun:
             # the conclusion and supervision already waited ALERT_DRAIN: a hung webhook delays the exit once
             self.services.alerts.close(ALERT_DRAIN if self._phase == "startup" else 0)
             self._lock.release()
+
+    def _hold_past_the_window(self, until: datetime) -> None:
+        """Under --supervise, a start-up that failed inside IBKR's reset window exits only once the
+        window is over (plus HOLD_MARGIN), so systemd's restart comes after it, instead of three quick
+        retries inside it that spend its start limit and end with no one alerted."""
+        log.warning("IBKR's reset window lasts until %s: exiting after it, so the restart comes then",
+                    new_york_time(until))
+        hold_until(until, status=f"waiting for IBKR's reset window to end ({new_york_time(until)}), then exit 1 "
+                   "for a restart", margin=HOLD_MARGIN, now=self.services.now, sleep=self.stop.wait,
+                   stopped=self.stop.is_set)
 
     def _run_machine(self) -> int:
         log.info("Zero-touch startup %s: starting", self.journal.run_id)

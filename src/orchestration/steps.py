@@ -94,13 +94,13 @@ class StartupSteps(MachineRun):
         """Create/start/restart (a login from the budget); a state to go to instead, or None when done."""
         if self.supervise and (opens := login_hours_begin(self.services.now(), self.config.gateway_login_hours)):
             self._hold_for_login_hours(opens)
-            now = self._docker(self.services.docker.inspect, failure, on_error)
-            if isinstance(now, StartupState):
-                return now
-            if now is not None and now.up and not (state is not None and state.up):
-                log.info("Gateway container %s was started meanwhile: no login of ours", now.name)
+            current = self._docker(self.services.docker.inspect, failure, on_error)  # as it is after the wait
+            if isinstance(current, StartupState):
+                return current
+            if current is not None and current.up and not (state is not None and state.up):
+                log.info("Gateway container %s was started meanwhile: no login of ours", current.name)
                 return None
-            state = now
+            state = current
         done = self._docker(lambda: bring_up(self.services.docker, state, self.logins, self.journal.run_id),
                             failure, on_error)
         if isinstance(done, BroughtUp):
@@ -119,8 +119,8 @@ class StartupSteps(MachineRun):
         self.journal.update(login_held_until=opens.isoformat())
         self.alert("warning", f"{text}; start it yourself sooner if you are up",
                    title="Gateway login waits for the login hours")
-        hold_until(opens, now=self.services.now, sleep=self.services.sleep, stopped=lambda: False, margin=0.0,
-                   status=f"waiting for GATEWAY_LOGIN_HOURS ({new_york_time(opens)}) to log the Gateway in")
+        hold_until(opens, status=f"waiting for GATEWAY_LOGIN_HOURS ({new_york_time(opens)}) to log the Gateway in",
+                   margin=0.0, now=self.services.now, sleep=self.services.sleep, stopped=lambda: False)
 
     def _budget_spent(self, view: BudgetView) -> StartupState:
         self.context.error_message = budget_spent(view, self.config.gateway_login_budget)

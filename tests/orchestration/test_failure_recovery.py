@@ -220,7 +220,8 @@ def test_hold_until_waits_past_the_window_and_keeps_systemd_from_timing_out(monk
             clock[0] += timedelta(seconds=seconds)
 
         monkeypatch.setenv("NOTIFY_SOCKET", listener.name)
-        hold_until(until, now=lambda: clock[0], sleep=sleep, stopped=lambda: False)
+        hold_until(until, status="waiting for IBKR's reset window to end", margin=HOLD_MARGIN, now=lambda: clock[0],
+                   sleep=sleep, stopped=lambda: False)
     assert clock[0] == until + timedelta(seconds=HOLD_MARGIN)  # exits once the window (and the margin) is over
     assert len(said) == len(slept) > 1
     pairs = zip(said, slept, strict=True)
