@@ -12,18 +12,16 @@ defaults), so a minimal container can run it as its healthcheck:
 from __future__ import annotations
 
 import socket
-import struct
 import sys
 import time
 from dataclasses import dataclass, field
 
 from src.orchestration import cli
 from src.orchestration.settings import API_PORTS, default_float, default_int
+from src.tws import wire
 
 CLIENT_VERSIONS = (157, 178)  # the range ib_async 2.x announces; keeps the text protocol
 MAX_FRAME = 1 << 20  # no legitimate start-up message is anywhere near 1 MiB
-CLIENT_ID_IN_USE = 326
-MSG_ERROR, MSG_NEXT_VALID_ID, MSG_MANAGED_ACCOUNTS, MSG_START_API = 4, 9, 15, 71
 PROBE_CLIENT_ID = default_int("GATEWAY_HEALTH_CLIENT_ID")  # the orchestrator's defaults, declared once
 PROBE_TIMEOUT = default_float("HEALTH_CHECK_TIMEOUT")
 
@@ -123,23 +121,23 @@ class GatewayHealthChecker:
         with sock:
             low, high = CLIENT_VERSIONS
             reader = _FrameReader(sock, deadline)
-            _send(sock, b"API\0" + _frame(f"v{low}..{high}".encode()))
+            _send(sock, wire.opening(low, high))
             hello = reader.read("the version reply", CLOSED_BEFORE_VERSION)
             try:
                 version = int(hello[0])
             except (ValueError, IndexError):
                 raise _Fail(PROTOCOL_ERROR, f"bad version reply {hello[:2]!r}") from None
-            _send(sock, _frame(_fields(MSG_START_API, 2, self.client_id, "")))
+            _send(sock, wire.start_api(self.client_id))
             order_id: str | None = None
             accounts: tuple[str, ...] | None = None
             while order_id is None or accounts is None:
                 msg = reader.read("nextValidId and managedAccounts", CLOSED_AFTER_START)
                 kind = msg[0] if msg else ""
-                if kind == str(MSG_NEXT_VALID_ID) and len(msg) >= 3:
+                if kind == str(wire.NEXT_VALID_ID) and len(msg) >= 3:
                     order_id = msg[2]
-                elif kind == str(MSG_MANAGED_ACCOUNTS) and len(msg) >= 3:
+                elif kind == str(wire.MANAGED_ACCTS) and len(msg) >= 3:
                     accounts = tuple(a for a in msg[2].split(",") if a.strip())
-                elif kind == str(MSG_ERROR) and len(msg) >= 4 and msg[3] == str(CLIENT_ID_IN_USE):
+                elif kind == str(wire.ERR_MSG) and len(msg) >= 4 and msg[3] == str(wire.CLIENT_ID_IN_USE):
                     raise _Fail(CLIENT_ID_TAKEN, f"client id {self.client_id} is already in use")
             if not accounts:
                 raise _Fail(NO_ACCOUNTS, "logged in but managedAccounts is empty")
@@ -147,36 +145,36 @@ class GatewayHealthChecker:
 
 
 class _FrameReader:
-    """Reads length-prefixed frames of NUL-terminated fields, against one deadline."""
+    """Reads frames from a socket through the shared codec (wire.FrameBuffer), against one deadline."""
 
     def __init__(self, sock: socket.socket, deadline: float) -> None:
-        self.sock, self.deadline, self.buffer = sock, deadline, b""
+        self.sock, self.deadline = sock, deadline
+        self.frames = wire.FrameBuffer(limit=MAX_FRAME)
 
     def read(self, waiting_for: str, closed_reason: str) -> list[str]:
-        header = self._exactly(4, waiting_for, closed_reason)
-        (size,) = struct.unpack(">I", header)
-        if size > MAX_FRAME:
-            raise _Fail(PROTOCOL_ERROR, f"absurd frame length {size} bytes: not a TWS API server")
-        payload = self._exactly(size, waiting_for, closed_reason)
-        return payload.decode("latin-1").split("\0")[:-1] if payload else []
-
-    def _exactly(self, count: int, waiting_for: str, closed_reason: str) -> bytes:
-        while len(self.buffer) < count:
-            remaining = _left(self.deadline)
-            if remaining <= 0:
-                raise _Fail(NO_REPLY, f"{waiting_for} not received before the probe timeout")
-            self.sock.settimeout(remaining)
+        while True:
             try:
-                chunk = self.sock.recv(65536)
-            except TimeoutError:
-                raise _Fail(NO_REPLY, f"{waiting_for} not received before the probe timeout") from None
-            except OSError as exc:
-                raise _Fail(closed_reason, f"connection reset while waiting for {waiting_for}: {exc}") from None
-            if not chunk:
-                raise _Fail(closed_reason, f"connection closed before {waiting_for}")
-            self.buffer += chunk
-        data, self.buffer = self.buffer[:count], self.buffer[count:]
-        return data
+                payload = self.frames.next_payload()
+            except wire.ProtocolError as exc:
+                raise _Fail(PROTOCOL_ERROR, f"{exc}: not a TWS API server") from None
+            if payload is not None:
+                return payload.decode("latin-1").split("\0")[:-1] if payload else []
+            self.frames.feed(self._recv(waiting_for, closed_reason))
+
+    def _recv(self, waiting_for: str, closed_reason: str) -> bytes:
+        remaining = _left(self.deadline)
+        if remaining <= 0:
+            raise _Fail(NO_REPLY, f"{waiting_for} not received before the probe timeout")
+        self.sock.settimeout(remaining)
+        try:
+            chunk = self.sock.recv(65536)
+        except TimeoutError:
+            raise _Fail(NO_REPLY, f"{waiting_for} not received before the probe timeout") from None
+        except OSError as exc:
+            raise _Fail(closed_reason, f"connection reset while waiting for {waiting_for}: {exc}") from None
+        if not chunk:
+            raise _Fail(closed_reason, f"connection closed before {waiting_for}")
+        return chunk
 
 
 def _left(deadline: float) -> float:
@@ -189,13 +187,6 @@ def _send(sock: socket.socket, data: bytes) -> None:
     except OSError as exc:
         raise _Fail(CLOSED_BEFORE_VERSION, f"connection closed while sending: {exc}") from None
 
-
-def _fields(*values: object) -> bytes:
-    return b"".join(str(v).encode() + b"\0" for v in values)
-
-
-def _frame(payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + payload
 
 
 def main(argv: list[str] | None = None) -> int:

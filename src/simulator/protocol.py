@@ -12,33 +12,33 @@ layout changed with the server version, the builder takes ``version``.
 from __future__ import annotations
 
 import asyncio
-import re
 import struct
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+
+from src.tws import wire
+# Re-exported: the simulator's modules and tests use these from here.
+from src.tws.wire import API_PREFIX as API_PREFIX
+from src.tws.wire import MAX_FRAME_LENGTH as MAX_FRAME_LENGTH
+from src.tws.wire import MIN_VERSION_ADVANCED_ORDER_REJECT as MIN_VERSION_ADVANCED_ORDER_REJECT
+from src.tws.wire import ProtocolError as ProtocolError
+from src.tws.wire import clip as clip
+from src.tws.wire import encode as encode
+from src.tws.wire import error as error
+from src.tws.wire import managed_accounts as managed_accounts
+from src.tws.wire import next_valid_id as next_valid_id
+from src.tws.wire import version_reply as version_reply
 
 from . import market
 from .broker import Execution, Order, Position
 from .market import Instrument
 
-API_PREFIX = b"API\0"
-
 # Highest version ib_async 2.1.0 asks for (client.py MaxClientVersion). Real
 # Gateways answer >= 201 with protobuf messages, which a text simulator cannot.
-SERVER_VERSION = 178
-
-# From this server version the error message carries advancedOrderRejectJson.
-MIN_VERSION_ADVANCED_ORDER_REJECT = 166
-
-# TWS rejects longer messages; a bigger length means a broken or hostile peer.
-MAX_FRAME_LENGTH = 0xFFFFFF
+SERVER_VERSION = wire.MAX_TEXT_VERSION
 
 # The lowest version a client may ask for: older ones predate every layout here.
 MIN_CLIENT_VERSION = 100
-
-# At most 9 digits each (a real range is 3), and nothing digit-like after them: a range of
-# thousands of digits is refused as a protocol error instead of reaching int().
-_VERSION_RANGE = re.compile(rb"v(\d{1,9})(?:\.\.(\d{1,9}))?(?![\d.])")
 
 # From this server version openOrder no longer carries faProfile, execDetails carries
 # pendingPriceRevision, contractDetails drops its version and mdSizeMultiplier fields.
@@ -48,16 +48,6 @@ MIN_VERSION_SIZE_RULES = 164
 
 #: "no value" for a double, as TWS sends it
 UNSET_DOUBLE = "1.7976931348623157E308"
-
-
-class ProtocolError(Exception):
-    """The peer sent something that is not the TWS API protocol."""
-
-
-def encode(*fields: object) -> bytes:
-    """One frame: the length prefix, then each field as text plus NUL."""
-    payload = b"".join(str(field).encode() + b"\0" for field in fields)
-    return struct.pack(">I", len(payload)) + payload
 
 
 async def read_payload(reader: asyncio.StreamReader) -> bytes:
@@ -70,20 +60,14 @@ async def read_payload(reader: asyncio.StreamReader) -> bytes:
 
 async def read_fields(reader: asyncio.StreamReader) -> list[str]:
     """Read one frame and split it into its NUL-terminated fields."""
-    payload = await read_payload(reader)
-    return payload.decode(errors="replace").split("\0")[:-1]
+    return wire.fields_of(await read_payload(reader))
 
 
 async def read_version_range(reader: asyncio.StreamReader) -> tuple[int, int]:
     """Read the client's ``API\\0`` + ``v<min>..<max>`` opening."""
     if await reader.readexactly(len(API_PREFIX)) != API_PREFIX:
         raise ProtocolError("missing API prefix")
-    payload = await read_payload(reader)
-    match = _VERSION_RANGE.match(payload)
-    if not match:
-        raise ProtocolError(f"no version range v<min>..<max> in a {len(payload)}-byte opening")
-    low = int(match.group(1))
-    return low, int(match.group(2) or low)
+    return wire.parse_version_range(await read_payload(reader))
 
 
 def negotiate_version(client_min: int, client_max: int) -> int | None:
@@ -92,38 +76,9 @@ def negotiate_version(client_min: int, client_max: int) -> int | None:
     return version if version >= max(client_min, MIN_CLIENT_VERSION) else None
 
 
-def clip(text: object, limit: int = 40) -> str:
-    """``text`` fit for a log line: printable ASCII only, at most ``limit`` characters plus a
-    note of the full length, so a line that echoes client data stays short."""
-    value = str(text)
-    shown = "".join(c if " " <= c <= "~" else "?" for c in value[:limit])
-    return shown if len(value) <= limit else f"{shown}...({len(value)} chars)"
-
-
 def number(value: float) -> str:
     """A quantity or price as TWS writes it: ``10`` rather than ``10.0``."""
     return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def version_reply(version: int) -> bytes:
-    """Handshake answer: server version and connection time ``yyyyMMdd HH:mm:ss zone``."""
-    return encode(version, time.strftime("%Y%m%d %H:%M:%S %Z"))
-
-
-def managed_accounts(accounts: Iterable[str]) -> bytes:
-    return encode(15, 1, ",".join(accounts))
-
-
-def next_valid_id(order_id: int) -> bytes:
-    return encode(9, 1, order_id)
-
-
-def error(version: int, req_id: int | str, code: int, text: str) -> bytes:
-    """Error or notice (id 4); ib_async requires the trailing JSON field from 166 on."""
-    fields: list[object] = [4, 2, req_id, code, text]
-    if version >= MIN_VERSION_ADVANCED_ORDER_REJECT:
-        fields.append("")
-    return encode(*fields)
 
 
 def current_time() -> bytes:

@@ -13,6 +13,7 @@ import pytest
 from src.orchestration import health
 from src.orchestration.config import REPO_ROOT
 from src.orchestration.health import GatewayHealthChecker
+from src.tws import wire
 from tests.helpers.listeners import (
     accept_and_close, accept_and_stay_silent, answer_absurd_frame, answer_garbage, tcp_listener,
 )
@@ -69,9 +70,9 @@ def test_logged_in_but_not_serving_properly(mode, reason):
 def test_probe_with_the_bots_client_id_is_refused_while_the_bot_is_connected():
     with running_simulator() as sim:
         with socket.create_connection(("127.0.0.1", sim.port)) as bot:
-            bot.sendall(b"API\0" + health._frame(b"v157..178"))
+            bot.sendall(wire.opening(157, 178))
             bot.recv(1024)
-            bot.sendall(health._frame(health._fields(71, 2, 1, "")))
+            bot.sendall(wire.start_api(1))
             time.sleep(0.1)
             assert probe(sim.port, client_id=1).reason == health.CLIENT_ID_TAKEN
             assert probe(sim.port, client_id=999).ok
