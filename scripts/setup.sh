@@ -36,4 +36,11 @@ if [ ! -f .venv/ib_insync/.installed ] || ! cmp -s scripts/requirements-ib_insyn
         -r scripts/requirements-ib_insync.txt 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
     cp scripts/requirements-ib_insync.txt .venv/ib_insync/.installed
 fi
+# ibapi 9.81.1 (the official client on PyPI) beside the venv, for the placeOrder decoder's test (see the requirements file)
+if [ ! -f .venv/ibapi/.installed ] || ! cmp -s scripts/requirements-ibapi.txt .venv/ibapi/.installed; then
+    rm -rf .venv/ibapi
+    .venv/bin/python -m pip install --quiet --no-deps --require-hashes --no-compile --target .venv/ibapi \
+        -r scripts/requirements-ibapi.txt 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+    cp scripts/requirements-ibapi.txt .venv/ibapi/.installed
+fi
 echo "setup: Python environment ready in .venv"

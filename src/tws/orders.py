@@ -1,0 +1,442 @@
+"""A client's placeOrder (message id 3), read field by field, sans-IO, failing closed.
+
+`decode_place_order(fields, server_version)` takes the text fields of one client->server frame
+(the payload split on NUL, the trailing empty element dropped) and the negotiated server version,
+and walks every field the client writes for that version, in the order the official client
+(ibapi's ``EClient.placeOrder``) writes them, which ib_async and ib_insync copy. It returns a
+`PlaceOrder` only if the walk ends exactly at the last field; fields that run out early, a field
+left over, a malformed number in a field that steers the walk, or an ambiguous spelling raise
+`OrderDecodeError`: an order we cannot read completely is refused, never guessed at.
+
+Server versions `MIN_VERSION`..`MAX_VERSION` (145..178). 145 is MIN_SERVER_VER_ORDER_CONTAINER,
+below which a ``version`` field follows the message id; 178 is the highest version the supported
+clients (ib_async 2.x) announce; from 201 on messages are protobuf.
+
+The walk, with what steers it (versions are the server version; every other field is always sent):
+
+- id "3", orderId; the contract (conId, symbol, secType, lastTradeDateOrContractMonth, strike,
+  right, multiplier, exchange, primaryExchange, currency, localSymbol, tradingClass, secIdType,
+  secId); action, totalQuantity, orderType, lmtPrice, auxPrice; 14 extended fields (tif ... hidden).
+- secType "BAG" only: combo legs (count, 8 fields each), order combo leg prices (count, 1 each),
+  smartComboRoutingParams (count, tag and value each).
+- sharesAllocation (deprecated), discretionaryAmt, goodAfterTime, goodTillDate, faGroup, faMethod,
+  faPercentage; faProfile below 177 (MIN_SERVER_VER_FA_PROFILE_DESUPPORT); modelCode and 23 more
+  ending in deltaNeutralOrderType, deltaNeutralAuxPrice.
+- deltaNeutralOrderType non-empty: 8 delta-neutral fields.
+- 7 fields ending in scalePriceIncrement; scalePriceIncrement a number > 0 (and not the unset
+  double): 7 more scale fields.
+- scaleTable, activeStartTime, activeStopTime, hedgeType; hedgeType non-empty: hedgeParam.
+- optOutSmartRouting, clearingAccount, clearingIntent, notHeld; the delta-neutral contract flag,
+  and when it is set its conId, delta, price.
+- algoStrategy; non-empty: algoParams (count, tag and value each).
+- algoId, whatIf, orderMiscOptions, solicited, randomizeSize, randomizePrice.
+- orderType "PEG BENCH": 5 pegged-to-benchmark fields.
+- conditions (count; each its type, then 3 to 6 fields by type); count > 0: conditionsIgnoreRth,
+  conditionsCancelOrder.
+- 7 adjusted-order fields, extOperator, softDollarTier name and value, cashQty, 4 MiFID II fields,
+  dontUseAutoPriceForHedge, isOmsContainer; discretionaryUpToLimitPrice from 148
+  (MIN_SERVER_VER_D_PEG_ORDERS); usePriceMgmtAlgo from 151 (MIN_SERVER_VER_PRICE_MGMT_ALGO).
+- duration from 158, postToAts from 160, autoCancelParent from 162, advancedErrorOverride from
+  166, manualOrderTime from 169.
+- from 170: minTradeQty if exchange is "IBKRATS"; orderType "PEG BEST": minCompeteSize,
+  competeAgainstBestOffset, and if that is infinite ("up to mid") midOffsetAtWhole and
+  midOffsetAtHalf; orderType "PEG MID": midOffsetAtWhole, midOffsetAtHalf.
+
+Refused as ambiguous because the supported clients disagree on them: the spellings "PEGBENCH"
+(always) and "PEGBEST", "PEGMID" (from 170), and any other case or spacing of these order types
+(ib_async and the newer official clients send the extra fields for the unspaced spelling too;
+ibapi 9.81 and ib_insync only for "PEG BENCH"/"PEG BEST"/"PEG MID"); a secType that is "BAG" in
+another case, and from 170 an exchange that is "IBKRATS" in another case (a server comparing
+without case would read different fields); a competeAgainstBestOffset or scalePriceIncrement that
+is not a plain number or infinity spelling, or is NaN or infinite where the clients disagree.
+
+`PlaceOrder.risky` names the features present that could move a position other than by
+totalQuantity of this one contract (the caller's rules decide what to do with them):
+
+- "delta-neutral contract": the contract's deltaNeutralContract is present;
+- "delta-neutral order": deltaNeutralOrderType is set;
+- "hedge": hedgeType is set;
+- "FA allocation": any of faGroup, faMethod, faPercentage, faProfile, modelCode is set;
+- "cash quantity": cashQty is set (non-empty and not the unset double 1.7976931348623157E308);
+- "scale": scaleInitLevelSize, scaleSubsLevelSize or scalePriceIncrement is set;
+- "order combo legs": a BAG order gives a price for one of its legs;
+- "shares allocation": the deprecated sharesAllocation field is non-empty.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+MIN_VERSION = 145
+MAX_VERSION = 178
+
+PLACE_ORDER = "3"
+# No real order has anywhere near this many legs, tag-value pairs or conditions; a count above it
+# is refused before any loop runs.
+MAX_COUNT = 1000
+# What the clients send for "no value" when they do not send an empty field.
+UNSET_DOUBLE = sys.float_info.max
+UNSET_INTEGER = 2**31 - 1
+
+RISKY_FEATURES = (
+    "delta-neutral contract",
+    "delta-neutral order",
+    "hedge",
+    "FA allocation",
+    "cash quantity",
+    "scale",
+    "order combo legs",
+    "shares allocation",
+)
+
+# Server versions at which placeOrder changed (ibapi's server_versions.py names).
+_D_PEG_ORDERS = 148
+_PRICE_MGMT_ALGO = 151
+_DURATION = 158
+_POST_TO_ATS = 160
+_AUTO_CANCEL_PARENT = 162
+_ADVANCED_ORDER_REJECT = 166
+_MANUAL_ORDER_TIME = 169
+_PEGBEST_PEGMID_OFFSETS = 170
+_FA_PROFILE_DESUPPORT = 177
+
+_INT = re.compile(r"-?[0-9]{1,18}")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INFINITY = ("infinite", "infinity", "inf")
+_INF = float("inf")
+
+_EXTENDED = ("tif", "ocaGroup", "account", "openClose", "origin", "orderRef", "transmit", "parentId",
+             "blockOrder", "sweepToFill", "displaySize", "triggerMethod", "outsideRth", "hidden")
+_COMBO_LEG = ("leg conId", "leg ratio", "leg action", "leg exchange", "leg openClose", "leg shortSaleSlot",
+              "leg designatedLocation", "leg exemptCode")
+_AFTER_MODEL_CODE = ("shortSaleSlot", "designatedLocation", "exemptCode", "ocaType", "rule80A", "settlingFirm",
+                     "allOrNone", "minQty", "percentOffset", "eTradeOnly", "firmQuoteOnly", "nbboPriceCap",
+                     "auctionStrategy", "startingPrice", "stockRefPrice", "delta", "stockRangeLower",
+                     "stockRangeUpper", "overridePercentageConstraints", "volatility", "volatilityType")
+_DELTA_NEUTRAL_ORDER = ("deltaNeutralConId", "deltaNeutralSettlingFirm", "deltaNeutralClearingAccount",
+                        "deltaNeutralClearingIntent", "deltaNeutralOpenClose", "deltaNeutralShortSale",
+                        "deltaNeutralShortSaleSlot", "deltaNeutralDesignatedLocation")
+_SCALE_MORE = ("scalePriceAdjustValue", "scalePriceAdjustInterval", "scaleProfitOffset", "scaleAutoReset",
+               "scaleInitPosition", "scaleInitFillQty", "scaleRandomPercent")
+_PEG_BENCH = ("referenceContractId", "isPeggedChangeAmountDecrease", "peggedChangeAmount",
+              "referenceChangeAmount", "referenceExchangeId")
+_ADJUSTED = ("adjustedOrderType", "triggerPrice", "lmtPriceOffset", "adjustedStopPrice", "adjustedStopLimitPrice",
+             "adjustedTrailingAmount", "adjustableTrailingUnit", "extOperator", "softDollarTier name",
+             "softDollarTier value")
+_MIFID = ("mifid2DecisionMaker", "mifid2DecisionAlgo", "mifid2ExecutionTrader", "mifid2ExecutionAlgo",
+          "dontUseAutoPriceForHedge", "isOmsContainer")
+# Fields after the condition type, by type: conjunction, then isMore and the value (all but
+# Execution), then conId and exchange (Price, Volume, PercentChange), then Price's triggerMethod.
+_CONDITION_FIELDS = {
+    1: ("conjunction", "isMore", "price", "conId", "exchange", "triggerMethod"),  # Price
+    3: ("conjunction", "isMore", "time"),  # Time
+    4: ("conjunction", "isMore", "percent"),  # Margin
+    5: ("conjunction", "secType", "exchange", "symbol"),  # Execution
+    6: ("conjunction", "isMore", "volume", "conId", "exchange"),  # Volume
+    7: ("conjunction", "isMore", "changePercent", "conId", "exchange"),  # PercentChange
+}
+# Order types whose extra fields depend on the spelling, by their spelling without spaces in
+# upper case: the spelling every client agrees on, and the version from which it matters.
+_PEG_TYPES = {"PEGBENCH": ("PEG BENCH", MIN_VERSION), "PEGBEST": ("PEG BEST", _PEGBEST_PEGMID_OFFSETS),
+              "PEGMID": ("PEG MID", _PEGBEST_PEGMID_OFFSETS)}
+
+
+class OrderDecodeError(ValueError):
+    """The fields are not a placeOrder this decoder can read completely; the reason is one short,
+    printable line that quotes at most a few dozen characters of the client's data."""
+
+
+@dataclass(frozen=True)
+class Contract:
+    con_id: int
+    symbol: str
+    sec_type: str
+    last_trade_date: str
+    strike: str
+    right: str
+    multiplier: str
+    exchange: str
+    primary_exchange: str
+    currency: str
+    local_symbol: str
+    trading_class: str
+    sec_id_type: str
+    sec_id: str
+
+
+@dataclass(frozen=True)
+class ComboLeg:
+    con_id: int
+    ratio: str
+    action: str
+    exchange: str
+
+
+@dataclass(frozen=True)
+class PlaceOrder:
+    order_id: int
+    contract: Contract
+    legs: tuple[ComboLeg, ...]
+    action: str
+    total_quantity: str
+    order_type: str
+    lmt_price: str
+    aux_price: str
+    tif: str
+    account: str
+    order_ref: str
+    transmit: bool
+    parent_id: int
+    what_if: bool
+    risky: tuple[str, ...]
+
+
+def show(text: str, limit: int = 40) -> str:
+    """Client data fit for an error message: printable ASCII only, at most ``limit`` characters."""
+    kept = "".join(c for c in text if " " <= c <= "~")
+    return repr(kept if len(kept) <= limit else kept[:limit] + "...")
+
+
+class _Reader:
+    """A cursor over the fields; every read names its field, so a failure says where it stopped."""
+
+    __slots__ = ("_fields", "_pos")
+
+    def __init__(self, fields: Sequence[str]) -> None:
+        self._fields = fields
+        self._pos = 0
+
+    def text(self, name: str) -> str:
+        if self._pos >= len(self._fields):
+            raise OrderDecodeError(f"placeOrder ended early: no field {self._pos} ({name})")
+        value = self._fields[self._pos]
+        self._pos += 1
+        return value
+
+    def skip(self, names: tuple[str, ...]) -> None:
+        for name in names:
+            self.text(name)
+
+    def integer(self, name: str, *, empty: int | None = None) -> int:
+        """A strict integer: optional '-', 1 to 18 digits; ``empty`` is the value of an empty field,
+        which is refused when ``empty`` is None."""
+        value = self.text(name)
+        if value == "" and empty is not None:
+            return empty
+        if not _INT.fullmatch(value):
+            raise OrderDecodeError(f"placeOrder field {self._pos - 1} ({name}) is not an integer: {show(value)}")
+        return int(value)
+
+    def flag(self, name: str) -> bool:
+        """A boolean as the server reads it: an integer, non-zero is true, empty is false."""
+        return self.integer(name, empty=0) != 0
+
+    def count(self, name: str, width: int) -> int:
+        """A list's length, bounded, for a list of items of at least ``width`` fields each."""
+        n = self.integer(name)
+        if n < 0 or n > MAX_COUNT:
+            raise OrderDecodeError(f"placeOrder field {self._pos - 1} ({name}) is out of range: {n}")
+        if n * width > len(self._fields) - self._pos:
+            raise OrderDecodeError(f"placeOrder ended early: {name} is {n} but only "
+                                   f"{len(self._fields) - self._pos} fields follow")
+        return n
+
+    def finish(self) -> None:
+        extra = len(self._fields) - self._pos
+        if extra:
+            raise OrderDecodeError(f"placeOrder has {extra} field(s) left over after field {self._pos - 1}: "
+                                   f"{show(self._fields[self._pos])}")
+
+
+def _number(value: str, name: str) -> float | None:
+    """A double field whose value steers the walk: None when empty, plus infinity for an infinity
+    spelling (ib_async and ib_insync write "Infinite", the official 10.x client "Infinity"), else
+    the value of a plain decimal number that stays finite. Anything else (NaN, minus infinity, an
+    overflow such as 1e400, Python-only forms such as 1_0) is refused: clients never write those,
+    and a server may read them differently."""
+    if value == "":
+        return None
+    if value.lower().lstrip("+") in _INFINITY:
+        return _INF
+    if not _NUMBER.fullmatch(value):
+        raise OrderDecodeError(f"placeOrder {name} is not a number: {show(value)}")
+    number = float(value)
+    if number in (_INF, -_INF):
+        raise OrderDecodeError(f"placeOrder {name} overflows: {show(value)}")
+    return number
+
+
+def _double_set(value: str) -> bool:
+    """A double field is set: non-empty and not the unset double (ibapi 9.81 writes it out)."""
+    if value == "":
+        return False
+    return not (_NUMBER.fullmatch(value) and float(value) == UNSET_DOUBLE)
+
+
+def _int_set(value: str) -> bool:
+    """An integer field is set: non-empty and not the unset integer."""
+    if value == "":
+        return False
+    return not (_INT.fullmatch(value) and int(value) == UNSET_INTEGER)
+
+
+def _check_spelling(order_type: str, sec_type: str, exchange: str, version: int) -> None:
+    """Refuse the spellings on which the supported clients, or a server comparing without case,
+    could disagree about which fields follow."""
+    if sec_type != "BAG" and sec_type.upper() == "BAG":
+        raise OrderDecodeError(f"placeOrder secType {show(sec_type)} is ambiguous; only 'BAG' is read as a combo")
+    squeezed = order_type.replace(" ", "").upper()
+    if squeezed in _PEG_TYPES:
+        spelling, since = _PEG_TYPES[squeezed]
+        if version >= since and order_type != spelling:
+            raise OrderDecodeError(f"placeOrder orderType {show(order_type)} is ambiguous between client "
+                                   f"libraries; send {spelling!r}")
+    if version >= _PEGBEST_PEGMID_OFFSETS and exchange != "IBKRATS" and exchange.upper() == "IBKRATS":
+        raise OrderDecodeError(f"placeOrder exchange {show(exchange)} is ambiguous; only 'IBKRATS' is read as such")
+
+
+def decode_place_order(fields: Sequence[str], server_version: int) -> PlaceOrder:
+    """Read one placeOrder completely, or raise OrderDecodeError."""
+    if type(server_version) is not int or not MIN_VERSION <= server_version <= MAX_VERSION:
+        raise OrderDecodeError(f"placeOrder: server version {show(str(server_version))} is outside "
+                               f"{MIN_VERSION}..{MAX_VERSION}")
+    if not all(type(field) is str for field in fields):
+        raise OrderDecodeError("placeOrder: a field is not text")
+    version = server_version
+    risky: set[str] = set()
+    r = _Reader(fields)
+
+    message_id = r.text("message id")
+    if message_id != PLACE_ORDER:
+        raise OrderDecodeError(f"not a placeOrder: message id {show(message_id)}")
+    order_id = r.integer("orderId")
+    contract = Contract(
+        con_id=r.integer("conId", empty=0), symbol=r.text("symbol"), sec_type=r.text("secType"),
+        last_trade_date=r.text("lastTradeDateOrContractMonth"), strike=r.text("strike"), right=r.text("right"),
+        multiplier=r.text("multiplier"), exchange=r.text("exchange"), primary_exchange=r.text("primaryExchange"),
+        currency=r.text("currency"), local_symbol=r.text("localSymbol"), trading_class=r.text("tradingClass"),
+        sec_id_type=r.text("secIdType"), sec_id=r.text("secId"),
+    )
+    action = r.text("action")
+    total_quantity = r.text("totalQuantity")
+    order_type = r.text("orderType")
+    _check_spelling(order_type, contract.sec_type, contract.exchange, version)
+    lmt_price = r.text("lmtPrice")
+    aux_price = r.text("auxPrice")
+    tif = r.text("tif")
+    r.text("ocaGroup")
+    account = r.text("account")
+    r.skip(("openClose", "origin"))
+    order_ref = r.text("orderRef")
+    transmit = r.flag("transmit")
+    parent_id = r.integer("parentId")
+    r.skip(_EXTENDED[_EXTENDED.index("blockOrder"):])
+
+    legs: list[ComboLeg] = []
+    if contract.sec_type == "BAG":
+        for _ in range(r.count("comboLegs count", len(_COMBO_LEG))):
+            legs.append(ComboLeg(con_id=r.integer("leg conId", empty=0), ratio=r.text("leg ratio"),
+                                 action=r.text("leg action"), exchange=r.text("leg exchange")))
+            r.skip(_COMBO_LEG[4:])
+        for _ in range(r.count("orderComboLegs count", 1)):
+            if _double_set(r.text("orderComboLeg price")):
+                risky.add("order combo legs")
+        for _ in range(r.count("smartComboRoutingParams count", 2)):
+            r.skip(("smartComboRoutingParam tag", "smartComboRoutingParam value"))
+
+    if r.text("sharesAllocation"):
+        risky.add("shares allocation")
+    r.skip(("discretionaryAmt", "goodAfterTime", "goodTillDate"))
+    fa_fields = ["faGroup", "faMethod", "faPercentage"]
+    if version < _FA_PROFILE_DESUPPORT:
+        fa_fields.append("faProfile")
+    fa_fields.append("modelCode")
+    if any([r.text(name) for name in fa_fields]):  # a list, not a generator: every field is read
+        risky.add("FA allocation")
+    r.skip(_AFTER_MODEL_CODE)
+    delta_neutral_order_type = r.text("deltaNeutralOrderType")
+    r.text("deltaNeutralAuxPrice")
+    if delta_neutral_order_type:
+        risky.add("delta-neutral order")
+        r.skip(_DELTA_NEUTRAL_ORDER)
+
+    r.skip(("continuousUpdate", "referencePriceType", "trailStopPrice", "trailingPercent"))
+    scale_init = r.text("scaleInitLevelSize")
+    scale_subs = r.text("scaleSubsLevelSize")
+    scale_increment = r.text("scalePriceIncrement")
+    if _int_set(scale_init) or _int_set(scale_subs) or _double_set(scale_increment):
+        risky.add("scale")
+    increment = _number(scale_increment, "scalePriceIncrement")
+    if increment == _INF:
+        # ib_async and ib_insync skip the scale fields for an infinite increment, ibapi sends them
+        raise OrderDecodeError("placeOrder scalePriceIncrement is infinite")
+    if increment is not None and 0 < increment < UNSET_DOUBLE:
+        r.skip(_SCALE_MORE)
+
+    r.skip(("scaleTable", "activeStartTime", "activeStopTime"))
+    if r.text("hedgeType"):
+        risky.add("hedge")
+        r.text("hedgeParam")
+    r.skip(("optOutSmartRouting", "clearingAccount", "clearingIntent", "notHeld"))
+    if r.flag("deltaNeutralContract present"):
+        risky.add("delta-neutral contract")
+        r.skip(("deltaNeutralContract conId", "deltaNeutralContract delta", "deltaNeutralContract price"))
+    if r.text("algoStrategy"):
+        for _ in range(r.count("algoParams count", 2)):
+            r.skip(("algoParam tag", "algoParam value"))
+    r.text("algoId")
+    what_if = r.flag("whatIf")
+    r.skip(("orderMiscOptions", "solicited", "randomizeSize", "randomizePrice"))
+    if order_type == "PEG BENCH":
+        r.skip(_PEG_BENCH)
+
+    conditions = r.count("conditions count", 1 + min(len(names) for names in _CONDITION_FIELDS.values()))
+    for _ in range(conditions):
+        condition_type = r.integer("condition type")
+        if condition_type not in _CONDITION_FIELDS:
+            raise OrderDecodeError(f"placeOrder condition type {condition_type} is unknown")
+        r.skip(_CONDITION_FIELDS[condition_type])
+    if conditions:
+        r.skip(("conditionsIgnoreRth", "conditionsCancelOrder"))
+
+    r.skip(_ADJUSTED)
+    if _double_set(r.text("cashQty")):
+        risky.add("cash quantity")
+    r.skip(_MIFID)
+    if version >= _D_PEG_ORDERS:
+        r.text("discretionaryUpToLimitPrice")
+    if version >= _PRICE_MGMT_ALGO:
+        r.text("usePriceMgmtAlgo")
+    if version >= _DURATION:
+        r.text("duration")
+    if version >= _POST_TO_ATS:
+        r.text("postToAts")
+    if version >= _AUTO_CANCEL_PARENT:
+        r.text("autoCancelParent")
+    if version >= _ADVANCED_ORDER_REJECT:
+        r.text("advancedErrorOverride")
+    if version >= _MANUAL_ORDER_TIME:
+        r.text("manualOrderTime")
+    if version >= _PEGBEST_PEGMID_OFFSETS:
+        if contract.exchange == "IBKRATS":
+            r.text("minTradeQty")
+        mid_offsets = order_type == "PEG MID"
+        if order_type == "PEG BEST":
+            r.text("minCompeteSize")
+            # infinite is "up to mid" (COMPETE_AGAINST_BEST_OFFSET_UP_TO_MID), which brings the mid offsets
+            mid_offsets = _number(r.text("competeAgainstBestOffset"), "competeAgainstBestOffset") == _INF
+        if mid_offsets:
+            r.skip(("midOffsetAtWhole", "midOffsetAtHalf"))
+    r.finish()
+
+    return PlaceOrder(
+        order_id=order_id, contract=contract, legs=tuple(legs), action=action, total_quantity=total_quantity,
+        order_type=order_type, lmt_price=lmt_price, aux_price=aux_price, tif=tif, account=account,
+        order_ref=order_ref, transmit=transmit, parent_id=parent_id, what_if=what_if,
+        risky=tuple(name for name in RISKY_FEATURES if name in risky),
+    )
