@@ -35,6 +35,9 @@ ALERT_GATE_FILE = "alert_gate.json"
 # One JSON line per decision of the supervisor (--supervise: an outage seen, a restart, an alert, a
 # daily cycle, the weekly login), with its reason (src/orchestration/supervise.py).
 SUPERVISOR_LOG = "supervisor.jsonl"
+# One JSON line per order decision of the order firewall (src/firewall/decisions.py): allowed or
+# refused, why, the client id, order id, account, contract, quantity and the plan's sha256.
+FIREWALL_DECISIONS_FILE = "firewall_decisions.jsonl"
 # The Strategy C plan (src/gameplan/generator.py): EMERGENCY_GAMEPLAN_PATH's default is `state/` + this
 # name (src/orchestration/settings.py; a test compares them), a setting of its own, so not always here.
 EMERGENCY_PLAN_FILE = "emergency_gameplan.json"

@@ -1,0 +1,70 @@
+"""The firewall's journal: one JSON line per order decision under STATE_DIR.
+
+A line is written before an allowed order is forwarded: an order that cannot be recorded is
+refused (nothing reaches the Gateway without a record). `read_today` replays today's allowed
+orders at start-up, so a restarted firewall still counts today's day trades.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+MAX_REPLAY_BYTES = 4 * 1024 * 1024  # today's decisions are at the end of the file
+
+
+class DecisionLog:
+    """Appends decision lines to `path` (created 0600, never through a symlink)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def _open(self) -> int:
+        if self._fd is None:
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+            self._fd = os.open(self.path, flags, 0o600)
+        return self._fd
+
+    def write(self, record: dict[str, Any]) -> None:
+        """One line; raises OSError when it cannot be written."""
+        line = json.dumps({"at": round(time.time(), 3), **record}, separators=(",", ":")) + "\n"
+        data = line.encode()
+        try:
+            written = os.write(self._open(), data)
+        except OSError:
+            self.close()
+            raise
+        if written != len(data):
+            raise OSError(f"short write to {self.path} ({written} of {len(data)} bytes)")
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+
+def read_recent(path: Path, max_bytes: int = MAX_REPLAY_BYTES) -> Iterator[dict[str, Any]]:
+    """The decisions in the last `max_bytes` of the file, oldest first (unreadable lines skipped)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return
+    with os.fdopen(fd, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        file.seek(max(0, size - max_bytes))
+        data = file.read(max_bytes)
+    lines = data.split(b"\n")
+    if size > max_bytes:
+        lines = lines[1:]  # the first is cut
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            yield record
