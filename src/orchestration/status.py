@@ -19,7 +19,8 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from src.notifications.dedupe import describe_duration
@@ -33,7 +34,8 @@ from src.orchestration.journal import read_lines, read_runs
 from src.orchestration.logins import LoginBudget
 from src.orchestration.resetwindows import ResetWindow, new_york_time, next_window, next_window_end
 from src.redaction import redact
-from src.statefiles import SUPERVISOR_LOG, read_ready_record
+from src.firewall.decisions import read_recent
+from src.statefiles import FIREWALL_DECISIONS_FILE, SUPERVISOR_LOG, read_ready_record
 
 
 
@@ -78,7 +80,8 @@ def collect(config: OrchestrationConfig, docker: DockerClient | None = None,
               "daily_cycle": daily_cycle(now, config), "weekly_login": weekly_login(now, config),
               "login_hours": login_hours(now, config.gateway_login_hours),
               "supervisor": last_decision(decisions), "login_budget": logins,
-              "last_alert": last_alert(runs, decisions), "last_run": last_run}
+              "last_alert": last_alert(runs, decisions), "last_run": last_run,
+              "firewall": firewall_summary(config.state_dir, schedule.trading_date(now))}
     masked: dict[str, Any] = _masked(status, config.secrets)
     return masked
 
@@ -151,6 +154,24 @@ def login_hours(now: datetime, hours: tuple[ResetWindow, ...] | None) -> dict[st
             "text": f"{described}: closed; a login waits until {new_york_time(opens)} (in {_until(now, opens)})"}
 
 
+def firewall_summary(state_dir: Path, today: date) -> dict[str, Any]:
+    """Today's order decisions of the firewall (its journal's tail, bounded): counts and the last refusal."""
+    allowed = refused = 0
+    last: dict[str, Any] | None = None
+    for record in read_recent(state_dir / FIREWALL_DECISIONS_FILE):
+        if record.get("day") != today.isoformat():
+            continue
+        if record.get("decision") == "allowed":
+            allowed += 1
+        elif record.get("decision") == "refused":
+            refused += 1
+            last = {"at": record.get("at"), "reason": str(record.get("reason", ""))[:200]}
+    text = f"today {allowed} allowed, {refused} refused"
+    if last is not None:
+        text += f"; last refused: {last['reason']}"
+    return {"allowed": allowed, "refused": refused, "last_refused": last, "text": text}
+
+
 def last_decision(decisions: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     """The supervisor's last recorded decision (state/supervisor.jsonl)."""
     if not decisions:
@@ -208,6 +229,7 @@ def render(status: dict[str, Any]) -> str:
         ("    ", "supervisor", f"{sup['event']} at {sup['at']}: {sup['detail']}" if (sup := status["supervisor"])
          else "no decision recorded"),
         ("    " if logins["left"] else "LOW ", "login budget", logins["text"]),
+        ("    ", "order firewall", status["firewall"]["text"]),
         ("    ", "last alert", _render_alert(status["last_alert"])),
         ("    ", "last run", f"{last['outcome']} (exit {last['exit_code']}) at {last['ended_at']}: "
          f"{last['reason'] or 'no problem'}" if last else "no run recorded"),

@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from src.orchestration import status
+from src.orchestration import schedule, status
 from src.orchestration.config import REPO_ROOT, OrchestrationConfig
 from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import RunJournal, append_line
 from src.orchestration.resetwindows import DEFAULT_WINDOWS, parse_windows
-from src.statefiles import BOT_PID_FILE, READY_FILE, SUPERVISOR_LOG
+from src.statefiles import BOT_PID_FILE, FIREWALL_DECISIONS_FILE, READY_FILE, SUPERVISOR_LOG
 from testkit.docker import free_port
 from testkit.repo_env import hide_repo_dotenv
 from tests.helpers.fakes import RUNNING, FakeDocker
@@ -207,7 +207,7 @@ def test_main_reads_its_own_configuration_and_reports_json(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["gateway"]["api_ok"] is True and report["bot"]["pid"] is None
     assert list(report) == ["up", "gateway", "bot", "plan", "reset_window", "daily_cycle", "weekly_login",
-                            "login_hours", "supervisor", "login_budget", "last_alert", "last_run"]
+                            "login_hours", "supervisor", "login_budget", "last_alert", "last_run", "firewall"]
     assert report["login_hours"] == {"hours": None, "open": True, "opens": None,
                                      "text": "any hour (GATEWAY_LOGIN_HOURS unset)"}
     assert report["plan"] is None and report["last_alert"] is None
@@ -232,3 +232,17 @@ def test_usage_and_configuration_errors_are_one_line_and_exit_1(tmp_path, args, 
     done = run_cli(*args, env={**cli_env(tmp_path, 1), **extra})
     assert done.returncode == 1 and done.stdout == ""
     assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith(complaint), done.stderr
+
+
+def test_todays_firewall_decisions_are_counted_with_the_last_refusal(tmp_path):
+    cfg = config_for(tmp_path, free_port())
+    today = schedule.trading_date(NOW).isoformat()
+    lines = [{"day": "2001-01-01", "decision": "refused", "reason": "an old one"},
+             {"day": today, "decision": "allowed", "reason": ""},
+             {"day": today, "decision": "refused", "reason": "TSLA is not in the plan's symbols"}]
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    (cfg.state_dir / FIREWALL_DECISIONS_FILE).write_text(
+        "".join(json.dumps(line) + "\n" for line in lines) + "{torn", encoding="utf-8")
+    report = status.collect(cfg, FakeDocker(state=None), GatewayHealthChecker("127.0.0.1", free_port(), 0.5), now=NOW)
+    assert (report["firewall"]["allowed"], report["firewall"]["refused"]) == (1, 1)
+    assert "order firewall" in status.render(report) and "TSLA is not in the plan" in status.render(report)
