@@ -6,7 +6,7 @@
 Every option also reads a variable (FIREWALL_LISTEN, FIREWALL_GATEWAY, STATE_DIR, BOT_CLIENT_ID,
 FIREWALL_CLIENT_ID, EXPECTED_ACCOUNTS); FIREWALL_GATEWAY defaults to the Gateway's own API port
 for TRADING_MODE on this network namespace's loopback (127.0.0.1:4002 paper, 4001 live). A bad
-value is one line on stderr and exit 2. It runs until SIGTERM or SIGINT.
+value is one line on stderr and exit 1. It runs until SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from src.firewall.plan import PlanWatcher
 from src.firewall.proxy import Firewall
 from src.firewall.rules import Leg
 from src.firewall.upstream import Upstream
+from src.orchestration import cli
 from src.orchestration.schedule import trading_date
 from src.statefiles import FIREWALL_DECISIONS_FILE, PLAN_FILE
 
@@ -57,8 +58,8 @@ def _accounts(text: str) -> frozenset[str]:
 
 def parse_args(argv: list[str] | None, env: dict[str, str]) -> argparse.Namespace:
     mode = env.get("TRADING_MODE", "paper") or "paper"
-    gateway = env.get("FIREWALL_GATEWAY") or f"127.0.0.1:{API_PORTS.get(mode, 0)}"
-    parser = argparse.ArgumentParser(prog="python -m src.firewall", description=__doc__.splitlines()[0])
+    gateway = env.get("FIREWALL_GATEWAY") or f"127.0.0.1:{API_PORTS.get(mode, API_PORTS['paper'])}"
+    parser = cli.ArgumentParser(prog="python -m src.firewall", description=__doc__.splitlines()[0])
     parser.add_argument("--listen", type=_address, default=env.get("FIREWALL_LISTEN") or LISTEN_DEFAULT)
     parser.add_argument("--gateway", type=_address, default=gateway)
     parser.add_argument("--state-dir", type=Path, default=Path(env.get("STATE_DIR") or "state"))
