@@ -146,7 +146,7 @@ class FrameBuffer:
             return -1
         (length,) = _HEADER.unpack_from(self._buf, start)
         if length > self.limit:
-            raise ProtocolError(f"frame of {length} bytes")
+            raise ProtocolError(f"absurd frame length {length} bytes")
         end = start + 4 + length
         return end if end <= len(self._buf) else -1
 
