@@ -10,6 +10,8 @@ count errs on the side of more exposure, never less:
   the order itself, on another connection);
 * a fill moves shares from "working" to "filled, not yet in a positions snapshot": they keep
   counting until a positions snapshot requested after the fill has arrived;
+* meanwhile a streamed position update may or may not hold that fill already: both readings are
+  possible positions, and the rules must pass for each;
 * an order another client placed (TWS itself, the mobile app) counts from the last snapshot.
 
 No I/O here; `seq` orders events so that a snapshot only settles what happened before it was asked for.
@@ -51,7 +53,8 @@ class Working:
 class Book:
     """The firewall's view; `seq` ticks on every event."""
 
-    positions: dict[tuple[str, str], float] = field(default_factory=dict)
+    positions: dict[tuple[str, str], float] = field(default_factory=dict)  # the last snapshot
+    streamed: dict[tuple[str, str], float] = field(default_factory=dict)  # updates since it
     con_ids: dict[str, int | None] = field(default_factory=dict)
     orders: dict[tuple[int, int], Working] = field(default_factory=dict)  # relayed: (client id, order id)
     external: dict[tuple[int, int], Working] = field(default_factory=dict)  # from the last snapshot
@@ -66,9 +69,11 @@ class Book:
 
     # --- BookView -----------------------------------------------------------------------------
 
-    def position(self, account: str, symbol: str) -> float:
-        pending = sum(q for _, q in self.unconfirmed.get((account, symbol), ()))
-        return self.positions.get((account, symbol), 0.0) + pending
+    def positions_of(self, account: str, symbol: str) -> tuple[float, ...]:
+        key = (account, symbol)
+        settled = self.positions.get(key, 0.0) + sum(q for _, q in self.unconfirmed.get(key, ()))
+        streamed = self.streamed.get(key)
+        return (settled,) if streamed is None or streamed == settled else (settled, streamed)
 
     def working(self, account: str, symbol: str, buy: bool, *, excluding: tuple[int, int] | None) -> float:
         total = 0.0
@@ -132,11 +137,13 @@ class Book:
     # --- what the firewall's own session tells --------------------------------------------------
 
     def set_position(self, account: str, symbol: str, quantity: float) -> None:
-        self.positions[(account, symbol)] = quantity
+        """A streamed update: one more possible value until the next snapshot settles it."""
+        self.streamed[(account, symbol)] = quantity
 
     def positions_snapshot(self, asked_at: int, positions: dict[tuple[str, str], float]) -> None:
         """A complete positions answer to a request made at `asked_at`: fills seen before it are in it."""
         self.positions = dict(positions)
+        self.streamed.clear()
         for key in list(self.unconfirmed):
             kept = [(s, q) for s, q in self.unconfirmed[key] if s > asked_at]
             if kept:

@@ -63,7 +63,9 @@ class Situation:
 class BookView(Protocol):
     """What the rules read of positions and working orders (see book.Book)."""
 
-    def position(self, account: str, symbol: str) -> float: ...
+    def positions_of(self, account: str, symbol: str) -> tuple[float, ...]:
+        """Every value the position may have now (more than one while a fill is being settled)."""
+        ...
 
     def working(self, account: str, symbol: str, buy: bool, *, excluding: tuple[int, int] | None) -> float: ...
 
@@ -186,7 +188,7 @@ def _legs(order: PlaceOrder, buy: bool, shares: float, authority: Authority,
             if ratio is None or leg_action not in ("BUY", "SELL"):
                 return (), f"combo leg {symbol}: not a BUY/SELL leg with a whole, positive ratio"
             legs.append(Leg(symbol, (leg_action == "BUY") == buy, ratio * shares))
-        return tuple(legs), None
+        return _merged(legs), None
     if order.legs:
         return (), f"combo legs on a {_show(c.sec_type)} contract"
     symbol = c.symbol
@@ -210,6 +212,14 @@ def _legs(order: PlaceOrder, buy: bool, shares: float, authority: Authority,
     return (Leg(symbol, buy, shares),), None
 
 
+def _merged(legs: list[Leg]) -> tuple[Leg, ...]:
+    """Legs on the same symbol and side add up: a combo repeating a leg moves the sum."""
+    total: dict[tuple[str, bool], float] = {}
+    for leg in legs:
+        total[(leg.symbol, leg.buy)] = total.get((leg.symbol, leg.buy), 0.0) + leg.quantity
+    return tuple(Leg(symbol, buy, quantity) for (symbol, buy), quantity in total.items())
+
+
 def _symbol_of(con_id: int, authority: Authority, book: BookView) -> str | None:
     for symbol in authority.symbols:
         if con_id and book.con_id(symbol) == con_id:
@@ -222,16 +232,17 @@ def _limits(leg: Leg, account: str, authority: Authority, book: BookView, today:
     symbol, limit = leg.symbol, authority.max_single_position
     if symbol in authority.blackout:
         return f"{symbol} is in the plan's earnings_blackout"
-    held = book.position(account, symbol)
     working = book.working(account, symbol, leg.buy, excluding=key)
     signed = leg.quantity if leg.buy else -leg.quantity
-    after = held + (working if leg.buy else -working) + signed
-    if leg.quantity > limit or abs(after) > limit:
-        return (f"{symbol} in {account}: position {held:g} + working {'buys' if leg.buy else 'sells'} "
-                f"{working:g} + this order would be {after:g}, beyond hard_limits.max_single_position {limit}")
-    if authority.drawdown_governor and not (abs(after) < abs(held) and (after == 0 or (after > 0) == (held > 0))):
-        return ("hard_limits.weekly_drawdown_governor_active: only orders that reduce a position without "
-                f"flipping it ({symbol} in {account}: {held:g} -> {after:g})")
+    for held in book.positions_of(account, symbol):  # each value it may have: every one must pass
+        after = held + (working if leg.buy else -working) + signed
+        if leg.quantity > limit or abs(after) > limit:
+            return (f"{symbol} in {account}: position {held:g} + working {'buys' if leg.buy else 'sells'} "
+                    f"{working:g} + this order would be {after:g}, beyond hard_limits.max_single_position {limit}")
+        if authority.drawdown_governor and not (abs(after) < abs(held)
+                                                and (after == 0 or (after > 0) == (held > 0))):
+            return ("hard_limits.weekly_drawdown_governor_active: only orders that reduce a position without "
+                    f"flipping it ({symbol} in {account}: {held:g} -> {after:g})")
     opened = book.opened_today(today, account, symbol)
     if opened and (opened > 0) != leg.buy and book.day_trades(today, account) >= authority.pdt_trades_remaining:
         return (f"closing today's {symbol} position would be a day trade; hard_limits.pdt_trades_remaining is "
