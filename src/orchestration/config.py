@@ -44,7 +44,6 @@ from src.orchestration.settings import (
     BY_NAME,
     CONFIG_SETTINGS,
     DEFAULT_PASSWORD_FILE,
-    RELAY_PORTS as RELAY_PORTS,
     REPO_ROOT as REPO_ROOT,
     SETTINGS,
     Check,
@@ -220,7 +219,8 @@ class OrchestrationConfig:
     gateway_login_budget: int = _DEFAULTS["gateway_login_budget"]
     # The environment child processes (docker compose, the bot) get: the process
     # environment plus `.env`, so COMPOSE_FILE, COMPOSE_PROJECT_NAME... reach Compose exactly
-    # as the operator wrote them; TRADING_MODE, GATEWAY_PORT and GATEWAY_RELAY_PORT as resolved.
+    # as the operator wrote them; TRADING_MODE, GATEWAY_PORT, STATE_DIR, BOT_CLIENT_ID and
+    # FIREWALL_USER (this process's uid:gid, the owner of state/) as resolved, for the firewall.
     child_env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
 
     @classmethod
@@ -251,7 +251,9 @@ class OrchestrationConfig:
         _check_compose(fields["docker_compose_dir"], values["docker_compose_dir"], merged)
         mode = fields["trading_mode"]
         child_env = {**merged, "TRADING_MODE": mode, "GATEWAY_PORT": str(fields["gateway_port"]),
-                     "GATEWAY_RELAY_PORT": str(RELAY_PORTS[mode])}
+                     "STATE_DIR": str(fields["state_dir"].absolute()), "BOT_CLIENT_ID": str(fields["bot_client_id"]),
+                     "EXPECTED_ACCOUNTS": ",".join(fields["expected_accounts"]),
+                     "FIREWALL_USER": f"{os.getuid()}:{os.getgid()}"}
         if fields["auto_restart_time"] is not None:  # IBC reads only hh:mm AM/PM: whatever was written
             child_env["AUTO_RESTART_TIME"] = ibc_time(fields["auto_restart_time"])
         config = cls(**fields, child_env=child_env)
@@ -271,11 +273,6 @@ class OrchestrationConfig:
         if self.auto_restart_time is None:
             return self.ibkr_reset_windows
         return (*self.ibkr_reset_windows, autorestart_window(self.auto_restart_time))
-
-    @property
-    def gateway_relay_port(self) -> int:
-        """The in-container socat relay port the image runs for this mode (what Compose publishes)."""
-        return RELAY_PORTS[self.trading_mode]
 
     @property
     def bot_env(self) -> dict[str, str]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from src.orchestration.settings import default_float
+from src.orchestration.settings import FIREWALL_SERVICE, default_float
 
 if TYPE_CHECKING:
     from src.orchestration.config import OrchestrationConfig
@@ -228,8 +228,10 @@ class DockerClient:
         return name or re.sub(r"[^a-z0-9_-]", "", self.compose_dir.resolve().name.lower())
 
     def compose_up(self) -> None:
-        """Create (if absent) and start the Gateway service."""
-        self.run([*self.compose(), "up", "-d", self.service], cwd=self.compose_dir, timeout=max(self.timeout, 120))
+        """Create (if absent) and start the Gateway service and the order firewall in front of it (and,
+        by depends_on, the holder of the network namespace they share)."""
+        self.run([*self.compose(), "up", "-d", self.service, FIREWALL_SERVICE], cwd=self.compose_dir,
+                 timeout=max(self.timeout, 120))
 
     def start(self) -> None:
         self.run(["docker", "start", self.container])

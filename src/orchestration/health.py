@@ -11,13 +11,14 @@ defaults), so a minimal container can run it as its healthcheck:
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import time
 from dataclasses import dataclass, field
 
 from src.orchestration import cli
-from src.orchestration.settings import API_PORTS, default_float, default_int
+from src.orchestration.settings import api_port, default_float, default_int
 from src.tws import wire
 
 CLIENT_VERSIONS = (157, 178)  # the range ib_async 2.x announces; keeps the text protocol
@@ -197,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                     "Exit 0 healthy, 1 not healthy or a usage error.",
     )
     parser.add_argument("--host", type=cli.host, default="127.0.0.1")
-    parser.add_argument("--port", type=cli.port, default=API_PORTS["paper"], help="1..65535")
+    parser.add_argument("--port", type=cli.port, default=api_port(os.environ.get("TRADING_MODE")),
+                        help="1..65535 (default the Gateway's API port for TRADING_MODE)")
     parser.add_argument("--client-id", type=cli.client_id, default=PROBE_CLIENT_ID,
                         help="dedicated probe client id (never the bot's)")
     parser.add_argument("--timeout", type=cli.seconds(60), default=PROBE_TIMEOUT,

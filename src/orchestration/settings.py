@@ -32,8 +32,18 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # The gnzsnz image runs ONE socat relay, chosen by TRADING_MODE: the Gateway's API port and the
 # in-container relay port Compose must publish (FACTS §7). The only place this rule is written.
 TRADING_MODES = ("paper", "live")
-API_PORTS = {"paper": 4002, "live": 4001}  # default GATEWAY_PORT (the host port) per mode
-RELAY_PORTS = {"paper": 4004, "live": 4003}  # GATEWAY_RELAY_PORT: 127.0.0.1:${GATEWAY_PORT}:${GATEWAY_RELAY_PORT}
+# The Gateway's own API port per mode, inside the network namespace it shares with the order firewall
+# (only the firewall connects to it), and the default GATEWAY_PORT on the host (the firewall's).
+API_PORTS = {"paper": 4002, "live": 4001}
+FIREWALL_PORT = 4000  # the firewall's port in that namespace: Compose publishes 127.0.0.1:${GATEWAY_PORT}:4000
+FIREWALL_SERVICE = "firewall"  # the Compose services started with the Gateway: the firewall (and, by
+NETWORK_SERVICE = "apinet"  # depends_on, the holder of the namespace they share)
+
+
+def api_port(mode: str | None) -> int:
+    """The Gateway's API port for TRADING_MODE `mode` (paper when unset or unknown)."""
+    return API_PORTS.get((mode or "").strip().lower(), API_PORTS["paper"])
+
 # TRADING_CALENDAR: which days the supervisor's daily cycle runs (src.orchestration.schedule).
 TRADING_CALENDARS = ("XNYS", "ALWAYS")
 # IBC's daily auto-restart when AUTO_RESTART_TIME is unset: docker-compose.yml's own default (a test
@@ -175,10 +185,9 @@ SETTINGS: tuple[Setting, ...] = (
     # --- Trading mode
     Setting(
         "TRADING_MODE", "Trading mode",
-        "`paper` or `live`: the Gateway's login, its API port and the relay Compose publishes",
-        "paper or live (any case). Chooses the Gateway's login, its API port and the port relay\n"
-        f"Compose publishes (paper: API {API_PORTS['paper']}, relay {RELAY_PORTS['paper']}; "
-        f"live: API {API_PORTS['live']}, relay {RELAY_PORTS['live']}).",
+        "`paper` or `live`: the Gateway's login and its API port (behind the order firewall)",
+        "paper or live (any case). Chooses the Gateway's login and its API port, which only the order\n"
+        f"firewall reaches (paper {API_PORTS['paper']}, live {API_PORTS['live']}; also GATEWAY_PORT's default).",
         default="paper", choices=TRADING_MODES, case="lower",
     ),
     Setting(

@@ -15,6 +15,8 @@ import os
 import signal
 import sys
 
+from src.orchestration.settings import api_port
+
 from .market import FILL_POLICIES
 from .server import (
     BEFORE_LOGIN_BEHAVIOURS,
@@ -37,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", default=env("SIM_HOST", "127.0.0.1"), help="address to listen on (SIM_HOST)"
     )
     parser.add_argument(
-        "--port", type=int, default=env("SIM_PORT", "4002"), help="0 picks a free port (SIM_PORT)"
+        "--port", type=int, default=env("SIM_PORT") or api_port(env("TRADING_MODE")),
+        help="0 picks a free port (SIM_PORT; default the Gateway's API port for TRADING_MODE)"
     )
     parser.add_argument(
         "--login-delay", type=float, default=env("SIM_LOGIN_DELAY", "0"), metavar="SECONDS",

@@ -77,7 +77,8 @@ class Stack:
     @property
     def gateway(self) -> SimGateway:
         """The simulator Gateway of this stack's Compose project (a description: `up` starts it)."""
-        return SimGateway(project=self.project, port=self.port, mode=self.mode, vnc_port=self.vnc_port, sim=self.sim)
+        return SimGateway(project=self.project, port=self.port, mode=self.mode, vnc_port=self.vnc_port, sim=self.sim,
+                          state_dir=self.state_dir)
 
     @property
     def container(self) -> str:

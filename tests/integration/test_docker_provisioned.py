@@ -69,7 +69,7 @@ def test_simulator_gateway_becomes_healthy_and_serves_on_loopback():
         labels = container_labels(gateway.container)
         assert labels["com.docker.compose.project"] == gateway.project
         assert labels["com.docker.compose.service"] == SERVICE
-        published = docker("port", gateway.container, "4004/tcp").stdout.split()
+        published = docker("port", gateway.network, "4000/tcp").stdout.split()
         assert published == [f"127.0.0.1:{gateway.port}"], published
         version, accounts = handshake(gateway.port)
         assert version is not None and version >= 100 and accounts == ACCOUNTS

@@ -1,8 +1,8 @@
 """Live-money rules against real Docker, real Compose v2 and the simulator container.
 
-The simulator listens where the real image's one socat relay does for TRADING_MODE (4004 paper,
-4003 live), behind the production Compose file's own port mapping, so these runs exercise the
-mapping an operator's live Gateway gets.
+The simulator listens where the real Gateway's API does for TRADING_MODE (4002 paper, 4001 live),
+behind the order firewall and the production Compose file's own port mapping, so these runs
+exercise the path an operator's live Gateway gets.
 """
 
 from __future__ import annotations
@@ -30,15 +30,15 @@ def published(container: str) -> dict[str, list[str]]:
             for port, bindings in ports.items() if bindings}  # an EXPOSEd port that is not published: none
 
 
-@pytest.mark.parametrize(("mode", "relay", "accounts"), [("paper", "4004/tcp", "DU123456"),
-                                                         ("live", "4003/tcp", LIVE)])
-def test_one_api_mapping_to_the_relay_of_the_mode_and_the_bot_connects(stack, mode, relay, accounts):
+@pytest.mark.parametrize(("mode", "accounts"), [("paper", "DU123456"), ("live", LIVE)])
+def test_one_api_mapping_to_the_firewall_and_the_bot_connects_in_either_mode(stack, mode, accounts):
     stack.mode, stack.sim = mode, {"login_delay": 1, "accounts": accounts}
     run = stack.orchestrate()
     assert run.code == 0, run.stderr
-    ports = published(stack.container)
+    assert published(stack.container) == {}  # the Gateway publishes nothing of its own
+    ports = published(stack.gateway.network)
     api_ports = {port: hosts for port, hosts in ports.items() if port != "5900/tcp"}
-    assert api_ports == {relay: [f"127.0.0.1:{stack.port}"]}  # one API mapping, loopback only
+    assert api_ports == {"4000/tcp": [f"127.0.0.1:{stack.port}"]}  # one API mapping, the firewall, loopback only
     record = json.loads((stack.state_dir / READY_FILE).read_text())
     assert record["accounts"] == [accounts] and running_bot(stack.state_dir) == record["pid"]
 

@@ -15,7 +15,6 @@ from src.orchestration import startup
 from src.orchestration import settings
 from src.orchestration.config import (
     API_PORTS,
-    RELAY_PORTS,
     REPO_ROOT,
     ConfigError,
     OrchestrationConfig,
@@ -121,21 +120,25 @@ def test_new_settings_default_to_paper_with_a_login_budget_of_three():
     assert (cfg.trading_mode, cfg.expected_accounts, cfg.gateway_login_budget) == ("paper", (), 3)
 
 
-@pytest.mark.parametrize(("env", "port", "relay"), [
-    ({}, 4002, 4004),
-    ({"TRADING_MODE": "paper"}, 4002, 4004),
-    ({"TRADING_MODE": "Live"}, 4001, 4003),
-    ({"TRADING_MODE": "live", "GATEWAY_PORT": "14001"}, 14001, 4003),  # an explicit host port wins
-    ({"TRADING_MODE": "paper", "GATEWAY_PORT": "4001"}, 4001, 4004),
+@pytest.mark.parametrize(("env", "port"), [
+    ({}, 4002),
+    ({"TRADING_MODE": "paper"}, 4002),
+    ({"TRADING_MODE": "Live"}, 4001),
+    ({"TRADING_MODE": "live", "GATEWAY_PORT": "14001"}, 14001),  # an explicit host port wins
+    ({"TRADING_MODE": "paper", "GATEWAY_PORT": "4001"}, 4001),
 ])
-def test_the_ports_follow_the_trading_mode_and_reach_compose(env, port, relay):
-    """The image runs one socat relay, chosen by TRADING_MODE: Compose must publish that one."""
-    cfg = load(env)
-    assert (cfg.gateway_port, cfg.gateway_relay_port) == (port, relay)
+def test_the_ports_follow_the_trading_mode_and_reach_compose(env, port, tmp_path):
+    """Compose publishes the firewall on GATEWAY_PORT, and the firewall gets what it judges by: the mode
+    (its Gateway's port), state/, the bot's client id, the accounts and the owner of state/."""
     mode = env.get("TRADING_MODE", "paper").lower()
-    assert {k: cfg.child_env[k] for k in ("TRADING_MODE", "GATEWAY_PORT", "GATEWAY_RELAY_PORT")} == \
-        {"TRADING_MODE": mode, "GATEWAY_PORT": str(port), "GATEWAY_RELAY_PORT": str(relay)}
-    assert (API_PORTS[mode], RELAY_PORTS[mode]) == ((4002, 4004) if mode == "paper" else (4001, 4003))
+    accounts = "DU1,DU2" if mode == "paper" else "U1,U2"
+    cfg = load({**env, "STATE_DIR": str(tmp_path), "BOT_CLIENT_ID": "7", "EXPECTED_ACCOUNTS": accounts})
+    assert cfg.gateway_port == port
+    assert {k: cfg.child_env[k] for k in ("TRADING_MODE", "GATEWAY_PORT", "STATE_DIR", "BOT_CLIENT_ID",
+                                          "EXPECTED_ACCOUNTS", "FIREWALL_USER")} == \
+        {"TRADING_MODE": mode, "GATEWAY_PORT": str(port), "STATE_DIR": str(tmp_path), "BOT_CLIENT_ID": "7",
+         "EXPECTED_ACCOUNTS": accounts, "FIREWALL_USER": f"{os.getuid()}:{os.getgid()}"}
+    assert API_PORTS[mode] == (4002 if mode == "paper" else 4001)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "localhost.", "ibkr_gateway",

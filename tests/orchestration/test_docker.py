@@ -121,7 +121,7 @@ def test_compose_v2_is_preferred():
     docker, runner = client({("docker", "compose", "version"): (0, "2.40.3", ""),
                              ("docker", "compose", "up"): (0, "", "")})
     docker.compose_up()
-    assert runner.calls[-1] == ["docker", "compose", "up", "-d", "gateway"]
+    assert runner.calls[-1] == ["docker", "compose", "up", "-d", "gateway", "firewall"]
 
 
 def test_compose_v1_is_the_fallback(monkeypatch):
@@ -129,7 +129,7 @@ def test_compose_v1_is_the_fallback(monkeypatch):
     docker, runner = client({("docker", "compose", "version"): (1, "", "docker: 'compose' is not a docker command."),
                              ("docker-compose", "up"): (0, "", "")})
     docker.compose_up()
-    assert runner.calls[-1] == ["docker-compose", "up", "-d", "gateway"]
+    assert runner.calls[-1] == ["docker-compose", "up", "-d", "gateway", "firewall"]
 
 
 def test_no_compose_at_all_says_what_to_install(monkeypatch):

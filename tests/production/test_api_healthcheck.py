@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 
 import pytest
 
-from src.orchestration.config import REPO_ROOT, RELAY_PORTS, OrchestrationConfig
+from src.orchestration.config import REPO_ROOT, OrchestrationConfig
 from testkit.docker import free_port
 from testkit.gateway import compose
 from tests.helpers.simulator import running_simulator
@@ -46,31 +47,36 @@ def test_nothing_listening_is_unhealthy():
 def test_production_compose_runs_it_inside_the_container_on_loopback_only(tmp_path):
     require_docker()
     env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(tmp_path), "TWS_USERID": "placeholder",
-           "TWS_PASSWORD_SECRET_FILE": str(tmp_path / "absent"), "GATEWAY_RELAY_PORT": "4004"}
+           "TWS_PASSWORD_SECRET_FILE": str(tmp_path / "absent"), "TWS_ACCEPT_INCOMING": "accept"}
     config = json.loads(compose(env, "-f", "docker-compose.yml", "config", "--format", "json").stdout)
     gateway = config["services"]["gateway"]
     assert gateway["healthcheck"]["test"] == ["CMD", "bash", "/usr/local/bin/api-healthcheck.sh"]
-    assert any(v["target"] == "/usr/local/bin/api-healthcheck.sh" and v.get("read_only") for v in gateway["volumes"])
-    assert {p["host_ip"] for p in gateway["ports"]} == {"127.0.0.1"}
+    mounts = {v["target"]: v for v in gateway["volumes"]}
+    assert mounts["/usr/local/bin/api-healthcheck.sh"].get("read_only")
+    # the image's socat relay (the API on every address of the namespace) is replaced by a no-op, and IBC
+    # rejects every API connection but 127.0.0.1's, whatever the environment says: only the firewall gets in
+    assert mounts["/home/ibgateway/scripts/run_socat.sh"].get("read_only")
+    script = (REPO_ROOT / "docker/gateway/scripts/no-socat.sh").read_text().splitlines()
+    assert [line.split()[0] for line in script if line.strip() and not line.startswith("#")] == ["echo"]
+    assert gateway["environment"]["TWS_ACCEPT_INCOMING"] == "reject"
+    assert "ports" not in gateway and gateway["network_mode"] == "service:apinet"
+    assert config["services"]["firewall"]["network_mode"] == "service:apinet"
+    assert {p["host_ip"] for p in config["services"]["apinet"]["ports"]} == {"127.0.0.1"}
 
 
 @pytest.mark.docker
 @pytest.mark.parametrize("mode", ["paper", "live"])
-def test_production_compose_publishes_one_api_port_to_the_relay_of_the_mode(tmp_path, mode):
+def test_production_compose_publishes_the_firewall_alone_on_the_api_port(tmp_path, mode):
     require_docker()
-    config = OrchestrationConfig.from_env({"TRADING_MODE": mode, "HOME": str(tmp_path)}, dotenv=tmp_path / "none")
+    config = OrchestrationConfig.from_env({"TRADING_MODE": mode, "HOME": str(tmp_path), "STATE_DIR": str(tmp_path)},
+                                          dotenv=tmp_path / "none")
     env = {**config.child_env, "PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(tmp_path),
            "TWS_PASSWORD_SECRET_FILE": str(tmp_path / "absent")}
-    ports = json.loads(compose(env, "-f", "docker-compose.yml", "config", "--format", "json").stdout
-                       )["services"]["gateway"]["ports"]
-    api = [(p["host_ip"], p["published"], p["target"]) for p in ports if p["target"] != 5900]
-    assert api == [("127.0.0.1", str(config.gateway_port), RELAY_PORTS[mode])]
+    services = json.loads(compose(env, "-f", "docker-compose.yml", "config", "--format", "json").stdout)["services"]
+    published = [(s, p["host_ip"], p["published"], p["target"]) for s, spec in services.items()
+                 for p in spec.get("ports", []) if p["target"] != 5900]
+    assert published == [("apinet", "127.0.0.1", str(config.gateway_port), 4000)]  # the firewall's port, only
     assert config.gateway_port == {"paper": 4002, "live": 4001}[mode]
-
-
-@pytest.mark.docker
-def test_production_compose_without_the_relay_port_refuses_to_guess(tmp_path):
-    require_docker()
-    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(tmp_path), "TWS_PASSWORD_SECRET_FILE": "x"}
-    result = compose(env, "-f", "docker-compose.yml", "config", check=False)
-    assert result.returncode != 0 and "GATEWAY_RELAY_PORT" in result.stderr
+    firewall = services["firewall"]
+    assert firewall["environment"]["TRADING_MODE"] == mode and firewall["user"] == f"{os.getuid()}:{os.getgid()}"
+    assert [(v["source"], v["target"]) for v in firewall["volumes"]] == [(str(tmp_path), "/state")]

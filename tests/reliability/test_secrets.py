@@ -127,7 +127,7 @@ def test_status_never_shows_a_secret_even_when_docker_and_the_gateway_quote_one(
 def test_compose_publishes_every_port_on_loopback_only_and_never_the_password(files, tmp_path):
     require_docker()
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "COMPOSE_FILE": files,
-           "COMPOSE_PROJECT_NAME": "zt-test-config", "GATEWAY_RELAY_PORT": "4004", **CREDENTIALS}
+           "COMPOSE_PROJECT_NAME": "zt-test-config", **CREDENTIALS}
     config = json.loads(compose(env, "config", "--format", "json").stdout)
     ports = [(name, port) for name, service in config["services"].items() for port in service.get("ports", [])]
     assert ports, "no published port: the check would prove nothing"
