@@ -44,6 +44,7 @@ class Upstream:
         self.connected = False
         self.version = 0
         self._positions_done = self._orders_done = False
+        self._announced = False
         self._last_heard = 0.0
         self._writer: asyncio.StreamWriter | None = None
         self._pos_asked = -1
@@ -88,7 +89,14 @@ class Upstream:
                 pass
             backoff = min(backoff * 2, 5.0)
 
+    def _announce(self) -> None:
+        """One line each time the session becomes able to judge orders (the operator's, and a test's, signal)."""
+        if self._positions_done and self._orders_done and not self._announced:
+            self._announced = True
+            log.info("Firewall session synced: the Gateway's positions and open orders are known, orders are judged")
+
     def _reset(self) -> None:
+        self._announced = False
         self.connected = False
         self._positions_done = self._orders_done = False
         self._pos_inflight = self._orders_inflight = False
@@ -198,12 +206,14 @@ class Upstream:
             if self._pos_inflight:
                 self.book.positions_snapshot(self._pos_asked, {k: v for k, v in self._pos_pending.items() if v})
                 self._pos_inflight, self._positions_done = False, True
+                self._announce()
         elif kind == "5" and len(f) >= 26 and self._orders_inflight:
             self._open_order(f)
         elif kind == "53":
             if self._orders_inflight:
                 self.book.orders_snapshot(self._orders_asked, self._orders_pending)
                 self._orders_inflight, self._orders_done = False, True
+                self._announce()
         elif kind == "3" and len(f) >= 10 and self._orders_inflight:
             self._snapshot_status(f)
         elif kind == "10":

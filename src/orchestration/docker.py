@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from src.orchestration.settings import FIREWALL_SERVICE, default_float
+from src.orchestration.settings import FIREWALL_SERVICE, default_float, firewall_container
 
 if TYPE_CHECKING:
     from src.orchestration.config import OrchestrationConfig
@@ -117,6 +117,7 @@ class DockerClient:
     ) -> None:
         self.container = container
         self.service = service
+        self.firewall = firewall_container(container)  # the order firewall's container (service `firewall`)
         self.compose_dir = compose_dir
         self.env = dict(env) if env is not None else None
         self.timeout = timeout
@@ -183,8 +184,21 @@ class DockerClient:
         exactly. A container with the name but not this project's Compose labels is someone
         else's: DockerError(FOREIGN), so no caller ever starts, restarts or stops it.
         """
+        return self._inspect(self.container, self.service, "Gateway", "GATEWAY_CONTAINER to another name")
+
+    def inspect_firewall(self) -> ContainerState | None:
+        """The order firewall's container state, as `inspect` (None: there is none)."""
+        return self._inspect(self.firewall, FIREWALL_SERVICE, "order firewall",
+                             f"GATEWAY_CONTAINER to another name (the firewall is GATEWAY_CONTAINER-firewall)")
+
+    def start_firewall(self) -> None:
+        """Create (if absent) and start the order firewall: no login, no 2FA, the Gateway untouched."""
+        self.run([*self.compose(), "up", "-d", "--no-recreate", FIREWALL_SERVICE], cwd=self.compose_dir,
+                 timeout=max(self.timeout, 120))
+
+    def _inspect(self, name: str, service: str, what: str, rename: str) -> ContainerState | None:
         try:
-            out = self.run(["docker", "container", "inspect", "--format", INSPECT_FORMAT, self.container])
+            out = self.run(["docker", "container", "inspect", "--format", INSPECT_FORMAT, name])
         except DockerError as exc:
             if exc.kind == "no_such_container":
                 return None
@@ -193,18 +207,18 @@ class DockerClient:
             data = json.loads(out)
             state = ContainerState.from_inspect(data["State"], data)
         except (ValueError, TypeError, KeyError) as exc:
-            raise DockerError(FAILED, f"unreadable state for container {self.container}: {exc}") from None
-        if state.name != self.container:
+            raise DockerError(FAILED, f"unreadable state for container {name}: {exc}") from None
+        if state.name != name:
             return None  # an ID prefix matched another container: none is named exactly so
         project = self.project()
-        if (state.project, state.service) != (project, self.service):
+        if (state.project, state.service) != (project, service):
             owner = f"Compose project {state.project!r}, service {state.service!r}" if state.project \
                 else "no Compose project (made by hand)"
             raise DockerError(
-                FOREIGN, f"container {self.container} is not this configuration's Gateway: it belongs to "
-                f"{owner}, image {state.image or 'unknown'}, not project {project!r} service {self.service!r}; "
-                f"it was left untouched: remove or rename it (docker rename {self.container} "
-                f"{self.container}-old), or set GATEWAY_CONTAINER to another name")
+                FOREIGN, f"container {name} is not this configuration's {what}: it belongs to "
+                f"{owner}, image {state.image or 'unknown'}, not project {project!r} service {service!r}; "
+                f"it was left untouched: remove or rename it (docker rename {name} "
+                f"{name}-old), or set {rename}")
         return state
 
     def project(self) -> str:
@@ -248,10 +262,13 @@ class DockerClient:
         return self.run(["docker", "logs", "--since", since, "--tail", str(tail), self.container],
                         merge_stderr=True)
 
-    def watch(self, on_event: Callable[[str], None], until: float | None = None) -> EventWatcher:
+    def watch(self, on_event: Callable[[str], None], until: float | None = None, *,
+              firewall: bool = False) -> EventWatcher:
         """Stream the container's lifecycle events to `on_event` (push, not poll) until the Unix time
-        `until`: the stream of a killed orchestrator then still ends by itself."""
-        return EventWatcher(self.container, on_event, self.env, until)
+        `until`: the stream of a killed orchestrator then still ends by itself. With `firewall`, the
+        order firewall's too, each as ``firewall:<action>``."""
+        return EventWatcher(self.container, on_event, self.env, until,
+                            also={self.firewall: "firewall:"} if firewall else None)
 
 
 def wait_for_daemon(docker: DockerClient, timeout: float, *, clock: Callable[[], float],
@@ -301,13 +318,15 @@ LIFECYCLE_EVENTS = ("start", "restart", "die", "stop", "kill", "oom", "destroy",
 
 
 class EventWatcher:
-    """Runs `docker events` for one container in a thread; calls back with each action."""
+    """Runs `docker events` for a container (and `also` others) in a thread; calls back with each action."""
 
     def __init__(self, container: str, on_event: Callable[[str], None], env: Mapping[str, str] | None,
-                 until: float | None = None) -> None:
+                 until: float | None = None, also: Mapping[str, str] | None = None) -> None:
         self._on_event = on_event
-        command = ["docker", "events", "--format", "{{.Action}}",
-                   "--filter", "type=container", "--filter", f"container={container}"]
+        self._prefixes = {container: "", **(also or {})}  # container name -> the prefix of its actions
+        command = ["docker", "events", "--format", "{{.Actor.Attributes.name}} {{.Action}}", "--filter", "type=container"]
+        for name in self._prefixes:
+            command += ["--filter", f"container={name}"]
         for event in LIFECYCLE_EVENTS:  # not exec_*: a healthcheck execs every second
             command += ["--filter", f"event={event}"]
         if until is not None:
@@ -328,9 +347,9 @@ class EventWatcher:
         if self._proc is None or self._proc.stdout is None:
             return
         for line in self._proc.stdout:
-            action = line.strip()
-            if action:
-                self._on_event(action)
+            name, _, action = line.strip().partition(" ")
+            if action and name in self._prefixes:
+                self._on_event(self._prefixes[name] + action)
         self._on_event("stream-ended")  # the daemon went away (or the stream was closed): look now
 
     def close(self) -> None:

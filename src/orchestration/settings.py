@@ -40,6 +40,11 @@ FIREWALL_SERVICE = "firewall"  # the Compose services started with the Gateway: 
 NETWORK_SERVICE = "apinet"  # depends_on, the holder of the namespace they share)
 
 
+def firewall_container(gateway_container: str) -> str:
+    """The order firewall's container name, as docker-compose.yml derives it from GATEWAY_CONTAINER."""
+    return f"{gateway_container}-firewall"
+
+
 def api_port(mode: str | None) -> int:
     """The Gateway's API port for TRADING_MODE `mode` (paper when unset or unknown)."""
     return API_PORTS.get((mode or "").strip().lower(), API_PORTS["paper"])

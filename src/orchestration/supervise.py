@@ -11,6 +11,8 @@ signal or the next timer, and otherwise every TICK s to read the bot's connectio
   without touching the Gateway; deferred while the Gateway is down;
 * the weekly login: a heads-up alert the evening before, and at WEEKLY_LOGIN_TIME (when set) one
   controlled restart, so IBKR's weekly 2FA push comes when the operator is awake;
+* the order firewall: found down (its Docker events wake the loop), it is started again and the
+  operator alerted (`firewallwatch.py`); no order passes meanwhile;
 * systemd: READY=1 once, STATUS= whenever the situation changes, STOPPING=1 on the way out.
 
 SIGTERM/SIGINT: stop the bot gracefully (and the Gateway too with SUPERVISE_STOP_GATEWAY=true),
@@ -30,6 +32,7 @@ from src.notifications.dedupe import AlertGate
 from src.orchestration import bot as botproc
 from src.orchestration import exitcodes, schedule
 from src.orchestration.docker import ContainerState, DockerError, EventWatcher
+from src.orchestration.firewallwatch import FirewallWatch
 from src.orchestration.journal import RunJournal, append_line, utc_now
 from src.orchestration.machine import ALERT_DRAIN, BOT_STOP_GRACE
 from src.orchestration.resetwindows import new_york_time
@@ -65,6 +68,11 @@ class Supervisor:
                                    login_timeout=cfg.gateway_health_timeout, twofa_wait=cfg.twofa_wait_timeout,
                                    login_budget=cfg.gateway_login_budget, probe_timeout=cfg.health_check_timeout,
                                    login_hours=cfg.gateway_login_hours))
+        self.firewall = FirewallWatch(docker=self.services.docker, gate=self.watch.gate, alert=self.alert,
+                                      record=self.record, clock=clock)
+        self.firewall_changed = threading.Event()
+        self.firewall_inspected_at = float("-inf")
+        self.firewall_status: str | None = None
         now = self.services.now()
         self.next_cycle = schedule.next_daily_cycle(now, cfg.daily_cycle_time, cfg.trading_calendar)
         self.next_heads_up = schedule.next_heads_up(now, cfg.weekly_login)
@@ -106,6 +114,9 @@ class Supervisor:
             return f"the bot exited unexpectedly with code {proc.returncode}{self.orch.bot_log_excerpt()}"
         self._look_at_the_container()
         status = self.watch.tick(Seen(self.container, *self._bot_connection(), docker_problem=self.docker_problem))
+        self._look_at_the_firewall()
+        if self.firewall_status:
+            status += f"; {self.firewall_status}"
         now = self.services.now()
         if now >= self.next_heads_up:
             self._heads_up(now)
@@ -131,7 +142,7 @@ class Supervisor:
         clock = self.services.clock
         if self.watcher is None and clock() - self.events_started_at >= EVENTS_RETRY:
             self.events_started_at = clock()
-            self.watcher = self.services.docker.watch(self._on_event)
+            self.watcher = self.services.docker.watch(self._on_event, firewall=True)
         if self.events_changed.is_set() or clock() - self.inspected_at >= INSPECT_EVERY:
             self.events_changed.clear()
             self.inspected_at = clock()
@@ -142,9 +153,28 @@ class Supervisor:
                 self.docker_problem = exc.message
                 self.inspected_at = clock() - INSPECT_EVERY + EVENTS_RETRY  # look again soon
 
+    def _look_at_the_firewall(self) -> None:
+        clock = self.services.clock
+        due = clock() - self.firewall_inspected_at >= INSPECT_EVERY or (
+            self.firewall.down_since is not None and clock() - self.firewall_inspected_at >= TICK)
+        if self.firewall_changed.is_set() or due:
+            self.firewall_changed.clear()
+            self.firewall_inspected_at = clock()
+            try:
+                state = self.services.docker.inspect_firewall()
+            except DockerError as exc:
+                log.warning("cannot inspect the order firewall's container: %s", exc.message)
+                return  # Docker itself is the problem: the Gateway's watch reports it
+            self.firewall_status = self.firewall.tick(state)
+
     def _on_event(self, action: str) -> None:
-        if action == "stream-ended":
+        if action.startswith("firewall:"):
+            if action != "firewall:start":
+                self.record("firewall_event", action.removeprefix("firewall:"))
+            self.firewall_changed.set()
+        elif action == "stream-ended":
             self.watcher = None  # started again by the next turn
+            self.firewall_changed.set()
         elif action.startswith("health_status"):
             self.record("docker_health", action)
         self.events_changed.set()

@@ -36,6 +36,8 @@ class FakeDocker:
     calls: list[str] = field(default_factory=list)
     on_event: Callable[[str], None] | None = None
     log: str = ""  # what `docker logs --since <start>` shows
+    firewall_state: ContainerState | None = RUNNING  # the order firewall's container
+    firewall: str = "ibkr-gateway-firewall"
 
     def _call(self, name: str) -> None:
         self.calls.append(name)
@@ -72,7 +74,14 @@ class FakeDocker:
         self._call("logs")
         return self.log
 
-    def watch(self, on_event: Callable[[str], None], until: float | None = None) -> _Watch:
+    def inspect_firewall(self) -> ContainerState | None:
+        return self.firewall_state
+
+    def start_firewall(self) -> None:
+        self._call("start_firewall")
+        self.firewall_state = RUNNING
+
+    def watch(self, on_event: Callable[[str], None], until: float | None = None, *, firewall: bool = False) -> _Watch:
         self.on_event = on_event
         return _Watch()
 

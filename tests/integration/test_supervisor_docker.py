@@ -214,3 +214,24 @@ def test_a_supervised_start_up_outside_the_login_hours_waits_without_creating_th
     assert run.code == 1 and "interrupted by SIGTERM in state GATEWAY_STARTING" in run.record["reason"]
     assert project_containers(stack.project) == [] and not (stack.state_dir / LOGINS_FILE).exists()
     assert f"it is logged in at {begins:%a %H:%M} New York" in alerts(stack)[0]
+
+
+def test_a_killed_firewall_is_alerted_started_again_and_the_gateway_is_not_touched(stack):
+    """`docker kill` of the firewall: Docker's restart policy does not bring back a container killed by hand,
+    so the supervisor does, without a login (the Gateway keeps running, no 2FA push), and says so."""
+    proc = supervise(stack)
+    first_start, before = started_at(stack), len(stack.hook.received)
+    docker("kill", stack.gateway.firewall)
+    wait_until(lambda: any(a.startswith("Order firewall DOWN") for a in alerts(stack, before)), 15, "the alert")
+    wait_until(lambda: (container_state(stack.gateway.firewall) or {}).get("Status") == "running", 20,
+               "the firewall running again")
+    wait_until(lambda: any(a.startswith("Order firewall back after") for a in alerts(stack, before)), 20,
+               "the all-clear")
+    stack.gateway.wait_serving(20)  # the API answers through it again
+    stop(proc)
+    said = alerts(stack, before)
+    assert sum(a.startswith("Order firewall DOWN") for a in said) == 1
+    assert started_at(stack) == first_start  # the Gateway was never restarted
+    assert len((stack.state_dir / LOGINS_FILE).read_text().splitlines()) == 1  # the start-up's create only
+    events = [d["event"] for d in decisions(stack)]
+    assert {"firewall_down", "firewall_started", "firewall_back"} <= set(events)

@@ -14,9 +14,11 @@ import pytest
 
 from src.atomic_file import write_atomic
 from src.notifications.dispatch import AlertQueue
+from src.orchestration.docker import DockerError
 from src.orchestration.supervise import Supervisor
-from src.statefiles import READY_FILE
+from src.statefiles import READY_FILE, SUPERVISOR_LOG
 from testkit.plans import write_plan
+from tests.helpers.fakes import EXITED
 
 # Tuesday 2026-12-01, 07:59:59 New York (EST): one second before the default DAILY_CYCLE_TIME.
 BEFORE_THE_CYCLE = datetime(2026, 12, 1, 12, 59, 59, tzinfo=UTC)
@@ -105,3 +107,31 @@ def test_the_weekly_heads_up_goes_once_on_sunday_evening(harness):
     heads_up = [m for level, m in harness.notifier.alerts[before:] if "IBKR ends the week's session" in m]
     assert len(heads_up) == 1 and "WEEKLY_LOGIN_TIME" in heads_up[0]
     assert sup.next_heads_up == datetime(2026, 12, 13, 23, 0, tzinfo=UTC)  # next Sunday 18:00
+
+
+def test_a_firewall_found_down_is_started_again_with_one_alert_and_one_when_it_is_back(harness, supervised):
+    orch, sup = supervised
+    harness.docker.firewall_state = EXITED  # `docker kill`: Docker's restart policy does not bring it back
+    harness.docker.fail["start_firewall"] = DockerError("failed", "'docker compose up' failed: no such image: x:local")
+    sup._on_event("firewall:die")  # pushed by Docker
+    sup.turn()
+    assert "order firewall DOWN" in sup.status and "cannot start it" in sup.status
+    assert harness.docker.calls.count("start_firewall") == 1
+    sup.turn()  # not again within RETRY s, and no second alert
+    assert harness.docker.calls.count("start_firewall") == 1
+    del harness.docker.fail["start_firewall"]
+    sup.firewall.started_at -= 10
+    sup.firewall_changed.set()
+    sup.turn()  # started: running again
+    assert harness.docker.calls.count("start_firewall") == 2
+    sup.firewall_changed.set()
+    sup.turn()
+    assert "firewall" not in sup.status
+    orch.services.alerts.flush(5)
+    said = [(level, m) for level, m in harness.notifier.alerts if "firewall" in m.lower()]
+    assert [level for level, _ in said] == ["critical", "critical", "info"], said
+    assert "no order can reach the Gateway" in said[0][1] and "no such image" in said[1][1]
+    assert said[2][1].startswith("Order firewall back after")
+    events = [json.loads(line)["event"] for line in (harness.config.state_dir / SUPERVISOR_LOG).read_text().splitlines()]
+    firewall = [e for e in events if e.startswith("firewall")]
+    assert firewall == ["firewall_event", "firewall_down", "firewall_start_failed", "firewall_started", "firewall_back"]
