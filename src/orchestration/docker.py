@@ -189,7 +189,7 @@ class DockerClient:
     def inspect_firewall(self) -> ContainerState | None:
         """The order firewall's container state, as `inspect` (None: there is none)."""
         return self._inspect(self.firewall, FIREWALL_SERVICE, "order firewall",
-                             f"GATEWAY_CONTAINER to another name (the firewall is GATEWAY_CONTAINER-firewall)")
+                             "GATEWAY_CONTAINER to another name (the firewall is GATEWAY_CONTAINER-firewall)")
 
     def start_firewall(self) -> None:
         """Create (if absent) and start the order firewall: no login, no 2FA, the Gateway untouched."""
@@ -324,7 +324,8 @@ class EventWatcher:
                  until: float | None = None, also: Mapping[str, str] | None = None) -> None:
         self._on_event = on_event
         self._prefixes = {container: "", **(also or {})}  # container name -> the prefix of its actions
-        command = ["docker", "events", "--format", "{{.Actor.Attributes.name}} {{.Action}}", "--filter", "type=container"]
+        command = ["docker", "events", "--format", "{{.Actor.Attributes.name}} {{.Action}}",
+                   "--filter", "type=container"]
         for name in self._prefixes:
             command += ["--filter", f"container={name}"]
         for event in LIFECYCLE_EVENTS:  # not exec_*: a healthcheck execs every second

@@ -39,7 +39,8 @@ class FirewallWatch:
 
     def tick(self, state: ContainerState | None) -> str | None:
         if state is not None and state.status == "running":
-            return self._up()
+            self._up()
+            return None
         what = state.describe() if state is not None else "no container"
         if self.down_since is None:
             self.down_since = self.clock()
@@ -70,4 +71,3 @@ class FirewallWatch:
         back = self.gate.clear(DOWN, "Order firewall back after {duration}")
         if back is not None:
             self.alert("info", f"{back}: orders are judged and pass again", title="Order firewall back")
-        return None

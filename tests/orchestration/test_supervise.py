@@ -134,4 +134,5 @@ def test_a_firewall_found_down_is_started_again_with_one_alert_and_one_when_it_i
     assert said[2][1].startswith("Order firewall back after")
     events = [json.loads(line)["event"] for line in (harness.config.state_dir / SUPERVISOR_LOG).read_text().splitlines()]
     firewall = [e for e in events if e.startswith("firewall")]
-    assert firewall == ["firewall_event", "firewall_down", "firewall_start_failed", "firewall_started", "firewall_back"]
+    assert firewall == ["firewall_event", "firewall_down", "firewall_start_failed", "firewall_started",
+                        "firewall_back"]
