@@ -132,7 +132,8 @@ def test_a_firewall_found_down_is_started_again_with_one_alert_and_one_when_it_i
     assert [level for level, _ in said] == ["critical", "critical", "info"], said
     assert "no order can reach the Gateway" in said[0][1] and "no such image" in said[1][1]
     assert said[2][1].startswith("Order firewall back after")
-    events = [json.loads(line)["event"] for line in (harness.config.state_dir / SUPERVISOR_LOG).read_text().splitlines()]
+    lines = (harness.config.state_dir / SUPERVISOR_LOG).read_text().splitlines()
+    events = [json.loads(line)["event"] for line in lines]
     firewall = [e for e in events if e.startswith("firewall")]
     assert firewall == ["firewall_event", "firewall_down", "firewall_start_failed", "firewall_started",
                         "firewall_back"]
