@@ -32,7 +32,8 @@ from typing import Any, TypeVar
 
 from src.atomic_file import write_atomic
 from src.broker.connection import CONNECTED, RECONNECTING, Broker, ClientIdInUse, StrategyAPI
-from src.broker.gate import Authority, TradingGate
+from src.broker.gate import TradingGate
+from src.firewall.plan import authority_of
 from src.broker.strategy import PrerequisiteError, Strategy, load_strategy
 from src.gameplan.loader import (
     GameplanError, check_emergency, check_today, parse_gameplan, read_gameplan_bytes, trading_date,
@@ -92,7 +93,7 @@ class Bot:
                  broker_factory: Callable[..., Broker] = Broker) -> None:
         self.args, self.plan, self.sha256, self.strategy = args, plan, sha256, strategy
         self.broker = broker_factory(args.gateway_host, args.gateway_port, args.client_id)
-        self.gate = TradingGate(self.broker.ib, Authority.from_plan(plan, sha256), today=trading_date,
+        self.gate = TradingGate(self.broker.ib, authority_of(plan, sha256), today=trading_date,
                                 connection_state=self.connection_state)
         self.api = StrategyAPI(self.broker, self.gate)
         self.ready_file = args.state_dir / READY_FILE

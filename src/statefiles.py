@@ -23,6 +23,9 @@ BOT_PID_FILE = "bot.pid"
 READY_FILE = "bot_ready.json"
 # The exact plan bytes the orchestrator validated (src/orchestration/handoff.py): the bot's --gameplan.
 PLAN_FILE = "plan_in_force.json"
+# Their sha256 (hex, one line), written by the orchestrator beside them: the order firewall gives the plan
+# authority only while the file's bytes hash to it, so bytes changed after validation authorize nothing.
+PLAN_SHA256_FILE = "plan_in_force.sha256"
 # The run journal: one JSON line appended per orchestrator run (src/orchestration/journal.py), and one
 # per refusal by docker/gateway/scripts/production-startup.sh (a shell script: the name is spelled out there).
 RUNS_FILE = "runs.jsonl"
@@ -38,15 +41,38 @@ SUPERVISOR_LOG = "supervisor.jsonl"
 # One JSON line per order decision of the order firewall (src/firewall/decisions.py): allowed or
 # refused, why, the client id, order id, account, contract, quantity and the plan's sha256.
 FIREWALL_DECISIONS_FILE = "firewall_decisions.jsonl"
+# The API sessions the order firewall relays (src/firewall/sessions.py, written atomically at each change):
+# which client ids completed the handshake through it, since when. A BOT_COMMAND bot's readiness and
+# its connection (the supervisor's) are read from it, so such a bot needs no code of ours.
+FIREWALL_SESSIONS_FILE = "firewall_sessions.json"
+# The bot process the orchestrator started (src/orchestration/bot.py): its PID and start time, so a
+# reused PID is never taken for the bot, and any bot is stopped and seen alive without a lock of its own.
+BOT_PROCESS_FILE = "bot_process.json"
 # The Strategy C plan (src/gameplan/generator.py): EMERGENCY_GAMEPLAN_PATH's default is `state/` + this
 # name (src/orchestration/settings.py; a test compares them), a setting of its own, so not always here.
 EMERGENCY_PLAN_FILE = "emergency_gameplan.json"
 
 
-def read_ready_record(state_dir: Path) -> dict[str, Any] | None:
-    """The bot's readiness record in `state_dir`, or None when there is none or it is not a JSON object."""
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """A small JSON object file under state/, or None when there is none, or it is not a JSON object."""
     try:
-        record = json.loads((state_dir / READY_FILE).read_text(encoding="utf-8"))
+        record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) else None
+
+
+def firewall_session_since(state_dir: Path, client_id: int) -> float | None:
+    """Since when (Unix time) the firewall relays an API session of `client_id` that completed the handshake
+    (the Gateway's nextValidId), or None: none now, or no firewall sessions file."""
+    record = read_json_object(state_dir / FIREWALL_SESSIONS_FILE) or {}
+    clients = record.get("clients")
+    times = [c.get("since") for c in clients if isinstance(c, dict) and c.get("client_id") == client_id] \
+        if isinstance(clients, list) else []
+    found = [float(t) for t in times if isinstance(t, (int, float)) and not isinstance(t, bool)]
+    return min(found) if found else None
+
+
+def read_ready_record(state_dir: Path) -> dict[str, Any] | None:
+    """The bot's readiness record in `state_dir`, or None when there is none or it is not a JSON object."""
+    return read_json_object(state_dir / READY_FILE)

@@ -5,10 +5,11 @@ Run it with the bot, or through the orchestrator:
     BOT_STRATEGY=docs/examples/strategy.py:ExampleStrategy python -m src.orchestration.startup
 
 It buys EXAMPLE_QUANTITY (default 1) of EXAMPLE_SYMBOL (default: the plan's first symbol) with
-a market order. Whether the order leaves is the gate's decision, not the strategy's: under
-Strategy C, for a symbol outside the plan, above `hard_limits.max_single_position`, after the
-plan's date, or while the Gateway connection is down, `place_order` raises `OrderRefused` and
-nothing reaches the Gateway. The strategy only ever sees `StrategyAPI`.
+a market order, in the first account the Gateway manages. Whether the order leaves is the plan's
+decision, not the strategy's: under Strategy C, for a symbol outside the plan, above
+`hard_limits.max_single_position` (working orders included), after the plan's date, or while the
+Gateway connection is down, `place_order` raises `OrderRefused` and nothing is sent; and the order
+firewall judges it again at the wire. `api.ib` is ib_async's own IB, for anything else a strategy needs.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class ExampleStrategy:
         if api.trading_authorized:  # no point asking the Gateway about a contract we may not trade
             await api.qualify_contracts(contract)
         try:
-            trade = api.place_order(contract, MarketOrder("BUY", quantity))
+            trade = api.place_order(contract, MarketOrder("BUY", quantity, account=api.accounts()[0]))
         except OrderRefused as refused:
             log.warning("example strategy: the gate refused BUY %g %s: %s", quantity, symbol, refused.reason)
             return

@@ -192,7 +192,9 @@ class Broker:
 
 
 class StrategyAPI:
-    """What a strategy may use: reads, and orders through the gate. No raw `IB` is handed out."""
+    """What a strategy may use: ib_async's own `IB` (streaming, events, account values), the helpers below,
+    and `place_order`, which checks an order against the plan in force before sending it. Every order,
+    however sent, is judged again at the wire by the order firewall (docs/BOTS.md)."""
 
     __slots__ = ("__broker", "__gate")
 
@@ -213,6 +215,12 @@ class StrategyAPI:
     @property
     def orders_refused(self) -> int:
         return self.__gate.refused
+
+    @property
+    def ib(self) -> Any:
+        """The connected ib_async `IB`: tickers, bars, order and fill events, account values. An order placed
+        on it directly skips the early check and is judged by the firewall alone (error 201 when refused)."""
+        return self.__broker.ib
 
     # reads
     def accounts(self) -> list[str]:

@@ -1,23 +1,13 @@
-"""The trading gate: the one place in `src/` where an order reaches the Gateway.
+"""The runtime's early check: an order the plan in force does not allow is refused before it is sent.
 
-Authority is fixed when the gate is built, from the plan in force (the exact plan the
-orchestrator validated, identified by its sha256), and checked again at every order:
+The guarantee is the order firewall's (src/firewall), at the wire, for every bot: this check only
+spares the strategy a round trip and gives it an exception it can catch (`OrderRefused`) instead of an
+asynchronous error 201. It applies the same rules, from the same module (`src.firewall.rules.judge`),
+to the bot's own view: the order as ib_async holds it, the bot's positions and open orders, the
+connection state, today's New York date. Where the bot's view is thinner than the firewall's (it does
+not know a symbol's conId, another client's orders), the firewall's verdict is the one that counts.
 
-* the plan grants trading authority (strategy A or B, multiplier > 0, no quarantine);
-* the plan's date is today's trading date in New York: authority ends at the date change
-  (under `--supervise` the bot runs for days);
-* the bot's Gateway connection is `connected` and synced (not degraded, not reconnecting);
-* the symbol is in `symbols` and not in `earnings_blackout`;
-* the order's quantity, and the position it would leave, are within
-  `hard_limits.max_single_position`;
-* `hard_limits.weekly_drawdown_governor_active`: only orders that reduce a position;
-* `hard_limits.pdt_trades_remaining`: an order that would close, the same day, a position
-  opened through the gate that day counts as a day trade; none beyond the number left.
-
-Each refusal is one ERROR line, a count (`refused`, shown in the heartbeat) and an
-`OrderRefused` the strategy can catch. The gate stops mistakes; it cannot contain code in
-the same Python process that sets out to get around it (that is what IBC's read-only API
-setting is for).
+Each refusal is one ERROR line, a count (`refused`, shown in the heartbeat) and an `OrderRefused`.
 """
 
 from __future__ import annotations
@@ -25,13 +15,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
-from src.gameplan.schema import Gameplan
+from src.firewall.rules import Authority, Leg, Situation, judge, plan_refusal
+from src.tws.orders import ComboLeg, Contract, PlaceOrder
 
 log = logging.getLogger(__name__)
+
+__all__ = ["Authority", "OrderRefused", "TradingDisabled", "TradingGate"]
 
 
 class TradingDisabled(RuntimeError):
@@ -46,28 +38,6 @@ class OrderRefused(TradingDisabled):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class Authority:
-    """What the plan in force allows, frozen when the gate is built."""
-
-    trading_date: date
-    strategy: str
-    authorized: bool
-    symbols: frozenset[str]
-    blackout: frozenset[str]
-    max_single_position: int
-    pdt_trades_remaining: int
-    drawdown_governor: bool
-    sha256: str
-
-    @classmethod
-    def from_plan(cls, plan: Gameplan, sha256: str) -> Authority:
-        limits = plan.hard_limits
-        return cls(plan.date, plan.strategy, bool(plan.trading_authorized), frozenset(plan.symbols),
-                   frozenset(plan.earnings_blackout), int(limits.max_single_position),
-                   int(limits.pdt_trades_remaining), bool(limits.weekly_drawdown_governor_active), sha256)
-
-
 class OrderClient(Protocol):
     """The part of ib_async's IB the gate uses."""
 
@@ -76,6 +46,18 @@ class OrderClient(Protocol):
     def cancelOrder(self, order: Any) -> Any: ...  # noqa: N802
 
     def positions(self) -> Any: ...
+
+    def openTrades(self) -> Any: ...  # noqa: N802
+
+    def managedAccounts(self) -> Any: ...  # noqa: N802
+
+
+# ib_async Order attributes that move a position other than by the order's shares: the wire decoder
+# names the same features (`PlaceOrder.risky`), which the rules refuse.
+_RISKY = (("faGroup", "FA allocation"), ("faProfile", "FA allocation"), ("faMethod", "FA allocation"),
+          ("hedgeType", "hedge"), ("deltaNeutralOrderType", "delta-neutral order"), ("cashQty", "cash quantity"),
+          ("scaleInitLevelSize", "scale order"), ("scalePriceIncrement", "scale order"))
+_UNSET = (None, "", 0, 0.0, 1.7976931348623157e308, 2147483647)
 
 
 class TradingGate:
@@ -93,8 +75,8 @@ class TradingGate:
         self.__lock = threading.Lock()
         self.__refused = 0
         self.__placed = 0
-        self.__day_opened: dict[tuple[date, str], int] = {}  # (day, symbol) -> signed qty opened that day
-        self.__day_trades = 0
+        self.__day_opened: dict[tuple[date, str, str], float] = {}  # (day, account, symbol) -> signed opened
+        self.__day_trades: dict[tuple[date, str], int] = {}
 
     @property
     def authority(self) -> Authority:
@@ -115,18 +97,26 @@ class TradingGate:
     def place_order(self, contract: Any, order: Any) -> Any:
         """Place `order` if every rule allows it; else OrderRefused (and nothing reaches the Gateway)."""
         with self.__lock:
-            reason = self.__plan_refusal() or self.__order_refusal(contract, order)
-            if reason:
+            reason = self.__plan_refusal()
+            verdict = None
+            if reason is None:
+                wire_order = place_order_of(contract, order)
+                verdict = judge(wire_order, None, self.__authority, _BotBook(self, wire_order.contract),
+                                self.__situation())
+                reason = verdict.reason
+            if reason or verdict is None:
                 self.__refused += 1
                 log.error("Order REFUSED: %s %s %s: %s", getattr(order, "action", "?"),
-                          _quantity(order), getattr(contract, "symbol", "?"), reason)
-                raise OrderRefused(reason)
+                          getattr(order, "totalQuantity", "?"), getattr(contract, "symbol", "?"), reason)
+                raise OrderRefused(reason or "refused")
+            if not getattr(order, "account", ""):
+                order.account = verdict.account  # the one account the rules judged it for
             trade = self.__client.placeOrder(contract, order)
             self.__placed += 1
-            self.__record(contract, order)
-            log.info("Order placed: %s %s %s (plan %s, strategy %s)", getattr(order, "action", "?"),
-                     _quantity(order), getattr(contract, "symbol", "?"), self.__authority.sha256[:12],
-                     self.__authority.strategy)
+            self.__record(verdict.account, verdict.legs)
+            log.info("Order placed: %s %s %s in %s (plan %s, strategy %s)", getattr(order, "action", "?"),
+                     getattr(order, "totalQuantity", "?"), getattr(contract, "symbol", "?"), verdict.account,
+                     self.__authority.sha256[:12], self.__authority.strategy)
             return trade
 
     def cancel_order(self, order: Any) -> Any:
@@ -135,68 +125,107 @@ class TradingGate:
             raise OrderRefused(f"cannot cancel while the Gateway connection is {self.__state()}")
         return self.__client.cancelOrder(order)
 
-    # --- the rules ------------------------------------------------------------------------
+    # --- the bot's own view, for the rules ---------------------------------------------------------
+
+    def __situation(self) -> Situation:
+        accounts = frozenset(str(a) for a in (self.__client.managedAccounts() or ()))
+        return Situation(self.__today(), self.__state() == "connected", True, accounts, frozenset())
 
     def __plan_refusal(self) -> str | None:
-        auth = self.__authority
-        if not auth.authorized:
-            return f"no trading authority under the plan in force (strategy {auth.strategy})"
-        today = self.__today()
-        if auth.trading_date != today:
-            return f"the plan in force is for {auth.trading_date}, today is {today} (New York): authority ended"
         state = self.__state()
-        if state != "connected":
+        if state != "connected" and self.__authority.authorized and self.__authority.trading_date == self.__today():
             return f"the Gateway connection is {state}: trading paused until it is connected and synced"
-        return None
+        return plan_refusal(self.__authority, Situation(self.__today(), True, True, frozenset(), frozenset()), None)
 
-    def __order_refusal(self, contract: Any, order: Any) -> str | None:
-        auth = self.__authority
-        symbol = str(getattr(contract, "symbol", "") or "").upper()
-        if symbol not in auth.symbols:
-            return f"{symbol or 'a contract without a symbol'} is not in the plan's symbols"
-        if symbol in auth.blackout:
-            return f"{symbol} is in the plan's earnings_blackout"
-        quantity = _quantity(order)
-        action = str(getattr(order, "action", "")).upper()
-        if quantity is None or quantity <= 0 or action not in ("BUY", "SELL"):
-            return f"not a BUY/SELL order with a positive quantity (action {action!r}, quantity {quantity!r})"
-        if quantity > auth.max_single_position:
-            return f"quantity {quantity:g} is above hard_limits.max_single_position {auth.max_single_position}"
-        signed = quantity if action == "BUY" else -quantity
-        held = self.__position(symbol)
-        after = held + signed
-        if abs(after) > auth.max_single_position:
-            return (f"the position in {symbol} would be {after:g}, beyond hard_limits.max_single_position "
-                    f"{auth.max_single_position}")
-        reduces = abs(after) < abs(held)
-        if auth.drawdown_governor and not reduces:
-            return "hard_limits.weekly_drawdown_governor_active: only orders that reduce a position"
-        opened = self.__day_opened.get((self.__today(), symbol), 0)
-        if opened and (opened > 0) != (signed > 0) and self.__day_trades >= auth.pdt_trades_remaining:
-            return (f"closing today's {symbol} position would be a day trade; "
-                    f"hard_limits.pdt_trades_remaining is {auth.pdt_trades_remaining}")
-        return None
+    def _positions(self, account: str, symbol: str) -> float:
+        return sum(float(getattr(p, "position", 0) or 0) for p in self.__client.positions() or ()
+                   if getattr(p, "account", account) == account
+                   and getattr(getattr(p, "contract", None), "symbol", None) == symbol)
 
-    def __position(self, symbol: str) -> float:
+    def _working(self, account: str, symbol: str, buy: bool) -> float:
         total = 0.0
-        for position in self.__client.positions() or ():
-            if str(getattr(getattr(position, "contract", None), "symbol", "")).upper() == symbol:
-                total += float(getattr(position, "position", 0) or 0)
+        for trade in self.__client.openTrades() or ():
+            order, contract = getattr(trade, "order", None), getattr(trade, "contract", None)
+            status = getattr(getattr(trade, "orderStatus", None), "remaining", None)
+            if (getattr(contract, "symbol", None) == symbol and getattr(order, "account", account) in (account, "")
+                    and (str(getattr(order, "action", "")).upper() == "BUY") == buy):
+                total += float(status if status is not None else getattr(order, "totalQuantity", 0) or 0)
         return total
 
-    def __record(self, contract: Any, order: Any) -> None:
-        symbol = str(getattr(contract, "symbol", "")).upper()
-        quantity = _quantity(order) or 0
-        signed = quantity if str(getattr(order, "action", "")).upper() == "BUY" else -quantity
-        key = (self.__today(), symbol)
-        opened = self.__day_opened.get(key, 0)
-        if opened and (opened > 0) != (signed > 0):
-            self.__day_trades += 1
-        self.__day_opened[key] = int(opened + signed)
-
-
-def _quantity(order: Any) -> float | None:
-    try:
-        return float(getattr(order, "totalQuantity", None))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    def _con_id(self, symbol: str) -> int | None:
+        for held in self.__client.positions() or ():
+            contract = getattr(held, "contract", None)
+            if getattr(contract, "symbol", None) == symbol and getattr(contract, "secType", "STK") == "STK":
+                return int(getattr(contract, "conId", 0) or 0) or None
         return None
+
+    def _opened_today(self, day: date, account: str, symbol: str) -> float:
+        return self.__day_opened.get((day, account, symbol), 0.0)
+
+    def _day_trades(self, day: date, account: str) -> int:
+        return self.__day_trades.get((day, account), 0)
+
+    def __record(self, account: str, legs: tuple[Leg, ...]) -> None:
+        today = self.__today()
+        for leg in legs:
+            key = (today, account, leg.symbol)
+            opened = self.__day_opened.get(key, 0.0)
+            signed = leg.quantity if leg.buy else -leg.quantity
+            if opened and (opened > 0) != leg.buy:
+                self.__day_trades[(today, account)] = self.__day_trades.get((today, account), 0) + 1
+            self.__day_opened[key] = opened + signed
+
+
+class _BotBook:
+    """The rules' BookView over the bot's own state (see the module's docstring)."""
+
+    def __init__(self, gate: TradingGate, contract: Contract) -> None:
+        self.gate, self.contract = gate, contract
+
+    def positions_of(self, account: str, symbol: str) -> tuple[float, ...]:
+        return (self.gate._positions(account, symbol),)
+
+    def working(self, account: str, symbol: str, buy: bool, *, excluding: tuple[int, int] | None) -> float:
+        return self.gate._working(account, symbol, buy)
+
+    def con_id(self, symbol: str) -> int | None:
+        """The order's own conId for its symbol (a contract qualified by the Gateway), else one the bot holds a
+        position in; None otherwise (a combo leg the bot cannot resolve is refused here: qualify it first)."""
+        if self.contract.symbol == symbol and self.contract.con_id:
+            return self.contract.con_id
+        return self.gate._con_id(symbol)
+
+    def opened_today(self, day: date, account: str, symbol: str) -> float:
+        return self.gate._opened_today(day, account, symbol)
+
+    def day_trades(self, day: date, account: str) -> int:
+        return self.gate._day_trades(day, account)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value) if value == value and value not in (float("inf"), float("-inf")) else str(value)
+    return str(value)
+
+
+def place_order_of(contract: Any, order: Any) -> PlaceOrder:
+    """The order as the rules read it, from ib_async's Contract and Order (attributes by their names)."""
+    get = getattr
+    c = Contract(int(get(contract, "conId", 0) or 0), _text(get(contract, "symbol", "")),
+                 _text(get(contract, "secType", "")), _text(get(contract, "lastTradeDateOrContractMonth", "")),
+                 "" if get(contract, "strike", 0.0) in (0, 0.0, None) else _text(get(contract, "strike", "")),
+                 _text(get(contract, "right", "")), _text(get(contract, "multiplier", "")),
+                 _text(get(contract, "exchange", "")), _text(get(contract, "primaryExchange", "")),
+                 _text(get(contract, "currency", "")), _text(get(contract, "localSymbol", "")),
+                 _text(get(contract, "tradingClass", "")), _text(get(contract, "secIdType", "")),
+                 _text(get(contract, "secId", "")))
+    legs = tuple(ComboLeg(int(get(leg, "conId", 0) or 0), _text(get(leg, "ratio", "")), _text(get(leg, "action", "")),
+                          _text(get(leg, "exchange", ""))) for leg in get(contract, "comboLegs", None) or ())
+    risky = tuple(dict.fromkeys(name for attr, name in _RISKY if get(order, attr, None) not in _UNSET))
+    quantity = get(order, "totalQuantity", "")
+    return PlaceOrder(int(get(order, "orderId", 0) or 0), c, legs, _text(get(order, "action", "")),
+                      _text(quantity), _text(get(order, "orderType", "")), "", "", _text(get(order, "tif", "")),
+                      _text(get(order, "account", "")), "", bool(get(order, "transmit", True)),
+                      int(get(order, "parentId", 0) or 0), bool(get(order, "whatIf", False)), risky)

@@ -27,11 +27,12 @@ from src.firewall.decisions import DecisionLog, read_recent
 from src.firewall.plan import PlanWatcher
 from src.firewall.proxy import Firewall
 from src.firewall.rules import Leg
+from src.firewall.sessions import Sessions
 from src.firewall.upstream import Upstream
 from src.orchestration import cli
 from src.orchestration.schedule import trading_date
 from src.orchestration.settings import API_PORTS, FIREWALL_PORT, api_port
-from src.statefiles import FIREWALL_DECISIONS_FILE, PLAN_FILE
+from src.statefiles import FIREWALL_DECISIONS_FILE, FIREWALL_SESSIONS_FILE, PLAN_FILE
 
 log = logging.getLogger("src.firewall")
 LISTEN_DEFAULT = f"0.0.0.0:{FIREWALL_PORT}"  # noqa: S104 (inside the Gateway's network namespace; Compose publishes it on 127.0.0.1)
@@ -111,6 +112,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event, ready: Callable[[Fi
         plan=lambda: plan.current, bot_client_id=args.bot_client_id,
         journal=DecisionLog(args.state_dir / FIREWALL_DECISIONS_FILE),
         today=trading_date, expected_accounts=args.expected_accounts,
+        sessions=Sessions(args.state_dir / FIREWALL_SESSIONS_FILE),
     )
     server = await asyncio.start_server(firewall.serve_client, *args.listen, limit=1 << 16)
     log.info("Firewall listening on %s:%d for the Gateway at %s:%d; bot client id %d; %s; %d of today's orders "

@@ -1,9 +1,11 @@
 """The authority in force, derived by the firewall itself from the bytes of state/plan_in_force.json.
 
 No record is trusted: the bytes are read (bounded, never blocking, by the project's own loader),
-hashed, and validated; today's usable plan gives its authority, a Strategy C plan gives none,
-anything else (missing, unreadable, invalid, stale, quarantined) gives none with the reason.
-`PlanWatcher.poll` re-reads only when the file changed (its identity and timestamp), so it is
+hashed, held to the sha256 the orchestrator wrote beside them when it validated them
+(state/plan_in_force.sha256: bytes changed since authorize nothing), and validated again; today's
+usable plan gives its authority, a Strategy C plan gives none, anything else (missing, unreadable,
+invalid, stale, quarantined) gives none with the reason.
+`PlanWatcher.poll` re-reads only when either file changed (its identity and timestamp), so it is
 cheap to call several times a second: a new plan is in force within a second.
 """
 
@@ -18,6 +20,8 @@ from pathlib import Path
 
 from src.firewall.rules import Authority
 from src.gameplan.loader import GameplanError, check_emergency, check_today, parse_gameplan, read_gameplan_bytes
+from src.gameplan.schema import Gameplan
+from src.statefiles import PLAN_SHA256_FILE
 
 
 @dataclass(frozen=True)
@@ -29,9 +33,22 @@ class InForce:
     sha256: str | None = None
 
 
-def authority_from(data: bytes, source: Path, today: date) -> InForce:
-    """What these exact bytes allow today."""
+def authority_of(plan: Gameplan, sha256: str) -> Authority:
+    """What a validated plan allows (the firewall's and the runtime's early check's, one definition)."""
+    limits = plan.hard_limits
+    return Authority(plan.date, plan.strategy, bool(plan.trading_authorized), frozenset(plan.symbols),
+                     frozenset(plan.earnings_blackout), int(limits.max_single_position),
+                     int(limits.pdt_trades_remaining), bool(limits.weekly_drawdown_governor_active), sha256)
+
+
+def authority_from(data: bytes, source: Path, today: date, validated: str | None = None) -> InForce:
+    """What these exact bytes allow today: nothing unless they hash to `validated`, the sha256 the
+    orchestrator wrote beside them."""
     sha256 = hashlib.sha256(data).hexdigest()
+    if validated != sha256:
+        said = f"the validated sha256 is {validated[:12]}" if validated else "no validated sha256 is beside it"
+        return InForce(None, f"plan in force {sha256[:12]} is not the plan the orchestrator validated ({said})",
+                       sha256)
     try:
         plan = parse_gameplan(data, source)
     except GameplanError as error:
@@ -43,10 +60,7 @@ def authority_from(data: bytes, source: Path, today: date) -> InForce:
             check_emergency(plan)
         except GameplanError:
             return InForce(None, f"plan in force not usable ({error.kind}): {error.reason}", sha256)
-    limits = plan.hard_limits
-    authority = Authority(plan.date, plan.strategy, bool(plan.trading_authorized), frozenset(plan.symbols),
-                          frozenset(plan.earnings_blackout), int(limits.max_single_position),
-                          int(limits.pdt_trades_remaining), bool(limits.weekly_drawdown_governor_active), sha256)
+    authority = authority_of(plan, sha256)
     what = "trading authorized" if authority.authorized else "NO trading authority"
     return InForce(authority, f"plan {sha256[:12]} for {plan.date}, strategy {plan.strategy}: {what}", sha256)
 
@@ -56,25 +70,41 @@ class PlanWatcher:
 
     def __init__(self, path: Path, today: Callable[[], date]) -> None:
         self.path = path
+        self.sha_path = path.with_name(PLAN_SHA256_FILE)
         self.today = today
         self._stamp: tuple[int, ...] | None = None
         self.current = InForce(None, "no plan read yet")
 
     def poll(self) -> bool:
         """Re-read the file if it changed; True when the authority in force changed."""
-        try:
-            st = os.stat(self.path, follow_symlinks=False)
-            stamp: tuple[int, ...] = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode)
-        except OSError as exc:
-            stamp = (-1, exc.errno or 0)
+        stamp = _stamp(self.path) + _stamp(self.sha_path)
         if stamp == self._stamp:
             return False
         self._stamp = stamp
         before = self.current
         try:
-            self.current = authority_from(read_gameplan_bytes(self.path), self.path, self.today())
+            self.current = authority_from(read_gameplan_bytes(self.path), self.path, self.today(),
+                                          read_validated_sha256(self.sha_path))
         except GameplanError as error:
             self.current = InForce(None, f"plan in force not usable ({error.kind}): {error.reason}")
         except Exception as error:  # fail closed on anything unforeseen
             self.current = InForce(None, f"plan in force not readable: {type(error).__name__}: {error}")
         return self.current != before
+
+
+def _stamp(path: Path) -> tuple[int, ...]:
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError as exc:
+        return (-1, exc.errno or 0, 0, 0, 0)
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode)
+
+
+def read_validated_sha256(path: Path) -> str | None:
+    """The sha256 the orchestrator wrote beside the plan in force (64 hex digits), or None."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read(100).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return text if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else None

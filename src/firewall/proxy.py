@@ -25,6 +25,7 @@ from src.firewall.book import Book
 from src.firewall.decisions import DecisionLog
 from src.firewall.plan import InForce
 from src.firewall.rules import Authority, Situation, Verdict, authorities_for, judge
+from src.firewall.sessions import Sessions
 from src.firewall.upstream import Upstream
 from src.tws import wire
 from src.tws.orders import MAX_VERSION, MIN_VERSION, OrderDecodeError, PlaceOrder, decode_place_order
@@ -50,6 +51,7 @@ class Firewall:
     journal: DecisionLog
     today: Callable[[], date]
     expected_accounts: frozenset[str] = frozenset()
+    sessions: Sessions | None = None  # the relayed sessions, for the orchestrator (None: not recorded)
     clock: Callable[[], float] = time.monotonic
     counts: dict[str, int] = field(default_factory=lambda: {"allowed": 0, "refused": 0, "connections": 0})
 
@@ -66,6 +68,8 @@ class Firewall:
             log.info("Firewall: client %s closed: %s", relay.peer, wire.clip(exc, 80))
         finally:
             relay.close()
+            if self.sessions is not None:
+                self.sessions.closed(id(relay))
 
     def authority(self, client_id: int) -> Authority | None:
         return authorities_for(self.bot_client_id, self.plan().authority).get(client_id)
@@ -129,6 +133,7 @@ class Relay:
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?"
         self.client_id: int | None = None
+        self.in_session = False
         self.version = 0
         self.up_writer: asyncio.StreamWriter | None = None
 
@@ -248,12 +253,20 @@ class Relay:
                 for payload in payloads:
                     if payload[:2] in (b"3\0", b"4\0"):
                         observe(payload)
+                    elif payload[:2] == b"9\0" and not self.in_session:
+                        self._session_opened()
                 self.writer.write(raw)
                 await self.writer.drain()
             data = await up_reader.read(READ_SIZE)
             if not data:
                 return
             frames.feed(data)
+
+    def _session_opened(self) -> None:
+        """The Gateway answered this client's startApi (nextValidId): the handshake is complete."""
+        self.in_session = True
+        if self.fw.sessions is not None and self.client_id is not None:
+            self.fw.sessions.opened(id(self), self.client_id, self.peer)
 
     def _observe(self, payload: bytes) -> None:
         """orderStatus and errors for this client's orders keep the book current."""

@@ -1,14 +1,20 @@
 """The bot process as the orchestrator sees it: launch, readiness, liveness.
 
-The contract with the bot (src/main.py) is three things: under state/ (named in src/statefiles.py) `bot.pid`,
-flock-held by the running bot (so a dead bot never looks alive); `bot_ready.json`,
-written only once the bot is connected to the Gateway; and the sd_notify message
-`READY=1` sent to NOTIFY_SOCKET at that same moment, so the orchestrator awaits a
-signal instead of sleeping.
+The orchestrator records the process it starts (state/bot_process.json: PID and start time), so any
+bot is seen alive, and stopped, without a lock or a file of its own; a reused PID never passes for it.
+Readiness comes one of two ways (BOT_READY):
+
+* `api`, for any bot (`BOT_COMMAND`): its client id completed the API handshake through the order
+  firewall (state/firewall_sessions.json lists it, since after the bot's start). No code of ours in it.
+* `notify`, the project's runtime (src/main.py): the sd_notify message `READY=1` to NOTIFY_SOCKET once
+  it is synced, with `bot_ready.json` carrying the plan's sha256 (the orchestrator awaits a signal
+  instead of sleeping). It also holds `bot.pid` flock-held, which `running_bot` still honours for a
+  runtime started by hand.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -18,15 +24,52 @@ from typing import Any
 
 import psutil
 
+from src.atomic_file import write_atomic
 from src.orchestration.locks import PidLock
 from src.orchestration.sdnotify import NotifyListener
-from src.statefiles import BOT_PID_FILE, read_ready_record
+from src.statefiles import (
+    BOT_PID_FILE, BOT_PROCESS_FILE, firewall_session_since, read_json_object, read_ready_record,
+)
 
 POLL = 0.1  # how often a waiting orchestrator also checks that the bot is still alive
 
 
+READY_BY = ("api", "notify")  # BOT_READY's choices (see the module's docstring)
+START_TIME_SLACK = 0.05  # seconds: psutil's create_time is exact to the clock tick (10 ms)
+
+
+def record_process(state_dir: Path, proc: subprocess.Popen[bytes], command: Sequence[str]) -> None:
+    """state/bot_process.json: the process just started, for every later `running_bot`."""
+    try:
+        created = psutil.Process(proc.pid).create_time()
+    except psutil.Error:
+        created = time.time()
+    write_atomic(state_dir / BOT_PROCESS_FILE, json.dumps(
+        {"pid": proc.pid, "create_time": created, "command": Path(command[0]).name if command else ""}) + "\n",
+        mode=0o600)
+
+
+def recorded_bot(state_dir: Path) -> int | None:
+    """PID of the live process the orchestrator recorded starting as the bot, or None (gone, or the PID
+    now belongs to another process: its start time differs)."""
+    record = read_json_object(state_dir / BOT_PROCESS_FILE) or {}
+    pid, created = record.get("pid"), record.get("create_time")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or not isinstance(created, (int, float)):
+        return None
+    try:
+        process = psutil.Process(pid)
+        alive = process.status() != psutil.STATUS_ZOMBIE and abs(process.create_time() - created) <= START_TIME_SLACK
+    except psutil.Error:
+        return None
+    return pid if alive else None
+
+
 def running_bot(state_dir: Path) -> int | None:
-    """PID of the live bot holding state/bot.pid, or None."""
+    """PID of the live bot: the process the orchestrator started (bot_process.json), else the holder of
+    state/bot.pid (the runtime started by hand); None when neither is alive."""
+    recorded = recorded_bot(state_dir)
+    if recorded is not None:
+        return recorded
     pid = PidLock(state_dir / BOT_PID_FILE).holder()
     if pid is None:
         return None
@@ -55,8 +98,11 @@ def start_bot(
     cwd: Path,
     env: Mapping[str, str],
     ready_timeout: float,
+    ready_by: str = "notify",
+    client_id: int | None = None,
 ) -> BotStart:
-    """Start the bot detached (own session, output to its log) and wait for READY=1 or its death."""
+    """Start the bot detached (own session, output to its log), record it, and wait for its readiness
+    (`ready_by`: READY=1, or `client_id`'s handshake through the firewall) or its death."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with NotifyListener() as listener, open(log_path, "ab") as log:
         child_env = {**env, "NOTIFY_SOCKET": listener.name, "PYTHONUNBUFFERED": "1"}
@@ -68,23 +114,35 @@ def start_bot(
         except OSError as exc:
             return BotStart(False, None, f"cannot execute bot command {command[0]!r}: {exc.strerror or exc}")
         try:
-            return _await_ready(proc, listener, state_dir, ready_timeout)
+            record_process(state_dir, proc, command)
+            handshake = client_id if ready_by == "api" else None
+            return _await_ready(proc, listener, state_dir, ready_timeout, handshake, time.time())
         except BaseException:  # interrupted (SIGTERM mid-start): never leave a half-started bot
             stop_process(proc, grace=5)
             raise
 
 
 def _await_ready(proc: subprocess.Popen[bytes], listener: NotifyListener, state_dir: Path,
-                 ready_timeout: float) -> BotStart:
-    """READY=1 with a matching readiness record, the bot's exit, or the deadline: whichever comes first."""
+                 ready_timeout: float, handshake: int | None = None, started: float = 0.0) -> BotStart:
+    """READY=1 with a matching readiness record (or, with `handshake`, that client id's session through the
+    firewall opened after `started`), the bot's exit, or the deadline: whichever comes first."""
     deadline = time.monotonic() + ready_timeout
     while True:
         code = proc.poll()
         if code is not None:
             return BotStart(False, proc.pid, f"bot exited with code {code} before it was ready", process=proc)
+        if handshake is not None:
+            since = firewall_session_since(state_dir, handshake)
+            if since is not None and since >= started - START_TIME_SLACK:
+                session: dict[str, Any] = {"pid": proc.pid, "connection": "connected", "ready_by": "api",
+                                           "client_id": handshake, "connection_since": since}
+                return BotStart(True, proc.pid, f"client id {handshake} completed the API handshake through the "
+                                "order firewall", session, proc)
         left = deadline - time.monotonic()
         if left <= 0:
-            return BotStart(False, proc.pid, f"bot not ready within BOT_READY_TIMEOUT={ready_timeout:g} s",
+            waited = (f"client id {handshake} did not complete the API handshake through the order firewall"
+                      if handshake is not None else "bot not ready")
+            return BotStart(False, proc.pid, f"{waited} within BOT_READY_TIMEOUT={ready_timeout:g} s",
                             process=proc)
         message = listener.receive(min(POLL, left))
         if message and message.get("READY") == "1":

@@ -164,6 +164,7 @@ def _build(values: Mapping[str, Any]) -> dict[str, Any]:
     fields.update(
         gateway_port=values["gateway_port"] if values["gateway_port"] is not None else API_PORTS[mode],
         bot_command=tuple(shlex.split(command)) if command else (sys.executable, "-m", "src.main"),
+        bot_ready=values["bot_ready"] or ("api" if command else "notify"),
         bot_strategy=_strategy(values["bot_strategy"]),
         ibkr_reset_windows=parse_windows(values["ibkr_reset_windows"]),
         gateway_login_hours=parse_windows(values["gateway_login_hours"]) if values["gateway_login_hours"] else None,
@@ -196,6 +197,7 @@ class OrchestrationConfig:
     gameplan_path: Path | None = _DEFAULTS["gameplan_path"]
     emergency_gameplan_path: Path = _DEFAULTS["emergency_gameplan_path"]
     bot_command: tuple[str, ...] = _DEFAULTS["bot_command"]
+    bot_ready: str = _DEFAULTS["bot_ready"]  # BOT_READY, resolved: api (the firewall's handshake) or notify (READY=1)
     bot_client_id: int = _DEFAULTS["bot_client_id"]
     bot_strategy: str | None = _DEFAULTS["bot_strategy"]  # MODULE:ATTR, checked at start-up; None = idle
     bot_ready_timeout: float = _DEFAULTS["bot_ready_timeout"]

@@ -14,14 +14,17 @@ from typing import Any
 
 from src.atomic_file import write_atomic
 from src.orchestration.config import OrchestrationConfig
-from src.statefiles import PLAN_FILE
+from src.statefiles import PLAN_FILE, PLAN_SHA256_FILE
 
 
 def snapshot_plan(state_dir: Path, data: bytes) -> tuple[Path, str]:
-    """Write the validated bytes to state/PLAN_FILE; return its path and sha256."""
+    """Write the validated bytes to state/PLAN_FILE, then their sha256 beside them (PLAN_SHA256_FILE, which
+    the order firewall holds the file to); return its path and sha256."""
     snapshot = state_dir / PLAN_FILE
+    sha256 = hashlib.sha256(data).hexdigest()
     write_atomic(snapshot, data)
-    return snapshot, hashlib.sha256(data).hexdigest()
+    write_atomic(state_dir / PLAN_SHA256_FILE, sha256 + "\n")
+    return snapshot, sha256
 
 
 def bot_args(config: OrchestrationConfig, snapshot: Path, sha256: str) -> list[str]:
@@ -30,6 +33,14 @@ def bot_args(config: OrchestrationConfig, snapshot: Path, sha256: str) -> list[s
             "--gameplan", str(snapshot), "--gameplan-sha256", sha256, "--log-level", config.bot_log_level,
             "--client-id", str(config.bot_client_id), "--health-client-id", str(config.gateway_health_client_id),
             "--state-dir", str(config.state_dir), *(["--strategy", config.bot_strategy] if config.bot_strategy else [])]
+
+
+def plan_env(config: OrchestrationConfig, snapshot: Path, sha256: str) -> dict[str, str]:
+    """What any bot's environment says about the plan and the way in (docs/BOTS.md); the runtime gets the
+    same as arguments."""
+    return {"GATEWAY_HOST": config.gateway_host, "GATEWAY_PORT": str(config.gateway_port),
+            "BOT_CLIENT_ID": str(config.bot_client_id), "PLAN_IN_FORCE": str(snapshot), "PLAN_SHA256": sha256,
+            "STATE_DIR": str(config.state_dir)}
 
 
 def plan_mismatch(record: dict[str, Any], sha256: str, strategy: str | None, authorized: bool) -> str | None:

@@ -325,10 +325,21 @@ SETTINGS: tuple[Setting, ...] = (
     # --- Bot
     Setting(
         "BOT_COMMAND", "Bot", "how to start the bot",
-        "Command that starts the bot; the orchestrator appends --gateway-host/--gateway-port/\n"
-        "--gameplan/--log-level/--client-id/... Default: this Python interpreter, -m src.main.",
+        "Command that starts the bot: any program, any library (docs/BOTS.md). It connects to\n"
+        "GATEWAY_HOST:GATEWAY_PORT (the order firewall) with BOT_CLIENT_ID; its environment also has\n"
+        "PLAN_IN_FORCE (the plan's file) and PLAN_SHA256. Default: the project's runtime (this Python,\n"
+        "-m src.main), which gets --gateway-host/--gateway-port/--gameplan/--client-id/... appended.",
         example="/opt/ibkr/.venv/bin/python -m src.main", shown_default="this Python `-m src.main`",
         accepted="a command line, e.g. '/usr/bin/python3 -m src.main'", check=_command,
+    ),
+    Setting(
+        "BOT_READY", "Bot", "how the bot's readiness is known: `api` (any bot) or `notify` (the runtime)",
+        "How the orchestrator knows the bot is ready. api: its BOT_CLIENT_ID completed the API handshake\n"
+        "through the order firewall (any bot, no code of ours). notify: it sends READY=1 to NOTIFY_SOCKET\n"
+        "with state/bot_ready.json naming the plan's sha256, and gets the runtime's arguments (src.main).\n"
+        "Default: notify for the built-in runtime, api with BOT_COMMAND.",
+        example="api", shown_default="`notify` (built-in runtime), `api` (with BOT_COMMAND)",
+        choices=("api", "notify"), case="lower",
     ),
     Setting(
         "BOT_CLIENT_ID", "Bot", "the bot's client id",

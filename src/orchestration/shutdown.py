@@ -168,7 +168,10 @@ def shutdown(config: OrchestrationConfig, *, gateway: bool, timeout: float = DEF
 
 def _kill(pid: int, signum: signal.Signals) -> None:
     try:
-        os.kill(pid, signum)
+        if os.getpgid(pid) == pid:  # a bot the orchestrator started leads its own group: wrappers and children too
+            os.killpg(pid, signum)
+        else:
+            os.kill(pid, signum)
     except ProcessLookupError:
         pass  # already gone: the lock check that follows says so
 

@@ -25,7 +25,7 @@ from src.orchestration import bot as botproc
 from src.orchestration import exitcodes, ibc
 from src.orchestration.config import REPO_ROOT, OrchestrationConfig
 from src.orchestration.gateway import wait_for_login
-from src.orchestration.handoff import bot_args, plan_mismatch
+from src.orchestration.handoff import bot_args, plan_env, plan_mismatch
 from src.orchestration.health import account_problem
 from src.orchestration.context import Services, StartupContext
 from src.orchestration.journal import RunJournal
@@ -190,11 +190,17 @@ class StartupOrchestrator(StartupSteps):
         cfg, ctx = self.config, self.context
         ctx.bot_log = cfg.log_dir / f"bot_{datetime.now():%Y%m%d_%H%M%S}_{self.journal.run_id}.log"
         snapshot, sha256 = self._hand_over()
-        started = self.services.start_bot(cfg.bot_command, bot_args(cfg, snapshot, sha256), log_path=ctx.bot_log,
-                                          state_dir=cfg.state_dir, cwd=REPO_ROOT, env=cfg.bot_env,
-                                          ready_timeout=cfg.bot_ready_timeout)
+        # A runtime (notify) gets its arguments and must report the plan it runs; any other bot (api) gets
+        # nothing appended, only its environment, and is held to the plan in force at the wire by the firewall.
+        runtime = cfg.bot_ready == "notify"
+        started = self.services.start_bot(cfg.bot_command, bot_args(cfg, snapshot, sha256) if runtime else [],
+                                          log_path=ctx.bot_log, state_dir=cfg.state_dir, cwd=REPO_ROOT,
+                                          env={**cfg.bot_env, **plan_env(cfg, snapshot, sha256)},
+                                          ready_timeout=cfg.bot_ready_timeout, ready_by=cfg.bot_ready,
+                                          client_id=cfg.bot_client_id)
         ctx.bot_pid, ctx.bot_process = started.pid, started.process
-        mismatch = started.ready and plan_mismatch(started.record or {}, sha256, ctx.plan_strategy, ctx.plan_authorized)
+        mismatch = started.ready and runtime and plan_mismatch(started.record or {}, sha256, ctx.plan_strategy,
+                                                               ctx.plan_authorized)
         if started.ready and not mismatch:
             log.info("Bot ready (PID %s): %s", started.pid, started.record)
             return S.BOT_RUNNING

@@ -35,7 +35,10 @@ from src.orchestration.logins import LoginBudget
 from src.orchestration.resetwindows import ResetWindow, new_york_time, next_window, next_window_end
 from src.redaction import redact
 from src.firewall.decisions import read_recent
-from src.statefiles import FIREWALL_DECISIONS_FILE, SUPERVISOR_LOG, read_ready_record
+from src.firewall.plan import PlanWatcher
+from src.statefiles import (
+    FIREWALL_DECISIONS_FILE, PLAN_FILE, SUPERVISOR_LOG, firewall_session_since, read_ready_record,
+)
 
 
 
@@ -55,7 +58,7 @@ def collect(config: OrchestrationConfig, docker: DockerClient | None = None,
         container = {"name": config.gateway_container, "state": f"unknown: {exc.message}", "up": False}
     probe = checker.check_handshake()
     pid = running_bot(config.state_dir)
-    ready = read_ready_record(config.state_dir)
+    ready = read_ready_record(config.state_dir) if config.bot_ready == "notify" else _session_record(config, pid)
     bot = {"pid": pid, "ready": bool(pid and ready and ready.get("pid") == pid),
            "strategy": ready.get("strategy") if ready else None,
            "trading_authorized": ready.get("trading_authorized") if ready else None,
@@ -96,6 +99,27 @@ def _masked(value: Any, secrets: tuple[str, ...]) -> Any:
     if isinstance(value, list):
         return [_masked(item, secrets) for item in value]
     return value
+
+
+def _session_record(config: OrchestrationConfig, pid: int | None) -> dict[str, Any] | None:
+    """For a BOT_COMMAND bot (BOT_READY=api), what the runtime's readiness record says, from what the order
+    firewall sees: its client id's session through it, and the plan in force as the firewall reads it."""
+    since = firewall_session_since(config.state_dir, config.bot_client_id)
+    if pid is None:
+        return None
+    watcher = PlanWatcher(config.state_dir / PLAN_FILE, schedule.trading_date)
+    watcher.poll()
+    authority = watcher.current.authority
+    return {"pid": pid if since is not None else None,
+            "started_at": datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds") if since else None,
+            "connection": "connected" if since is not None else "disconnected",
+            "connection_reason": f"client id {config.bot_client_id} "
+                                 + ("in session through the order firewall" if since is not None
+                                    else "has no session through the order firewall"),
+            "plan_date": authority.trading_date.isoformat() if authority else None,
+            "strategy": authority.strategy if authority else None,
+            "trading_authorized": authority.authorized if authority else False,
+            "gameplan_sha256": watcher.current.sha256, "gameplan": str(config.state_dir / PLAN_FILE)}
 
 
 def _plan(ready: dict[str, Any] | None, *, in_force: bool) -> dict[str, Any] | None:

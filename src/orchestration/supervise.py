@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from src.notifications.dedupe import AlertGate
@@ -38,7 +38,7 @@ from src.orchestration.machine import ALERT_DRAIN, BOT_STOP_GRACE
 from src.orchestration.resetwindows import new_york_time
 from src.orchestration.sdnotify import notify
 from src.orchestration.watch import GatewayWatch, Seen, WatchSettings
-from src.statefiles import SUPERVISOR_LOG, read_ready_record
+from src.statefiles import SUPERVISOR_LOG, firewall_session_since, read_ready_record
 
 if TYPE_CHECKING:
     from src.orchestration.startup import StartupOrchestrator
@@ -181,6 +181,11 @@ class Supervisor:
         self.orch.wake.set()
 
     def _bot_connection(self) -> tuple[str | None, datetime | None]:
+        if self.config.bot_ready == "api":  # any bot: its session through the order firewall
+            since_ts = firewall_session_since(self.config.state_dir, self.config.bot_client_id)
+            if since_ts is None:
+                return "disconnected", None
+            return "connected", datetime.fromtimestamp(since_ts, UTC)
         record = read_ready_record(self.config.state_dir) or {}
         if record.get("pid") != self.orch.context.bot_pid:
             return None, None

@@ -38,7 +38,7 @@ class Prober:
             while True:
                 state = api.connection_state
                 try:
-                    api.place_order(Stock("SPY", "SMART", "USD"), MarketOrder("BUY", 1))
+                    api.place_order(Stock("SPY", "SMART", "USD"), MarketOrder("BUY", 1, account=api.accounts()[0]))
                     self.attempts.append((state, True))
                 except OrderRefused:
                     self.attempts.append((state, False))

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from ib_async import IB, MarketOrder, Stock
 
-from src.statefiles import FIREWALL_DECISIONS_FILE, PLAN_FILE
+from src.statefiles import FIREWALL_DECISIONS_FILE
 from src.tws import wire
 from testkit.docker import container_state, docker
 from testkit.gateway import SimGateway
-from testkit.plans import write_plan
+from testkit.plans import put_in_force
 from tests.helpers.stack import wait_until
 from tests.integration.docker_env import new_project, require_docker
 
@@ -35,7 +35,7 @@ SYNCED = "Firewall session synced"
 @pytest.fixture
 def gateway(tmp_path: Path) -> Iterator[SimGateway]:
     require_docker()
-    write_plan(tmp_path / PLAN_FILE)  # today's Strategy A plan: SPY, QQQ, BRK.B
+    put_in_force(tmp_path)  # today's Strategy A plan: SPY, QQQ, BRK.B
     gw = SimGateway(project=new_project(), state_dir=tmp_path, sim={"login_delay": 0})
     try:
         gw.up(60)

@@ -25,9 +25,8 @@ import pytest
 
 from src.gameplan.loader import trading_date
 from src.simulator.market import UNIVERSE
-from src.statefiles import PLAN_FILE
 from testkit.firewall import running_firewall
-from testkit.plans import strategy_c_plan, write_plan
+from testkit.plans import put_in_force, strategy_c_plan
 from tests.firewall.clients import catalogue
 from tests.helpers.simulator import running_simulator
 
@@ -156,7 +155,7 @@ def test_the_catalogue_uses_the_simulators_contract_ids() -> None:
 @each_library
 def test_only_the_plans_orders_reach_the_gateway(tmp_path: Path, name: str) -> None:
     library = installed(name)
-    write_plan(tmp_path / PLAN_FILE)
+    put_in_force(tmp_path)
     run = run_bot(library, tmp_path, BOT)
     check(run, lambda entry: entry["reason"] or "", ALLOWED_THROUGH)
     assert run.client_ids == {BOT}
@@ -167,7 +166,7 @@ def test_only_the_plans_orders_reach_the_gateway(tmp_path: Path, name: str) -> N
 @each_library
 def test_a_client_that_is_not_the_bot_gets_nothing_through(tmp_path: Path, name: str) -> None:
     library = installed(name)
-    write_plan(tmp_path / PLAN_FILE)
+    put_in_force(tmp_path)
     run = run_bot(library, tmp_path, STRANGER)
     check(run, lambda entry: entry["reason"] if "exercise" in entry else f"client id {STRANGER} has no order authority",
           [])
@@ -176,7 +175,7 @@ def test_a_client_that_is_not_the_bot_gets_nothing_through(tmp_path: Path, name:
 @each_library
 def test_strategy_c_gets_nothing_through(tmp_path: Path, name: str) -> None:
     library = installed(name)
-    (tmp_path / PLAN_FILE).write_text(json.dumps(strategy_c_plan(trading_date())), encoding="utf-8")
+    put_in_force(tmp_path, strategy_c_plan(trading_date()))
     run = run_bot(library, tmp_path, BOT)
     check(run, lambda entry: entry["reason"] if "exercise" in entry
           else "no trading authority under the plan in force (strategy C)", [])

@@ -22,10 +22,9 @@ import pytest
 from ib_async import IB, MarketOrder, Stock
 
 from src.simulator.server import GatewaySimulator
-from src.statefiles import PLAN_FILE
 from src.tws import wire
 from testkit.firewall import FirewallThread, running_firewall
-from testkit.plans import write_plan
+from testkit.plans import put_in_force
 from tests.helpers.simulator import running_simulator
 
 ACCOUNT = "DU123456"
@@ -42,7 +41,7 @@ class Served:
 
 @contextmanager
 def served(tmp_path: Path, **sim: Any) -> Iterator[Served]:
-    write_plan(tmp_path / PLAN_FILE)
+    put_in_force(tmp_path)
     with running_simulator(**sim) as simulator, running_firewall(simulator.port, tmp_path) as fw:
         yield Served(simulator, fw)
 

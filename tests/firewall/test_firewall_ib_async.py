@@ -6,6 +6,7 @@ reproductions of "The order firewall" issue, each refused at the wire, and the a
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from src.simulator.market import UNIVERSE
 from src.simulator.server import GatewaySimulator
 from src.statefiles import PLAN_FILE
 from testkit.firewall import FirewallThread, running_firewall
-from testkit.plans import strategy_c_plan, write_plan
+from testkit.plans import put_in_force, strategy_c_plan, valid_plan
 from tests.helpers.simulator import running_simulator
 
 ACCOUNT, OTHER = "DU123456", "DU234567"
@@ -62,7 +63,7 @@ def wait(condition: Callable[[], object], timeout: float = 10.0) -> None:
 
 @contextmanager
 def world(tmp_path: Path, client_id: int = BOT, plan: dict[str, Any] | None = None, **sim: Any) -> Iterator[World]:
-    write_plan(tmp_path / PLAN_FILE, **(plan or {}))
+    put_in_force(tmp_path, **(plan or {}))
     with running_simulator(**sim) as simulator, running_firewall(simulator.port, tmp_path) as fw:
         ib = IB()
         ib.connect("127.0.0.1", fw.port, clientId=client_id, timeout=10)
@@ -171,12 +172,12 @@ def test_a_client_that_is_not_the_bot_has_no_order_authority(tmp_path: Path) -> 
 
 def test_strategy_c_refuses_everything_and_a_new_plan_is_taken_up_on_the_same_connection(tmp_path: Path) -> None:
     with world(tmp_path) as w:
-        (tmp_path / PLAN_FILE).write_text(__import__("json").dumps(strategy_c_plan(trading_date())))
+        put_in_force(tmp_path, strategy_c_plan(trading_date()))
         wait(lambda: w.fw.firewall is not None and w.fw.firewall.plan_sha256() is not None
              and w.fw.firewall.authority(BOT) is not None and not w.fw.firewall.authority(BOT).authorized, 2.0)
         w.place(stock("SPY"), MarketOrder("BUY", 1))
         w.settle(1)
-        write_plan(tmp_path / PLAN_FILE)
+        put_in_force(tmp_path)
         wait(lambda: w.fw.firewall.authority(BOT) is not None and w.fw.firewall.authority(BOT).authorized, 2.0)
         w.place(stock("SPY"), MarketOrder("BUY", 2))
         w.settle(2)
@@ -184,8 +185,21 @@ def test_strategy_c_refuses_everything_and_a_new_plan_is_taken_up_on_the_same_co
         assert w.ib.isConnected()
 
 
+def test_plan_bytes_changed_after_validation_authorize_nothing(tmp_path: Path) -> None:
+    """The file rewritten behind the orchestrator's back with another valid plan (TSLA allowed): its bytes no
+    longer hash to the validated sha256, so neither the new plan nor the old one authorizes anything."""
+    with world(tmp_path) as w:
+        (tmp_path / PLAN_FILE).write_text(json.dumps({**valid_plan(trading_date()), "symbols": ["TSLA"]}))
+        wait(lambda: w.fw.firewall is not None and w.fw.firewall.authority(BOT) is None, 2.0)
+        w.place(stock("TSLA"), MarketOrder("BUY", 1))
+        w.place(stock("SPY"), MarketOrder("BUY", 1))
+        w.settle(2)
+        assert w.reached() == []
+        assert all("is not the plan the orchestrator validated" in d["reason"] for d in w.fw.decisions())
+
+
 def test_yesterdays_plan_grants_nothing(tmp_path: Path) -> None:
-    write_plan(tmp_path / PLAN_FILE, trading_date() - timedelta(days=1))
+    put_in_force(tmp_path, valid_plan(trading_date() - timedelta(days=1)))
     with running_simulator() as sim, running_firewall(sim.port, tmp_path) as fw:
         ib = IB()
         ib.connect("127.0.0.1", fw.port, clientId=BOT, timeout=10)

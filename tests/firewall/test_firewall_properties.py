@@ -29,11 +29,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from src.firewall.rules import Authority, Situation, judge
-from src.statefiles import PLAN_FILE
 from src.tws import wire
 from src.tws.orders import RISKY_FEATURES, ComboLeg, Contract, PlaceOrder, decode_place_order
 from testkit.firewall import running_firewall
-from testkit.plans import valid_plan, write_plan
+from testkit.plans import put_in_force, valid_plan
 from tests.helpers.simulator import running_simulator
 
 TODAY = date(2026, 2, 10)
@@ -408,7 +407,7 @@ def test_what_reaches_the_gateway_is_exactly_what_is_journalled_as_allowed(
         tmp_path_factory: pytest.TempPathFactory, orders: list[WireOrder], governor: bool,
         start: dict[str, int]) -> None:
     state = tmp_path_factory.mktemp("fw")
-    write_plan(state / PLAN_FILE, hard_limits={**valid_plan()["hard_limits"],
+    put_in_force(state, hard_limits={**valid_plan()["hard_limits"],
                                                "weekly_drawdown_governor_active": governor})
     held = {ACCOUNT: {s: float(q) for s, q in start.items() if q}}
     with running_simulator(positions=held) as sim, running_firewall(sim.port, state) as fw:

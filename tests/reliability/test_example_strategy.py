@@ -44,8 +44,8 @@ def test_an_order_within_the_plan_reaches_the_gateway(world, gateway):
 
 @pytest.mark.parametrize(("env", "refusal"), [
     ({"GAMEPLAN_PATH": None}, "no trading authority under the plan in force (strategy C)"),
-    ({"EXAMPLE_SYMBOL": "TSLA"}, "TSLA is not in the plan's symbols"),
-    ({"EXAMPLE_QUANTITY": "11"}, "quantity 11 is above hard_limits.max_single_position 10"),
+    ({"EXAMPLE_SYMBOL": "TSLA"}, "'TSLA' is not in the plan's symbols"),
+    ({"EXAMPLE_QUANTITY": "11"}, "would be 11, beyond hard_limits.max_single_position 10"),
 ])
 def test_the_gate_refuses_and_nothing_reaches_the_gateway(world, gateway, env, refusal):
     world.extra.update({k: v for k, v in env.items() if v is not None})

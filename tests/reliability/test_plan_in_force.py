@@ -18,7 +18,8 @@ from src.statefiles import PLAN_FILE, READY_FILE
 from testkit.plans import write_plan
 from tests.helpers.harness import Harness, honest_bot
 
-# Runs as BOT_COMMAND: writes argv[1]'s text into the file argv[2] names, then becomes the real bot.
+# Runs as BOT_COMMAND (BOT_READY=notify: it becomes the runtime): writes argv[1]'s text into the file
+# argv[2] names, then becomes the real bot.
 REWRITE_THEN_BOT = """
 import os, sys
 source, target = sys.argv[1], sys.argv[2]
@@ -39,7 +40,7 @@ def test_the_analyst_rewriting_the_plan_after_validation_does_not_change_what_ru
     validated = hashlib.sha256(plan.read_bytes()).hexdigest()
     no_trading = write_plan(world.tmp / "plans" / "other.json", strategy="C", symbols=[],
                             position_size_multiplier=0, key_levels={})
-    run = world.orchestrate(BOT_COMMAND=rewriting_bot(world.tmp, no_trading, str(plan)))
+    run = world.orchestrate(BOT_COMMAND=rewriting_bot(world.tmp, no_trading, str(plan)), BOT_READY="notify")
     assert run.code == 0, run.stderr  # strategy A was validated, and strategy A runs
     record = json.loads((world.state_dir / READY_FILE).read_text())
     assert record["gameplan_sha256"] == validated and record["strategy"] == "A"
@@ -49,7 +50,7 @@ def test_the_analyst_rewriting_the_plan_after_validation_does_not_change_what_ru
 
 def test_a_snapshot_changed_before_the_bot_reads_it_fails_the_run(world):
     other = write_plan(world.tmp / "plans" / "other.json", position_size_multiplier=0.5)
-    run = world.orchestrate(BOT_COMMAND=rewriting_bot(world.tmp, other, "SNAPSHOT"))
+    run = world.orchestrate(BOT_COMMAND=rewriting_bot(world.tmp, other, "SNAPSHOT"), BOT_READY="notify")
     assert run.code == 1
     assert "is not the plan the orchestrator validated" in run.record["reason"]
     assert running_bot(world.state_dir) is None
