@@ -6,8 +6,10 @@ baseline's median / this project's median in the same cell ("× slower than this
 
 The report is regenerated from data every time, except the hand-written reading between
 `<!-- reading:start -->` and `<!-- reading:end -->`, which is carried over from the file
-being replaced, and the gameplan section between `<!-- gameplan:start -->` and
-`<!-- gameplan:end -->`, which `python -m bench.gameplan` writes and this keeps as it is.
+being replaced, the gameplan section between `<!-- gameplan:start -->` and
+`<!-- gameplan:end -->`, which `python -m bench.gameplan` writes, and the order firewall's section
+between `<!-- firewall:start -->` and `<!-- firewall:end -->`, which `python -m bench.firewall`
+writes: this keeps both as they are.
 
 Partial reruns (`python -m bench --rerun NAME`, results in bench/results/NAME.json) started
 after the full run get a section each ("R1", "R2", … oldest first), and their figures replace
@@ -29,6 +31,7 @@ from bench.contenders import LABELS
 
 READING_START, READING_END = "<!-- reading:start -->", "<!-- reading:end -->"
 GAMEPLAN_START, GAMEPLAN_END = "<!-- gameplan:start -->", "<!-- gameplan:end -->"
+FIREWALL_START, FIREWALL_END = "<!-- firewall:start -->", "<!-- firewall:end -->"
 # scenario 1's variants of the container's Docker healthcheck (bench/env.py VARIANTS), in report order
 VARIANTS = {
     "sim": ("detection", "simulator healthcheck (1 s)",
@@ -462,6 +465,7 @@ def render(results: dict[str, Any], plot_path: Path | None, out_path: Path,
     if errors:
         parts += ["## Runs that failed", "", *[f"* {e}" for e in errors], ""]
     parts += _previous_gameplan_section(out_path)
+    parts += _previous_firewall_section(out_path)
     parts += ["## Reading", "", READING_START, _previous_reading(out_path), READING_END, ""]
     return "\n".join(parts)
 
@@ -923,11 +927,20 @@ def _section_8(s8: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
 
 def _previous_gameplan_section(out_path: Path) -> list[str]:
     """The section `python -m bench.gameplan` wrote (markers included), or nothing."""
+    return _previous_section(out_path, GAMEPLAN_START, GAMEPLAN_END)
+
+
+def _previous_firewall_section(out_path: Path) -> list[str]:
+    """The section `python -m bench.firewall` wrote (markers included), or nothing."""
+    return _previous_section(out_path, FIREWALL_START, FIREWALL_END)
+
+
+def _previous_section(out_path: Path, start: str, end: str) -> list[str]:
     try:
         text = out_path.read_text(encoding="utf-8")
     except OSError:
         return []
-    match = re.search(re.escape(GAMEPLAN_START) + r".*?" + re.escape(GAMEPLAN_END), text, re.DOTALL)
+    match = re.search(re.escape(start) + r".*?" + re.escape(end), text, re.DOTALL)
     return [match.group(0), ""] if match else []
 
 

@@ -100,6 +100,7 @@ class Bot:
         self._stop = asyncio.Event()
         self._dropped = asyncio.Event()
         self._record: dict[str, Any] | None = None
+        self._record_stale = False  # the last write of the readiness record failed: retried each heartbeat
 
     def connection_state(self) -> str:
         return self.broker.state if self.broker.ib.isConnected() else RECONNECTING
@@ -150,8 +151,27 @@ class Bot:
     def _on_state(self, state: str, reason: str) -> None:
         if self._record is not None:
             self._record.update(connection=state, connection_reason=reason, connection_since=utc_now())
-            write_atomic(self.ready_file, json.dumps(self._record))
+            self._write_record()
         notify(f"STATUS={state}: {reason}; strategy {self.plan.strategy}")
+
+    def _write_record(self) -> None:
+        """The readiness record, or none at all: a record that cannot be rewritten (a full disk) is removed,
+        so no reader takes its stale connection state for the present one; the heartbeat writes it again.
+        Never raises: the connection's own handling (a resync) must go on."""
+        try:
+            write_atomic(self.ready_file, json.dumps(self._record))
+            self._record_stale = False
+        except OSError as exc:
+            if not self._record_stale:
+                log.error("Cannot write the readiness record %s (%s): removed until it can be written again, so "
+                          "--status and the supervisor do not read a stale connection state", self.ready_file,
+                          exc.strerror or exc)
+            self._record_stale = True
+            try:
+                self.ready_file.unlink(missing_ok=True)
+            except OSError as unlink_error:
+                log.error("Cannot remove the stale readiness record %s: %s", self.ready_file,
+                          unlink_error.strerror or unlink_error)
 
     async def _serve(self) -> None:
         while not self._stop.is_set():
@@ -166,6 +186,8 @@ class Bot:
                 await self._reconnect()
                 continue
             await self.broker.heartbeat(min(self.args.heartbeat_timeout, self.args.heartbeat))
+            if self._record_stale:
+                self._write_record()
             farms = f", broken farms {','.join(sorted(self.broker.broken_farms))}" if self.broker.broken_farms else ""
             log.info("heartbeat: connection=%s (%s), strategy %s, orders placed %d, refused %d%s",
                      self.broker.state, self.broker.state_reason, self.plan.strategy, self.gate.placed,

@@ -12,10 +12,10 @@
 Data-farm notices (2103/2105/2157 broken, 2104/2106/2158 OK) are tracked and shown but do
 not pause trading: orders go to the order server, not to a data farm.
 
-`StrategyAPI` is all a strategy gets: reads (accounts, positions, open orders, contract
-qualification, market data and history) and `place_order` / `cancel_order` through the
-`TradingGate`. It hands out no `IB`. Code in the same process that sets out to get around it
-can (Python has no walls): the gate stops mistakes; IBC's read-only API is the hard stop.
+`StrategyAPI` is what a strategy gets: ib_async's `IB` itself (`api.ib`), helpers for reads
+(accounts, positions, open orders, contract qualification, market data and history), and
+`place_order` / `cancel_order`, checked early by the `TradingGate` (the firewall's rules on the bot's
+own view). The guarantee is the order firewall's, at the wire (docs/BOTS.md).
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ FARM_BROKEN = frozenset({2103, 2105, 2157})
 FARM_OK = frozenset({2104, 2106, 2158})
 CLIENT_ID_IN_USE = 326
 STABLE_AFTER = 60.0  # a connection that stayed up this long resets the reconnect backoff
+RESYNC_FIRST_DELAY, RESYNC_MAX_DELAY = 1.0, 30.0  # a failed resync is retried after 1, 2, 4... 30 s
+RESYNC_FAILED = "resync after restore failed"
 
 
 class ClientIdInUse(ConnectionError):
@@ -163,19 +165,29 @@ class Broker:
             self._resync = loop.create_task(self.resync(data_lost))
 
     async def resync(self, data_lost: bool = False) -> None:
-        """Positions and open orders again, then `connected`: trading resumes only on fresh data."""
-        try:
-            await asyncio.wait_for(asyncio.gather(self.ib.reqPositionsAsync(), self.ib.reqOpenOrdersAsync()),
-                                   self.connect_timeout)
-        except (asyncio.TimeoutError, ConnectionError) as exc:
-            self._set(DEGRADED, f"resync after restore failed ({type(exc).__name__}): trading stays paused")
-            return
+        """Positions and open orders again, then `connected`: trading resumes only on fresh data. A resync
+        that times out is retried with capped exponential backoff while the session is open and nothing
+        newer (1100 again, a drop) took over; trading stays paused meanwhile, and says why."""
+        delay = RESYNC_FIRST_DELAY
+        while True:
+            try:
+                await asyncio.wait_for(asyncio.gather(self.ib.reqPositionsAsync(), self.ib.reqOpenOrdersAsync()),
+                                       self.connect_timeout)
+                break
+            except (asyncio.TimeoutError, ConnectionError) as exc:
+                self._set(DEGRADED, f"resync after restore failed ({type(exc).__name__}): retried with backoff, "
+                          "trading stays paused")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RESYNC_MAX_DELAY)
+            if not self.ib.isConnected() or not self.state_reason.startswith(RESYNC_FAILED):
+                return  # the session dropped (its reconnect resyncs) or a newer state took over
         if data_lost:
             log.warning("Gateway restored with data lost (1101): market data subscriptions must be renewed")
         self._set(CONNECTED, "restored and resynced")
 
     async def heartbeat(self, timeout: float) -> bool:
-        """An API round trip (reqCurrentTime); a timeout marks the connection degraded."""
+        """An API round trip (reqCurrentTime); a timeout marks the connection degraded. A good round trip
+        after a frozen API, or while a failed resync waits for its next attempt, resyncs now."""
         if not self.ib.isConnected():
             return False
         try:
@@ -185,6 +197,8 @@ class Broker:
             return False
         if self.state == DEGRADED and self.state_reason.startswith("the API did not answer"):
             await self.resync()
+        elif self.state == DEGRADED and self.state_reason.startswith(RESYNC_FAILED):
+            self._start_resync(data_lost=False)
         return True
 
     def disconnect(self) -> None:

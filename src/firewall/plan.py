@@ -19,9 +19,11 @@ from datetime import date
 from pathlib import Path
 
 from src.firewall.rules import Authority
-from src.gameplan.loader import GameplanError, check_emergency, check_today, parse_gameplan, read_gameplan_bytes
+from src.gameplan.loader import (
+    GameplanError, check_emergency, check_today, parse_gameplan, read_gameplan_bytes, trading_date,
+)
 from src.gameplan.schema import Gameplan
-from src.statefiles import PLAN_SHA256_FILE
+from src.statefiles import PLAN_FILE, PLAN_SHA256_FILE
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,13 @@ class PlanWatcher:
         except Exception as error:  # fail closed on anything unforeseen
             self.current = InForce(None, f"plan in force not readable: {type(error).__name__}: {error}")
         return self.current != before
+
+
+def plan_in_force_now(state_dir: Path, today: Callable[[], date] = trading_date) -> InForce:
+    """The plan in force in `state_dir` as the firewall reads it, once (for --status and an adoption)."""
+    watcher = PlanWatcher(state_dir / PLAN_FILE, today)
+    watcher.poll()
+    return watcher.current
 
 
 def _stamp(path: Path) -> tuple[int, ...]:

@@ -14,7 +14,10 @@ Readiness comes one of two ways (BOT_READY):
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -38,15 +41,70 @@ READY_BY = ("api", "notify")  # BOT_READY's choices (see the module's docstring)
 START_TIME_SLACK = 0.05  # seconds: psutil's create_time is exact to the clock tick (10 ms)
 
 
-def record_process(state_dir: Path, proc: subprocess.Popen[bytes], command: Sequence[str]) -> None:
-    """state/bot_process.json: the process just started, for every later `running_bot`."""
+def record_process(state_dir: Path, proc: subprocess.Popen[bytes], command: Sequence[str],
+                   log_path: Path | None = None) -> None:
+    """state/bot_process.json: the process just started, for every later `running_bot` (and its log, for a
+    supervisor that adopts it)."""
     try:
         created = psutil.Process(proc.pid).create_time()
     except psutil.Error:
         created = time.time()
     write_atomic(state_dir / BOT_PROCESS_FILE, json.dumps(
-        {"pid": proc.pid, "create_time": created, "command": Path(command[0]).name if command else ""}) + "\n",
-        mode=0o600)
+        {"pid": proc.pid, "create_time": created, "command": Path(command[0]).name if command else "",
+         "log": str(log_path) if log_path else None}) + "\n", mode=0o600)
+
+
+class AdoptedProcess:
+    """A bot this process did not start (a relaunched supervisor adopts it): what the supervisor uses of a
+    Popen (pid, poll, wait, terminate, kill, returncode), over psutil. Not our child, so its exit code is
+    unknown: -1."""
+
+    UNKNOWN = -1
+
+    def __init__(self, pid: int, log: Path | None = None) -> None:
+        self.pid, self.log = pid, log
+        self.returncode: int | None = None
+        self._process = psutil.Process(pid)
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                alive = self._process.is_running() and self._process.status() != psutil.STATUS_ZOMBIE
+            except psutil.Error:
+                alive = False
+            if not alive:
+                self.returncode = self.UNKNOWN
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        try:
+            code = self._process.wait(timeout)
+        except psutil.TimeoutExpired:
+            raise subprocess.TimeoutExpired(str(self.pid), timeout or 0.0) from None
+        except psutil.Error:
+            code = None
+        self.returncode = code if isinstance(code, int) else self.UNKNOWN
+        return self.returncode
+
+    def terminate(self) -> None:
+        with contextlib.suppress(psutil.Error):
+            self._process.terminate()
+
+    def kill(self) -> None:
+        with contextlib.suppress(psutil.Error):
+            self._process.kill()
+
+
+def adopt(state_dir: Path) -> AdoptedProcess | None:
+    """The running bot the orchestrator recorded starting, as a process to supervise; None when there is none."""
+    pid = recorded_bot(state_dir)
+    if pid is None:
+        return None
+    log = (read_json_object(state_dir / BOT_PROCESS_FILE) or {}).get("log")
+    try:
+        return AdoptedProcess(pid, Path(log) if isinstance(log, str) else None)
+    except psutil.Error:
+        return None
 
 
 def recorded_bot(state_dir: Path) -> int | None:
@@ -114,7 +172,7 @@ def start_bot(
         except OSError as exc:
             return BotStart(False, None, f"cannot execute bot command {command[0]!r}: {exc.strerror or exc}")
         try:
-            record_process(state_dir, proc, command)
+            record_process(state_dir, proc, command, log_path)
             handshake = client_id if ready_by == "api" else None
             return _await_ready(proc, listener, state_dir, ready_timeout, handshake, time.time())
         except BaseException:  # interrupted (SIGTERM mid-start): never leave a half-started bot
@@ -156,15 +214,32 @@ def _await_ready(proc: subprocess.Popen[bytes], listener: NotifyListener, state_
             return BotStart(True, int(record["pid"]), "ready", record, proc)
 
 
-def stop_process(proc: subprocess.Popen[bytes], grace: float = 10.0) -> int | None:
-    """SIGTERM, a bounded wait, then SIGKILL. Returns the exit code."""
+def stop_process(proc: Any, grace: float = 10.0) -> int | None:
+    """SIGTERM, a bounded wait, then SIGKILL; to the bot's whole process group when it leads one (the
+    orchestrator starts it in a session of its own: a wrapper and its child both get the signal). Returns
+    the exit code. `proc` is a Popen or an AdoptedProcess."""
     if proc.poll() is None:
-        proc.terminate()
+        _signal(proc, signal.SIGTERM)
         try:
-            return proc.wait(timeout=grace)
+            return int(proc.wait(timeout=grace))
         except subprocess.TimeoutExpired:
-            proc.kill()
-    return proc.wait()
+            _signal(proc, signal.SIGKILL)
+    return int(proc.wait())
+
+
+def _signal(proc: Any, signum: signal.Signals) -> None:
+    try:
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, signum)
+            return
+    except ProcessLookupError:
+        return
+    except OSError:
+        pass
+    if signum == signal.SIGTERM:
+        proc.terminate()
+    else:
+        proc.kill()
 
 
 def tail(path: Path, lines: int = 15, max_bytes: int = 16384) -> str:

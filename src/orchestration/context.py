@@ -44,7 +44,8 @@ class StartupContext:
     strategy_c_reason: str | None = None
     bot_pid: int | None = None
     bot_log: Path | None = None
-    bot_process: Any = None  # the bot's Popen, kept for --supervise
+    bot_process: Any = None  # the bot's Popen (or bot.AdoptedProcess), kept for --supervise
+    adopted: bool = False  # a relaunched --supervise took over the running bot instead of starting one
     error_message: str | None = None
     retry_after: datetime | None = None  # failed inside IBKR's reset window: a retry is worth it after this (UTC)
 
@@ -60,6 +61,7 @@ class Services:
     generate_strategy_c: Callable[[Path], Any]
     start_bot: Callable[..., botproc.BotStart]
     running_bot: Callable[[Path], int | None]
+    adopt_bot: Callable[[Path], Any] = botproc.adopt  # --supervise relaunched: the recorded bot, Popen-like
     clock: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = lambda: datetime.now(UTC)  # wall clock, for IBKR's reset windows
     sleep: Callable[[float], object] = time.sleep  # a long wait of the start-up's (GATEWAY_LOGIN_HOURS)

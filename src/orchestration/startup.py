@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from src.broker.strategy import PrerequisiteError, load_strategy
+from src.firewall.plan import plan_in_force_now
 from src.orchestration import bot as botproc
 from src.orchestration import exitcodes, ibc
 from src.orchestration.config import REPO_ROOT, OrchestrationConfig
@@ -42,7 +43,8 @@ __all__ = ["FINAL", "OUTCOMES", "TERMINAL", "TRANSITIONS", "Services", "StartupC
 _ = frozenset
 TRANSITIONS: dict[StartupState, Row] = {
     S.INITIALIZING: Row("_initialize", _({S.GATEWAY_STARTING, S.DOCKER_UNAVAILABLE, S.ALREADY_RUNNING,
-                                          S.CONFIG_INVALID})),
+                                          S.CONFIG_INVALID, S.ADOPTING})),
+    S.ADOPTING: Row("_adopt", _({S.BOT_RUNNING, S.NOT_ADOPTED, S.ALREADY_RUNNING, S.DOCKER_UNAVAILABLE})),
     S.GATEWAY_STARTING: Row("_start_gateway", _({S.GATEWAY_WAITING, S.DOCKER_UNAVAILABLE, S.FAILURE,
                                                  S.GATEWAY_LOGIN_FAILED, S.LOGIN_BUDGET_SPENT,
                                                  S.LOGIN_BUDGET_STILL_SPENT})),
@@ -58,12 +60,13 @@ TRANSITIONS: dict[StartupState, Row] = {
     S.BOT_RUNNING: Row("_finalize", _({S.SUCCESS})),
     **{state: Row(None, _({S.FAILURE})) for state in (
         S.GATEWAY_TIMEOUT, S.GATEWAY_LOGIN_FAILED, S.BOT_START_FAILED, S.DOCKER_UNAVAILABLE, S.ALREADY_RUNNING,
-        S.CONFIG_INVALID, S.WRONG_ACCOUNT, S.LOGIN_BUDGET_SPENT, S.LOGIN_BUDGET_STILL_SPENT)},
+        S.CONFIG_INVALID, S.WRONG_ACCOUNT, S.LOGIN_BUDGET_SPENT, S.LOGIN_BUDGET_STILL_SPENT, S.NOT_ADOPTED)},
 }
 FINAL = {S.SUCCESS: "the bot is running: exit 0, or 2 under Strategy C (no trading)",
          S.FAILURE: "nothing is trading: exit 1 (or as below), the reason journalled and alerted"}
 OUTCOMES: dict[StartupState, Outcome] = {
     S.ALREADY_RUNNING: Outcome(exitcodes.FAILURE, exitcodes.FAILURE, alert=False),
+    S.NOT_ADOPTED: Outcome(exitcodes.FAILURE, exitcodes.FAILURE, alert=True),
     S.CONFIG_INVALID: Outcome(exitcodes.FAILURE, exitcodes.CONFIG, alert=True),
     # the credentials or TRADING_MODE/EXPECTED_ACCOUNTS are wrong: a restart logs in to the same account
     S.WRONG_ACCOUNT: Outcome(exitcodes.FAILURE, exitcodes.CONFIG, alert=True),
@@ -97,6 +100,8 @@ class StartupOrchestrator(StartupSteps):
         cfg = self.config
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         pid = self.services.running_bot(cfg.state_dir)
+        if pid is not None and self.supervise:
+            return S.ADOPTING  # a supervisor that died (or was killed) left its bot: take it over, not refuse
         if pid is not None:
             return self._fail(f"the bot is already running (PID {pid}): nothing was restarted; stop it first "
                               "(python -m src.orchestration.shutdown) to start afresh", S.ALREADY_RUNNING)
@@ -108,6 +113,39 @@ class StartupOrchestrator(StartupSteps):
             return self._fail(f"BOT_STRATEGY: {exc}", S.CONFIG_INVALID)
         return self._docker(lambda: log.info("Docker Engine %s answering", self._wait_for_docker())) \
             or S.GATEWAY_STARTING
+
+    def _adopt(self) -> StartupState:
+        """Take over the running bot this configuration started, once the Gateway answers for the right
+        account; its plan in force is what the firewall enforces. Anything doubtful: the operator decides."""
+        cfg, ctx = self.config, self.context
+        pid = self.services.running_bot(cfg.state_dir)
+        proc = self.services.adopt_bot(cfg.state_dir)
+        if proc is None or proc.pid != pid:  # e.g. the runtime started by hand: not ours to take over
+            return self._fail(f"the bot is already running (PID {pid}), not started by this configuration's "
+                              "orchestrator: nothing was restarted; stop it first (python -m "
+                              "src.orchestration.shutdown) to start afresh", S.ALREADY_RUNNING)
+        state = self._docker(self.services.docker.inspect, "the running bot cannot be adopted")
+        if isinstance(state, StartupState):
+            return state
+        probe = self.services.health.check_handshake()
+        problems = [] if state is not None and state.up else [
+            f"the Gateway container is {'absent' if state is None else state.describe()}"]
+        if not probe.ok:
+            problems.append(f"the Gateway's API does not answer ({probe.describe()})")
+        elif (wrong := account_problem(probe.accounts, cfg.trading_mode, cfg.expected_accounts)):
+            problems.append(wrong)
+        if problems:
+            return self._fail(f"the bot is running (PID {proc.pid}) but was not adopted: "
+                              f"{'; '.join(problems)}; nothing was touched: check it, or stop it "
+                              "(python -m src.orchestration.shutdown) to start afresh", S.NOT_ADOPTED)
+        in_force = plan_in_force_now(cfg.state_dir)
+        if in_force.authority is None or not in_force.authority.authorized:
+            ctx.strategy_c_reason = f"adopted under {in_force.reason}"
+        ctx.bot_pid, ctx.bot_process, ctx.adopted, ctx.bot_log = proc.pid, proc, True, proc.log
+        self.journal.update(adopted={"bot_pid": proc.pid, "plan": in_force.reason})
+        log.warning("Supervisor relaunched: adopting the running bot (PID %d) and the Gateway (%s); %s", proc.pid,
+                    probe.describe(), in_force.reason)
+        return S.BOT_RUNNING
 
     def _start_gateway(self) -> StartupState:
         docker = self.services.docker
@@ -212,8 +250,9 @@ class StartupOrchestrator(StartupSteps):
     def _finalize(self) -> StartupState:
         ctx = self.context
         mode = f"STRATEGY C (no trading): {ctx.strategy_c_reason}" if ctx.strategy_c_reason else "validated gameplan"
-        self.alert("warning" if ctx.strategy_c_reason else "info",
-                   f"Trading system up: bot PID {ctx.bot_pid} on {mode}",
+        what = (f"Supervisor relaunched: adopted the running bot PID {ctx.bot_pid} (not restarted) on {mode}"
+                if ctx.adopted else f"Trading system up: bot PID {ctx.bot_pid} on {mode}")
+        self.alert("warning" if ctx.strategy_c_reason or ctx.adopted else "info", what,
                    fields={"gameplan": str(ctx.gameplan_path), "bot log": str(ctx.bot_log)})
         return S.SUCCESS
 

@@ -23,6 +23,8 @@ class StartupState(Enum):
     BOT_START_FAILED = "bot_start_failed"
     DOCKER_UNAVAILABLE = "docker_unavailable"
     ALREADY_RUNNING = "already_running"  # the bot is up: nothing to do, nobody to alert
+    ADOPTING = "adopting"  # --supervise relaunched with our bot running: take it over, after checks
+    NOT_ADOPTED = "not_adopted"  # our bot runs but the Gateway or the plan does not check out: operator needed
     CONFIG_INVALID = "config_invalid"  # e.g. BOT_STRATEGY does not import
     WRONG_ACCOUNT = "wrong_account"  # logged in, but not to what TRADING_MODE / EXPECTED_ACCOUNTS say
     GATEWAY_LOGIN_FAILED = "gateway_login_failed"  # IBC says a human must act: never restarted

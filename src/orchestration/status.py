@@ -35,7 +35,7 @@ from src.orchestration.logins import LoginBudget
 from src.orchestration.resetwindows import ResetWindow, new_york_time, next_window, next_window_end
 from src.redaction import redact
 from src.firewall.decisions import read_recent
-from src.firewall.plan import PlanWatcher
+from src.firewall.plan import plan_in_force_now
 from src.statefiles import (
     FIREWALL_DECISIONS_FILE, PLAN_FILE, SUPERVISOR_LOG, firewall_session_since, read_ready_record,
 )
@@ -107,9 +107,8 @@ def _session_record(config: OrchestrationConfig, pid: int | None) -> dict[str, A
     since = firewall_session_since(config.state_dir, config.bot_client_id)
     if pid is None:
         return None
-    watcher = PlanWatcher(config.state_dir / PLAN_FILE, schedule.trading_date)
-    watcher.poll()
-    authority = watcher.current.authority
+    in_force = plan_in_force_now(config.state_dir)
+    authority = in_force.authority
     return {"pid": pid if since is not None else None,
             "started_at": datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds") if since else None,
             "connection": "connected" if since is not None else "disconnected",
@@ -119,7 +118,7 @@ def _session_record(config: OrchestrationConfig, pid: int | None) -> dict[str, A
             "plan_date": authority.trading_date.isoformat() if authority else None,
             "strategy": authority.strategy if authority else None,
             "trading_authorized": authority.authorized if authority else False,
-            "gameplan_sha256": watcher.current.sha256, "gameplan": str(config.state_dir / PLAN_FILE)}
+            "gameplan_sha256": in_force.sha256, "gameplan": str(config.state_dir / PLAN_FILE)}
 
 
 def _plan(ready: dict[str, Any] | None, *, in_force: bool) -> dict[str, Any] | None:

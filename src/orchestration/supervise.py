@@ -59,6 +59,7 @@ class Supervisor:
         self.run_id = orch.journal.run_id  # the start-up's run: supervision is its last phase
         self.run = RunJournal(cfg.state_dir, run_id=self.run_id)
         self.failure_alerted = False
+        self.crashed = False  # an unforeseen exception ended supervision
         self.deferred = False  # the due daily cycle waits for the Gateway (recorded once)
         self.watch = GatewayWatch(
             docker=self.services.docker, health=self.services.health, logins=orch.logins,
@@ -99,13 +100,25 @@ class Supervisor:
         failure: str | None = None
         try:
             while not orch.stop.is_set() and failure is None:
-                failure = self.turn()
-                orch.wake.wait(self._sleep_for())
-                orch.wake.clear()
+                failure = self._turn_or_crash()
+                if failure is None:
+                    orch.wake.wait(self._sleep_for())
+                    orch.wake.clear()
         finally:
             if self.watcher is not None:
                 self.watcher.close()
         return self._end(failure)
+
+    def _turn_or_crash(self) -> str | None:
+        """A turn; an exception nobody foresaw ends supervision as a failure (journalled, alerted, the bot
+        stopped: exit 1 promises nothing trades, and systemd starts the service afresh), never silently."""
+        try:
+            return self.turn()
+        except Exception as exc:  # the last line of defence: one sentence, the traceback in the log only
+            log.error("Supervisor crashed: %s", self.orch.redact(f"{type(exc).__name__}: {exc}"), exc_info=True)
+            self.record("crashed", f"{type(exc).__name__}: {exc}")
+            self.crashed = True
+            return f"the supervisor crashed ({type(exc).__name__}: {exc}): the bot was stopped"
 
     def turn(self) -> str | None:
         """One look at everything; the reason to end supervision with exit 1, or None."""
@@ -262,9 +275,11 @@ class Supervisor:
             self.alert("info", f"Trading system stopped ({reason})")
         else:
             orch.stop_started_bot()  # exit 1 promises nothing trades
-            reason, code, outcome = failure, exitcodes.FAILURE, "bot_died"
+            reason, code = failure, exitcodes.FAILURE
+            outcome = "supervisor_crashed" if self.crashed else "bot_died"
             if not self.failure_alerted:
-                self.alert("critical", reason, title="Bot DIED: systemd restarts the service")
+                self.alert("critical", reason, title="Supervisor CRASHED: systemd restarts the service"
+                           if self.crashed else "Bot DIED: systemd restarts the service")
         self.record(outcome, reason)
         log.log(logging.INFO if code == exitcodes.SUCCESS else logging.ERROR, "Supervision ended: %s",
                 orch.redact(reason))

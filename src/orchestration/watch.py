@@ -43,7 +43,9 @@ from src.orchestration.resetwindows import ResetWindow, new_york_time, next_wind
 
 log = logging.getLogger(__name__)
 
-HEALTHY = frozenset({"connected", "degraded"})  # degraded: slow heartbeat, still connected (the gate decides)
+# Only `connected` is trading-ready: `degraded` (1100, a frozen API, a failed resync) is a pause like any other,
+# alerted once it lasts GATEWAY_DOWN_ALERT_AFTER outside a reset window.
+HEALTHY = frozenset({"connected"})
 LOOK_EVERY = 5.0  # during an outage: how often IBC's log and the API are looked at again
 DEFERRED_LOOK_EVERY = 60.0  # a restart waiting for GATEWAY_LOGIN_HOURS: a look a minute is enough
 DOWN, TWOFA, OPERATOR, DEFERRED = "gateway-down", "gateway-2fa", "gateway-operator", "gateway-deferred"

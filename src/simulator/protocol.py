@@ -49,6 +49,8 @@ MIN_VERSION_SIZE_RULES = 164
 #: "no value" for a double, as TWS sends it
 UNSET_DOUBLE = "1.7976931348623157E308"
 
+_LENGTH = struct.Struct(">I")
+
 
 async def read_payload(reader: asyncio.StreamReader) -> bytes:
     """Read one frame and return its payload (raises IncompleteReadError on EOF)."""
@@ -165,6 +167,22 @@ def tick_size(req_id: str, tick_type: int, size: float) -> bytes:
 
 def tick_string(req_id: str, tick_type: int, value: str) -> bytes:
     return encode(46, 6, req_id, tick_type, value)
+
+
+#: tick type of a burst's ticks (4: last price)
+BURST_TICK_TYPE = 4
+
+
+def burst_ticks(req_id: int, first: int, last: int) -> list[bytes]:
+    """Ticks ``first``..``last`` of a market-data burst (`GatewaySimulator.stream_ticks`): tickPrice (1)
+    for ``req_id``, tick type 4 (last), price ``100.00 + (seq mod 1000) / 100``, size ``seq``, no
+    attributes: ``tick_price``'s layout, the price always with two decimals, formatted in one step for speed."""
+    frames = []
+    for seq in range(first, last + 1):
+        cents = seq % 1000
+        data = f"1\0{6}\0{req_id}\0{BURST_TICK_TYPE}\0{100 + cents // 100}.{cents % 100:02d}\0{seq}\0{0}\0".encode()
+        frames.append(_LENGTH.pack(len(data)) + data)
+    return frames
 
 
 def tick_snapshot_end(req_id: str) -> bytes:

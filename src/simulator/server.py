@@ -21,6 +21,9 @@ keeps serving what the Gateway knows itself, requests for IB's servers wait),
 accept, as socat does in front of a Gateway that is down). ``outage_after`` and
 ``outage_for`` run one of these as a timed outage after login. What reached the
 Gateway: ``orders`` (every placeOrder, one INFO line each) and ``positions``.
+
+For benchmarks, ``stream_ticks`` sends one connected client a market-data burst:
+numbered tickPrice messages, as fast as its connection takes them.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ TWOFA_TIMEOUT_EXIT = 87
 # Utils.logError frames an error in lines of 79 '!' without a timestamp (Utils.java:113-115).
 ERROR_BANNER = "!" * 79
 DEFAULT_ACCOUNTS = ("DU123456", "DU234567")
+STREAM_BATCH = 500  # ticks per write of a market-data burst (stream_ticks)
 
 log = logging.getLogger(__name__)
 #: ``extra`` for a line IBC's scripts print without a timestamp (see ``__main__``'s formatter)
@@ -86,7 +90,8 @@ class GatewaySimulator:
     * ``existing-session``: the "Existing session detected" dialog, left for a human
       (ExistingSessionDetectedAction=manual); never logged in.
 
-    Once logged in it serves clients as ``mode`` says. Orders fill as ``fills`` says
+    Once logged in it serves clients as ``mode`` says (``stream_ticks`` adds a market-data
+    burst to one client's session, for a benchmark). Orders fill as ``fills`` says
     (``immediate``, ``marketable`` or ``never``: see ``market.fill_price``), against
     accounts that may start with ``positions`` ({account: {symbol: shares}}). With
     ``outage_after``, ``outage_for`` seconds of ``outage_kind`` begin that many seconds
@@ -244,6 +249,46 @@ class GatewaySimulator:
 
     def open_api(self) -> None:
         self._call(self._open_api)
+
+    # --- a market-data burst (benchmarks) -----------------------------------------------------
+
+    def stream_ticks(self, client_id: int, count: int, req_id: int = 1) -> concurrent.futures.Future[int]:
+        """Send the session of ``client_id`` ``count`` tick messages as fast as its connection takes them.
+
+        Tick ``seq`` (1 to ``count``, in order) is a tickPrice for ``req_id`` (whether or not the client
+        asked for market data), tick type 4 (last), price ``100.00 + (seq mod 1000) / 100`` and size
+        ``seq``: the sizes let a client check that none was lost or reordered (see
+        ``protocol.burst_ticks``). They are written in batches of ``STREAM_BATCH`` frames, waiting
+        between batches until the socket's buffer has drained (while frozen they are held, like every
+        frame). Callable from any thread while the simulator serves; returns at once a future of the
+        count sent, done once the last tick has been handed to the socket, or failed with LookupError
+        (no session has that client id) or ConnectionError (the connection closed first). On the
+        simulator's own loop, await ``asyncio.wrap_future`` of it. Nothing else changes: no request
+        starts a burst, and a simulator never asked for one never sends one.
+        """
+        if count < 0:
+            raise ValueError(f"count must not be negative, not {count}")
+        loop = self._loop
+        if loop is None or loop.is_closed() or not loop.is_running():
+            raise RuntimeError("the simulator is not serving")
+        return asyncio.run_coroutine_threadsafe(self._stream_ticks(client_id, count, req_id), loop)
+
+    async def _stream_ticks(self, client_id: int, count: int, req_id: int) -> int:
+        conn = next((c for c in list(self._conns) if c.session is not None and c.session.client_id == client_id),
+                    None)
+        if conn is None:
+            raise LookupError(f"no API session with client id {client_id}")
+        log.info("API: client %d: a burst of %d ticks (req id %d) begins", client_id, count, req_id)
+        sent = 0
+        while sent < count:
+            if conn.writer.is_closing():
+                raise ConnectionError(f"client {client_id} closed its connection after {sent} of {count} ticks")
+            last = min(count, sent + STREAM_BATCH)
+            conn.send(protocol.burst_ticks(req_id, sent + 1, last))
+            sent = last
+            await conn.writer.drain()
+        log.info("API: client %d: a burst of %d ticks (req id %d) sent", client_id, count, req_id)
+        return sent
 
     async def serve(self, stop: asyncio.Event) -> None:
         """Bind, log in as ``login_outcome`` says, serve until ``stop`` is set (or IBC exits), close all."""

@@ -31,6 +31,8 @@ class Harness:
         self.bot_result: BotStart | None = None  # None: an honest bot, ready on the plan it was given
         self.bot_process = None  # the honest bot's process, when a test gives it a real one
         self.running_bot_pid: int | None = None
+        self.adoptable = None  # what services.adopt_bot returns: the recorded bot, Popen-like (None: none)
+        self.supervise = False  # the run is `--supervise` (its exit codes, adopting a running bot)
         # The wall clock the run sees (IBKR's reset windows): a Tuesday 15:00 New York, outside every
         # default window, so a test's outcome never depends on the hour it runs at.
         self.now = datetime(2026, 12, 1, 20, 0, tzinfo=UTC)
@@ -54,9 +56,9 @@ class Harness:
             docker=self.docker, health=self.health, alerts=AlertQueue(self.notifier),  # type: ignore[arg-type]
             evaluate_gameplan=evaluate_gameplan, generate_strategy_c=generate_strategy_c,
             start_bot=self._start_bot, running_bot=lambda state_dir: self.running_bot_pid,
-            now=lambda: self.now,
+            adopt_bot=lambda state_dir: self.adoptable, now=lambda: self.now,
         )
-        return StartupOrchestrator(self.config, services, RunJournal(self.config.state_dir))
+        return StartupOrchestrator(self.config, services, RunJournal(self.config.state_dir), supervise=self.supervise)
 
     def run(self) -> int:
         self.last = self.orchestrator()

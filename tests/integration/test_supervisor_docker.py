@@ -235,3 +235,28 @@ def test_a_killed_firewall_is_alerted_started_again_and_the_gateway_is_not_touch
     assert len((stack.state_dir / LOGINS_FILE).read_text().splitlines()) == 1  # the start-up's create only
     events = [d["event"] for d in decisions(stack)]
     assert {"firewall_down", "firewall_started", "firewall_back"} <= set(events)
+
+
+def test_a_killed_supervisor_relaunched_adopts_its_bot_and_the_gateway_and_says_so_once(stack):
+    """SIGKILL (an OOM kill, a crash the process cannot catch) orphans the bot; the relaunch (systemd's
+    Restart=, the Windows task) takes it over instead of refusing with ALREADY_RUNNING in a silent loop."""
+    proc = supervise(stack)
+    bot, gateway_started = running_bot(stack.state_dir), started_at(stack)
+    assert bot is not None
+    proc.kill()
+    proc.wait(timeout=10)
+    assert running_bot(stack.state_dir) == bot  # orphaned, still running
+    before, supervising = len(stack.hook.received), [d["event"] for d in decisions(stack)].count("supervising")
+    again = stack.launch("--supervise", **QUIET)
+    wait_until(lambda: again.poll() is not None or [d["event"] for d in decisions(stack)].count("supervising")
+               > supervising, 60, "the relaunched supervisor to take over")
+    assert again.poll() is None, again.stderr.read() if again.stderr else ""
+    wait_until(lambda: any("adopted the running bot" in a for a in alerts(stack, before)), 10, "the adoption's alert")
+    said = alerts(stack, before)
+    assert sum(f"adopted the running bot PID {bot}" in a for a in said) == 1
+    assert running_bot(stack.state_dir) == bot and started_at(stack) == gateway_started  # nothing restarted
+    assert len((stack.state_dir / LOGINS_FILE).read_text().splitlines()) == 1  # no new login
+    stop(again)
+    assert running_bot(stack.state_dir) is None  # the adopted bot is stopped with the supervisor
+    adopted = [r for r in read_runs(stack.state_dir) if r.get("adopted")]
+    assert [r["adopted"]["bot_pid"] for r in adopted] == [bot]

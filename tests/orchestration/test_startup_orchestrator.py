@@ -33,8 +33,9 @@ def test_the_real_table_passes_its_definition_check_and_every_state_is_in_it_or_
     (lambda t: t.update({StartupState.BOT_RUNNING: Row("_finalize", frozenset())}), "dead end"),
     (lambda t: t.update({StartupState.BOT_RUNNING: Row("_no_such_handler", frozenset({StartupState.SUCCESS}))}),
      "no handler _no_such_handler"),
-    (lambda t: t.update({StartupState.BOT_STARTING: Row("_start_bot", frozenset({StartupState.BOT_START_FAILED}))}),
-     "BOT_RUNNING is unreachable"),
+    (lambda t: t.update({StartupState.GAMEPLAN_LOADING: Row("_load_gameplan",
+                                                             frozenset({StartupState.GAMEPLAN_MISSING}))}),
+     "GAMEPLAN_INVALID is unreachable"),
     (lambda t: t.update({StartupState.SUCCESS: Row(None, frozenset({StartupState.FAILURE}))}), "is final"),
 ])
 def test_a_broken_table_is_refused_when_it_is_built(breakage, complaint):

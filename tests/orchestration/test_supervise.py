@@ -137,3 +137,19 @@ def test_a_firewall_found_down_is_started_again_with_one_alert_and_one_when_it_i
     firewall = [e for e in events if e.startswith("firewall")]
     assert firewall == ["firewall_event", "firewall_down", "firewall_start_failed", "firewall_started",
                         "firewall_back"]
+
+
+def test_a_supervisor_crash_is_a_failure_journalled_and_alerted_never_a_silent_success(harness, supervised):
+    orch, sup = supervised
+
+    def broken_turn() -> None:
+        raise KeyError("something nobody foresaw")
+
+    sup.turn = broken_turn  # type: ignore[method-assign]
+    assert sup.run_until_stopped() == 1
+    assert harness.runs[-1]["outcome"] == "supervisor_crashed" and harness.runs[-1]["exit_code"] == 1
+    assert "the supervisor crashed (KeyError" in harness.runs[-1]["reason"]
+    orch.services.alerts.flush(5)
+    assert [level for level, m in harness.notifier.alerts if "supervisor crashed" in m] == ["critical"]
+    events = [json.loads(line)["event"] for line in (harness.config.state_dir / SUPERVISOR_LOG).read_text().splitlines()]
+    assert "crashed" in events and events[-1] == "supervisor_crashed"

@@ -85,8 +85,32 @@ def world(tmp_path):
 
 def test_a_connected_bot_means_nothing_to_do(world):
     assert world.see("connected") == "Gateway up, bot connected"
-    assert world.see("degraded") == "Gateway up, bot degraded"
     assert world.alerts == [] and world.restarts == [] and world.records == []
+
+
+def test_a_degraded_bot_is_a_pause_alerted_once_after_the_delay_and_cleared_once(world):
+    """1100 for minutes, or a resync that keeps failing, with the API handshake fine: the bot cannot trade.
+    Nobody restarts the Gateway (a fresh login cannot reach IBKR either), but the operator hears of it."""
+    world.health = FakeHealth(lambda n: probe())  # the API answers
+    world.watch.health = world.health
+    world.see("connected")
+    world.run_for(world.alert_after - 10, "degraded")
+    assert world.alerts == []  # a short pause is no news
+    world.run_for(20, "degraded")
+    world.run_for(600, "degraded")  # six simulated hours would be the same: one alert
+    assert [level for level, _ in world.alerts] == ["warning"]
+    assert "the bot has been degraded" in world.alerts[0][1] and world.restarts == []
+    world.see("connected")
+    assert len(world.alerts) == 2 and world.alerts[1][1].startswith("Gateway back after")
+    assert world.restarts == []
+
+
+def test_a_frozen_api_the_bot_degraded_and_the_handshake_failing_is_met_as_api_down(world):
+    """Port open, API dead: the bot's heartbeat times out (degraded) and our probe fails too."""
+    world.see("connected")
+    world.run_for(world.alert_after + 10, "degraded")
+    assert world.restarts == ["restart"] and [level for level, _ in world.alerts] == ["warning"]
+    assert "Gateway API down" in world.alerts[0][1]
 
 
 def test_a_dead_container_is_alerted_restarted_once_and_cleared_when_the_bot_is_back(world):

@@ -19,7 +19,7 @@ from typing import Any
 import psutil
 import pytest
 
-from src.orchestration.bot import BotStart
+from src.orchestration.bot import AdoptedProcess, BotStart
 from src.orchestration.docker import DAEMON_DOWN, DockerError
 from src.orchestration.health import OK, HandshakeResult
 from src.orchestration.locks import PidLock
@@ -135,6 +135,12 @@ def _reach(harness: Harness, state: StartupState) -> None:
             budget.mark_alerted(budget.view())
     elif state is StartupState.ALREADY_RUNNING:
         harness.running_bot_pid = 4242
+    elif state in (StartupState.ADOPTING, StartupState.NOT_ADOPTED):  # a relaunched supervisor finds its bot
+        harness.supervise = True
+        harness.running_bot_pid = harness.bot_process.pid
+        harness.adoptable = AdoptedProcess(harness.bot_process.pid)
+        if state is StartupState.NOT_ADOPTED:
+            harness.health.script = lambda n: probe("refused")
     elif state is StartupState.CONFIG_INVALID:
         harness.configure(bot_strategy="no_such_module_anywhere:Strategy")
     elif state is StartupState.WRONG_ACCOUNT:  # a live account while TRADING_MODE is paper
