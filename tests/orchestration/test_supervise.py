@@ -151,5 +151,6 @@ def test_a_supervisor_crash_is_a_failure_journalled_and_alerted_never_a_silent_s
     assert "the supervisor crashed (KeyError" in harness.runs[-1]["reason"]
     orch.services.alerts.flush(5)
     assert [level for level, m in harness.notifier.alerts if "supervisor crashed" in m] == ["critical"]
-    events = [json.loads(line)["event"] for line in (harness.config.state_dir / SUPERVISOR_LOG).read_text().splitlines()]
+    lines = (harness.config.state_dir / SUPERVISOR_LOG).read_text().splitlines()
+    events = [json.loads(line)["event"] for line in lines]
     assert "crashed" in events and events[-1] == "supervisor_crashed"
