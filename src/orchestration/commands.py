@@ -1,7 +1,8 @@
 """The startup CLI: `python -m src.orchestration.startup [--supervise | --status | --print-...]`.
 
 A thin wrapper: parse, read the configuration (a bad value is one line, exit 1; 78 under
---supervise), wire the real side effects (`real_services`), run the orchestrator, map a state
+--supervise; also a line in runs.jsonl and one critical alert while it stays bad, when the webhook
+itself is valid), wire the real side effects (`real_services`), run the orchestrator, map a state
 directory that cannot be written to one line and exit 1. Exit 2 is only ever "bot running
 under Strategy C": a usage error exits 1.
 """
@@ -9,22 +10,27 @@ under Strategy C": a usage error exits 1.
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import signal
 import sys
+import uuid
 
 from src.gameplan.generator import generate_strategy_c
 from src.gameplan.loader import evaluate_gameplan
+from src.notifications.dedupe import AlertGate
 from src.notifications.discord import DiscordNotifier
 from src.notifications.dispatch import AlertQueue
 from src.orchestration import bot as botproc
 from src.orchestration import cli, deploy, exitcodes, status
-from src.orchestration.config import OrchestrationConfig, config_for_cli
+from src.orchestration.config import OrchestrationConfig, Salvage, config_for_cli
 from src.orchestration.docker import DockerClient
 from src.orchestration.health import GatewayHealthChecker
-from src.orchestration.journal import RunJournal
+from src.orchestration.journal import RunJournal, append_line, utc_now
 from src.orchestration.logsetup import setup_logging
 from src.orchestration.context import Services
 from src.orchestration.startup import StartupOrchestrator, render_transitions
+from src.statefiles import RUNS_FILE
 
 
 def real_services(config: OrchestrationConfig) -> Services:
@@ -41,6 +47,34 @@ def real_services(config: OrchestrationConfig) -> Services:
         start_bot=botproc.start_bot,
         running_bot=botproc.running_bot,
     )
+
+
+CONFIG_PROBLEM = "config-invalid"  # the AlertGate key of a configuration that does not validate
+
+
+def report_config_error(line: str, found: Salvage, code: int) -> None:
+    """A configuration that does not validate, told where a remote operator looks: one runs.jsonl line
+    (--status shows it) under the STATE_DIR it names (if valid, else the default), and one critical alert
+    while it stays the same error, when DISCORD_WEBHOOK_URL itself is valid. Best effort: never raises."""
+    now = utc_now()
+    record = {"run_id": uuid.uuid4().hex[:12], "pid": os.getpid(), "started_at": now, "ended_at": now,
+              "kind": "config", "transitions": [], "outcome": "config_invalid", "exit_code": code, "reason": line}
+    try:
+        append_line(found.state_dir / RUNS_FILE, record)
+    except OSError as exc:
+        print(f"startup: cannot record it in {found.state_dir / RUNS_FILE}: {exc.strerror or exc}", file=sys.stderr)
+    if not found.discord_webhook_url:
+        return
+    gate = AlertGate.in_state_dir(found.state_dir)
+    known = gate.open_problems().get(CONFIG_PROBLEM)
+    if known is not None and known.message != line:
+        gate.clear(CONFIG_PROBLEM, "")
+    if gate.raise_(CONFIG_PROBLEM, "critical", line):
+        logging.getLogger("src.notifications").addHandler(logging.NullHandler())  # stderr has its one line
+        notifier = DiscordNotifier(found.discord_webhook_url, budget=4.0, request_timeout=3.0,
+                                   mention=found.discord_mention)
+        notifier.send("critical", f"{line}: nothing was started; fix it, then start again",
+                      title="Startup FAILED: bad configuration")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -73,9 +107,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
     """CLI entry point: configuration errors and crashes become one line and a clear exit code."""
     args = parse_args(argv)
-    config = config_for_cli("startup", environ)
+    code = exitcodes.CONFIG if args.supervise else exitcodes.FAILURE
+    reporting = not (args.print_transitions or args.status or args.print_systemd_unit or args.print_task_xml)
+    config = config_for_cli("startup", environ, lambda line, found: report_config_error(line, found, code)
+                            if reporting else None)
     if config is None:
-        return exitcodes.CONFIG if args.supervise else exitcodes.FAILURE
+        return code
+    if reporting:
+        AlertGate.in_state_dir(config.state_dir).clear(CONFIG_PROBLEM, "")  # a later bad one alerts again
     if args.status:
         return status.report(config, args.json)
     if args.print_transitions:  # no configuration needed, but a bad one is still reported above

@@ -108,13 +108,20 @@ _Settings: type[BaseModel] = create_model(
 )
 
 
-def config_for_cli(prog: str, environ: Mapping[str, str] | None = None) -> OrchestrationConfig | None:
-    """The configuration for a CLI, or None after one line on stderr naming what to fix."""
+def config_for_cli(prog: str, environ: Mapping[str, str] | None = None,
+                   on_error: Callable[[str, Salvage], None] | None = None) -> OrchestrationConfig | None:
+    """The configuration for a CLI, or None after one line on stderr naming what to fix (and `on_error`,
+    given the line and what of the configuration can still be trusted, to tell the operator)."""
     try:
         return OrchestrationConfig.from_env(environ)
     except ConfigError as exc:
-        print(f"{prog}: configuration error: {exc}", file=sys.stderr)
+        line = f"{prog}: configuration error: {exc}"
+        print(line, file=sys.stderr)
+        if on_error is not None:
+            on_error(line, salvage(environ))
         return None
+
+
 
 
 def _strategy(spec: str | None) -> str | None:
@@ -479,3 +486,34 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+@dataclass(frozen=True)
+class Salvage:
+    """What of a configuration that failed validation is itself valid, to report the failure with: the
+    webhook (None unless DISCORD_WEBHOOK_URL alone validates), the mention and STATE_DIR (else their
+    defaults)."""
+
+    discord_webhook_url: str | None = field(default=None, repr=False)
+    discord_mention: str | None = None
+    state_dir: Path = _DEFAULTS["state_dir"]
+
+
+def salvage(environ: Mapping[str, str] | None = None, *, dotenv: Path | None = None) -> Salvage:
+    """Each of DISCORD_WEBHOOK_URL, DISCORD_MENTION and STATE_DIR validated on its own (see Salvage)."""
+    env = dict(os.environ if environ is None else environ)
+    try:
+        merged = {**read_dotenv(REPO_ROOT / ".env" if dotenv is None else dotenv), **env}
+    except ConfigError:
+        merged = env
+    found: dict[str, Any] = {}
+    for name in ("DISCORD_WEBHOOK_URL", "DISCORD_MENTION", "STATE_DIR"):
+        value = merged.get(name, "").strip()
+        if not value:
+            continue
+        try:
+            attr = BY_NAME[name].attr
+            found[attr] = _build(_Settings.model_validate({name: value}).model_dump())[attr]
+        except (ValidationError, ConfigError, ValueError):
+            continue
+    return Salvage(**found)
