@@ -9,6 +9,10 @@ signal or the next timer, and otherwise every TICK s to read the bot's connectio
 * the daily cycle: at DAILY_CYCLE_TIME (New York) on each trading day of TRADING_CALENDAR, the
   gameplan is evaluated again and the bot restarted on it, or on Strategy C (`cycle.py`),
   without touching the Gateway; deferred while the Gateway is down;
+* a late plan: GAMEPLAN_PATH written or changed at any other time (looked at every PLAN_LOOK_EVERY s)
+  with a usable plan for today that is not the plan in force runs the cycle for it at once, so a plan
+  the analyst delivers after DAILY_CYCLE_TIME does not wait for tomorrow; an unusable one changes
+  nothing (the plan in force stays) and is recorded;
 * the weekly login: a heads-up alert the evening before, and at WEEKLY_LOGIN_TIME (when set) one
   controlled restart, so IBKR's weekly 2FA push comes when the operator is awake;
 * the order firewall: found down (its Docker events wake the loop), it is started again and the
@@ -23,14 +27,18 @@ a line in state/supervisor.jsonl, with its reason.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from src.notifications.dedupe import AlertGate
 from src.orchestration import bot as botproc
 from src.orchestration import exitcodes, schedule
+from src.firewall.plan import read_validated_sha256
 from src.orchestration.docker import ContainerState, DockerError, EventWatcher
 from src.orchestration.firewallwatch import FirewallWatch
 from src.orchestration.journal import RunJournal, append_line, utc_now
@@ -38,7 +46,7 @@ from src.orchestration.machine import ALERT_DRAIN, BOT_STOP_GRACE
 from src.orchestration.resetwindows import new_york_time
 from src.orchestration.sdnotify import notify
 from src.orchestration.watch import GatewayWatch, Seen, WatchSettings
-from src.statefiles import SUPERVISOR_LOG, firewall_session_since, read_ready_record
+from src.statefiles import PLAN_SHA256_FILE, SUPERVISOR_LOG, firewall_session_since, read_ready_record
 
 if TYPE_CHECKING:
     from src.orchestration.startup import StartupOrchestrator
@@ -48,6 +56,7 @@ log = logging.getLogger(__name__)
 TICK = 1.0  # how often the bot's connection state is read when nothing else wakes the loop
 INSPECT_EVERY = 60.0  # a safety `docker inspect`, on top of the pushed Docker events
 EVENTS_RETRY = 5.0  # a `docker events` stream that ended (daemon restart) is started again this often
+PLAN_LOOK_EVERY = 5.0  # how often GAMEPLAN_PATH's identity is looked at for a late plan (one stat)
 
 
 class Supervisor:
@@ -69,6 +78,8 @@ class Supervisor:
                                    login_timeout=cfg.gateway_health_timeout, twofa_wait=cfg.twofa_wait_timeout,
                                    login_budget=cfg.gateway_login_budget, probe_timeout=cfg.health_check_timeout,
                                    login_hours=cfg.gateway_login_hours))
+        self.plan_stamp = _stamp(cfg.gameplan_path)  # GAMEPLAN_PATH as the start-up (or the last cycle) saw it
+        self.plan_looked_at = clock()
         self.firewall = FirewallWatch(docker=self.services.docker, gate=self.watch.gate, alert=self.alert,
                                       record=self.record, clock=clock)
         self.firewall_changed = threading.Event()
@@ -136,6 +147,10 @@ class Supervisor:
         if self.next_login is not None and now >= self.next_login:
             self.next_login = schedule.next_weekly(now, self.config.weekly_login)
             status = self.watch.planned_login("Weekly IBKR login (WEEKLY_LOGIN_TIME)")
+        if now < self.next_cycle and self.watch.outage is None and self._late_plan():
+            failure = self._daily_cycle(now, late=True)
+            if failure:
+                return failure
         if now >= self.next_cycle:
             if self.watch.outage is None:
                 failure = self._daily_cycle(now)
@@ -216,10 +231,35 @@ class Supervisor:
         self.record("heads_up", when)
         self.alert("warning", f"IBKR ends the week's session: {when}", title="Heads-up: weekly IBKR login")
 
-    def _daily_cycle(self, now: datetime) -> str | None:
+    def _late_plan(self) -> bool:
+        """GAMEPLAN_PATH changed since the last look, and now holds a usable plan for today other than the
+        plan in force: run the cycle for it."""
+        clock, path = self.services.clock, self.config.gameplan_path
+        if path is None or clock() - self.plan_looked_at < PLAN_LOOK_EVERY:
+            return False
+        self.plan_looked_at = clock()
+        stamp = _stamp(path)
+        if stamp == self.plan_stamp:
+            return False
+        self.plan_stamp = stamp
+        verdict = self.services.evaluate_gameplan(path)
+        if not verdict.usable or verdict.data is None:
+            self.record("late_plan_ignored", f"{path} changed but is not usable ({verdict.kind}: {verdict.reason}): "
+                        "the plan in force stays")
+            return False
+        sha256 = hashlib.sha256(verdict.data).hexdigest()
+        if sha256 == read_validated_sha256(self.config.state_dir / PLAN_SHA256_FILE):
+            return False
+        self.record("late_plan", f"{path} now holds a usable plan for today ({sha256[:12]}): the cycle runs for it")
+        return True
+
+    def _daily_cycle(self, now: datetime, *, late: bool = False) -> str | None:
         from src.orchestration.cycle import run_daily_cycle  # the machine's own handlers, run again
 
-        self.next_cycle = schedule.next_daily_cycle(now, self.config.daily_cycle_time, self.config.trading_calendar)
+        if not late:
+            self.next_cycle = schedule.next_daily_cycle(now, self.config.daily_cycle_time,
+                                                        self.config.trading_calendar)
+        self.plan_stamp = _stamp(self.config.gameplan_path)
         self.deferred = False
         failure = run_daily_cycle(self.orch, self.record)
         self.failure_alerted = failure is not None  # the cycle's own conclusion alerted it
@@ -286,6 +326,17 @@ class Supervisor:
         orch.services.alerts.flush(ALERT_DRAIN)
         self.run.finish(outcome, code, orch.redact(reason), own_checkpoint=False)
         return code
+
+
+def _stamp(path: Path | None) -> tuple[int, ...] | None:
+    """A file's identity and timestamp (a change of either is a new plan to look at); None without a path."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return (-1, exc.errno or 0)
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def supervise(orch: StartupOrchestrator) -> int:

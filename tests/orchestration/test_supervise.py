@@ -24,11 +24,11 @@ from tests.helpers.fakes import EXITED
 BEFORE_THE_CYCLE = datetime(2026, 12, 1, 12, 59, 59, tzinfo=UTC)
 
 
-def supervisor_of(harness) -> tuple[object, Supervisor]:
-    """A successful start, then the supervisor that takes over from it (alerts open again: `run`
-    closed the start-up's queue, which --supervise keeps open)."""
+def supervisor_of(harness, code: int = 0) -> tuple[object, Supervisor]:
+    """A successful start (exit `code`: 2 under Strategy C), then the supervisor that takes over from it
+    (alerts open again: `run` closed the start-up's queue, which --supervise keeps open)."""
     orch = harness.orchestrator()
-    assert orch.run() == 0
+    assert orch.run() == code
     orch.services.alerts = AlertQueue(harness.notifier)
     bot_says(harness, "connected")
     return orch, Supervisor(orch)
@@ -154,3 +154,28 @@ def test_a_supervisor_crash_is_a_failure_journalled_and_alerted_never_a_silent_s
     lines = (harness.config.state_dir / SUPERVISOR_LOG).read_text().splitlines()
     events = [json.loads(line)["event"] for line in lines]
     assert "crashed" in events and events[-1] == "supervisor_crashed"
+
+
+def test_a_plan_delivered_after_the_cycle_is_picked_up_the_same_day(harness, monkeypatch):
+    """No plan at start-up: Strategy C. The analyst's plan for today arrives later: the cycle runs for it at
+    once (not tomorrow); an unusable rewrite afterwards changes nothing."""
+    import src.orchestration.supervise as supervise_module
+
+    monkeypatch.setattr(supervise_module, "PLAN_LOOK_EVERY", 0.0)
+    harness.now = BEFORE_THE_CYCLE + timedelta(hours=2)  # today's cycle is over
+    path = harness.config.gameplan_path
+    path.unlink()
+    orch, sup = supervisor_of(harness, code=2)
+    assert harness.runs[0]["outcome"] == "strategy_c"
+    assert sup.turn() is None and len(harness.bot_calls) == 1  # nothing new yet
+    write_plan(path)  # the plan for today (the harness's trading date), now
+    assert sup.turn() is None
+    assert len(harness.bot_calls) == 2
+    cycle = harness.runs[-1]
+    assert cycle["kind"] == "daily_cycle" and cycle["outcome"] == "success" and cycle["exit_code"] == 0
+    path.write_text("{not json")
+    assert sup.turn() is None and len(harness.bot_calls) == 2  # the plan in force stays
+    lines = (harness.config.state_dir / SUPERVISOR_LOG).read_text().splitlines()
+    events = [json.loads(line)["event"] for line in lines]
+    assert events.count("late_plan") == 1 and events.count("late_plan_ignored") == 1
+    assert not {"restart", "start", "compose_up", "stop"} & set(harness.docker.calls)
