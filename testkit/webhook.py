@@ -5,7 +5,7 @@
         DiscordNotifier(hook.url).send("info", "hello")
         assert hook.received[-1].json["embeds"][0]["description"] == "hello"
 
-Each POST is recorded in ``received`` before it is answered, so requests that
+Each POST (and GET: a heartbeat monitor's ping) is recorded in ``received`` before it is answered, so requests that
 hang or are dropped are recorded too. Answers are taken from the queue filled by
 ``script()``, then ``default`` for every later request. ``url`` is shaped like a
 real webhook URL and carries ``token`` (a canary: tests assert it never reaches a
@@ -167,6 +167,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def do_GET(self) -> None:  # a push monitor's ping (src/notifications/heartbeat.py): recorded the same way
+        self.do_POST()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the test output is not the place for an access log."""

@@ -20,6 +20,7 @@ from src.gameplan.generator import generate_strategy_c
 from src.gameplan.loader import evaluate_gameplan
 from src.notifications.dedupe import AlertGate
 from src.notifications.discord import DiscordNotifier
+from src.notifications.heartbeat import Heartbeat
 from src.notifications.dispatch import AlertQueue
 from src.orchestration import bot as botproc
 from src.orchestration import cli, deploy, exitcodes, status
@@ -46,6 +47,7 @@ def real_services(config: OrchestrationConfig) -> Services:
         generate_strategy_c=generate_strategy_c,
         start_bot=botproc.start_bot,
         running_bot=botproc.running_bot,
+        heartbeat=Heartbeat(config.heartbeat_url, config.heartbeat_fail_url) if config.heartbeat_url else None,
     )
 
 
@@ -138,7 +140,12 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, orchestrator.handle_signal)
     try:
-        return orchestrator.run()
+        code = orchestrator.run()
+        heartbeat = orchestrator.services.heartbeat
+        if args.supervise and heartbeat is not None and code not in (exitcodes.SUCCESS, exitcodes.STRATEGY_C):
+            heartbeat.fail(orchestrator.redact(str(orchestrator.journal.record.get("reason") or f"exit {code}")),
+                           wait=5.0)
+        return code
     except OSError as exc:  # state/ or logs/ unwritable, disk full
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"startup: cannot write run state{where}: {exc.strerror or exc}: fix STATE_DIR/LOG_DIR",

@@ -211,6 +211,9 @@ class OrchestrationConfig:
     bot_log_level: str = _DEFAULTS["bot_log_level"]
     discord_webhook_url: str | None = field(default=_DEFAULTS["discord_webhook_url"], repr=False)
     discord_mention: str | None = _DEFAULTS["discord_mention"]  # who a critical alert pings; None = nobody
+    heartbeat_url: str | None = field(default=_DEFAULTS["heartbeat_url"], repr=False)  # the dead-man's switch
+    heartbeat_fail_url: str | None = field(default=_DEFAULTS["heartbeat_fail_url"], repr=False)
+    heartbeat_interval: float = _DEFAULTS["heartbeat_interval"]
     docker_command_timeout: float = _DEFAULTS["docker_command_timeout"]
     docker_wait_timeout: float = _DEFAULTS["docker_wait_timeout"]
     twofa_wait_timeout: float = _DEFAULTS["twofa_wait_timeout"]
@@ -293,7 +296,9 @@ class OrchestrationConfig:
     def secrets(self) -> tuple[str, ...]:
         """Values that must never reach a log line, an alert or an exception text: the webhook URL
         and its token, TWS_PASSWORD, TWS_USERID and the contents of TWS_PASSWORD_SECRET_FILE."""
-        found = [self.discord_webhook_url or ""]
+        found = [self.discord_webhook_url or "", self.heartbeat_url or "", self.heartbeat_fail_url or ""]
+        for url in (self.heartbeat_url, self.heartbeat_fail_url):  # a monitor's token is a path segment
+            found.extend(segment for segment in (url or "").split("?")[0].split("/")[3:] if len(segment) >= 8)
         if self.discord_webhook_url:
             found.append(self.discord_webhook_url.rstrip("/").rsplit("/", 1)[-1])
         for name in ("TWS_PASSWORD", "TWS_USERID"):

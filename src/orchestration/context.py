@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from src.gameplan.loader import GameplanVerdict, read_emergency_plan
 from src.gameplan.schema import Gameplan
 from src.notifications.dispatch import AlertQueue
+from src.notifications.heartbeat import Heartbeat
 from src.orchestration import bot as botproc
 from src.orchestration.docker import DockerClient
 from src.orchestration.health import GatewayHealthChecker, HandshakeResult
@@ -67,3 +68,4 @@ class Services:
     sleep: Callable[[float], object] = time.sleep  # a long wait of the start-up's (GATEWAY_LOGIN_HOURS)
     read_emergency: Callable[[Path], tuple[Gameplan, bytes]] = read_emergency_plan
     logins: LoginBudget | None = None  # None: the configured budget in STATE_DIR
+    heartbeat: Heartbeat | None = None  # HEARTBEAT_URL's push monitor (None: not configured)

@@ -147,6 +147,16 @@ def _webhook(value: str) -> None:
     validate_webhook_url(value)
 
 
+def _http_url(value: str) -> None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname or any(c.isspace() for c in value):
+        raise ValueError("expected an http(s) URL")
+    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("https only (http for a monitor on this machine)")
+
+
 def _mention(value: str) -> None:
     from src.notifications.discord import validate_mention  # requests: only where it is checked
 
@@ -382,6 +392,32 @@ SETTINGS: tuple[Setting, ...] = (
         "end of the reset window it went down in (IBKR's resets, IBC's daily restart), or from the start\n"
         "of an outage outside any window. 0 = alert at once.",
         default="300", kind=float, ge=0, le=86400,
+    ),
+    Setting(
+        "HEARTBEAT_URL", "Supervision",
+        "with `--supervise`: a push monitor's URL (healthchecks.io, Uptime Kuma, Cronitor), pinged while the "
+        "bot is trading-ready: a silent machine is noticed from outside; unset = none",
+        "With --supervise: the dead-man's switch. A push monitor's ping URL (healthchecks.io, Uptime Kuma's\n"
+        "push monitor, Cronitor), fetched every HEARTBEAT_INTERVAL s while the Gateway is up, the firewall\n"
+        "runs and the bot is trading-ready. When pings stop (machine down, supervisor gone, trading paused),\n"
+        "the monitor alerts you. Holds the monitor's token: redacted everywhere. Unset = no heartbeat.",
+        example="https://hc-ping.com/<uuid>", secret=True, check=_http_url, accepted="an https URL, or unset",
+    ),
+    Setting(
+        "HEARTBEAT_FAIL_URL", "Supervision",
+        "with `--supervise`: where a failure's reason is posted at once (healthchecks.io `<url>/fail`, Uptime "
+        "Kuma `<url>?status=down`, Cronitor `<url>?state=fail`); unset = none",
+        "With --supervise: the monitor's fail endpoint, where the supervisor posts the reason at once when it\n"
+        "ends on a failure or a start-up fails (healthchecks.io: <url>/fail; Uptime Kuma: <url>?status=down;\n"
+        "Cronitor: <url>?state=fail). Unset = the monitor notices from the missing pings only.",
+        example="https://hc-ping.com/<uuid>/fail", secret=True, check=_http_url, accepted="an https URL, or unset",
+    ),
+    Setting(
+        "HEARTBEAT_INTERVAL", "Supervision",
+        "with `--supervise`: seconds between two heartbeat pings (set the monitor's period to match)",
+        "With --supervise: seconds between two pings of HEARTBEAT_URL. Set the monitor's period to this and\n"
+        "its grace to a few minutes.",
+        default="60", kind=float, ge=10, le=3600,
     ),
     Setting(
         "GATEWAY_LOGIN_HOURS", "Supervision",

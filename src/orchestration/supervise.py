@@ -83,6 +83,7 @@ class Supervisor:
         self.firewall = FirewallWatch(docker=self.services.docker, gate=self.watch.gate, alert=self.alert,
                                       record=self.record, clock=clock)
         self.firewall_changed = threading.Event()
+        self.pinged_at = float("-inf")
         self.firewall_inspected_at = float("-inf")
         self.firewall_status: str | None = None
         now = self.services.now()
@@ -141,6 +142,7 @@ class Supervisor:
         self._look_at_the_firewall()
         if self.firewall_status:
             status += f"; {self.firewall_status}"
+        self._heartbeat(trading_ready=self.watch.outage is None and self.firewall.down_since is None)
         now = self.services.now()
         if now >= self.next_heads_up:
             self._heads_up(now)
@@ -180,6 +182,15 @@ class Supervisor:
                 log.warning("cannot inspect the Gateway container: %s", exc.message)
                 self.docker_problem = exc.message
                 self.inspected_at = clock() - INSPECT_EVERY + EVENTS_RETRY  # look again soon
+
+    def _heartbeat(self, *, trading_ready: bool) -> None:
+        """HEARTBEAT_URL's ping every HEARTBEAT_INTERVAL s while trading-ready; none otherwise, so the monitor
+        alerts on a pause as on a machine that is down."""
+        heartbeat, clock = self.services.heartbeat, self.services.clock
+        if heartbeat is None or not trading_ready or clock() - self.pinged_at < self.config.heartbeat_interval:
+            return
+        if heartbeat.ping():
+            self.pinged_at = clock()
 
     def _look_at_the_firewall(self) -> None:
         clock = self.services.clock
@@ -320,6 +331,8 @@ class Supervisor:
             if not self.failure_alerted:
                 self.alert("critical", reason, title="Supervisor CRASHED: systemd restarts the service"
                            if self.crashed else "Bot DIED: systemd restarts the service")
+            if orch.services.heartbeat is not None:
+                orch.services.heartbeat.fail(orch.redact(reason), wait=ALERT_DRAIN)
         self.record(outcome, reason)
         log.log(logging.INFO if code == exitcodes.SUCCESS else logging.ERROR, "Supervision ended: %s",
                 orch.redact(reason))
