@@ -1,7 +1,9 @@
-"""A foreign bot on ib_insync 0.9.86: places catalogue.STEPS through the firewall, one JSON line per order.
+"""A foreign bot on ib_insync 0.9.86 (or ib_async, whose API is the same): places catalogue.STEPS through the
+firewall, one JSON line per order.
 
-Run by tests/firewall/test_firewall_foreign_bots.py with .venv/ib_insync first on the path (ib_insync's
-`eventkit` cannot share the venv with ib_async's). Usage: insync_bot.py PORT CLIENT_ID. Prints a
+Run by tests/firewall/test_firewall_foreign_bots.py, for ib_insync with .venv/ib_insync first on the path
+(ib_insync's `eventkit` cannot share the venv with ib_async's). Usage: insync_bot.py PORT CLIENT_ID [LIBRARY]
+(LIBRARY: ib_insync, the default, or ib_async). Prints a
 "connected" line, then per order {"name", "order_id", "errors": [[code, message], ...], "statuses",
 "fields"} (the placeOrder fields as sent), then "done".
 """
@@ -13,9 +15,13 @@ import sys
 import time
 from typing import Any
 
-import ib_insync
+import importlib
+
 from catalogue import ANSWER_WITHIN, STEPS
-from ib_insync import IB, ComboLeg, Contract, Order, Trade
+
+LIBRARY = sys.argv[3] if len(sys.argv) > 3 else "ib_insync"
+lib = importlib.import_module(LIBRARY)
+IB, ComboLeg, Contract, Order, Trade = lib.IB, lib.ComboLeg, lib.Contract, lib.Order, lib.Trade
 
 ANSWERED = ("PreSubmitted", "Submitted", "Filled", "Cancelled", "Inactive")
 
@@ -24,7 +30,7 @@ def say(**fields: object) -> None:
     print(json.dumps(fields), flush=True)
 
 
-def contract_of(spec: dict[str, Any]) -> Contract:
+def contract_of(spec: dict[str, Any]) -> Any:
     spec = dict(spec)
     legs = [ComboLeg(**leg) for leg in spec.pop("comboLegs", [])]
     contract = Contract(**spec)
@@ -37,7 +43,7 @@ def main(port: int, client_id: int) -> None:
     ib = IB()
     errors: dict[int, list[list[object]]] = {}
     sent: dict[int, list[str]] = {}
-    ib.errorEvent += lambda req_id, code, text, contract: errors.setdefault(req_id, []).append([code, text])
+    ib.errorEvent += lambda req_id, code, text, *rest: errors.setdefault(req_id, []).append([code, text])
     ib.connect("127.0.0.1", port, clientId=client_id, timeout=10)
     send = ib.client.sendMsg
 
@@ -49,10 +55,10 @@ def main(port: int, client_id: int) -> None:
         send(msg)
 
     ib.client.sendMsg = recording  # type: ignore[method-assign]
-    say(step="connected", library="ib_insync", version=ib_insync.__version__, module=ib_insync.__file__,
+    say(step="connected", library=LIBRARY, version=lib.__version__, module=lib.__file__,
         server_version=ib.client.serverVersion(), accounts=ib.managedAccounts())
     for step in STEPS:
-        placed: list[tuple[dict[str, Any], int, Trade | None]] = []
+        placed: list[tuple[dict[str, Any], int, Any]] = []
         for entry in step:
             if "exercise" in entry:
                 x = entry["exercise"]
