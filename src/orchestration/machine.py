@@ -111,13 +111,16 @@ HOLD_STEP = 60.0  # how often a hold tells systemd it is still alive (EXTEND_TIM
 
 
 def hold_until(until: datetime, *, status: str, margin: float, now: Callable[[], datetime],
-               sleep: Callable[[float], object], stopped: Callable[[], bool]) -> None:
+               sleep: Callable[[float], object], stopped: Callable[[], bool], then: float = HOLD_STEP) -> None:
     """Wait until `until` (plus `margin`) or a stop, systemd's start timeout extended as it goes
-    (sd_notify EXTEND_TIMEOUT_USEC, with `status` as STATUS=). Used by the reset-window hold (below)
-    and by the wait for GATEWAY_LOGIN_HOURS (steps.py)."""
+    (sd_notify EXTEND_TIMEOUT_USEC, with `status` as STATUS=), and, once the hold is over, extended
+    by `then` s: what comes after it (a whole start-up after a GATEWAY_LOGIN_HOURS hold) gets its own
+    budget instead of the hold's last minute. Used by the reset-window hold (below) and by the wait
+    for GATEWAY_LOGIN_HOURS (steps.py)."""
     while not stopped():
         left = (until - now()).total_seconds() + margin
         if left <= 0:
+            notify(f"EXTEND_TIMEOUT_USEC={int(then * 1_000_000)}\nSTATUS={status}: over")
             return
         step = min(left, HOLD_STEP)
         notify(f"EXTEND_TIMEOUT_USEC={int((step + HOLD_STEP) * 1_000_000)}\nSTATUS={status}")
@@ -260,6 +263,7 @@ class MachineRun:
             code, outcome = (ends.supervised if self.supervise else ends.exit_code), "failure"
             reason = ctx.error_message or "unknown failure"
             log.error("Startup failed: %s", self.redact(reason))
+            notify(f"STATUS=FAILED (exit {code}): {self.redact(reason).splitlines()[0][:200]}")  # not a bare FAILURE
             if ends.alert:
                 self.alert("critical", f"{self.run_name} failed: {reason}",
                            title=f"{self.run_name} FAILED: operator needed")

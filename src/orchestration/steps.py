@@ -14,6 +14,7 @@ from typing import Any
 
 from src.gameplan.schema import Gameplan
 from src.orchestration import ibc
+from src.orchestration.deploy import start_timeout
 from src.orchestration.docker import (
     DAEMON_DOWN, MISSING_BINARY, PERMISSION, TIMEOUT, ContainerState, DockerError, wait_for_daemon,
 )
@@ -120,7 +121,8 @@ class StartupSteps(MachineRun):
         self.alert("warning", f"{text}; start it yourself sooner if you are up",
                    title="Gateway login waits for the login hours")
         hold_until(opens, status=f"waiting for GATEWAY_LOGIN_HOURS ({new_york_time(opens)}) to log the Gateway in",
-                   margin=0.0, now=self.services.now, sleep=self.services.sleep, stopped=lambda: False)
+                   margin=0.0, now=self.services.now, sleep=self.services.sleep, stopped=lambda: False,
+                   then=float(start_timeout(self.config)))  # the start-up after it: its whole budget again
 
     def _budget_spent(self, view: BudgetView) -> StartupState:
         self.context.error_message = budget_spent(view, self.config.gateway_login_budget)

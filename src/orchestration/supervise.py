@@ -325,6 +325,7 @@ class Supervisor:
             code, outcome = exitcodes.SUCCESS, "stopped"
             self.alert("info", f"Trading system stopped ({reason})")
         else:
+            notify(f"STATUS=FAILED: {orch.redact(failure).splitlines()[0][:200]}; stopping")  # never the last good news
             orch.stop_started_bot()  # exit 1 promises nothing trades
             reason, code = failure, exitcodes.FAILURE
             outcome = "supervisor_crashed" if self.crashed else "bot_died"

@@ -93,3 +93,15 @@ def test_socat_like_gateway_is_not_healthy_before_login():
         wait_for_health(gateway.container, timeout=60)  # then healthy, once logged in
         assert handshake(gateway.port)[1] == ACCOUNTS
 
+
+
+def test_the_simulators_ibc_lines_are_stamped_in_new_york_time_as_ibcs_are():
+    """ibc.py reads IBC's timestamps as New York time (the production file's TZ); a simulator stamping UTC
+    once made a rejection inside a reset window look outside it."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    with simulator_gateway(timeout=30) as gateway:
+        line = next(line for line in gateway.logs().splitlines() if "IBC: " in line)
+    stamped = datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=ZoneInfo("America/New_York"))
+    assert abs((datetime.now(ZoneInfo("America/New_York")) - stamped).total_seconds()) < 120, line

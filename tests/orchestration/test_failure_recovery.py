@@ -221,8 +221,11 @@ def test_hold_until_waits_past_the_window_and_keeps_systemd_from_timing_out(monk
 
         monkeypatch.setenv("NOTIFY_SOCKET", listener.name)
         hold_until(until, status="waiting for IBKR's reset window to end", margin=HOLD_MARGIN, now=lambda: clock[0],
-                   sleep=sleep, stopped=lambda: False)
+                   sleep=sleep, stopped=lambda: False, then=630.0)
+        after = listener.receive(1)  # what systemd reads once the hold is over
     assert clock[0] == until + timedelta(seconds=HOLD_MARGIN)  # exits once the window (and the margin) is over
+    # what follows the hold has its whole budget (a start-up after a long GATEWAY_LOGIN_HOURS hold once had 60 s)
+    assert after is not None and int(after["EXTEND_TIMEOUT_USEC"]) == 630_000_000
     assert len(said) == len(slept) > 1
     pairs = zip(said, slept, strict=True)
     assert all(m is not None and int(m["EXTEND_TIMEOUT_USEC"]) > s * 1_000_000 for m, s in pairs)
