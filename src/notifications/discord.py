@@ -90,6 +90,10 @@ def validate_webhook_url(url: str) -> None:
     _webhook_token(url)
 
 
+# Discord's own webhook hosts: an alert, with whatever it says about the account, goes nowhere else.
+DISCORD_HOSTS = frozenset({"discord.com", "discordapp.com", "canary.discord.com", "ptb.discord.com"})
+
+
 def _webhook_token(url: str) -> str:
     """Validate `url` (see validate_webhook_url) and return its token."""
     try:
@@ -99,6 +103,11 @@ def _webhook_token(url: str) -> str:
         raise ValueError("webhook URL is not a valid URL") from None
     if parts.scheme != "https" and not (parts.scheme == "http" and host in _PLAIN_HTTP_HOSTS):
         raise ValueError("webhook URL must start with https:// (plain http only for 127.0.0.1 or localhost)")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ValueError("webhook URL must not carry credentials (user@host): the host would not be Discord")
+    if host not in DISCORD_HOSTS and host not in _PLAIN_HTTP_HOSTS:
+        raise ValueError(f"webhook URL must be on Discord ({', '.join(sorted(DISCORD_HOSTS))}) or, for tests, "
+                         "on this machine")
     match = _WEBHOOK_PATH.fullmatch(parts.path)
     if not host or not match or parts.query or parts.fragment:
         raise ValueError("webhook URL must look like https://discord.com/api/webhooks/<id>/<token>")

@@ -70,6 +70,8 @@ def _field(s: Setting) -> tuple[Any, Any]:
     if s.case is not None:
         method = str.lower if s.case == "lower" else str.upper
         metadata.append(BeforeValidator(lambda v: method(v) if isinstance(v, str) else v))
+    if base is int:
+        metadata.append(BeforeValidator(_whole))
     constraints: dict[str, Any] = {key: value for key, value in (("gt", s.gt), ("ge", s.ge), ("le", s.le),
                                                                 ("pattern", s.pattern)) if value is not None}
     if base is float:
@@ -84,6 +86,13 @@ def _field(s: Setting) -> tuple[Any, Any]:
     if s.default is None:
         annotation = annotation | None
     return annotation, Field(s.default, alias=s.name)
+
+
+def _whole(value: object) -> object:
+    """A whole number is plain decimal digits: not 4002.0, +4002, 4_002 or 1e3 (which int() would take)."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("expected plain decimal digits")
+    return value
 
 
 def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:

@@ -297,7 +297,7 @@ def test_the_budget_holds_even_when_the_http_call_ignores_its_timeout(logs):
             release.wait(30)
             raise ConnectionError("never answered")
 
-    notifier = DiscordNotifier(f"https://example.invalid/api/webhooks/1/{CANARY_TOKEN}", budget=0.5,
+    notifier = DiscordNotifier(f"https://discord.com/api/webhooks/1/{CANARY_TOKEN}", budget=0.5,
                                session=StuckSession())
     started = time.monotonic()
     try:
@@ -349,7 +349,7 @@ def test_a_rejected_webhook_is_reported_once_and_not_used_again(reply, reason, h
 
 
 def test_never_raises_and_masks_the_url_in_any_exception(logs):
-    url = f"https://example.invalid/api/webhooks/1/{CANARY_TOKEN}"
+    url = f"https://discord.com/api/webhooks/1/{CANARY_TOKEN}"
 
     class BrokenSession:
         def post(self, *args, **kwargs):
@@ -402,8 +402,8 @@ def test_an_invalid_url_is_a_one_line_value_error_without_the_token(url):
 @pytest.mark.parametrize(
     "url",
     [
-        f"https://example.invalid/api/webhooks/123456789012345678/{CANARY_TOKEN}",
-        f"https://example.invalid/api/v10/webhooks/1/{CANARY_TOKEN}/",
+        f"https://discord.com/api/webhooks/123456789012345678/{CANARY_TOKEN}",
+        f"https://discordapp.com/api/v10/webhooks/1/{CANARY_TOKEN}/",
         f"  http://localhost:8080/api/webhooks/1/{CANARY_TOKEN}\n",
         f"http://127.0.0.1:1/api/webhooks/1/{CANARY_TOKEN}",
     ],
@@ -516,3 +516,18 @@ def test_the_cli_pings_the_mention_it_is_given(hook):
                          cwd=REPO, env={**env, "DISCORD_MENTION": "<@x>"}, capture_output=True, text=True, timeout=60)
     assert (bad.returncode, len(hook.received)) == (1, 1)
     assert bad.stderr.startswith("DISCORD_MENTION is invalid")
+
+
+@pytest.mark.parametrize(("url", "why"), [
+    ("https://discord.com@127.0.0.1:9/api/webhooks/123/abc", "credentials"),
+    ("https://user:pw@discord.com/api/webhooks/123/abc", "credentials"),
+    ("https://evil.example/api/webhooks/123/abc", "must be on Discord"),
+    ("https://discord.com.evil.example/api/webhooks/123/abc", "must be on Discord"),
+])
+def test_the_webhook_goes_to_discord_only(url, why):
+    from src.notifications.discord import validate_webhook_url
+
+    with pytest.raises(ValueError, match=why):
+        validate_webhook_url(url)
+    validate_webhook_url("https://discord.com/api/webhooks/123/abc")  # the real thing passes
+    validate_webhook_url("https://canary.discord.com/api/webhooks/123/abc")

@@ -443,3 +443,12 @@ def test_the_defaults_written_in_compose_and_shell_are_the_declared_ones():
     assert "TIME_ZONE: ${TIME_ZONE:-America/New_York}" in compose and "TZ: ${TIME_ZONE:-America/New_York}" in compose
     wrapper = (REPO_ROOT / "docker" / "gateway" / "scripts" / "production-startup.sh").read_text()
     assert f"dir=${{STATE_DIR:-{settings.default_str('STATE_DIR')}}}" in wrapper  # where a refusal is journalled
+
+
+@pytest.mark.parametrize("value", ["4002.0", "+4002", "4_002", "1e3", "٤٠٠٢", " 4002x"])
+def test_whole_numbers_are_plain_decimal_digits(value):
+    """int() accepts all of these; a port or a login budget written so is a typo to report, not to guess."""
+    with pytest.raises(ConfigError, match="GATEWAY_PORT="):
+        load({"GATEWAY_PORT": value})
+    with pytest.raises(ConfigError, match="GATEWAY_LOGIN_BUDGET="):
+        load({"GATEWAY_LOGIN_BUDGET": "3.0"})

@@ -108,7 +108,7 @@ def local_resolver_only(world: Stack, tmp_path: Path) -> None:
 
 
 def test_dns_failure_fails_the_alerts_without_leaking_the_url(world, local_resolver_only):
-    url = f"https://webhook.invalid/api/webhooks/{WEBHOOK_ID}/{CANARY_TOKEN}"  # .invalid: reserved, never resolves
+    url = f"https://discord.com/api/webhooks/{WEBHOOK_ID}/{CANARY_TOKEN}"  # resolves nowhere here: no DNS server
     run, tail = run_with_webhook(world, DISCORD_WEBHOOK_URL=url)
     assert_kept_its_deadlines(world, run, tail)
     assert not any(a["delivered"] for a in run.record["alerts"])
