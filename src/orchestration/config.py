@@ -17,7 +17,7 @@ import os
 import shlex
 import stat
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from functools import cached_property
@@ -256,7 +256,7 @@ class OrchestrationConfig:
         try:
             values = _Settings.model_validate(raw).model_dump()
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, raw)) from None
+            raise ConfigError(_describe(exc, raw, _secret_values(raw, merged))) from None
         if values["gateway_health_client_id"] == values["bot_client_id"]:
             raise ConfigError(
                 f"GATEWAY_HEALTH_CLIENT_ID={values['gateway_health_client_id']} is invalid: it must differ "
@@ -317,21 +317,35 @@ class OrchestrationConfig:
 
     def _password_file_secrets(self) -> list[str]:
         """The password Compose hands the Gateway as a Docker secret, as the image would read it."""
-        home = self.child_env.get("HOME", "")
-        name = self.child_env.get("TWS_PASSWORD_SECRET_FILE", "").strip()
-        if not name:
-            if not home:
-                return []
-            name = f"{home}/{DEFAULT_PASSWORD_FILE}"
-        elif name.startswith("~/") and home:
-            name = f"{home}/{name[2:]}"
-        path = Path(name)
-        path = path if path.is_absolute() else self.docker_compose_dir / path  # Compose's rule
-        try:
-            text = _read_small_file(path).decode("utf-8", "replace")
-        except (FileNotFoundError, _FileProblem, OSError):
-            return []  # no file (yet): nothing to redact; Compose reports it when it needs it
-        return [text.rstrip("\r\n"), text.strip()]
+        return password_file_secrets(self.child_env, self.docker_compose_dir)
+
+
+def password_file_secrets(env: Mapping[str, str], compose_dir: Path) -> list[str]:
+    """The contents of TWS_PASSWORD_SECRET_FILE (its default under HOME), as Compose resolves the path."""
+    home = env.get("HOME", "")
+    name = env.get("TWS_PASSWORD_SECRET_FILE", "").strip()
+    if not name:
+        if not home:
+            return []
+        name = f"{home}/{DEFAULT_PASSWORD_FILE}"
+    elif name.startswith("~/") and home:
+        name = f"{home}/{name[2:]}"
+    path = Path(name)
+    path = path if path.is_absolute() else compose_dir / path  # Compose's rule
+    try:
+        text = _read_small_file(path).decode("utf-8", "replace")
+    except (FileNotFoundError, _FileProblem, OSError):
+        return []  # no file (yet): nothing to redact; Compose reports it when it needs it
+    return [text.rstrip("\r\n"), text.strip()]
+
+
+def _secret_values(raw: Mapping[str, str], env: Mapping[str, str]) -> list[str]:
+    """Every value that must not be echoed in an error, whichever variable holds it: the secret settings',
+    the Gateway's credentials and the password file's contents."""
+    found = [raw.get(s.name, "") for s in SETTINGS if s.secret]
+    found += [env.get(name, "") for name in ("TWS_PASSWORD", "TWS_USERID", "VNC_SERVER_PASSWORD")]
+    found += password_file_secrets(env, _DEFAULTS["docker_compose_dir"])
+    return [value for value in found if len(value) >= 4]
 
 
 # A Monday: the weekly login is checked against the reset windows in one ordinary (winter) week.
@@ -351,8 +365,9 @@ def _check_weekly_login(config: OrchestrationConfig, given: str | None) -> None:
         )
 
 
-def _describe(exc: ValidationError, raw: Mapping[str, str]) -> str:
-    """The first validation error as one operator-facing line."""
+def _describe(exc: ValidationError, raw: Mapping[str, str], secrets: Sequence[str] = ()) -> str:
+    """The first validation error as one operator-facing line; a value holding a secret (a password pasted
+    into the wrong line) is never echoed."""
     error = exc.errors()[0]
     name = str(error["loc"][0]) if error["loc"] else "configuration"
     setting = BY_NAME.get(name)
@@ -360,6 +375,9 @@ def _describe(exc: ValidationError, raw: Mapping[str, str]) -> str:
     if setting is not None and setting.secret:
         return f"{name} is invalid ({_first_line(error['msg'])}): expected {accepted}"
     value = raw.get(name, "")
+    if any(secret in value for secret in secrets):
+        return f"{name} is invalid (its value, withheld, holds a secret: a password or token in the wrong " \
+               f"line?): expected {accepted}"
     return f"{name}={value!r} is invalid: expected {accepted}"
 
 

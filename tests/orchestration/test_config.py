@@ -452,3 +452,16 @@ def test_whole_numbers_are_plain_decimal_digits(value):
         load({"GATEWAY_PORT": value})
     with pytest.raises(ConfigError, match="GATEWAY_LOGIN_BUDGET="):
         load({"GATEWAY_LOGIN_BUDGET": "3.0"})
+
+
+def test_a_secret_pasted_into_another_setting_is_never_echoed(tmp_path):
+    password_file = tmp_path / "tws_password"
+    password_file.write_text("filed-Pa55word\n")
+    webhook = "https://discord.com/api/webhooks/123/secret-token-value"
+    for env, secret in [({"TWS_PASSWORD": "hunter2-Pa55"}, "hunter2-Pa55"),
+                        ({"TWS_PASSWORD_SECRET_FILE": str(password_file)}, "filed-Pa55word"),
+                        ({"DISCORD_WEBHOOK_URL": webhook}, webhook)]:
+        with pytest.raises(ConfigError) as error:
+            load({**env, "GATEWAY_HOST": secret + " x"})  # pasted into the wrong line
+        assert secret not in str(error.value) and "withheld" in str(error.value)
+        assert str(error.value).startswith("GATEWAY_HOST is invalid")
