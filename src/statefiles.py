@@ -9,9 +9,70 @@ module that owns it.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
+
+MAX_RECORD_FILE = 1 << 20  # a JSON state file (a record, not a journal) larger than this is unreadable
+MAX_JOURNAL_TAIL = 4 << 20  # journals (*.jsonl) are read from their end: the last 4 MiB are what matters
+
+
+def open_regular(path: Path, flags: int = os.O_RDONLY, mode: int = 0o644) -> int:
+    """os.open for a file under state/: never through a symlink (O_NOFOLLOW), never blocking on a FIFO, and
+    only a regular file (a directory, a FIFO or a device where a file belongs: OSError naming it)."""
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, mode)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if flags & os.O_NONBLOCK == 0:
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_bounded(path: Path, limit: int = MAX_RECORD_FILE) -> bytes:
+    """A whole small file (OSError, or ValueError when it is larger than `limit`)."""
+    fd = open_regular(path)
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path} is larger than {limit} bytes")
+    return data
+
+
+def read_tail(path: Path, max_bytes: int = MAX_JOURNAL_TAIL) -> list[bytes]:
+    """The whole lines in the last `max_bytes` of a journal, oldest first ([] when there is none; OSError when
+    it cannot be read): a large journal costs the same as a small one."""
+    try:
+        fd = open_regular(path)
+    except FileNotFoundError:
+        return []
+    with os.fdopen(fd, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        f.seek(max(0, size - max_bytes))
+        data = f.read(max_bytes)
+    lines = data.split(b"\n")
+    if size > max_bytes:
+        lines = lines[1:]  # the first is cut
+    return [line for line in lines if line.strip()]
+
+
+def json_objects(lines: list[bytes]) -> list[dict[str, Any]]:
+    """The JSON-object lines among `lines` (anything else skipped: a torn or foreign line)."""
+    found = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            found.append(record)
+    return found
 
 # flock-held (PidLock, the holder's PID inside) by an orchestrator run for its whole life: startup,
 # --supervise and shutdown (src/orchestration/machine.py, shutdown.py), so two runs never race.
@@ -54,9 +115,10 @@ EMERGENCY_PLAN_FILE = "emergency_gameplan.json"
 
 
 def read_json_object(path: Path) -> dict[str, Any] | None:
-    """A small JSON object file under state/, or None when there is none, or it is not a JSON object."""
+    """A small JSON object file under state/, or None when there is none, or it is anything else (a symlink,
+    a directory, too large, not JSON, not an object)."""
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(read_bounded(path))
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) else None

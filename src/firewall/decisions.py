@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from src.statefiles import json_objects, read_tail
+
 MAX_REPLAY_BYTES = 4 * 1024 * 1024  # today's decisions are at the end of the file
 
 
@@ -49,22 +51,10 @@ class DecisionLog:
 
 
 def read_recent(path: Path, max_bytes: int = MAX_REPLAY_BYTES) -> Iterator[dict[str, Any]]:
-    """The decisions in the last `max_bytes` of the file, oldest first (unreadable lines skipped)."""
+    """The decisions in the last `max_bytes` of the file, oldest first (unreadable lines skipped; a file that
+    cannot be read at all, a symlink or a directory included, gives none)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        lines = read_tail(path, max_bytes)
     except OSError:
         return
-    with os.fdopen(fd, "rb") as file:
-        size = os.fstat(file.fileno()).st_size
-        file.seek(max(0, size - max_bytes))
-        data = file.read(max_bytes)
-    lines = data.split(b"\n")
-    if size > max_bytes:
-        lines = lines[1:]  # the first is cut
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            yield record
+    yield from json_objects(lines)

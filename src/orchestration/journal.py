@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -19,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from src.atomic_file import write_atomic
-from src.statefiles import CHECKPOINT_FILE, RUNS_FILE
+from src.statefiles import CHECKPOINT_FILE, RUNS_FILE, json_objects, open_regular, read_bounded, read_tail
+
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> str:
@@ -74,19 +77,26 @@ class RunJournal:
 def recover_interrupted(state_dir: Path) -> dict[str, Any] | None:
     """Append a dead run's checkpoint as 'interrupted'. Call only while holding the run lock."""
     path = state_dir / CHECKPOINT_FILE
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return None
+    try:
+        loaded: Any = json.loads(read_bounded(path))
     except (OSError, ValueError):
-        record = {"run_id": None, "note": "unreadable checkpoint"}
-    if not isinstance(record, dict):
-        record = {"run_id": None, "note": "unreadable checkpoint"}
-    last = (record.get("transitions") or [{}])[-1].get("to", "unknown")
+        loaded = None
+    record: dict[str, Any] = loaded if isinstance(loaded, dict) else {"run_id": None, "note": "unreadable checkpoint"}
+    transitions = record.get("transitions")
+    last = transitions[-1] if isinstance(transitions, list) and transitions else {}
+    to = last.get("to") if isinstance(last, dict) else None
+    state = to if isinstance(to, str) else "unknown"
     record.update(outcome="interrupted", exit_code=None,
-                  reason=f"the run ended abruptly in state {last} (no exit recorded)")
+                  reason=f"the run ended abruptly in state {state[:40]} (no exit recorded)")
     append_line(state_dir / RUNS_FILE, record)
-    path.unlink(missing_ok=True)
+    try:  # whatever it was (a file of any shape, a directory, a symlink), it must not block the next run
+        path.unlink()
+    except IsADirectoryError:
+        path.rename(path.with_name(path.name + ".unreadable"))
+    except FileNotFoundError:
+        pass
     return record
 
 
@@ -97,10 +107,10 @@ def append_line(path: Path, record: dict[str, Any]) -> None:
     """
     line = json.dumps(record, default=str, separators=(",", ":")) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = open_regular(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)  # never through a symlink
     try:
         size = os.fstat(fd).st_size
-        if size and _last_byte(path) != b"\n":
+        if size and os.pread(fd, 1, size - 1) != b"\n":
             line = "\n" + line
         data = line.encode()
         try:
@@ -114,27 +124,18 @@ def append_line(path: Path, record: dict[str, Any]) -> None:
         os.close(fd)
 
 
-def _last_byte(path: Path) -> bytes:
-    with open(path, "rb") as f:
-        f.seek(-1, os.SEEK_END)
-        return f.read(1)
-
-
 def read_runs(state_dir: Path) -> Iterator[dict[str, Any]]:
     """Every complete record in runs.jsonl, oldest first; torn lines are skipped."""
     return read_lines(state_dir / RUNS_FILE)
 
 
 def read_lines(path: Path) -> Iterator[dict[str, Any]]:
-    """Every complete JSON-object line of a journal file (runs.jsonl, supervisor.jsonl), oldest first."""
+    """The complete JSON-object lines at the end of a journal file (runs.jsonl, supervisor.jsonl), oldest
+    first: its last MAX_JOURNAL_TAIL bytes, never through a symlink. A journal that cannot be read at all
+    (a directory, a FIFO, a symlink where it belongs) gives nothing, with one warning naming it."""
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except FileNotFoundError:
+        lines = read_tail(path)
+    except OSError as exc:
+        log.warning("cannot read %s: %s", path, exc.strerror or exc)
         return
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            yield record
+    yield from json_objects(lines)

@@ -10,6 +10,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from src.statefiles import open_regular
+
 
 class LockHeld(Exception):
     """Another live process holds the lock."""
@@ -30,7 +32,7 @@ class PidLock:
     def acquire(self) -> None:
         """Take the lock at once or raise LockHeld naming the holder; never waits."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = open_regular(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # never through a symlink
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -58,7 +60,7 @@ class PidLock:
     def holder(self) -> int | None:
         """PID of the live holder, or None when nobody holds the lock (file or not)."""
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = open_regular(self.path)
         except FileNotFoundError:
             return None
         try:

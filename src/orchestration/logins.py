@@ -15,15 +15,16 @@ be read counts as a login now (fail closed: a torn record must not grant a login
 from __future__ import annotations
 
 import json
-import os
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from src.orchestration.journal import append_line
 from src.orchestration.resetwindows import DAY_NAMES, NEW_YORK
-from src.statefiles import LOGINS_FILE
+from src.statefiles import LOGINS_FILE, read_tail
 
 WINDOW = 24 * 3600.0
 
@@ -60,27 +61,22 @@ class LoginBudget:
         self.clock = clock
 
     def view(self) -> BudgetView:
-        """The logins inside the rolling window; OSError if the record cannot be read."""
+        """The logins inside the rolling window; OSError if the record cannot be read (a symlink, a
+        directory: never followed, never guessed). Fails closed: every record that is not a login with a
+        finite time (NaN, infinity, a string, a boolean, garbage, a torn line) counts as a login now, and a
+        line holding several records counts each."""
         now = self.clock()
-        logins, alerted, any_alert = [], None, False
-        try:
-            lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
-        except FileNotFoundError:
-            lines = []
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-                at = float(entry["at"])
-            except (ValueError, TypeError, KeyError):
-                logins.append(now)  # unreadable: counts, and for a whole window
-                continue
-            if entry.get("action") == "alerted":
-                frees = entry.get("frees_at")
-                alerted, any_alert = (float(frees) if frees is not None else None), True
-            elif at > now - WINDOW:
-                logins.append(min(at, now))
+        logins: list[float] = []
+        alerted, any_alert = None, False
+        for line in read_tail(self.path):
+            for entry in _records(line):
+                at = _time(entry.get("at")) if isinstance(entry, dict) else None
+                if at is None or not isinstance(entry, dict):
+                    logins.append(now)  # unreadable: counts, and for a whole window
+                elif entry.get("action") == "alerted":
+                    alerted, any_alert = _time(entry.get("frees_at")), True
+                elif at > now - WINDOW:
+                    logins.append(min(at, now))
         logins.sort()
         # the login whose expiry brings `used` back under the limit
         over = len(logins) - self.limit
@@ -96,14 +92,32 @@ class LoginBudget:
         self._append({"at": self.clock(), "action": "alerted", "frees_at": view.frees_at})
 
     def _append(self, entry: dict[str, object]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = (json.dumps(entry) + "\n").encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        append_line(self.path, entry)  # one write, never through a symlink, a torn tail repaired first
+
+
+def _records(line: bytes) -> list[object]:
+    """Every JSON value on one line, in order; what cannot be read is one None (a login, failing closed)."""
+    text = line.decode("utf-8", "replace").strip()
+    decoder, at = json.JSONDecoder(), 0
+    found: list[object] = []
+    while at < len(text):
         try:
-            os.write(fd, line)  # one write of one short line: appends never interleave
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            value, end = decoder.raw_decode(text, at)
+        except ValueError:
+            found.append(None)
+            break
+        found.append(value)
+        at = end
+        while at < len(text) and text[at].isspace():
+            at += 1
+    return found
+
+
+def _time(value: object) -> float | None:
+    """A Unix time written by `spend`: a finite int or float (not a bool, not a string); else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 def _iso(at: float) -> str:

@@ -157,6 +157,17 @@ def _http_url(value: str) -> None:
         raise ValueError("https only (http for a monitor on this machine)")
 
 
+def _state_dir(value: str) -> None:
+    """STATE_DIR: files are created and replaced there, so never the root and never a non-directory."""
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else REPO_ROOT / path
+    real = path.resolve()
+    if real == Path(real.anchor):
+        raise ValueError("it is the filesystem's root")
+    if real.exists() and not real.is_dir():
+        raise ValueError("it exists and is not a directory")
+
+
 def _mention(value: str) -> None:
     from src.notifications.discord import validate_mention  # requests: only where it is checked
 
@@ -495,8 +506,9 @@ SETTINGS: tuple[Setting, ...] = (
     # --- Files
     Setting(
         "STATE_DIR", "Files", "locks, journal, readiness, emergency plan",
-        "Locks, run journal (runs.jsonl), readiness record, emergency plan.",
-        default=DEFAULT_STATE_DIR, kind=Path, accepted="a directory path",
+        "Locks, run journal (runs.jsonl), readiness record, emergency plan. A directory of its own:\n"
+        "not the filesystem's root, not a file.",
+        default=DEFAULT_STATE_DIR, kind=Path, accepted="a directory path (not /, not a file)", check=_state_dir,
     ),
     Setting(
         "LOG_DIR", "Files", "orchestrator and bot logs",
