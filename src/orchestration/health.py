@@ -36,6 +36,8 @@ NO_ACCOUNTS = "no_accounts"
 CLIENT_ID_TAKEN = "client_id_in_use"
 PROTOCOL_ERROR = "protocol_error"
 UNREACHABLE = "unreachable"
+IB_LOST = "ib_lost"  # the API answers, but the Gateway reports 1100/2110: IBKR's servers are out of its reach
+IB_LOST_CODES = ("1100", "2110")
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,19 @@ class GatewayHealthChecker:
                     raise _Fail(CLIENT_ID_TAKEN, f"client id {self.client_id} is already in use")
             if not accounts:
                 raise _Fail(NO_ACCOUNTS, "logged in but managedAccounts is empty")
+            # One round trip more (reqCurrentTime, which the Gateway answers by itself): what it says to every
+            # new client comes before the answer, and a Gateway that has lost IBKR says 1100 there
+            _send(sock, wire.encode(wire.REQ_CURRENT_TIME, 1))
+            lost = None
+            while True:
+                msg = reader.read("currentTime", CLOSED_AFTER_START)
+                if msg and msg[0] == str(wire.CURRENT_TIME):
+                    break
+                if msg and msg[0] == str(wire.ERR_MSG) and len(msg) >= 4 and msg[3] in IB_LOST_CODES:
+                    lost = msg[3]
+            if lost:
+                raise _Fail(IB_LOST, f"the API answers but the Gateway reports {lost}: it has lost IBKR's servers "
+                            "(a restart cannot reach them either)")
             return version, accounts
 
 

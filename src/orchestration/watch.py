@@ -37,7 +37,7 @@ from src.notifications.dedupe import AlertGate, describe_duration
 from src.orchestration import ibc
 from src.orchestration.docker import ContainerState, DockerClient, DockerError
 from src.orchestration.gateway import BroughtUp, bring_up, budget_spent, diagnose_login, login_hours_begin
-from src.orchestration.health import GatewayHealthChecker
+from src.orchestration.health import IB_LOST, GatewayHealthChecker
 from src.orchestration.logins import BudgetView, LoginBudget
 from src.orchestration.resetwindows import ResetWindow, new_york_time, next_window_end
 
@@ -204,7 +204,7 @@ class GatewayWatch:
             self._act(outage, diagnose_login(self.docker, state, now, self.settings.windows), what, state, now)
             return
         api = self.health.check_handshake(timeout=self.settings.probe_timeout)
-        if api.ok:
+        if api.ok or api.reason == IB_LOST:  # the API answers: a restart is a fresh login, which cannot help
             outage.kind = "link_down"
             state_word = seen.bot_connection or "not connected"
             self._raise(DOWN, "warning", f"the Gateway's API answers but the bot has been {state_word} "

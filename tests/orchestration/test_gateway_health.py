@@ -153,3 +153,17 @@ def test_the_simulator_image_holds_everything_the_health_cli_imports(tmp_path):
     done = subprocess.run([sys.executable, "-S", "-s", "-E", "-m", "src.orchestration.health", "--port", "1",
                            "--timeout", "0.5"], cwd=tmp_path, capture_output=True, text=True, timeout=30)
     assert done.returncode == 1 and done.stdout.startswith("UNHEALTHY 127.0.0.1:1: "), done.stderr
+
+
+def test_a_gateway_that_lost_ibkr_is_not_healthy_though_its_api_answers():
+    """It tells every new client 1100: the probe hears it on its one extra round trip and says why."""
+    from src.orchestration.health import IB_LOST, OK, GatewayHealthChecker
+
+    with running_simulator() as sim:
+        probe = GatewayHealthChecker("127.0.0.1", sim.port, timeout=5, client_id=0)
+        assert probe.check_handshake().reason == OK
+        sim.connectivity_lost()
+        lost = probe.check_handshake()
+        assert lost.reason == IB_LOST and not lost.ok and "1100" in lost.describe()
+        sim.connectivity_restored()
+        assert probe.check_handshake().reason == OK
