@@ -102,13 +102,17 @@ class Bot:
         self._record: dict[str, Any] | None = None
         self._record_stale = False  # the last write of the readiness record failed: retried each heartbeat
 
+    def _on_stop_signal(self) -> None:
+        STOPPING.set()
+        self._stop.set()
+
     def connection_state(self) -> str:
         return self.broker.state if self.broker.ib.isConnected() else RECONNECTING
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stop.set)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # SIGHUP: a closed session ends it cleanly too
+            loop.add_signal_handler(sig, self._on_stop_signal)
         try:
             log.info("Checking the Gateway at %s:%s (handshake probe, client id %s)", self.args.gateway_host,
                      self.args.gateway_port, self.args.health_client_id)
@@ -230,7 +234,11 @@ class Bot:
                  self.sha256[:12])
 
 
+STOPPING = threading.Event()  # a stop signal arrived: whatever fails after it is the stop, not a failure
+
+
 def _stop_now(signum: int, frame: object) -> None:
+    STOPPING.set()
     raise Stopped()
 
 
@@ -292,7 +300,7 @@ def main(argv: list[str] | None = None, strategy: Strategy | None = None) -> int
     logging.basicConfig(level=args.log_level, stream=sys.stdout,
                         format="%(asctime)s [%(levelname)s] %(name)s: %(message)s")
     logging.getLogger("ib_async").setLevel(max(logging.WARNING, logging.getLogger().level))
-    for signum in (signal.SIGTERM, signal.SIGINT):  # until the bot's loop takes over: a clean stop, not a traceback
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # until the bot's loop takes over: a clean stop
         signal.signal(signum, _stop_now)
     lock = PidLock(args.state_dir / BOT_PID_FILE)
     try:
@@ -300,6 +308,9 @@ def main(argv: list[str] | None = None, strategy: Strategy | None = None) -> int
     except LockHeld as held:
         log.error("bot already running (PID %s): refusing to start a second instance", held.pid)
         return 1
+    except Stopped:
+        log.info("Bot stopped before it started")
+        return 0
     try:
         plan, sha256 = load_plan(args.gameplan, args.gameplan_sha256)
         chosen = strategy or load_strategy(args.strategy)
@@ -312,6 +323,9 @@ def main(argv: list[str] | None = None, strategy: Strategy | None = None) -> int
                   args.client_id, exc)
         return 1
     except (PrerequisiteError, ConnectionError) as exc:
+        if STOPPING.is_set():  # the stop interrupted the connection: asked for, not a failure
+            log.info("Bot stopped while connecting (%s)", exc)
+            return 0
         log.error("Bot cannot start: %s", exc)
         return 1
     finally:

@@ -1,9 +1,10 @@
 """The strategy plug: what a trading strategy implements, and loading one by `MODULE:ATTR`.
 
-A strategy gets the plan in force and a `StrategyAPI` (src.broker.connection): reads, and
-orders through the trading gate. `load_strategy` is used by the bot and, at start-up, by the
-orchestrator to check `BOT_STRATEGY` (importable, implements the protocol) before anything runs.
-No ib_async import here, so that check stays cheap.
+A strategy gets the plan in force and a `StrategyAPI` (src.broker.connection): ib_async's IB, reads,
+and orders checked early. `load_strategy` is used by the bot. The orchestrator checks `BOT_STRATEGY`
+at start-up with `check_strategy`: the same load, in a child process (`python -m src.broker.strategy
+SPEC`) with a deadline, so that nothing the operator's module does when imported (sys.exit, os.abort,
+a hang, a fork) can end or block the orchestrator. No ib_async import here, so the check stays cheap.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import importlib
 import importlib.util
 import inspect
 import logging
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -74,6 +77,32 @@ def load_strategy(spec: str | None) -> Strategy:
     return strategy  # type: ignore[no-any-return]
 
 
+CHECK_TIMEOUT = 30.0  # seconds for the operator's module to import and build its strategy
+CHECKED = "STRATEGY OK"  # the child's last line when the strategy loads and implements the protocol
+
+
+def check_strategy(spec: str | None, *, timeout: float = CHECK_TIMEOUT, cwd: Path | None = None,
+                   env: dict[str, str] | None = None) -> None:
+    """`load_strategy(spec)` in a child process; PrerequisiteError (one line) unless it said CHECKED."""
+    if not spec:
+        return
+    try:
+        done = subprocess.run([sys.executable, "-m", "src.broker.strategy", spec], cwd=cwd, env=env,
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise PrerequisiteError(f"strategy {spec!r} did not load within {timeout:g} s (a hang at import?)") from None
+    lines = done.stdout.strip().splitlines()
+    if done.returncode == 0 and lines and lines[-1] == CHECKED:
+        return
+    said = [line for line in lines if line.startswith("STRATEGY ERROR: ")]
+    if said:
+        raise PrerequisiteError(said[-1].removeprefix("STRATEGY ERROR: "))
+    how = f"was killed by signal {-done.returncode}" if done.returncode < 0 else f"exited with code {done.returncode}"
+    raise PrerequisiteError(f"strategy {spec!r} {how} while loading, before it could be checked "
+                            "(sys.exit or os.abort at import?)")
+
+
 def _import(name: str) -> ModuleType:
     """A dotted module name, or a path to a .py file (relative to the working directory)."""
     if not name.endswith(".py"):
@@ -85,3 +114,18 @@ def _import(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _main(argv: list[str]) -> int:
+    """`python -m src.broker.strategy SPEC`: load it, then say CHECKED (or STRATEGY ERROR: <one line>)."""
+    try:
+        load_strategy(argv[0] if argv else None)
+    except PrerequisiteError as exc:
+        print(f"STRATEGY ERROR: {exc}", flush=True)
+        return 2
+    print(CHECKED, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

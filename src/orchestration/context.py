@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from src.gameplan.loader import GameplanVerdict, read_emergency_plan
 from src.gameplan.schema import Gameplan
 from src.notifications.dispatch import AlertQueue
+from src.broker.strategy import check_strategy
 from src.notifications.heartbeat import Heartbeat
 from src.orchestration import bot as botproc
 from src.orchestration.docker import DockerClient
@@ -69,3 +70,4 @@ class Services:
     read_emergency: Callable[[Path], tuple[Gameplan, bytes]] = read_emergency_plan
     logins: LoginBudget | None = None  # None: the configured budget in STATE_DIR
     heartbeat: Heartbeat | None = None  # HEARTBEAT_URL's push monitor (None: not configured)
+    check_strategy: Callable[..., None] = check_strategy  # BOT_STRATEGY loaded in a child, with a deadline

@@ -20,7 +20,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from src.broker.strategy import PrerequisiteError, load_strategy
+from src.broker.strategy import PrerequisiteError
 from src.firewall.plan import plan_in_force_now
 from src.orchestration import bot as botproc
 from src.orchestration import exitcodes, ibc
@@ -107,8 +107,8 @@ class StartupOrchestrator(StartupSteps):
                               "(python -m src.orchestration.shutdown) to start afresh", S.ALREADY_RUNNING)
         if not cfg.discord_webhook_url:
             log.warning("DISCORD_WEBHOOK_URL not set: alerts go to the log only")
-        try:
-            load_strategy(cfg.bot_strategy)  # importable and implements the protocol, before anything runs
+        try:  # importable and implements the protocol, before anything runs; in a child, so it cannot end us
+            self.services.check_strategy(cfg.bot_strategy, cwd=REPO_ROOT, env=cfg.bot_env)
         except PrerequisiteError as exc:
             return self._fail(f"BOT_STRATEGY: {exc}", S.CONFIG_INVALID)
         return self._docker(lambda: log.info("Docker Engine %s answering", self._wait_for_docker())) \

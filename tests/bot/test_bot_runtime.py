@@ -36,7 +36,9 @@ def wait_ready(listener: NotifyListener, timeout: float = 15.0) -> dict[str, str
     return message
 
 
-def test_bot_connects_announces_ready_and_stops_cleanly_on_sigterm(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_bot_connects_announces_ready_and_stops_cleanly_on_a_stop_signal(tmp_path, signum):
+    """SIGHUP too (a closed terminal or session): it once died with 129, its readiness record left saying connected."""
     state = tmp_path / "state"
     with running_simulator() as sim, NotifyListener() as listener:
         bot = start_bot(sim.port, write_plan(tmp_path / "plan.json"), state, "--heartbeat", "0.2",
@@ -48,7 +50,7 @@ def test_bot_connects_announces_ready_and_stops_cleanly_on_sigterm(tmp_path):
             assert record["accounts"] == ["DU123456", "DU234567"] and record["trading_authorized"] is True
             assert running_bot(state) == bot.pid
             time.sleep(0.5)
-            bot.send_signal(signal.SIGTERM)
+            bot.send_signal(signum)
             out, _ = bot.communicate(timeout=10)
         finally:
             bot.kill()
