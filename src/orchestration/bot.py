@@ -124,16 +124,27 @@ def recorded_bot(state_dir: Path) -> int | None:
 
 def running_bot(state_dir: Path) -> int | None:
     """PID of the live bot: the process the orchestrator started (bot_process.json), else the holder of
-    state/bot.pid (the runtime started by hand); None when neither is alive."""
+    state/bot.pid (the runtime started by hand) when that PID is alive and runs the runtime (a PID in the
+    lock file that now belongs to another process, or a forked child holding the lock, is not the bot);
+    None when neither."""
     recorded = recorded_bot(state_dir)
     if recorded is not None:
         return recorded
     pid = PidLock(state_dir / BOT_PID_FILE).holder()
     if pid is None:
         return None
-    if pid > 0 and not psutil.pid_exists(pid):
+    if pid > 0 and not _runs_the_runtime(pid):
         return None
     return pid
+
+
+def _runs_the_runtime(pid: int) -> bool:
+    try:
+        process = psutil.Process(pid)
+        command = " ".join(process.cmdline())
+        return process.status() != psutil.STATUS_ZOMBIE and ("src.main" in command or "src/main.py" in command)
+    except psutil.Error:
+        return False
 
 
 @dataclass

@@ -139,7 +139,8 @@ class GatewayHealthChecker:
                 if kind == str(wire.NEXT_VALID_ID) and len(msg) >= 3:
                     order_id = msg[2]
                 elif kind == str(wire.MANAGED_ACCTS) and len(msg) >= 3:
-                    accounts = tuple(a for a in msg[2].split(",") if a.strip())
+                    # printable ASCII only: an account id goes into log lines, alerts and the journal
+                    accounts = tuple(wire.clip(a.strip(), 32) for a in msg[2].split(",") if a.strip())
                 elif kind == str(wire.ERR_MSG) and len(msg) >= 4 and msg[3] == str(wire.CLIENT_ID_IN_USE):
                     raise _Fail(CLIENT_ID_TAKEN, f"client id {self.client_id} is already in use")
             if not accounts:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from src.orchestration.bot import record_process
 from src.orchestration.docker import ContainerState, DockerError
+from src.statefiles import BOT_PROCESS_FILE
 from src.orchestration.health import OK, HandshakeResult
 
 RUNNING = ContainerState("running", 0, None, "2026-11-25T08:00:00Z", True)
@@ -123,3 +131,14 @@ class RecordingNotifier:
 
     def levels(self) -> list[str]:
         return [level for level, _ in self.alerts]
+
+
+@contextlib.contextmanager
+def playing_the_bot(state_dir: Path) -> Iterator[None]:
+    """This process is the bot, recorded as the orchestrator records the process it starts."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    record_process(state_dir, SimpleNamespace(pid=os.getpid()), [sys.executable])  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        (state_dir / BOT_PROCESS_FILE).unlink(missing_ok=True)

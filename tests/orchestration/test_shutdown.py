@@ -19,6 +19,7 @@ from src.orchestration.docker import DockerError
 from src.orchestration.journal import read_runs
 from src.orchestration.locks import PidLock
 from src.orchestration.sdnotify import NotifyListener
+from src.orchestration.bot import record_process
 from src.orchestration.shutdown import shutdown, stop_gateway
 from src.statefiles import BOT_PID_FILE, ORCHESTRATOR_LOCK, READY_FILE
 from testkit.docker import container_state
@@ -58,6 +59,7 @@ def stubborn_bot(state: Path) -> subprocess.Popen[str]:
     """)
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline() == "holding the lock\n"
+    record_process(state, proc, [sys.executable])  # as the orchestrator records the bot it starts
     return proc
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -117,3 +118,34 @@ def test_any_bytes_in_any_state_file_give_a_status_and_a_budget_that_never_grows
         left = 0  # unreadable: the start-up stops with one line (a test of its own), never a login
     assert left <= clean
     assert shown["login_budget"]["left"] is None or shown["login_budget"]["left"] <= clean
+
+
+def test_shutdown_signals_only_a_process_verified_to_be_the_bot(tmp_path):
+    """A process holding state/bot.pid that does not run the bot (a strategy's forked child, a reused PID) is
+    never signalled: an unrelated process was once killed while the real bot kept running."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from src.orchestration.bot import running_bot
+    from src.orchestration.shutdown import stop_bot
+    from src.statefiles import BOT_PID_FILE
+
+    code = textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from src.orchestration.locks import PidLock
+        PidLock(Path({str(tmp_path)!r}) / {BOT_PID_FILE!r}).acquire()
+        print("holding", flush=True)
+        time.sleep(60)
+    """)
+    stranger = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                                cwd=Path(__file__).resolve().parents[2])
+    try:
+        assert stranger.stdout is not None and stranger.stdout.readline() == "holding\n"
+        assert running_bot(tmp_path) is None
+        step = stop_bot(tmp_path, timeout=1)
+        assert not step.acted and step.detail == "bot not running" and stranger.poll() is None  # untouched
+    finally:
+        stranger.kill()
+        stranger.wait()

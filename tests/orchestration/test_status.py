@@ -16,10 +16,10 @@ from src.orchestration.config import REPO_ROOT, OrchestrationConfig
 from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import RunJournal, append_line
 from src.orchestration.resetwindows import DEFAULT_WINDOWS, parse_windows
-from src.statefiles import BOT_PID_FILE, FIREWALL_DECISIONS_FILE, READY_FILE, SUPERVISOR_LOG
+from src.statefiles import FIREWALL_DECISIONS_FILE, READY_FILE, SUPERVISOR_LOG
 from testkit.docker import free_port
 from testkit.repo_env import hide_repo_dotenv
-from tests.helpers.fakes import RUNNING, FakeDocker
+from tests.helpers.fakes import RUNNING, FakeDocker, playing_the_bot
 from tests.helpers.simulator import running_simulator
 
 
@@ -39,13 +39,12 @@ def test_everything_down_is_reported_and_exits_1(tmp_path):
 
 
 def test_up_when_gateway_api_and_ready_bot_agree(tmp_path):
-    from src.orchestration.locks import PidLock
     from src.atomic_file import write_atomic
 
     with running_simulator() as sim:
         cfg = config_for(tmp_path, sim.port)
         cfg.state_dir.mkdir(parents=True)
-        with PidLock(cfg.state_dir / BOT_PID_FILE):  # this process plays the bot
+        with playing_the_bot(cfg.state_dir):
             write_atomic(cfg.state_dir / READY_FILE, json.dumps(
                 {"pid": os.getpid(), "strategy": "C", "trading_authorized": False, "gameplan": "/x/plan.json",
                  "started_at": "2026-11-25T13:00:00+00:00"}))
@@ -87,12 +86,11 @@ def ready_record(**extra):
 
 def test_the_plan_in_force_the_connection_and_the_next_reset_window(tmp_path):
     from src.atomic_file import write_atomic
-    from src.orchestration.locks import PidLock
 
     with running_simulator() as sim:
         cfg = config_for(tmp_path, sim.port)
         cfg.state_dir.mkdir(parents=True)
-        with PidLock(cfg.state_dir / BOT_PID_FILE):
+        with playing_the_bot(cfg.state_dir):
             write_atomic(cfg.state_dir / READY_FILE, json.dumps(ready_record()))
             checker = GatewayHealthChecker("127.0.0.1", sim.port, 1.0)
             report = status.collect(cfg, FakeDocker(state=RUNNING), checker, now=NOW)
