@@ -4,11 +4,18 @@ The orchestrator writes the exact bytes it validated to state/PLAN_FILE (atomica
 the bot on that snapshot with its sha256 — never on the analyst's file, which may be rewritten
 between validation and the bot's start. The bot's readiness record must then report that
 sha256, strategy and authority; anything else is a mismatch that stops the bot.
+
+By hand (a rollback, a test of a bot without the orchestrator), the same hand-over is a command:
+
+    python -m src.orchestration.handoff PLAN.json     # validate it for today, make it the plan in force
+
+It prints the sha256 and exits 0, or one line and exit 1 (the plan in force is then left as it was).
 """
 
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +58,31 @@ def plan_mismatch(record: dict[str, Any], sha256: str, strategy: str | None, aut
         return None
     return "a plan other than the one validated: " + ", ".join(
         f"{k} {v!r} (expected {expected[k]!r})" for k, v in wrong.items())
+
+
+def main(argv: list[str] | None = None) -> int:
+    from src.gameplan.loader import evaluate_gameplan
+    from src.orchestration import cli
+    from src.orchestration.config import config_for_cli
+
+    parser = cli.ArgumentParser(prog="python -m src.orchestration.handoff",
+                                description="Validate a gameplan for today and make it the plan in force "
+                                            "(STATE_DIR), as the orchestrator does.")
+    parser.add_argument("plan", type=Path)
+    args = parser.parse_args(argv)
+    config = config_for_cli("handoff")
+    if config is None:
+        return 1
+    verdict = evaluate_gameplan(args.plan)
+    if not verdict.usable or verdict.data is None:
+        print(f"handoff: {args.plan} is not usable ({verdict.kind}: {verdict.reason}): the plan in force is "
+              "unchanged", file=sys.stderr)
+        return 1
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    snapshot, sha256 = snapshot_plan(config.state_dir, verdict.data)
+    print(f"{snapshot}: in force, sha256 {sha256}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
