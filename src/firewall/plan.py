@@ -23,7 +23,7 @@ from src.gameplan.loader import (
     GameplanError, check_emergency, check_today, parse_gameplan, read_gameplan_bytes, trading_date,
 )
 from src.gameplan.schema import Gameplan
-from src.statefiles import PLAN_FILE, PLAN_SHA256_FILE
+from src.statefiles import PLAN_FILE, PLAN_SHA256_FILE, read_bounded
 
 
 @dataclass(frozen=True)
@@ -112,8 +112,7 @@ def _stamp(path: Path) -> tuple[int, ...]:
 def read_validated_sha256(path: Path) -> str | None:
     """The sha256 the orchestrator wrote beside the plan in force (64 hex digits), or None."""
     try:
-        with open(path, "rb") as f:
-            text = f.read(100).decode("ascii", "replace").strip()
-    except OSError:
+        text = read_bounded(path, 100).decode("ascii", "replace").strip()  # never through a symlink
+    except (OSError, ValueError):
         return None
     return text if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else None

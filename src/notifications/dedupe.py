@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from src.atomic_file import write_atomic
-from src.statefiles import ALERT_GATE_FILE
+from src.statefiles import ALERT_GATE_FILE, read_bounded
 
 log = logging.getLogger(__name__)
 _VERSION = 1
@@ -87,8 +87,11 @@ class AlertGate:
 
     def _load(self) -> dict[str, OpenProblem]:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            text = read_bounded(self.path).decode("utf-8", "replace")  # never through a symlink
         except FileNotFoundError:
+            return {}
+        except ValueError as exc:  # too large
+            log.warning("alert gate: %s is unreadable (%s): starting with no open problem", self.path, exc)
             return {}
         except OSError as exc:
             log.warning("alert gate: cannot read %s (%s): starting with no open problem", self.path, exc)

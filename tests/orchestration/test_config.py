@@ -465,3 +465,12 @@ def test_a_secret_pasted_into_another_setting_is_never_echoed(tmp_path):
             load({**env, "GATEWAY_HOST": secret + " x"})  # pasted into the wrong line
         assert secret not in str(error.value) and "withheld" in str(error.value)
         assert str(error.value).startswith("GATEWAY_HOST is invalid")
+
+
+def test_state_dir_is_a_directory_of_its_own(tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    for value, why in [("/", "not /"), ("/tmp/../", "not /"), (str(a_file), "not a file")]:
+        with pytest.raises(ConfigError, match=f"STATE_DIR=.*{why}"):
+            load({"STATE_DIR": value})
+    assert load({"STATE_DIR": str(tmp_path / "new")}).state_dir == tmp_path / "new"

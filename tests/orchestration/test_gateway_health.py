@@ -167,3 +167,12 @@ def test_a_gateway_that_lost_ibkr_is_not_healthy_though_its_api_answers():
         assert lost.reason == IB_LOST and not lost.ok and "1100" in lost.describe()
         sim.connectivity_restored()
         assert probe.check_handshake().reason == OK
+
+
+def test_account_ids_with_control_characters_reach_no_log_as_they_came():
+    from src.orchestration.health import GatewayHealthChecker
+
+    with running_simulator(accounts=("DU1\x1b[31m", "DU2\n")) as sim:
+        result = GatewayHealthChecker("127.0.0.1", sim.port, timeout=5, client_id=0).check_handshake()
+    assert result.ok and result.accounts == ("DU1?[31m", "DU2")
+    assert all(c.isprintable() for c in result.describe())
