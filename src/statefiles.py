@@ -94,6 +94,9 @@ RUNS_FILE = "runs.jsonl"
 CHECKPOINT_FILE = "current_run.json"
 # One JSON line per Gateway login the orchestrator causes, written before it is caused (logins.py).
 LOGINS_FILE = "gateway_logins.jsonl"
+# One JSON line per soft restart of the Gateway the supervisor asks IBC for (its command server's RESTART: the
+# session kept, no login, no 2FA push), counted like the logins against their own daily cap (watch.py).
+SOFT_RESTARTS_FILE = "gateway_soft_restarts.jsonl"
 # The problems already alerted and not cleared (src/notifications/dedupe.py, written atomically).
 ALERT_GATE_FILE = "alert_gate.json"
 # One JSON line per decision of the supervisor (--supervise: an outage seen, a restart, an alert, a

@@ -238,6 +238,7 @@ class OrchestrationConfig:
     log_dir: Path = _DEFAULTS["log_dir"]
     expected_accounts: tuple[str, ...] = _DEFAULTS["expected_accounts"]  # empty = any account
     gateway_login_budget: int = _DEFAULTS["gateway_login_budget"]
+    gateway_soft_restart_budget: int = _DEFAULTS["gateway_soft_restart_budget"]
     # The environment child processes (docker compose, the bot) get: the process
     # environment plus `.env`, so COMPOSE_FILE, COMPOSE_PROJECT_NAME... reach Compose exactly
     # as the operator wrote them; TRADING_MODE, GATEWAY_PORT, STATE_DIR, BOT_CLIENT_ID and

@@ -34,6 +34,18 @@ DAEMON_DOWN = "daemon_down"
 PERMISSION = "permission_denied"
 TIMEOUT = "timeout"
 NO_COMPOSE = "no_compose"
+IBC_COMMAND = "ibc_command"  # IBC's command server did not answer
+IBC_COMMAND_PORT = 7462  # CommandServerPort inside the Gateway container (docker/gateway/scripts/ibc-command-server.sh)
+IBC_COMMAND_TIMEOUT = 15.0
+# bash inside the container (the Gateway image and the simulator's both have it): connect to the command server
+# on the loopback, send one line, print IBC's first OK/ERROR answer; exit 3 when nothing listens, 4 when it stays
+# silent. $1 port, $2 command, $3 seconds.
+_IBC_COMMAND_SCRIPT = (
+    'exec 3<>"/dev/tcp/127.0.0.1/$1" 2>/dev/null || { echo "nothing listens on 127.0.0.1:$1" >&2; exit 3; }; '
+    'printf "%s\\n" "$2" >&3; '
+    'while IFS= read -r -t "$3" line <&3; do case "$line" in OK*|ERROR*) printf "%s\\n" "$line"; exit 0;; esac; '
+    'done; echo "no answer within $3 s" >&2; exit 4'
+)
 FOREIGN = "foreign_container"  # a container has the Gateway's name but is not this project's service
 FAILED = "failed"
 
@@ -251,10 +263,38 @@ class DockerClient:
         self.run(["docker", "start", self.container])
 
     def stop(self, stop_timeout: int = 30) -> None:
+        """A tidy stop: IBC's STOP (the Gateway logs out: no session slot left held for the next login), up to
+        `stop_timeout` s for the container to exit by itself, then `docker stop` for whatever is left."""
+        try:
+            tidy = self.ibc_command("STOP", timeout=10).startswith("OK")
+        except DockerError as exc:
+            log.info("Gateway %s: no tidy STOP through IBC (%s): stopping the container", self.container, exc.message)
+            tidy = False
+        if tidy:
+            try:
+                self.run(["docker", "wait", self.container], timeout=stop_timeout)
+                return
+            except DockerError as exc:
+                if exc.kind != TIMEOUT:
+                    raise
         self.run(["docker", "stop", "-t", str(stop_timeout), self.container], timeout=self.timeout + stop_timeout)
 
     def restart(self, stop_timeout: int = 10) -> None:
         self.run(["docker", "restart", "-t", str(stop_timeout), self.container], timeout=self.timeout + stop_timeout)
+
+    def ibc_command(self, command: str, timeout: float = IBC_COMMAND_TIMEOUT) -> str:
+        """One command to IBC's command server inside the Gateway container, through `docker exec` (its port
+        is on the container's loopback and never published): IBC's answer line ("OK ...", "ERROR ..."), or
+        DockerError (IBC_COMMAND: the command server does not answer)."""
+        try:
+            out = self.run(["docker", "exec", self.container, "bash", "-c", _IBC_COMMAND_SCRIPT, "ibc-command",
+                            str(IBC_COMMAND_PORT), command, f"{timeout:g}"], timeout=timeout + 10)
+        except DockerError as exc:
+            if exc.kind == FAILED:
+                raise DockerError(IBC_COMMAND, f"IBC's command server did not answer {command} "
+                                  f"(CommandServerPort {IBC_COMMAND_PORT} in the container): {exc.message}") from None
+            raise
+        return out.strip().splitlines()[-1] if out.strip() else ""
 
     def logs_since(self, since: str, tail: int = 5000) -> str:
         """Container output since an RFC 3339 instant (its current start): stdout and stderr in the

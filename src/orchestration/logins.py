@@ -55,8 +55,9 @@ class BudgetView:
 class LoginBudget:
     """Counts and records Gateway logins in `state_dir`/LOGINS_FILE."""
 
-    def __init__(self, state_dir: Path, limit: int, clock: Callable[[], float] = time.time) -> None:
-        self.path = state_dir / LOGINS_FILE
+    def __init__(self, state_dir: Path, limit: int, clock: Callable[[], float] = time.time,
+                 file: str = LOGINS_FILE) -> None:
+        self.path = state_dir / file  # LOGINS_FILE; SOFT_RESTARTS_FILE counts IBC's soft restarts the same way
         self.limit = limit
         self.clock = clock
 

@@ -405,6 +405,15 @@ SETTINGS: tuple[Setting, ...] = (
         default="300", kind=float, ge=0, le=86400,
     ),
     Setting(
+        "GATEWAY_SOFT_RESTART_BUDGET", "Supervision",
+        "with `--supervise`: IBC soft restarts (no login, no 2FA push) tried first on a dead API in any 24 h; "
+        "0 = none",
+        "With --supervise: how many times in any 24 h the supervisor may ask IBC's command server to RESTART\n"
+        "the Gateway (its own File > Restart: the session kept, no login, no 2FA push) before the one\n"
+        "container restart (a cold login, from GATEWAY_LOGIN_BUDGET). 0 = never (straight to the container).",
+        default="3", kind=int, ge=0, le=20,
+    ),
+    Setting(
         "HEARTBEAT_URL", "Supervision",
         "with `--supervise`: a push monitor's URL (healthchecks.io, Uptime Kuma, Cronitor), pinged while the "
         "bot is trading-ready: a silent machine is noticed from outside; unset = none",

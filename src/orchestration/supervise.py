@@ -46,7 +46,10 @@ from src.orchestration.machine import ALERT_DRAIN, BOT_STOP_GRACE
 from src.orchestration.resetwindows import new_york_time
 from src.orchestration.sdnotify import notify
 from src.orchestration.watch import GatewayWatch, Seen, WatchSettings
-from src.statefiles import PLAN_SHA256_FILE, SUPERVISOR_LOG, firewall_session_since, read_ready_record
+from src.orchestration.logins import LoginBudget
+from src.statefiles import (
+    PLAN_SHA256_FILE, SOFT_RESTARTS_FILE, SUPERVISOR_LOG, firewall_session_since, read_ready_record,
+)
 
 if TYPE_CHECKING:
     from src.orchestration.startup import StartupOrchestrator
@@ -77,7 +80,9 @@ class Supervisor:
             settings=WatchSettings(windows=cfg.reset_windows, alert_after=cfg.gateway_down_alert_after,
                                    login_timeout=cfg.gateway_health_timeout, twofa_wait=cfg.twofa_wait_timeout,
                                    login_budget=cfg.gateway_login_budget, probe_timeout=cfg.health_check_timeout,
-                                   login_hours=cfg.gateway_login_hours))
+                                   login_hours=cfg.gateway_login_hours,
+                                   soft_restarts=LoginBudget(cfg.state_dir, cfg.gateway_soft_restart_budget,
+                                                             file=SOFT_RESTARTS_FILE)))
         self.plan_stamp = _stamp(cfg.gameplan_path)  # GAMEPLAN_PATH as the start-up (or the last cycle) saw it
         self.plan_looked_at = clock()
         self.firewall = FirewallWatch(docker=self.services.docker, gate=self.watch.gate, alert=self.alert,

@@ -71,6 +71,7 @@ class WatchSettings:
     login_budget: int  # GATEWAY_LOGIN_BUDGET, for the spent-budget text
     probe_timeout: float  # HEALTH_CHECK_TIMEOUT
     login_hours: tuple[ResetWindow, ...] | None = None  # GATEWAY_LOGIN_HOURS: when a restart may log in; None = any
+    soft_restarts: LoginBudget | None = None  # GATEWAY_SOFT_RESTART_BUDGET's record (None or limit 0: no soft rung)
 
 
 @dataclass
@@ -88,6 +89,7 @@ class Outage:
     blocked: str | None = None  # no more automatic action: why
     deferred_to: datetime | None = None  # the restart waits for GATEWAY_LOGIN_HOURS to begin then (UTC)
     tried: list[str] = field(default_factory=list)
+    soft_tried: bool = False  # IBC's RESTART was asked for (or could not be): the next rung is the container
     next_look: float = float("-inf")
     last_seen: ContainerState | None = None  # the container as the last look saw it: a change is looked at at once
 
@@ -247,10 +249,43 @@ class GatewayWatch:
         elif decision == ibc.TRY_LATER:
             self._raise(DOWN, "warning", f"{what}: {login.describe()}; NOT restarted (a login would fail now); "
                         "looking again every few seconds", title="Gateway DOWN", due=self._down_for(outage, now))
+        elif outage.kind == "api_down" and not outage.soft_tried and self._soft_restart(outage, what, login):
+            return  # the Gateway restarts itself, keeping its session: no login, no push, at any hour
         elif (opens := login_hours_begin(now, self.settings.login_hours)) is not None:
             self._defer(outage, what, login, opens, now)
         else:
             self._restart(outage, what, login, state)
+
+    def _soft_restart(self, outage: Outage, what: str, login: ibc.LoginDiagnosis) -> bool:
+        """The ladder's first rung for a dead API with the container up: IBC's own RESTART (File > Restart),
+        which keeps the session: no login, no 2FA push, no login budget; its own daily cap. False: not
+        possible (cap spent, command server silent): the container restart comes next."""
+        outage.soft_tried = True
+        budget = self.settings.soft_restarts
+        if budget is None or budget.limit == 0:
+            return False
+        view = budget.view()
+        if view.left == 0:
+            self.record("soft_restart_skipped", f"{what}: {view.describe().replace('logins', 'soft restarts')}")
+            return False
+        budget.spend("ibc_restart", self.run_id)
+        try:
+            answer = self.docker.ibc_command("RESTART")
+        except DockerError as exc:
+            self.record("soft_restart_failed", f"{what}: {exc.message}: the container restart comes next")
+            return False
+        if not answer.startswith("OK"):
+            self.record("soft_restart_failed",
+                        f"{what}: IBC answered {answer[:120]!r}: the container restart comes next")
+            return False
+        outage.deadline = self.clock() + self.settings.login_timeout
+        outage.tried.append("IBC restarted the Gateway (no login)")
+        self.record("soft_restart", f"{what}: IBC answered {answer[:80]!r}; waiting {self.settings.login_timeout:g} s "
+                    "for the API (the session kept: no login, no 2FA push)")
+        self._raise(DOWN, "warning", f"{what}: {login.describe()}; IBC restarted the Gateway (its own restart: the "
+                    "session kept, no login, no 2FA push); trading is paused until the bot reconnects",
+                    title="Gateway API DOWN: soft restart")
+        return True
 
     def _defer(self, outage: Outage, what: str, login: ibc.LoginDiagnosis, opens: datetime, now: datetime) -> None:
         """Outside GATEWAY_LOGIN_HOURS the one restart waits: a 2FA push nobody can approve at night

@@ -97,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
         " then served again (SIM_OUTAGE_KIND)",
     )
     parser.add_argument(
+        "--command-port", type=int, default=env("SIM_COMMAND_PORT") or None, metavar="PORT",
+        help="IBC's command server on 127.0.0.1 (RESTART, STOP, RECONNECTACCOUNT...); unset = off (SIM_COMMAND_PORT)",
+    )
+    parser.add_argument(
+        "--restart-delay", type=float, default=env("SIM_RESTART_DELAY") or "3", metavar="SECONDS",
+        help="how long IBC's RESTART keeps the API away before it serves again, logged in (SIM_RESTART_DELAY)",
+    )
+    parser.add_argument(
         "--log-level", choices=("DEBUG", "INFO", "WARNING"), default=env("SIM_LOG_LEVEL", "INFO"),
         help="DEBUG also logs every request's name (SIM_LOG_LEVEL)",
     )
@@ -136,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             outage_after=args.outage_after,
             outage_for=args.outage_for,
             outage_kind=args.outage_kind,
+            command_port=args.command_port,
+            restart_delay=args.restart_delay,
         )
     except ValueError as exc:  # environment values bypass argparse's choices
         parser.error(str(exc))

@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from . import protocol
+from . import ibc_commands, protocol
 from .broker import Broker
 from .market import FILL_POLICIES
 from .session import (
@@ -117,6 +117,8 @@ class GatewaySimulator:
         outage_after: float | None = None,
         outage_for: float | None = None,
         outage_kind: str = "ib-lost",
+        command_port: int | None = None,
+        restart_delay: float = 3.0,
     ):
         if before_login not in BEFORE_LOGIN_BEHAVIOURS:
             raise ValueError(f"before_login must be one of {BEFORE_LOGIN_BEHAVIOURS}, not {before_login!r}")
@@ -149,6 +151,10 @@ class GatewaySimulator:
         self.outage_after = outage_after
         self.outage_for = outage_for
         self.outage_kind = outage_kind
+        self.command_port = command_port  # IBC's command server on 127.0.0.1 (None: off, IBC's default)
+        self.restart_delay = restart_delay  # a RESTART keeps the API away this long
+        self.soft_restarts = 0
+        self._serving: asyncio.Event | None = None
         self.broker = Broker(self.accounts, fills, positions)
         self.exit_code: int | None = None  # set when the simulated IBC exits by itself
         self._login_started = time.monotonic()
@@ -299,8 +305,13 @@ class GatewaySimulator:
         self._loop_thread = threading.get_ident()
         sock = self._bind()
         server: asyncio.Server | None = None
+        commands: asyncio.Server | None = None
         outage: asyncio.Task[None] | None = None
+        self._serving = stop
         try:
+            if self.command_port is not None:
+                commands = await asyncio.start_server(self._on_command, host="127.0.0.1", port=self.command_port)
+                log.info("IBC: CommandServer listening on 127.0.0.1:%d", self.command_port)
             if self.before_login != "refuse":
                 server = await asyncio.start_server(self._on_connect, sock=sock)
             # Logged once the port behaves as before_login says, so readers may probe it at once.
@@ -328,6 +339,8 @@ class GatewaySimulator:
             if outage is not None:
                 outage.cancel()
                 await asyncio.gather(outage, return_exceptions=True)
+            if commands is not None:
+                commands.close()
             await self._close(server, sock)
 
     def start(self, timeout: float = 5.0) -> GatewaySimulator:
@@ -607,6 +620,42 @@ class GatewaySimulator:
     def _open_api(self) -> None:
         self._api_open = True
         log.info("API: open again")
+
+    async def _on_command(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """IBC's command channel: lines in, IBC's answers out (ibc_commands.answer), until EXIT or EOF."""
+        try:
+            while line := await reader.readline():
+                said = ibc_commands.answer(line[:200].decode("utf-8", "replace"))
+                for text in said.logs:
+                    log.info("%s", text)
+                if said.reply is not None:
+                    writer.write(said.reply.encode() + b"\n")
+                    await writer.drain()
+                if said.action == ibc_commands.CLOSE:
+                    break
+                if said.action == ibc_commands.RESTART:
+                    asyncio.ensure_future(self._soft_restart())
+                elif said.action == ibc_commands.STOP:
+                    self.exit_code = 0
+                    if self._serving is not None:
+                        self._serving.set()
+                elif said.action == ibc_commands.RECONNECT and not self._ib_connected:
+                    self._connectivity_restored(data_lost=False)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _soft_restart(self) -> None:
+        """The Gateway's own restart: the API away for ``restart_delay`` s, then back, logged in (no 2FA)."""
+        self.soft_restarts += 1
+        self._close_api()
+        if self._frozen:
+            self._unfreeze()
+        await asyncio.sleep(self.restart_delay)
+        self._ib_connected = True
+        self._open_api()
+        log.info("IBC: Login has completed")  # the session was kept: no second factor
 
     async def _outage(self, stop: asyncio.Event) -> None:
         """The timed outage of ``outage_kind``, ``outage_after`` s after login, for ``outage_for`` s."""

@@ -45,6 +45,7 @@ class FakeDocker:
     on_event: Callable[[str], None] | None = None
     log: str = ""  # what `docker logs --since <start>` shows
     firewall_state: ContainerState | None = RUNNING  # the order firewall's container
+    ibc_answers: list[str] | None = None  # IBC's command server's answers, in order (None: it does not answer)
     firewall: str = "ibkr-gateway-firewall"
 
     def _call(self, name: str) -> None:
@@ -81,6 +82,12 @@ class FakeDocker:
     def logs_since(self, since: str, tail: int = 5000) -> str:
         self._call("logs")
         return self.log
+
+    def ibc_command(self, command: str, timeout: float = 15.0) -> str:
+        self._call(f"ibc:{command}")
+        if not self.ibc_answers:
+            raise DockerError("ibc_command", f"IBC's command server did not answer {command}")
+        return self.ibc_answers.pop(0)
 
     def inspect_firewall(self) -> ContainerState | None:
         return self.firewall_state

@@ -138,3 +138,27 @@ def test_no_compose_at_all_says_what_to_install(monkeypatch):
     with pytest.raises(DockerError) as error:
         docker.compose_up()
     assert error.value.kind == d.NO_COMPOSE and "install the Compose v2 plugin" in error.value.message
+
+
+def test_a_tidy_stop_asks_ibc_to_log_out_and_waits_for_the_container_to_exit():
+    docker, runner = client({("docker", "exec"): (0, "OK Shutting down: STOP command\n", ""),
+                             ("docker", "wait"): (0, "0\n", "")})
+    docker.stop(stop_timeout=90)
+    assert [c[:2] for c in runner.calls] == [["docker", "exec"], ["docker", "wait"]]  # no SIGTERM needed
+    assert runner.calls[0][2] == "ibkr-gateway" and runner.calls[0][-2:] == ["STOP", "10"]
+
+
+@pytest.mark.parametrize("exec_answer", [(1, "", "Error response from daemon: container is not running"),
+                                         (0, "ERROR Command invalid\n", "")], ids=["no-ibc", "refused"])
+def test_without_a_tidy_stop_the_container_is_stopped_as_before(exec_answer):
+    docker, runner = client({("docker", "exec"): exec_answer, ("docker", "stop"): (0, "ibkr-gateway\n", "")})
+    docker.stop(stop_timeout=30)
+    assert runner.calls[-1] == ["docker", "stop", "-t", "30", "ibkr-gateway"]
+
+
+def test_a_tidy_stop_that_does_not_end_in_time_is_followed_by_docker_stop():
+    docker, runner = client({("docker", "exec"): (0, "OK Shutting down: STOP command\n", ""),
+                             ("docker", "wait"): subprocess.TimeoutExpired(["docker"], 90),
+                             ("docker", "stop"): (0, "ibkr-gateway\n", "")})
+    docker.stop(stop_timeout=90)
+    assert [c[:2] for c in runner.calls] == [["docker", "exec"], ["docker", "wait"], ["docker", "stop"]]

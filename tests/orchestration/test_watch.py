@@ -45,13 +45,17 @@ class World:
     budget: int = 3
     alert_after: float = 300.0
     login_hours: str | None = None  # GATEWAY_LOGIN_HOURS
+    soft_budget: int = 0  # GATEWAY_SOFT_RESTART_BUDGET (0: no soft rung, as before it existed)
 
     def __post_init__(self) -> None:
         self.logins = LoginBudget(self.tmp / "state", self.budget, clock=lambda: self.clock.wall.timestamp())
         self.gate = AlertGate.in_state_dir(self.tmp / "state", clock=lambda: self.clock.wall.timestamp())
         settings = WatchSettings(windows=WINDOWS, alert_after=self.alert_after, login_timeout=120.0,
                                  twofa_wait=180.0, login_budget=self.budget, probe_timeout=1.0,
-                                 login_hours=parse_windows(self.login_hours) if self.login_hours else None)
+                                 login_hours=parse_windows(self.login_hours) if self.login_hours else None,
+                                 soft_restarts=LoginBudget(self.tmp / "state", self.soft_budget,
+                                                           clock=lambda: self.clock.wall.timestamp(),
+                                                           file="gateway_soft_restarts.jsonl"))
         self.watch = GatewayWatch(docker=self.docker, health=self.health, logins=self.logins, gate=self.gate,
                                   settings=settings, alert=self._alert, record=self._record,
                                   clock=lambda: self.clock.mono, now=lambda: self.clock.wall, run_id="run1")
@@ -341,3 +345,53 @@ def test_a_manual_start_during_the_wait_is_seen_at_once_and_the_bot_back_ends_th
     assert world.see("connected") == "Gateway up, bot connected"
     assert world.restarts == [] and world.logins.view().left == 3  # the supervisor caused no login
     assert world.alerts[-1][1].startswith("Gateway back after 2 min")
+
+
+
+@pytest.fixture
+def laddered(tmp_path):
+    return World(tmp_path, soft_budget=3)
+
+
+def test_a_dead_api_with_the_container_up_is_first_restarted_by_ibc_itself_with_no_login(laddered):
+    """The ladder's first rung: IBC's RESTART keeps the session: no login from the budget, no 2FA push."""
+    world = laddered
+    world.docker.ibc_answers = ["OK RESTART in progress"]
+    world.see("connected")
+    world.run_for(world.alert_after + 10, "reconnecting")
+    assert world.docker.calls.count("ibc:RESTART") == 1 and world.restarts == []
+    assert world.logins.view().used == 0
+    assert [level for level, _ in world.alerts] == ["warning"] and "IBC restarted the Gateway" in world.alerts[0][1]
+    world.see("connected")
+    assert world.alerts[-1][1].startswith("Gateway back after") and world.restarts == []
+    assert ("soft_restart" in [event for event, _ in world.records])
+
+
+def test_a_soft_restart_that_does_not_bring_the_api_back_is_followed_by_the_one_container_restart(laddered):
+    world = laddered
+    world.docker.ibc_answers = ["OK RESTART in progress"]
+    world.see("connected")
+    world.run_for(world.alert_after + 10 + 120 + 10, "reconnecting")  # past the soft restart's login timeout
+    assert world.docker.calls.count("ibc:RESTART") == 1 and world.restarts == ["restart"]
+    assert world.logins.view().used == 1  # the cold login, from the budget
+
+
+@pytest.mark.parametrize("answers", [None, ["ERROR Command invalid"]], ids=["silent", "refused"])
+def test_a_command_server_that_cannot_restart_goes_straight_to_the_container(laddered, answers):
+    world = laddered
+    world.docker.ibc_answers = answers
+    world.see("connected")
+    world.run_for(world.alert_after + 10, "reconnecting")
+    assert world.restarts == ["restart"]
+    assert "soft_restart_failed" in [event for event, _ in world.records]
+
+
+def test_the_soft_restart_cap_is_its_own(laddered):
+    world = laddered
+    for _ in range(3):
+        world.watch.settings.soft_restarts.spend("ibc_restart", "earlier")
+    world.docker.ibc_answers = ["OK RESTART in progress"]
+    world.see("connected")
+    world.run_for(world.alert_after + 10, "reconnecting")
+    assert "ibc:RESTART" not in world.docker.calls and world.restarts == ["restart"]
+    assert "soft_restart_skipped" in [event for event, _ in world.records]

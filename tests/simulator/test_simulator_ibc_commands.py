@@ -1,0 +1,62 @@
+"""The simulator's IBC command server: IBC's answers and log lines, RESTART keeps the session (the API away
+for the restart delay, back logged in with no second factor), STOP is a tidy exit."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+
+import pytest
+
+from src.orchestration.health import GatewayHealthChecker
+from src.simulator import ibc_commands
+from testkit.docker import free_port
+from tests.helpers.simulator import running_simulator
+
+
+@pytest.mark.parametrize(("line", "reply", "action"), [
+    ("RESTART\n", "OK RESTART in progress", ibc_commands.RESTART),
+    ("STOP\n", "OK Shutting down: STOP command", ibc_commands.STOP),
+    ("RECONNECTACCOUNT\n", "OK ", ibc_commands.RECONNECT),
+    ("ENABLEAPI\n", "ERROR ENABLEAPI is not valid for the IB Gateway", ibc_commands.NOTHING),
+    ("FROBNICATE\n", "ERROR Command invalid", ibc_commands.NOTHING),
+])
+def test_answers_are_ibcs(line, reply, action):
+    said = ibc_commands.answer(line)
+    assert (said.reply, said.action) == (reply, action)
+    assert said.logs[0] == f"IBC: CommandServer received command: {line.strip()}"
+
+
+def command(port: int, line: str) -> str:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(line.encode() + b"\n")
+        return sock.makefile().readline().rstrip("\n")
+
+
+def test_restart_drops_the_api_for_the_delay_and_comes_back_logged_in(caplog):
+    port = free_port()
+    with caplog.at_level(logging.INFO), running_simulator(command_port=port, restart_delay=1.0) as sim:
+        probe = GatewayHealthChecker("127.0.0.1", sim.port, timeout=2, client_id=0)
+        assert probe.check_handshake().ok
+        assert command(port, "RESTART") == "OK RESTART in progress"
+        deadline = time.monotonic() + 1.0
+        while probe.check_handshake().ok:  # the restart takes the API away at once
+            assert time.monotonic() < deadline
+        deadline = time.monotonic() + 10
+        while not probe.check_handshake().ok:
+            assert time.monotonic() < deadline, "the API did not come back"
+        assert sim.soft_restarts == 1
+    text = caplog.text
+    assert "RestartTask: verb = RESTART" in text and "Second Factor" not in text
+
+
+def test_stop_is_a_tidy_logout_and_ends_the_simulated_ibc(caplog):
+    port = free_port()
+    with caplog.at_level(logging.INFO), running_simulator(command_port=port) as sim:
+        assert command(port, "STOP") == "OK Shutting down: STOP command"
+        deadline = time.monotonic() + 5
+        while sim.exit_code is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    assert sim.exit_code == 0 and "exiting via [File, Close] menu" in caplog.text
