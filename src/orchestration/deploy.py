@@ -18,6 +18,7 @@ from xml.sax.saxutils import escape
 
 from src.orchestration import exitcodes
 from src.orchestration.config import REPO_ROOT, OrchestrationConfig
+from src.orchestration.machine import ALERT_DRAIN, BOT_STOP_GRACE
 
 WRAPPER = Path("docker/gateway/scripts/production-startup.sh")
 TASK_NAMESPACE = "http://schemas.microsoft.com/windows/2004/02/mit/task"
@@ -54,6 +55,17 @@ def start_timeout(config: OrchestrationConfig) -> int:
     total = (config.docker_wait_timeout + 2 * config.gateway_health_timeout + config.twofa_wait_timeout
              + config.bot_ready_timeout + 120)
     return int(math.ceil(total))
+
+
+SUPERVISOR_GATEWAY_STOP = 30  # the supervisor's own tidy Gateway stop (DockerClient.stop's default)
+
+
+def stop_timeout(config: OrchestrationConfig) -> int:
+    """TimeoutStopSec that the worst stop path fits in: the bot's grace, the Gateway's tidy stop when
+    SUPERVISE_STOP_GATEWAY (IBC's STOP and its wait, or docker stop, each CLI call bounded), the alerts'
+    drain, and slack. Shorter, and systemd's SIGKILL would cut a stop that is going as planned."""
+    gateway = (SUPERVISOR_GATEWAY_STOP + 2 * config.docker_command_timeout + 10) if config.supervise_stop_gateway else 0
+    return int(math.ceil(BOT_STOP_GRACE + gateway + ALERT_DRAIN + 15))
 
 
 def start_limit_interval(config: OrchestrationConfig) -> int:
@@ -101,9 +113,10 @@ ExecStart={repo / WRAPPER} --supervise
 # Docker wait + two Gateway deadlines + the 2FA window + the bot's readiness + slack.
 TimeoutStartSec={timeout}
 # SIGTERM goes to the orchestrator only: it stops the bot gracefully, then the rest; whatever
-# is left gets SIGKILL at TimeoutStopSec.
+# is left gets SIGKILL at TimeoutStopSec: the bot's grace + the Gateway's tidy stop (with
+# SUPERVISE_STOP_GATEWAY) + the alerts' drain + slack.
 KillMode=mixed
-TimeoutStopSec=60
+TimeoutStopSec={stop_timeout(config)}
 Restart=on-failure
 RestartSec={RESTART_SEC}
 # 76 = Gateway login budget spent (GATEWAY_LOGIN_BUDGET in 24 h), 77 = IBKR login blocked

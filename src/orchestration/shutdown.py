@@ -25,7 +25,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BOT_TIMEOUT = 15.0  # seconds the bot gets after SIGTERM before SIGKILL
 KILL_WAIT = 5.0  # seconds for the kernel to release a SIGKILLed bot's lock
-GATEWAY_STOP_GRACE = 30  # seconds `docker stop` gives the Gateway before its own SIGKILL
+GATEWAY_STOP_GRACE = 90  # seconds a tidy stop (IBC's STOP, a logout) may take: the Compose file's stop_grace_period
 POLL = 0.05
 
 
@@ -55,7 +55,7 @@ class Docker(Protocol):
 
     def inspect(self) -> ContainerState | None: ...
 
-    def run(self, args: Sequence[str], *, timeout: float | None = None) -> str: ...
+    def stop(self, stop_timeout: int = 30) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,8 @@ def stop_bot(state_dir: Path, timeout: float, *, clock: Callable[[], float] = ti
 
 
 def stop_gateway(docker: Docker, timeout: float) -> Step:
-    """`docker stop` the Gateway container unless it is absent or already stopped."""
+    """Stop the Gateway container tidily (IBC's STOP, a logout; then docker stop for what is left) unless it is
+    absent or already stopped."""
     name = docker.container
     try:
         state = docker.inspect()
@@ -123,8 +124,8 @@ def stop_gateway(docker: Docker, timeout: float) -> Step:
             return Step("gateway", True, f"no Gateway container named {name}")
         if state.status in ("created", "exited", "dead"):
             return Step("gateway", True, f"Gateway container {name} already stopped ({state.describe()})")
-        log.info("Stopping the Gateway container %s (docker stop -t %d)", name, GATEWAY_STOP_GRACE)
-        docker.run(["docker", "stop", "-t", str(GATEWAY_STOP_GRACE), name], timeout=timeout + GATEWAY_STOP_GRACE)
+        log.info("Stopping the Gateway container %s (IBC's STOP, then up to %d s)", name, GATEWAY_STOP_GRACE)
+        docker.stop(GATEWAY_STOP_GRACE)
     except DockerError as exc:
         return Step("gateway", False, f"Gateway container {name} not stopped: {exc.message}")
     return Step("gateway", True, f"Gateway container {name} stopped", acted=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -260,3 +261,38 @@ def test_a_killed_supervisor_relaunched_adopts_its_bot_and_the_gateway_and_says_
     assert running_bot(stack.state_dir) is None  # the adopted bot is stopped with the supervisor
     adopted = [r for r in read_runs(stack.state_dir) if r.get("adopted")]
     assert [r["adopted"]["bot_pid"] for r in adopted] == [bot]
+
+
+def test_a_frozen_api_is_recovered_by_ibcs_own_restart_with_no_login_and_no_push(stack):
+    """Port open, API dead, container up: IBC's RESTART through its command server (docker exec) brings it
+    back with the session kept. The container was never restarted, no login was recorded (on a live account:
+    no 2FA push), and the bot is trading-ready again."""
+    stack.sim = {"login_delay": 0.5, "outage_after": 3, "outage_for": 3600, "outage_kind": "freeze",
+                 "restart_delay": 2}
+    proc = supervise(stack, GATEWAY_DOWN_ALERT_AFTER="2")
+    first_start, before, began = started_at(stack), len(stack.hook.received), datetime.now(UTC)
+    wait_until(lambda: any(d["event"] == "soft_restart" for d in decisions(stack)), 60, "IBC's restart")
+    wait_until(lambda: bot_connected_since(stack, began), 60, "the bot trading-ready again")
+    wait_until(lambda: any(a.startswith("Gateway back after") for a in alerts(stack, before)), 20, "the all-clear")
+    stop(proc)
+    assert started_at(stack) == first_start  # the container was never restarted
+    assert len((stack.state_dir / LOGINS_FILE).read_text().splitlines()) == 1  # the start-up's create only
+    said = alerts(stack, before)
+    assert any("IBC restarted the Gateway" in a for a in said)
+    assert not any("APPROVE" in a or "restarted once" in a for a in said)
+    assert "RestartTask: verb = RESTART" in stack.gateway.logs()
+
+
+def test_shutdown_of_the_gateway_is_a_tidy_logout_through_ibc(stack):
+    """`shutdown --gateway` asks IBC to STOP (a logout: no session slot left held for the next login) and the
+    container ends by itself, exit 0, without a SIGTERM."""
+    run = stack.orchestrate()
+    assert run.code == 0, run.stderr
+    done = subprocess.run([sys.executable, "-m", "src.orchestration.shutdown", "--gateway"], cwd=stack.tmp,
+                          env=stack.env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    state = container_state(stack.container)
+    assert state is not None and state["Status"] == "exited" and state["ExitCode"] == 0
+    logs = stack.gateway.logs()
+    assert "CommandServer received command: STOP" in logs and "exiting via [File, Close] menu" in logs
+    assert "SIGTERM received" not in logs

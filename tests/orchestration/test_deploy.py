@@ -154,3 +154,18 @@ def test_cli_prints_the_files(flag, capsys):
 def test_supervise_config_error_exits_with_the_no_retry_code(capsys):
     assert startup.main(["--supervise"], environ={"GATEWAY_PORT": "abc"}) == 78
     assert startup.main([], environ={"GATEWAY_PORT": "abc"}) == 1
+
+
+@pytest.mark.parametrize("stop_gateway", ["false", "true"])
+def test_the_stop_timeout_fits_the_worst_stop_path(tmp_path, stop_gateway):
+    """The bot's grace, the Gateway's tidy stop (IBC's STOP, then docker stop) when SUPERVISE_STOP_GATEWAY, the
+    alerts' drain: a TimeoutStopSec of 60 once cut that path short with SIGKILL."""
+    from src.orchestration.config import OrchestrationConfig
+    from src.orchestration.deploy import systemd_unit
+    from src.orchestration.machine import ALERT_DRAIN, BOT_STOP_GRACE
+
+    config = OrchestrationConfig.from_env({"SUPERVISE_STOP_GATEWAY": stop_gateway}, dotenv=tmp_path / "none")
+    unit = systemd_unit(config, user="trader")
+    seconds = int(next(line for line in unit.splitlines() if line.startswith("TimeoutStopSec=")).split("=")[1])
+    worst = BOT_STOP_GRACE + ALERT_DRAIN + (30 + 2 * config.docker_command_timeout if stop_gateway == "true" else 0)
+    assert seconds > worst

@@ -74,12 +74,11 @@ class FakeDocker:
     def inspect(self):
         return self.state
 
-    def run(self, args, *, timeout=None):
-        self.commands.append(list(args))
+    def stop(self, stop_timeout=30):
+        self.commands.append(["stop", str(stop_timeout)])
         if self.fail:
             raise self.fail
         self.state = EXITED
-        return ""
 
 
 # --- the bot ------------------------------------------------------------------------------------------
@@ -182,7 +181,7 @@ def test_gateway_is_stopped_with_docker_stop(tmp_path):
     docker, notifier = FakeDocker(), RecordingNotifier()
     report = shutdown(config(tmp_path), gateway=True, notifier=notifier, docker=docker)
     assert report.exit_code == 0
-    assert docker.commands == [["docker", "stop", "-t", "30", "ibkr-gateway"]]
+    assert docker.commands == [["stop", "90"]]  # tidy (IBC's STOP first: DockerClient.stop), 90 s at most
     assert report.summary() == "bot not running; Gateway container ibkr-gateway stopped"
     assert notifier.levels() == ["info"]
 
