@@ -123,6 +123,9 @@ RestartSec={RESTART_SEC}
 # (rejected, 2FA timed out, existing session), 78 = bad configuration: a restart cannot fix
 # any of them, and more logins may lock the account.
 RestartPreventExitStatus={prevent}
+# 129, 130, 143: stopped by SIGHUP, SIGINT or SIGTERM during the start-up (systemctl stop): a clean stop,
+# neither a failure nor a reason to restart.
+SuccessExitStatus=129 130 143
 
 [Install]
 WantedBy=multi-user.target

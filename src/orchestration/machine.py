@@ -132,6 +132,7 @@ class Interrupted(Exception):
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
+        self.signum = signum
         self.signame = signal.Signals(signum).name
 
 
@@ -155,6 +156,7 @@ class MachineRun:
     journal: RunJournal
 
     def __init__(self, log_file: Path | None, supervise: bool) -> None:
+        self.stopped_by: int | None = None  # the signal that stopped the start-up (None: it ran its course)
         self.log_file = log_file
         self.supervise = supervise
         self.wake = threading.Event()  # a wait loop's alarm (docker events, signals)
@@ -223,8 +225,9 @@ class MachineRun:
                 self.step()
         except Interrupted as stop:
             self._phase = "concluding"  # a second signal must not interrupt the clean-up below
-            log.error("Interrupted by %s in state %s", stop.signame, ctx.state.name)
+            log.warning("Stopped by %s in state %s", stop.signame, ctx.state.name)
             ctx.error_message = f"interrupted by {stop.signame} in state {ctx.state.name}: {self.stop_started_bot()}"
+            self.stopped_by = stop.signum  # asked for: not a failure to alert (exit 1, or 128+N under --supervise)
             ctx.state = self.FAILURE_STATE
         except Exception as exc:  # the last line of defence: one sentence, a traceback in the log only
             log.error("Orchestrator crashed in state %s: %s", ctx.state.name,
@@ -258,6 +261,14 @@ class MachineRun:
             code, outcome = (exitcodes.STRATEGY_C, "strategy_c") if ctx.strategy_c_reason \
                 else (exitcodes.SUCCESS, "success")
             reason = ctx.strategy_c_reason
+        elif self.stopped_by is not None:  # the operator (systemctl stop, Ctrl-C) stopped it: nobody to page
+            # exit 1 (nothing is trading); under --supervise 128+N, which the unit counts as a clean stop
+            code, outcome = (128 + self.stopped_by if self.supervise else exitcodes.FAILURE), "stopped"
+            reason = ctx.error_message or "stopped"
+            log.info("%s stopped before it finished: %s", self.run_name, self.redact(reason))
+            notify(f"STATUS=stopped (exit {code}): {self.redact(reason).splitlines()[0][:200]}")
+            self.alert("info", f"{self.run_name} stopped before it finished: {reason}",
+                       title=f"{self.run_name} stopped")
         else:
             ends = self.OUTCOMES.get(ctx.failed_from, FAILED)
             code, outcome = (ends.supervised if self.supervise else ends.exit_code), "failure"

@@ -83,9 +83,10 @@ def test_a_stop_during_the_hold_ends_the_run_without_a_login(night):
         orchestrator.handle_signal(signal.SIGTERM)
 
     orchestrator.services.sleep = sigterm
-    assert orchestrator.run() == 1
+    assert orchestrator.run() == 128 + signal.SIGTERM  # a stop asked for, under --supervise: clean for systemd
     assert not {"start", "restart", "compose_up"} & set(night.docker.calls)
     assert "interrupted by SIGTERM in state GATEWAY_STARTING" in night.runs[-1]["reason"]
+    assert night.runs[-1]["outcome"] == "stopped"
 
 
 def test_inside_the_login_hours_a_supervised_start_up_logs_in_at_once(night):
