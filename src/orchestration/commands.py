@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import uuid
+from collections.abc import Mapping
 
 from src.gameplan.generator import generate_strategy_c
 from src.gameplan.loader import evaluate_gameplan
@@ -79,6 +80,34 @@ def report_config_error(line: str, found: Salvage, code: int) -> None:
                       title="Startup FAILED: bad configuration")
 
 
+ALERTED_BEFORE_EXIT = {str(code) for code in exitcodes.NO_RETRY}  # 76-78: the orchestrator alerted already
+
+
+def systemd_gave_up(config: OrchestrationConfig, env: Mapping[str, str],
+                    notifier: DiscordNotifier | None = None) -> int:
+    """The OnFailure= unit's run: one critical alert and one runs.jsonl line saying that systemd stopped
+    restarting the service, and why (MONITOR_SERVICE_RESULT: start-limit-hit, timeout, signal...). An exit
+    the orchestrator alerted itself before it exited (76-78) is journalled only."""
+    result = env.get("MONITOR_SERVICE_RESULT", "unknown")
+    status_ = env.get("MONITOR_EXIT_STATUS", "")
+    reason = (f"systemd stopped restarting ibkr-zero-touch.service (result {result}"
+              + (f", exit status {status_}" if status_ else "") + "): the trading system is DOWN; look at "
+              "`systemctl status ibkr-zero-touch` and `journalctl -u ibkr-zero-touch`, fix, then "
+              "`sudo systemctl reset-failed ibkr-zero-touch && sudo systemctl start ibkr-zero-touch`")
+    alert = not (result == "exit-code" and status_ in ALERTED_BEFORE_EXIT)
+    journal = RunJournal(config.state_dir)
+    journal.update(kind="systemd_gave_up")
+    delivered = False
+    if alert:
+        notifier = notifier or DiscordNotifier(config.discord_webhook_url, budget=10.0, request_timeout=5.0,
+                                               mention=config.discord_mention)
+        delivered = notifier.send("critical", reason, title="Trading system DOWN: systemd gave up")
+    journal.update(alerts=[{"level": "critical", "message": reason, "delivered": delivered}] if alert else [])
+    journal.finish("systemd_gave_up", exitcodes.FAILURE, reason, own_checkpoint=False)
+    print(f"startup: {reason}", file=sys.stderr)
+    return exitcodes.SUCCESS
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = cli.ArgumentParser(
         prog="python -m src.orchestration.startup",
@@ -99,6 +128,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode.add_argument("--print-systemd-unit", action="store_true", help="print a systemd unit for this checkout")
     mode.add_argument("--print-transitions", action="store_true",
                       help="print the state machine: every state, its handler and where it may lead")
+    mode.add_argument("--print-failure-unit", action="store_true",
+                      help="print the systemd unit the main unit's OnFailure= starts (an alert when systemd gives up)")
+    mode.add_argument("--systemd-gave-up", action="store_true",
+                      help="(run by the OnFailure= unit) alert the operator that systemd stopped restarting "
+                           "the service")
     mode.add_argument("--print-task-xml", action="store_true",
                       help="print a Windows Task Scheduler task running this checkout through wsl.exe")
     parser.add_argument("--json", action="store_true", help="with --status: JSON for scripts")
@@ -110,7 +144,8 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     """CLI entry point: configuration errors and crashes become one line and a clear exit code."""
     args = parse_args(argv)
     code = exitcodes.CONFIG if args.supervise else exitcodes.FAILURE
-    reporting = not (args.print_transitions or args.status or args.print_systemd_unit or args.print_task_xml)
+    reporting = not (args.print_transitions or args.status or args.print_systemd_unit or args.print_task_xml
+                     or args.print_failure_unit)
     config = config_for_cli("startup", environ, lambda line, found: report_config_error(line, found, code)
                             if reporting else None)
     if config is None:
@@ -129,9 +164,14 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         if args.print_task_xml:
             print(deploy.task_xml(distro=args.wsl_distro), end="")
             return exitcodes.SUCCESS
+        if args.print_failure_unit:
+            print(deploy.failure_unit(config), end="")
+            return exitcodes.SUCCESS
     except deploy.DeployError as exc:
         print(f"startup: {exc}", file=sys.stderr)
         return exitcodes.FAILURE
+    if args.systemd_gave_up:
+        return systemd_gave_up(config, os.environ if environ is None else environ)
     journal = RunJournal(config.state_dir)
     log_file = setup_logging(config.log_dir, journal.run_id, config.secrets)
     orchestrator = StartupOrchestrator(config, real_services(config), journal=journal, log_file=log_file,

@@ -169,3 +169,23 @@ def test_the_stop_timeout_fits_the_worst_stop_path(tmp_path, stop_gateway):
     seconds = int(next(line for line in unit.splitlines() if line.startswith("TimeoutStopSec=")).split("=")[1])
     worst = BOT_STOP_GRACE + ALERT_DRAIN + (30 + 2 * config.docker_command_timeout if stop_gateway == "true" else 0)
     assert seconds > worst
+
+
+def test_when_systemd_gives_up_the_operator_is_told_once(tmp_path):
+    """OnFailure= runs --systemd-gave-up: one critical alert and a journal line for the start limit hit; an exit
+    the orchestrator alerted itself (76-78) is journalled only."""
+    from src.orchestration.commands import systemd_gave_up
+    from src.orchestration.config import OrchestrationConfig
+    from src.orchestration.deploy import FAILURE_UNIT, failure_unit, systemd_unit
+    from src.orchestration.journal import read_runs
+    from tests.helpers.fakes import RecordingNotifier
+
+    config = OrchestrationConfig.from_env({"STATE_DIR": str(tmp_path)}, dotenv=tmp_path / "none")
+    assert f"OnFailure={FAILURE_UNIT}" in systemd_unit(config, user="trader")
+    assert "--systemd-gave-up" in failure_unit(config, user="trader")
+    notifier = RecordingNotifier()
+    systemd_gave_up(config, {"MONITOR_SERVICE_RESULT": "start-limit-hit"}, notifier)
+    systemd_gave_up(config, {"MONITOR_SERVICE_RESULT": "exit-code", "MONITOR_EXIT_STATUS": "77"}, notifier)
+    assert [level for level, _ in notifier.alerts] == ["critical"]
+    assert "start-limit-hit" in notifier.alerts[0][1] and "reset-failed" in notifier.alerts[0][1]
+    assert [r["outcome"] for r in read_runs(tmp_path)] == ["systemd_gave_up", "systemd_gave_up"]
