@@ -49,6 +49,7 @@ from .session import (
     CONNECTIVITY_RESTORED_DATA_LOST,
     FARM_BROKEN_NOTICES,
     FARM_NOTICES,
+    REQUEST_NAMES,
     START_API,
     Session,
     client_id_in_use,
@@ -119,6 +120,7 @@ class GatewaySimulator:
         outage_kind: str = "ib-lost",
         command_port: int | None = None,
         restart_delay: float = 3.0,
+        withhold: Iterable[str] = (),
     ):
         if before_login not in BEFORE_LOGIN_BEHAVIOURS:
             raise ValueError(f"before_login must be one of {BEFORE_LOGIN_BEHAVIOURS}, not {before_login!r}")
@@ -151,6 +153,11 @@ class GatewaySimulator:
         self.outage_after = outage_after
         self.outage_for = outage_for
         self.outage_kind = outage_kind
+        by_name = {name: msg_id for msg_id, name in REQUEST_NAMES.items()}
+        unknown = [name for name in withhold if name not in by_name]
+        if unknown:
+            raise ValueError(f"withhold names requests: {', '.join(sorted(by_name))}; not {', '.join(unknown)}")
+        self._withheld = frozenset(by_name[name] for name in withhold)  # requests never answered (a sync that hangs)
         self.command_port = command_port  # IBC's command server on 127.0.0.1 (None: off, IBC's default)
         self.restart_delay = restart_delay  # a RESTART keeps the API away this long
         self.soft_restarts = 0
@@ -176,6 +183,11 @@ class GatewaySimulator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._error: BaseException | None = None
+
+    @property
+    def withheld(self) -> frozenset[int]:
+        """The message ids of requests this Gateway never answers (`withhold`)."""
+        return self._withheld
 
     @property
     def logged_in(self) -> bool:

@@ -116,6 +116,9 @@ class Hub(Protocol):
 
     def sessions(self) -> Iterable[Session]: ...
 
+    @property
+    def withheld(self) -> frozenset[int]: ...
+
 
 class MalformedRequest(ValueError):
     """A request whose fields do not parse."""
@@ -198,6 +201,9 @@ class Session:
             self.error(-1, READ_ERROR, f"Error reading request: no message id in {protocol.clip(head, 20)!r}")
             return
         msg_id = int(head)
+        if self.hub is not None and msg_id in self.hub.withheld:  # a Gateway that never answers this one
+            log.info("API: client %d: %s withheld: never answered", self.client_id, request_name(msg_id))
+            return
         if msg_id in NEEDS_IB and self.hub is not None and not self.hub.ib_connected:
             self._park(msg_id, fields)
             return
