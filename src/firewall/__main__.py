@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -36,7 +35,7 @@ from src.statefiles import FIREWALL_DECISIONS_FILE, FIREWALL_SESSIONS_FILE, PLAN
 
 log = logging.getLogger("src.firewall")
 LISTEN_DEFAULT = f"0.0.0.0:{FIREWALL_PORT}"  # noqa: S104 (inside the Gateway's network namespace; Compose publishes it on 127.0.0.1)
-PLAN_POLL = 0.2  # seconds: a new plan is in force within a second
+PLAN_POLL = 0.5  # seconds: a new plan is in force within a second (two stat calls per poll)
 MAX_CLIENT_ID = 2**31 - 1
 
 
@@ -126,8 +125,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event, ready: Callable[[Fi
             if plan.poll():
                 log.warning("Firewall: plan in force changed: %s", plan.current.reason)
                 upstream.resolve()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), PLAN_POLL)
+            await asyncio.sleep(PLAN_POLL)  # cheaper than a wait_for on `stop` twice a second; a stop waits <= 0.5 s
     finally:
         server.close()
         session.cancel()

@@ -105,11 +105,14 @@ class Firewall:
             shares = float(order.total_quantity)
             self.book.place(client_id, order.order_id, verdict.account, verdict.legs, shares, self.today(),
                             self.clock())
+            self.upstream.wake.set()  # its snapshots now come at the working-order pace
         self.counts["allowed" if verdict.allowed else "refused"] += 1
-        level = logging.INFO if verdict.allowed else logging.WARNING
-        log.log(level, "Firewall: order %s: client %s order %d %s %s %s %s: %s", record["decision"].upper(),
-                client_id, order.order_id, record["action"], record["quantity"], record["contract"]["symbol"],
-                record["contract"]["sec_type"], verdict.reason or "every rule allows it")
+        # an allowed order is in the journal already: its log line only at DEBUG (it costs the order path)
+        level = logging.DEBUG if verdict.allowed else logging.WARNING
+        if log.isEnabledFor(level):
+            log.log(level, "Firewall: order %s: client %s order %d %s %s %s %s: %s", record["decision"].upper(),
+                    client_id, order.order_id, record["action"], record["quantity"], record["contract"]["symbol"],
+                    record["contract"]["sec_type"], verdict.reason or "every rule allows it")
         return verdict
 
     def refuse_unreadable(self, client_id: int | None, order_id: int | str, why: str) -> None:
@@ -279,5 +282,7 @@ class Relay:
             except ValueError:
                 filled = None
             self.fw.book.status(self.client_id, int(f[1]), f[2], filled if filled == filled else None)
+            if self.fw.book.fills_pending:
+                self.fw.upstream.wake.set()  # a fill to settle: positions are asked for at once
         elif f[0] == "4" and len(f) >= 4 and f[2].isdigit() and len(f[2]) < 12 and f[3].isdigit() and len(f[3]) < 8:
             self.fw.book.error(self.client_id, int(f[2]), int(f[3]))

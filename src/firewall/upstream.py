@@ -142,6 +142,9 @@ class Upstream:
             frames.feed(data)
 
     async def _ticker(self, stop: asyncio.Event) -> None:
+        """The session's timers: the heartbeat, the snapshots, the frozen-Gateway check. It sleeps until the
+        next one is due (or `wake`: an order relayed, a fill to settle), so an idle firewall wakes a few times
+        a minute, not several times a second."""
         last_beat = 0.0
         while not stop.is_set():
             now = self.clock()
@@ -153,11 +156,14 @@ class Upstream:
                 return
             if self.book.fills_pending:
                 self._ask_positions()
-            if now - self._last_orders_snapshot >= (ORDERS_REFRESH if self.book.orders else IDLE_REFRESH):
+            refresh = ORDERS_REFRESH if self.book.orders else IDLE_REFRESH
+            if now - self._last_orders_snapshot >= refresh:
                 self._ask_orders()
+            due = min(last_beat + HEARTBEAT, self._last_orders_snapshot + refresh)
+            sleep = REFRESH if self.book.fills_pending else max(REFRESH, due - self.clock())
             self.wake.clear()
             try:
-                await asyncio.wait_for(self.wake.wait(), REFRESH)
+                await asyncio.wait_for(self.wake.wait(), sleep)
             except TimeoutError:
                 pass
 
