@@ -90,6 +90,7 @@ class Outage:
     deferred_to: datetime | None = None  # the restart waits for GATEWAY_LOGIN_HOURS to begin then (UTC)
     tried: list[str] = field(default_factory=list)
     soft_tried: bool = False  # IBC's RESTART was asked for (or could not be): the next rung is the container
+    reconnect_tried: bool = False  # IBC's RECONNECTACCOUNT was asked for (a lost link, the API up)
     next_look: float = float("-inf")
     last_seen: ContainerState | None = None  # the container as the last look saw it: a change is looked at at once
 
@@ -208,6 +209,8 @@ class GatewayWatch:
         api = self.health.check_handshake(timeout=self.settings.probe_timeout)
         if api.ok or api.reason == IB_LOST:  # the API answers: a restart is a fresh login, which cannot help
             outage.kind = "link_down"
+            if down_for >= self.settings.alert_after and not outage.reconnect_tried:
+                self._reconnect(outage)  # the ladder's gentlest rung: IBC asks the Gateway to reconnect
             state_word = seen.bot_connection or "not connected"
             self._raise(DOWN, "warning", f"the Gateway's API answers but the bot has been {state_word} "
                         f"for {describe_duration(down_for)} (IBKR's servers unreachable from the Gateway?); "
@@ -255,6 +258,18 @@ class GatewayWatch:
             self._defer(outage, what, login, opens, now)
         else:
             self._restart(outage, what, login, state)
+
+    def _reconnect(self, outage: Outage) -> None:
+        """IBC's RECONNECTACCOUNT (the Gateway's Ctrl-Alt-R): the link to IBKR's servers tried again, the
+        session and the API untouched. Once per outage; what it did is recorded, and the alert says it."""
+        outage.reconnect_tried = True
+        try:
+            answer = self.docker.ibc_command("RECONNECTACCOUNT")
+        except DockerError as exc:
+            self.record("reconnect_failed", exc.message)
+            return
+        outage.tried.append("IBC asked the Gateway to reconnect to IBKR")
+        self.record("reconnect", f"RECONNECTACCOUNT: IBC answered {answer[:80]!r}")
 
     def _soft_restart(self, outage: Outage, what: str, login: ibc.LoginDiagnosis) -> bool:
         """The ladder's first rung for a dead API with the container up: IBC's own RESTART (File > Restart),

@@ -298,3 +298,17 @@ def test_shutdown_of_the_gateway_is_a_tidy_logout_through_ibc(stack):
     logs = stack.gateway.logs()
     assert "CommandServer received command: STOP" in logs and "exiting via [File, Close] menu" in logs
     assert "SIGTERM received" not in logs
+
+
+def test_a_gateway_that_lost_ibkr_is_asked_to_reconnect_and_the_bot_trades_again_without_a_login(stack):
+    """1100 for longer than GATEWAY_DOWN_ALERT_AFTER with the API up: IBC's RECONNECTACCOUNT brings the link
+    back; no restart, no login, the bot trading-ready again."""
+    stack.sim = {"login_delay": 0.5, "outage_after": 3, "outage_for": 3600, "outage_kind": "ib-lost"}
+    proc = supervise(stack, GATEWAY_DOWN_ALERT_AFTER="2")
+    first_start, began = started_at(stack), datetime.now(UTC)
+    wait_until(lambda: any(d["event"] == "reconnect" for d in decisions(stack)), 60, "IBC's reconnect")
+    wait_until(lambda: bot_connected_since(stack, began), 60, "the bot trading-ready again")
+    stop(proc)
+    assert started_at(stack) == first_start
+    assert len((stack.state_dir / LOGINS_FILE).read_text().splitlines()) == 1
+    assert "CommandServer received command: RECONNECTACCOUNT" in stack.gateway.logs()

@@ -395,3 +395,15 @@ def test_the_soft_restart_cap_is_its_own(laddered):
     world.run_for(world.alert_after + 10, "reconnecting")
     assert "ibc:RESTART" not in world.docker.calls and world.restarts == ["restart"]
     assert "soft_restart_skipped" in [event for event, _ in world.records]
+
+
+def test_a_lost_link_with_the_api_up_is_first_met_by_ibcs_reconnect_once(world):
+    """1100 for longer than the alert delay: IBC's RECONNECTACCOUNT (the session and the API untouched), once;
+    never a restart."""
+    world.health = FakeHealth(lambda n: probe())
+    world.watch.health = world.health
+    world.docker.ibc_answers = ["OK "]
+    world.see("connected")
+    world.run_for(world.alert_after + 60, "degraded")
+    assert world.docker.calls.count("ibc:RECONNECTACCOUNT") == 1 and world.restarts == []
+    assert "reconnect" in [event for event, _ in world.records]
