@@ -80,6 +80,7 @@ class LoginDiagnosis:
     exit_code: int | None = None  # IBC's own exit status (87, 88) when the verdict rests on it
     retry_after: datetime | None = None  # RESET_WINDOW: when the window is over (UTC)
     cause: str | None = None  # RESET_WINDOW: the kind the log showed (e.g. login_rejected)
+    unknown_dialogs: tuple[str, ...] = ()  # dialogs IBC reported opening that no rule here knows
 
     @property
     def no_retry(self) -> bool:
@@ -103,6 +104,9 @@ class LoginDiagnosis:
         until = new_york_time(self.retry_after) if self.retry_after is not None else "later"
         exit_text = f" (IBC exit {self.exit_code})" if self.exit_code is not None else ""
         advice = advice.format(exit=exit_text, until=until)
+        if self.unknown_dialogs:  # a window nobody here knows may be what the Gateway waits on: say so
+            advice += ("; IBC reports a dialog no rule knows: " + ", ".join(repr(t) for t in self.unknown_dialogs)
+                       + " (look at the Gateway's screen, VNC)")
         return f"{advice} [{self.evidence}]" if self.evidence else advice
 
 
@@ -259,18 +263,35 @@ def _from_exit_code(exit_code: int | None) -> LoginDiagnosis | None:
     return None
 
 
+# Dialog titles IBC reports that need nobody (its own handlers deal with them, or they are the login itself).
+BENIGN_DIALOGS = frozenset({"Login", "IB Gateway", "IBKR Gateway", "Second Factor Authentication", "Gateway"})
+_DIALOG_OPENED = re.compile(r"detected dialog entitled: (?P<title>.*?); event=Opened", re.IGNORECASE)
+
+
+def _known_dialog(title: str) -> bool:
+    """A dialog this module has a rule for (its title is, or begins, a marker's text) or that needs nobody."""
+    low = title.lower()
+    return title in BENIGN_DIALOGS or any(m.text.lower() in low or low in m.text.lower() for m in MARKERS)
+
+
 def _from_log(log: str) -> LoginDiagnosis:
-    """The latest line with a marker decides: a later login clears an earlier failure."""
+    """The latest line with a marker decides: a later login clears an earlier failure. Dialogs that opened and
+    that no marker knows are named (a new window after an image update may be what blocks the login)."""
     verdict = LoginDiagnosis(NOTHING_KNOWN, "")
+    unknown: dict[str, None] = {}
     for line in log.splitlines():
         marker = marker_for(line)
         if marker is None:
+            opened = _DIALOG_OPENED.search(message(line))
+            if opened is not None and not _known_dialog(opened["title"].strip()):
+                unknown[opened["title"].strip()[:80]] = None
             continue
         if marker.kind in (LOGGED_IN, SESSION_CONTINUES):
             verdict = LoginDiagnosis(NOTHING_KNOWN, "")
+            unknown.clear()  # logged in after them: they blocked nothing
         else:
             verdict = LoginDiagnosis(marker.kind, line.strip(), exit_code=marker.exit_code)
-    return verdict
+    return replace(verdict, unknown_dialogs=tuple(unknown)) if unknown else verdict
 
 
 # --- the recovery policy -------------------------------------------------------------------------

@@ -219,3 +219,16 @@ def test_logged_at_reads_ibc_timestamps_as_new_york_time():
     assert ibc.logged_at("2026-07-01 09:30:00:123 IBC: Login attempt: 1") == datetime(2026, 7, 1, 13, 30, tzinfo=UTC)
     assert ibc.logged_at("IBC: Login attempt: 1") is None
     assert ibc.logged_at("2026-13-01 09:30:00:123 IBC: bad month") is None
+
+
+def test_a_dialog_no_rule_knows_is_named_and_a_later_login_forgets_it():
+    """Image updates bring new windows (passkey 2FA, "re-login is required"): the diagnosis names them instead
+    of a silent wait; logged in afterwards, they blocked nothing."""
+    from src.orchestration import ibc
+
+    log = ("2026-12-07 09:00:00:000 IBC: detected dialog entitled: Re-login is required; event=Opened\n"
+           "2026-12-07 09:00:01:000 IBC: detected dialog entitled: Login; event=Opened\n")
+    found = ibc.diagnose(log)
+    assert found.unknown_dialogs == ("Re-login is required",)
+    assert "IBC reports a dialog no rule knows: 'Re-login is required'" in found.describe()
+    assert ibc.diagnose(log + "2026-12-07 09:00:02:000 IBC: Login has completed\n").unknown_dialogs == ()
