@@ -34,6 +34,7 @@ class StartupContext:
     state: StartupState
     failed_from: StartupState | None = None
     gateway_restart_attempted: bool = False
+    soft_restart_attempted: bool = False  # IBC's RESTART was tried (or could not be): the container comes next
     twofa_extension_used: bool = False
     wait_timeout: float | None = None  # the next GATEWAY_WAITING's budget, when not the configured one
     gateway_problem: str | None = None

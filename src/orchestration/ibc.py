@@ -81,6 +81,7 @@ class LoginDiagnosis:
     retry_after: datetime | None = None  # RESET_WINDOW: when the window is over (UTC)
     cause: str | None = None  # RESET_WINDOW: the kind the log showed (e.g. login_rejected)
     unknown_dialogs: tuple[str, ...] = ()  # dialogs IBC reported opening that no rule here knows
+    logged_in: bool = False  # the log's latest verdict is a completed login (a soft restart keeps that session)
 
     @property
     def no_retry(self) -> bool:
@@ -287,7 +288,7 @@ def _from_log(log: str) -> LoginDiagnosis:
                 unknown[opened["title"].strip()[:80]] = None
             continue
         if marker.kind in (LOGGED_IN, SESSION_CONTINUES):
-            verdict = LoginDiagnosis(NOTHING_KNOWN, "")
+            verdict = LoginDiagnosis(NOTHING_KNOWN, "", logged_in=marker.kind == LOGGED_IN)
             unknown.clear()  # logged in after them: they blocked nothing
         else:
             verdict = LoginDiagnosis(marker.kind, line.strip(), exit_code=marker.exit_code)

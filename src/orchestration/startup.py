@@ -30,10 +30,12 @@ from src.orchestration.handoff import bot_args, plan_env, plan_mismatch
 from src.orchestration.health import account_problem
 from src.orchestration.context import Services, StartupContext
 from src.orchestration.journal import RunJournal
+from src.orchestration.docker import DockerError
 from src.orchestration.logins import LoginBudget
 from src.orchestration.machine import Outcome, Row, check_definition, render
 from src.orchestration.states import S, StartupState
 from src.orchestration.steps import StartupSteps
+from src.statefiles import SOFT_RESTARTS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -183,12 +185,35 @@ class StartupOrchestrator(StartupSteps):
             return self._wait_for_approval(login)
         if decision != ibc.RESTART:
             return self._not_restarted(decision, problem, login)
+        if login.logged_in and not ctx.soft_restart_attempted and self._soft_restart(problem):
+            return S.GATEWAY_WAITING  # IBC restarts the Gateway itself, keeping its session: no login, no push
         ctx.gateway_restart_attempted = True
         log.warning("%s: restarting it once", problem)
         state = self._docker(self.services.docker.inspect, f"{problem}; the restart failed", S.GATEWAY_TIMEOUT)
         spent = state if isinstance(state, StartupState) else self._bring_up(
             state, f"{problem}; the restart failed", S.GATEWAY_TIMEOUT, reason=problem)
         return spent or S.GATEWAY_WAITING
+
+    def _soft_restart(self, problem: str) -> bool:
+        """The start-up's first rung for a logged-in Gateway whose API does not answer: IBC's RESTART (its
+        command server, through docker exec), from GATEWAY_SOFT_RESTART_BUDGET; False: not possible."""
+        ctx, cfg = self.context, self.config
+        ctx.soft_restart_attempted = True
+        budget = LoginBudget(cfg.state_dir, cfg.gateway_soft_restart_budget, file=SOFT_RESTARTS_FILE)
+        if cfg.gateway_soft_restart_budget == 0 or budget.view().left == 0:
+            return False
+        budget.spend("ibc_restart", self.journal.run_id)
+        try:
+            answer = self.services.docker.ibc_command("RESTART")
+        except DockerError as exc:
+            log.warning("%s: IBC's soft restart is not possible (%s): the container restart comes next", problem,
+                        exc.message)
+            return False
+        if not answer.startswith("OK"):
+            return False
+        log.warning("%s: IBC restarts the Gateway itself (%s): no login, no 2FA push", problem, answer)
+        self.journal.update(soft_restart={"problem": self.redact(problem), "answer": answer[:80]})
+        return True
 
     def _validate_gateway(self) -> StartupState:
         cfg, verdict = self.config, self.context.gateway_verdict

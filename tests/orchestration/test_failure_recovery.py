@@ -246,3 +246,29 @@ def test_a_supervised_start_up_failed_in_a_reset_window_holds_until_it_ends(harn
     orchestrator.supervise = True
     assert orchestrator.run() == 1 and harness.docker.calls.count("start") == 0
     assert held == [datetime(2026, 11, 25, 5, 45, tzinfo=UTC)]  # 00:45 New York
+
+
+def test_the_start_ups_one_recovery_of_a_logged_in_gateway_is_ibcs_own_restart_first(harness):
+    """A Gateway that logged in but whose API stopped answering: IBC's RESTART (no login, no 2FA push) before
+    the container restart; the run then goes on as usual."""
+    from tests.helpers.fakes import probe
+
+    harness.configure(gateway_health_timeout=0.3, gateway_health_retry_interval=0.02)
+    harness.docker.log = "2026-12-01 14:59:00:000 IBC: Login has completed\n"
+    harness.docker.ibc_answers = ["OK RESTART in progress"]
+    harness.health.script = lambda n: probe() if "ibc:RESTART" in harness.docker.calls else probe("refused")
+    assert harness.run() == 0
+    assert "ibc:RESTART" in harness.docker.calls
+    assert not {"restart", "start", "compose_up"} & set(harness.docker.calls)
+    assert harness.runs[-1]["soft_restart"]["answer"] == "OK RESTART in progress"
+    assert "GATEWAY_UNHEALTHY" in harness.path
+
+
+def test_a_gateway_that_never_logged_in_gets_no_soft_restart(harness):
+    from tests.helpers.fakes import probe
+
+    harness.configure(gateway_health_timeout=0.3, gateway_health_retry_interval=0.02)
+    harness.docker.ibc_answers = ["OK RESTART in progress"]
+    harness.health.script = lambda n: probe() if "restart" in harness.docker.calls else probe("refused")
+    assert harness.run() == 0
+    assert "ibc:RESTART" not in harness.docker.calls and "restart" in harness.docker.calls
