@@ -12,11 +12,13 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
+def write_atomic(path: Path, data: bytes | str, mode: int = 0o644, *, durable: bool = True) -> None:
     """Temp file in the same directory, fsync, ``os.replace``, fsync the directory.
 
     The temp file never survives an error, and an existing file is untouched until the
     rename. `mode` because mkstemp makes 0600 and the reader may be another user.
+    `durable=False` skips both fsyncs: a reader still sees the old file or the new one whole, but
+    a power cut may lose the change (for a record rewritten often that means nothing after a reboot).
     """
     payload = data.encode("utf-8") if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -26,13 +28,15 @@ def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
             os.fchmod(file.fileno(), mode)
             file.write(payload)
             file.flush()
-            os.fsync(file.fileno())
+            if durable:
+                os.fsync(file.fileno())
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
-    _fsync_directory(path.parent)
+    if durable:
+        _fsync_directory(path.parent)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -37,6 +37,7 @@ OPENING_WITHIN = 10.0  # seconds a new connection has to send its opening
 CONNECT_WITHIN = 5.0
 READ_SIZE = 1 << 16
 REFUSAL_PREFIX = "Order rejected - reason:FIREWALL: "
+OBSERVED = (b"3\0", b"4\0", b"9\0")  # orderStatus, errors, nextValidId: the Gateway's messages the relay reads
 
 
 @dataclass
@@ -55,9 +56,9 @@ class Firewall:
     clock: Callable[[], float] = time.monotonic
     counts: dict[str, int] = field(default_factory=lambda: {"allowed": 0, "refused": 0, "connections": 0})
 
-    def situation(self) -> Situation:
-        return Situation(self.today(), self.upstream.synced, self.upstream.ib_connected, self.upstream.accounts,
-                         self.expected_accounts)
+    def situation(self, today: date | None = None) -> Situation:
+        return Situation(today or self.today(), self.upstream.synced, self.upstream.ib_connected,
+                         self.upstream.accounts, self.expected_accounts)
 
     async def serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.counts["connections"] += 1
@@ -80,7 +81,8 @@ class Firewall:
     def decide(self, client_id: int | None, order: PlaceOrder) -> Verdict:
         """Judge, journal, and (when allowed) book one order."""
         authority = self.authority(client_id) if client_id is not None else None
-        verdict = judge(order, client_id, authority, self.book, self.situation())
+        today = self.today()  # once per order: the New York date (a zoneinfo conversion)
+        verdict = judge(order, client_id, authority, self.book, self.situation(today))
         if authority is None and client_id == self.bot_client_id:
             verdict = Verdict(self.plan().reason, verdict.account)  # why the bot has none
         c = order.contract
@@ -93,7 +95,7 @@ class Firewall:
                                   for leg in order.legs]},
             "action": wire.clip(order.action, 12), "quantity": wire.clip(order.total_quantity, 32),
             "what_if": order.what_if, "plan_sha256": authority.sha256 if authority else self.plan_sha256(),
-            "day": self.today().isoformat(),
+            "day": today.isoformat(),
             "legs": [[leg.symbol, "BUY" if leg.buy else "SELL", leg.quantity] for leg in verdict.legs],
         }
         try:
@@ -103,8 +105,7 @@ class Firewall:
                 verdict = Verdict(f"the decision cannot be journalled ({exc.strerror or exc})", verdict.account)
         if verdict.allowed and verdict.legs and client_id is not None:
             shares = float(order.total_quantity)
-            self.book.place(client_id, order.order_id, verdict.account, verdict.legs, shares, self.today(),
-                            self.clock())
+            self.book.place(client_id, order.order_id, verdict.account, verdict.legs, shares, today, self.clock())
             self.upstream.wake.set()  # its snapshots now come at the working-order pace
         self.counts["allowed" if verdict.allowed else "refused"] += 1
         # an allowed order is in the journal already: its log line only at DEBUG (it costs the order path)
@@ -251,13 +252,14 @@ class Relay:
         self.writer.write(wire.encode_raw(hello))
         observe = self._observe
         while True:
-            raw, payloads = frames.take()
+            raw, payloads = frames.take_where(OBSERVED)  # only these are copied: a market-data burst is not
             if raw:
                 for payload in payloads:
-                    if payload[:2] in (b"3\0", b"4\0"):
+                    if payload[:2] == b"9\0":
+                        if not self.in_session:
+                            self._session_opened()
+                    else:
                         observe(payload)
-                    elif payload[:2] == b"9\0" and not self.in_session:
-                        self._session_opened()
                 self.writer.write(raw)
                 await self.writer.drain()
             data = await up_reader.read(READ_SIZE)

@@ -2,7 +2,9 @@
 
 A session counts once the client's startApi was answered by the Gateway's nextValidId (the handshake
 completed: the Gateway took the client id), and stops counting when either side closes. The file is
-rewritten atomically at each change, and emptied when the firewall starts, so what it lists is what
+rewritten atomically at each change (not fsynced: it describes live connections, which a power cut ends
+anyway, and an fsync would stall every relay on the firewall's one event loop), and emptied when the
+firewall starts, so what it lists is what
 this firewall relays now. The orchestrator reads it for a `BOT_COMMAND` bot: its readiness is its
 client id appearing there, its connection the supervisor's view of it (`statefiles.firewall_session_since`).
 """
@@ -25,7 +27,8 @@ class Sessions:
     """The relayed sessions by relay (one per client connection); `write` is the file's writer."""
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.time,
-                 write: Callable[[Path, str], None] = lambda p, text: write_atomic(p, text, mode=0o600)) -> None:
+                 write: Callable[[Path, str], None] = lambda p, text: write_atomic(p, text, mode=0o600,
+                                                                                   durable=False)) -> None:
         self.path, self.clock, self._write = path, clock, write
         self._open: dict[int, tuple[int, float, str]] = {}  # relay -> (client id, since, peer)
         self._save()

@@ -160,6 +160,25 @@ class FrameBuffer:
         del self._buf[:end]
         return payload
 
+    def take_where(self, wanted: tuple[bytes, ...]) -> tuple[bytes, list[bytes]]:
+        """Every complete frame's raw bytes, concatenated, and the payloads of only those that begin with one of
+        `wanted` (e.g. ``(b"3\\0", b"4\\0")``): a relay that inspects a few message kinds copies nothing else."""
+        if not self._prefix():
+            return b"", []
+        payloads: list[bytes] = []
+        pos = 0
+        buf = self._buf
+        while True:
+            end = self._frame_end(pos)
+            if end < 0:
+                break
+            if buf.startswith(wanted, pos + 4):
+                payloads.append(bytes(buf[pos + 4:end]))
+            pos = end
+        raw = bytes(buf[:pos])
+        del buf[:pos]
+        return raw, payloads
+
     def take(self) -> tuple[bytes, list[bytes]]:
         """Every complete frame: their raw bytes, concatenated, and each one's payload."""
         if not self._prefix():

@@ -1,0 +1,12 @@
+
+
+def test_take_where_relays_every_frame_and_copies_only_the_wanted_payloads():
+    from src.tws import wire
+
+    frames = wire.FrameBuffer()
+    stream = wire.encode(1, 2, 3) + wire.encode(3, 7, "Filled") + wire.encode(4, 2, 7, 201, "no") + wire.encode(9, 1)
+    frames.feed(stream + wire.encode(1, 2)[:5])  # and the start of one more
+    raw, wanted = frames.take_where((b"3\0", b"4\0"))
+    assert raw == stream  # unchanged, in order
+    assert wanted == [b"3\0007\0Filled\0", b"4\0002\0007\000201\0no\0"]
+    assert frames.pending == 5
