@@ -1,7 +1,7 @@
 """Benchmark: what the order firewall adds between a bot and the Gateway (issue "The order firewall").
 
     python -m bench.firewall [--quick] [--round-trips N] [--burst N] [--bursts N] [--handshakes N]
-                             [--idle S] [--json FILE] [--out FILE]
+                             [--idle S] [--tmp DIR] [--json FILE] [--out FILE]
 
 Two contenders, side by side in one run: **direct** (a client connected to the Gateway simulator)
 and **firewall** (the same client through `python -m src.firewall`, a real subprocess, default
@@ -20,19 +20,20 @@ simulator; the firewall's is its own).
    Why not BUY then SELL with immediate fills: every SELL would close a position opened today, a day
    trade, and a plan allows at most 3 (hard_limits.pdt_trades_remaining); a resting order cancelled
    never moves the position, and the firewall counts it as working until its Cancelled status.
-2. Market-data burst: the simulator's `stream_ticks` writes N numbered tickPrice messages to the
-   client as fast as the connection takes them; throughput = N / (the call → the last one read);
-   every message's sequence number is checked (lost, reordered, duplicated).
+2. Market-data burst: the simulator's `stream_ticks` builds N numbered tickPrice messages, then
+   writes them to the client as fast as the connection takes them (so the sender costs next to
+   nothing while they flow); throughput = N / (the read that brought the first → the last one
+   read); every message's sequence number is checked (lost, reordered, duplicated).
 3. Handshake: TCP connect + `API\\0` opening + version reply + startApi → nextValidId and
    managedAccounts both read; a new connection and client id each time.
 4. The firewall process (psutil): its RSS after 1-3 (and its peak, VmHWM), then its CPU time over
    an idle period (the bot's connection open and quiet; the firewall's own session heartbeats):
-   CPU-seconds per minute.
+   CPU-seconds per minute (the scheduler's per-thread nanoseconds, /proc/PID/task/*/schedstat).
 
 Full run (5000 round trips, 5 bursts of 100,000 messages, 200 handshakes per contender, 60 s idle;
-about two minutes): results in bench/results/firewall.json and the "Order firewall" section of
+about 75 s): results in bench/results/firewall.json and the "Order firewall" section of
 docs/BENCHMARKS.md (between its markers; `python -m bench` keeps it when it regenerates the rest).
---quick (200 round trips, 3 bursts of 10,000, 20 handshakes, 3 s idle; about 10 s): prints the
+--quick (200 round trips, 3 bursts of 10,000, 20 handshakes, 3 s idle; about 5 s): prints the
 section, writes files only when --json / --out are given. Exit 0 when every measurement ran, 1
 otherwise (a goal not met is reported, not an error).
 """
@@ -52,6 +53,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -185,13 +187,15 @@ class RawClient:
 
     # --- a market-data burst ----------------------------------------------------------------------------
 
-    def read_burst(self, req_id: int, count: int, sent: Any, start: float) -> dict[str, Any]:
-        """Read the burst's ticks (`sent`: the simulator's future) and check their sequence numbers."""
+    def read_burst(self, req_id: int, count: int, sent: Future[int], called: float) -> dict[str, Any]:
+        """Read the burst's ticks (`sent`: the simulator's future, returned at `called`) and check their
+        sequence numbers; timed from the read that brought the first tick to the last tick read."""
         prefix = f"1\0{6}\0{req_id}\0".encode()
         seen = bytearray(count + 2)
         received = reordered = duplicates = highest = 0
-        last_at = start
-        deadline = start + 30.0 + count / 10_000
+        first_at: float | None = None
+        last_at = called
+        deadline = called + 30.0 + count / 10_000
         self.sock.settimeout(0.25)
         try:
             while received < count:
@@ -202,8 +206,11 @@ class RawClient:
                     if now > deadline or (sent.done() and now - last_at > QUIET):
                         break
                     continue
+                read_at = time.perf_counter()
                 if not data:
                     raise ConnectionError("the peer closed the connection during the burst")
+                if first_at is None and received == 0:
+                    first_at = read_at  # corrected below if this read held none of the burst
                 self.frames.feed(data)
                 _, payloads = self.frames.take()
                 for payload in payloads:
@@ -219,13 +226,16 @@ class RawClient:
                         reordered += 1
                     else:
                         highest = seq
+                if received == 0:
+                    first_at = None
                 last_at = time.perf_counter()
         finally:
             self.sock.settimeout(TIMEOUT)
-        seconds = last_at - start
+        seconds = last_at - first_at if first_at is not None else None
         sample = {"messages": count, "received": received, "lost": count - received, "reordered": reordered,
                   "duplicates": duplicates, "seconds": seconds,
-                  "per_second": received / seconds if seconds > 0 else None}
+                  "per_second": received / seconds if seconds else None,
+                  "first_after_s": first_at - called if first_at is not None else None}
         try:
             sample["sent"] = sent.result(QUIET)  # handed to the socket: done once the last drain returned
         except Exception as exc:  # noqa: BLE001 (the simulator's failure is this sample's error)
@@ -426,10 +436,9 @@ def measure_bursts(sim: GatewaySimulator, clients: dict[str, RawClient], client_
         for i, contender in alternating(count + 1):  # round 0: a warm-up of 1,000 messages each
             n = size if i else min(1000, size)
             req_id += 1
-            start = time.perf_counter()
             try:
-                sent = sim.stream_ticks(client_ids[contender], n, req_id=req_id)
-                sample = clients[contender].read_burst(req_id, n, sent, start)
+                sent = sim.stream_ticks(client_ids[contender], n, req_id=req_id)  # returns once the ticks are built
+                sample = clients[contender].read_burst(req_id, n, sent, time.perf_counter())
             except (OSError, TimeoutError, LookupError, RuntimeError) as exc:
                 sample = {"error": f"burst: {type(exc).__name__}: {exc}"}
             if i or sample.get("error"):
@@ -532,6 +541,7 @@ def summary(results: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
         bursts[contender] = {"n": len(v), "messages": options["burst"], "median_per_s": median(rates),
                              "min_per_s": min(rates) if rates else None,
                              "median_s": median([s["seconds"] for s in v]),
+                             "median_first_s": median([s["first_after_s"] for s in v]),
                              "lost": sum(s["lost"] for s in v), "reordered": sum(s["reordered"] for s in v),
                              "duplicates": sum(s["duplicates"] for s in v)}
     d, f = bursts["direct"]["median_per_s"], bursts["firewall"]["median_per_s"]
@@ -651,10 +661,11 @@ def render(results: dict[str, Any], json_path: str) -> str:
                      lat_row("handshake: connect → nextValidId + managedAccounts", hand, 2)])
     bd, bf = burst["direct"], burst["firewall"]
     bursts = table(["contender", "bursts", "messages each", "throughput, median", "slowest burst", "duration, median",
-                    "lost", "reordered", "duplicated"],
+                    "first tick read after, median", "lost", "reordered", "duplicated"],
                    [[name, str(b["n"]), f"{b['messages']:,}", _rate(b["median_per_s"]), _rate(b["min_per_s"]),
-                     _ms((b["median_s"] or 0) * 1000 if b["median_s"] is not None else None, 1), str(b["lost"]),
-                     str(b["reordered"]), str(b["duplicates"])]
+                     _ms(b["median_s"] * 1000 if b["median_s"] is not None else None, 1),
+                     _ms(b["median_first_s"] * 1000 if b["median_first_s"] is not None else None, 2),
+                     str(b["lost"]), str(b["reordered"]), str(b["duplicates"])]
                     for name, b in (("direct", bd), ("firewall", bf))])
     counts = process.get("counts") or {}
     reached = process.get("orders_reached_simulator") or {}
@@ -685,14 +696,17 @@ def render(results: dict[str, Any], json_path: str) -> str:
         "fills marketable orders only), then is cancelled before the next. BUY then SELL with immediate fills "
         "would not do: each SELL closes a position opened today, a day trade, and a plan allows at most 3 "
         "(`hard_limits.pdt_trades_remaining`). The burst is the simulator's `stream_ticks`: numbered tickPrice "
-        "messages written as fast as the connection takes them; throughput = messages / (the call → the last "
-        "message read), every sequence number checked. Added = the firewall's quantile − the direct one's.",
+        "messages, all built before the first is sent, then written as fast as the connection takes them; "
+        "throughput = messages / (the read that brought the first → the last one read), every sequence number "
+        "checked. Added = the firewall's quantile − the direct one's.",
         "",
         "What the firewall does on each path, besides relaying: an order is decoded, judged, journalled "
-        "(`firewall_decisions.jsonl`, one `os.write`) and logged before it is forwarded; a handshake's "
-        "nextValidId is passed on only once the sessions file (`firewall_sessions.json`) has been rewritten "
-        "atomically (`write_atomic`: fsync of the file and of its directory), and it is rewritten again when a "
-        f"session closes. The state dir was on {meta.get('state_fs', '?')} (`--tmp` puts it elsewhere).",
+        "(`firewall_decisions.jsonl`, one `os.write`) before it is forwarded (its log line is DEBUG: the "
+        "journal has it); of the Gateway's frames only orderStatus, errors and nextValidId are read (copied), "
+        "the rest relayed as they came; a handshake's nextValidId is passed on once the sessions file "
+        "(`firewall_sessions.json`) has been rewritten atomically, without fsync (it describes live "
+        "connections), and it is rewritten again when a session closes. The state dir was on "
+        f"{meta.get('state_fs', '?')} (`--tmp` puts it elsewhere).",
         "",
         table(["goal (\"The order firewall\")", "measured", "verdict"], goals),
         "",
@@ -738,7 +752,7 @@ def update_report(text: str, section: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.firewall", description=(__doc__ or "").split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="small counts, 3 s idle; about 10 s")
+    p.add_argument("--quick", action="store_true", help="small counts, 3 s idle; about 5 s")
     p.add_argument("--round-trips", type=int, help="order round trips per contender [5000; --quick 200]")
     p.add_argument("--burst", type=int, help="messages per market-data burst [100000; --quick 10000]")
     p.add_argument("--bursts", type=int, help="bursts per contender [5; --quick 3]")
