@@ -12,4 +12,8 @@ simulator in the bench's own process.
 
 `python -m bench.gameplan` (no Docker) measures how long a 1 MiB gameplan takes to validate,
 beside the quadratic check it replaced; its section of docs/BENCHMARKS.md is its own.
+
+`python -m bench.firewall` (no Docker) measures what the order firewall adds between a bot and the
+Gateway (an order's round trip, a market-data burst, the handshake, its memory and idle CPU), beside
+a direct connection; its section of docs/BENCHMARKS.md is its own.
 """

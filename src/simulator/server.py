@@ -276,34 +276,37 @@ class GatewaySimulator:
         Tick ``seq`` (1 to ``count``, in order) is a tickPrice for ``req_id`` (whether or not the client
         asked for market data), tick type 4 (last), price ``100.00 + (seq mod 1000) / 100`` and size
         ``seq``: the sizes let a client check that none was lost or reordered (see
-        ``protocol.burst_ticks``). They are written in batches of ``STREAM_BATCH`` frames, waiting
-        between batches until the socket's buffer has drained (while frozen they are held, like every
-        frame). Callable from any thread while the simulator serves; returns at once a future of the
-        count sent, done once the last tick has been handed to the socket, or failed with LookupError
-        (no session has that client id) or ConnectionError (the connection closed first). On the
-        simulator's own loop, await ``asyncio.wrap_future`` of it. Nothing else changes: no request
-        starts a burst, and a simulator never asked for one never sends one.
+        ``protocol.burst_ticks``). They are all built first, in the calling thread (about 25 bytes
+        each), so that sending them is all the simulator's loop does: in chunks of ``STREAM_BATCH``
+        frames, waiting between chunks until the socket's buffer has drained (while frozen they are
+        held, like every frame). Callable from any thread while the simulator serves; returns, once
+        they are built, a future of the count sent, done once the last tick has been handed to the
+        socket, or failed with LookupError (no session has that client id) or ConnectionError (the
+        connection closed first). On the simulator's own loop, await ``asyncio.wrap_future`` of it.
+        Nothing else changes: no request starts a burst, and a simulator never asked for one never
+        sends one.
         """
         if count < 0:
             raise ValueError(f"count must not be negative, not {count}")
         loop = self._loop
         if loop is None or loop.is_closed() or not loop.is_running():
             raise RuntimeError("the simulator is not serving")
-        return asyncio.run_coroutine_threadsafe(self._stream_ticks(client_id, count, req_id), loop)
+        frames = protocol.burst_ticks(req_id, 1, count)
+        chunks = [b"".join(frames[i:i + STREAM_BATCH]) for i in range(0, count, STREAM_BATCH)]
+        return asyncio.run_coroutine_threadsafe(self._stream_ticks(client_id, count, req_id, chunks), loop)
 
-    async def _stream_ticks(self, client_id: int, count: int, req_id: int) -> int:
+    async def _stream_ticks(self, client_id: int, count: int, req_id: int, chunks: list[bytes]) -> int:
         conn = next((c for c in list(self._conns) if c.session is not None and c.session.client_id == client_id),
                     None)
         if conn is None:
             raise LookupError(f"no API session with client id {client_id}")
         log.info("API: client %d: a burst of %d ticks (req id %d) begins", client_id, count, req_id)
         sent = 0
-        while sent < count:
+        for chunk in chunks:
             if conn.writer.is_closing():
                 raise ConnectionError(f"client {client_id} closed its connection after {sent} of {count} ticks")
-            last = min(count, sent + STREAM_BATCH)
-            conn.send(protocol.burst_ticks(req_id, sent + 1, last))
-            sent = last
+            conn.send([chunk])
+            sent = min(count, sent + STREAM_BATCH)
             await conn.writer.drain()
         log.info("API: client %d: a burst of %d ticks (req id %d) sent", client_id, count, req_id)
         return sent

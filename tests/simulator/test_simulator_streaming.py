@@ -42,9 +42,13 @@ class Reader:
             self.buffer += data
 
 
-def client(port: int, client_id: int) -> tuple[socket.socket, Reader]:
+def client(port: int, client_id: int, receive_buffer: int | None = None) -> tuple[socket.socket, Reader]:
     """A logged-in API client whose greeting (accounts, order id, 3 notices) has been read."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(TIMEOUT)
+    if receive_buffer is not None:  # before connecting: it sets the window the sender sees
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.connect(("127.0.0.1", port))
     versions = b"v157..178"
     sock.sendall(b"API\0" + struct.pack(">I", len(versions)) + versions)
     reader = Reader(sock)
@@ -94,8 +98,8 @@ def test_a_burst_for_a_client_id_without_a_session_fails_with_lookup_error() -> 
 
 def test_a_client_that_leaves_during_a_burst_ends_it_with_connection_error() -> None:
     with running_simulator() as sim:
-        sock, _ = client(sim.port, 8)
-        sent = sim.stream_ticks(8, 10_000_000)  # far more than the socket buffers hold: it waits for the reader
+        sock, _ = client(sim.port, 8, receive_buffer=4096)
+        sent = sim.stream_ticks(8, 400_000)  # 10 MB, more than the socket buffers hold: it waits for the reader
         sock.close()
         with pytest.raises(ConnectionError):
             sent.result(TIMEOUT)
