@@ -239,6 +239,7 @@ class OrchestrationConfig:
     expected_accounts: tuple[str, ...] = _DEFAULTS["expected_accounts"]  # empty = any account
     gateway_login_budget: int = _DEFAULTS["gateway_login_budget"]
     gateway_soft_restart_budget: int = _DEFAULTS["gateway_soft_restart_budget"]
+    gateway_memory_alert_mb: int = _DEFAULTS["gateway_memory_alert_mb"]
     # The environment child processes (docker compose, the bot) get: the process
     # environment plus `.env`, so COMPOSE_FILE, COMPOSE_PROJECT_NAME... reach Compose exactly
     # as the operator wrote them; TRADING_MODE, GATEWAY_PORT, STATE_DIR, BOT_CLIENT_ID and
@@ -295,6 +296,11 @@ class OrchestrationConfig:
         if self.auto_restart_time is None:
             return self.ibkr_reset_windows
         return (*self.ibkr_reset_windows, autorestart_window(self.auto_restart_time))
+
+    @property
+    def read_only_api(self) -> bool:
+        """READ_ONLY_API (IBC's ReadOnlyApi, which Compose hands the Gateway) says the API takes no orders."""
+        return self.child_env.get("READ_ONLY_API", "").strip().lower() in ("yes", "true", "1")
 
     @property
     def bot_env(self) -> dict[str, str]:

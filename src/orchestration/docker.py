@@ -54,7 +54,7 @@ SERVICE_LABEL = "com.docker.compose.service"
 # What `container inspect` prints: the state plus what identifies the container (never .Config.Env,
 # which holds the IBKR user name).
 INSPECT_FORMAT = ('{"State":{{json .State}},"Name":{{json .Name}},'
-                  '"Labels":{{json .Config.Labels}},"Image":{{json .Config.Image}}}')
+                  '"Labels":{{json .Config.Labels}},"Image":{{json .Config.Image}},"ImageId":{{json .Image}}}')
 COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
 
 
@@ -80,6 +80,7 @@ class ContainerState:
     project: str | None = None  # Compose labels; None when the container was not made by Compose
     service: str | None = None
     image: str = ""
+    image_id: str = ""  # the running image's id (sha256:...): what runs, whatever its tag now names
 
     @classmethod
     def from_inspect(cls, state: Mapping[str, object], identity: Mapping[str, object] | None = None) -> ContainerState:
@@ -97,6 +98,7 @@ class ContainerState:
             project=str(labels[PROJECT_LABEL]) if PROJECT_LABEL in labels else None,
             service=str(labels[SERVICE_LABEL]) if SERVICE_LABEL in labels else None,
             image=str(ident.get("Image") or ""),
+            image_id=str(ident.get("ImageId") or ""),
         )
 
     @property
@@ -296,6 +298,12 @@ class DockerClient:
             raise
         return out.strip().splitlines()[-1] if out.strip() else ""
 
+    def memory_mb(self) -> float | None:
+        """The Gateway container's memory use in MB (`docker stats`), None when Docker does not say (the JVM
+        is known to grow: --status shows it, the supervisor alerts above GATEWAY_MEMORY_ALERT_MB)."""
+        out = self.run(["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", self.container]).strip()
+        return parse_memory(out.split("/")[0]) if out else None
+
     def logs_since(self, since: str, tail: int = 5000) -> str:
         """Container output since an RFC 3339 instant (its current start): stdout and stderr in the
         order the container wrote them (IBC logs to stdout; the JVM and scripts to stderr)."""
@@ -309,6 +317,17 @@ class DockerClient:
         order firewall's too, each as ``firewall:<action>``."""
         return EventWatcher(self.container, on_event, self.env, until,
                             also={self.firewall: "firewall:"} if firewall else None)
+
+
+_UNITS = {"b": 1e-6, "kb": 1e-3, "kib": 1.024e-3, "mb": 1.0, "mib": 1.048576, "gb": 1e3, "gib": 1073.741824}
+
+
+def parse_memory(text: str) -> float | None:
+    """'512.3MiB' -> MB; None for anything else."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)\s*", text)
+    if match is None or match[2].lower() not in _UNITS:
+        return None
+    return float(match[1]) * _UNITS[match[2].lower()]
 
 
 def wait_for_daemon(docker: DockerClient, timeout: float, *, clock: Callable[[], float],

@@ -414,6 +414,13 @@ SETTINGS: tuple[Setting, ...] = (
         default="3", kind=int, ge=0, le=20,
     ),
     Setting(
+        "GATEWAY_MEMORY_ALERT_MB", "Supervision",
+        "with `--supervise`: one warning when the Gateway container uses more memory than this (MB); 0 = never",
+        "With --supervise: the Gateway container's memory (docker stats), looked at every 5 minutes; above\n"
+        "this many MB, one warning (the JVM is known to grow; JAVA_HEAP_SIZE sets its heap). 0 = never.",
+        default="2048", kind=int, ge=0, le=1_000_000,
+    ),
+    Setting(
         "HEARTBEAT_URL", "Supervision",
         "with `--supervise`: a push monitor's URL (healthchecks.io, Uptime Kuma, Cronitor), pinged while the "
         "bot is trading-ready: a silent machine is noticed from outside; unset = none",

@@ -279,6 +279,12 @@ class StartupOrchestrator(StartupSteps):
                 if ctx.adopted else f"Trading system up: bot PID {ctx.bot_pid} on {mode}")
         self.alert("warning" if ctx.strategy_c_reason or ctx.adopted else "info", what,
                    fields={"gameplan": str(ctx.gameplan_path), "bot log": str(ctx.bot_log)})
+        if self.config.read_only_api and not ctx.strategy_c_reason:
+            self.journal.update(read_only_api=True)
+            self.alert("critical", "The Gateway's API is READ-ONLY (READ_ONLY_API=yes): today's plan grants trading "
+                       "authority, yet no order can reach IBKR (the Gateway answers each with error 321). Set "
+                       "READ_ONLY_API=no and restart the Gateway, or leave it so on purpose.",
+                       title="Read-only API: nothing can trade")
         return S.SUCCESS
 
 check_definition(TRANSITIONS, S.INITIALIZING, FINAL, StartupOrchestrator)

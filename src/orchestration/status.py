@@ -53,9 +53,14 @@ def collect(config: OrchestrationConfig, docker: DockerClient | None = None,
     try:
         state = docker.inspect()
         container = {"name": config.gateway_container, "state": state.describe() if state else "absent",
-                     "up": bool(state and state.up and state.health in (None, "healthy"))}
+                     "up": bool(state and state.up and state.health in (None, "healthy")),
+                     "image": state.image if state else None, "image_id": state.image_id if state else None,
+                     "memory_mb": _memory(docker) if state and state.up else None}
     except DockerError as exc:
-        container = {"name": config.gateway_container, "state": f"unknown: {exc.message}", "up": False}
+        container = {"name": config.gateway_container, "state": f"unknown: {exc.message}", "up": False,
+                     "image": None, "image_id": None, "memory_mb": None}
+    container["read_only_api"] = config.read_only_api
+    container["memory_alert_mb"] = config.gateway_memory_alert_mb
     probe = checker.check_handshake()
     pid = running_bot(config.state_dir)
     ready = read_ready_record(config.state_dir) if config.bot_ready == "notify" else _session_record(config, pid)
@@ -99,6 +104,24 @@ def _masked(value: Any, secrets: tuple[str, ...]) -> Any:
     if isinstance(value, list):
         return [_masked(item, secrets) for item in value]
     return value
+
+
+def _memory(docker: DockerClient) -> float | None:
+    try:
+        used = docker.memory_mb()
+    except DockerError:
+        return None
+    return round(used, 1) if used is not None else None
+
+
+def _render_gateway_image(gw: dict[str, Any]) -> str:
+    if not gw.get("image"):
+        return "-"
+    memory = gw.get("memory_mb")
+    used = f"; memory {memory:.0f} MB" if memory is not None else ""
+    if memory is not None and gw.get("memory_alert_mb") and memory > gw["memory_alert_mb"]:
+        used += f" (above GATEWAY_MEMORY_ALERT_MB={gw['memory_alert_mb']})"
+    return f"{gw['image']} ({(gw.get('image_id') or '')[:19]}){used}"
 
 
 def _session_record(config: OrchestrationConfig, pid: int | None) -> dict[str, Any] | None:
@@ -240,7 +263,9 @@ def render(status: dict[str, Any]) -> str:
         connection_mark, connection = "    ", "-"
     rows = [
         (mark[gw["up"]], "gateway container", f"{gw['name']}: {gw['state']}"),
-        (mark[gw["api_ok"]], "gateway API", gw["api"]),
+        (mark[gw["api_ok"]], "gateway API", gw["api"] + ("; READ-ONLY (READ_ONLY_API=yes): no order can trade"
+                                                           if gw.get("read_only_api") else "")),
+        ("    ", "gateway image", _render_gateway_image(gw)),
         (mark[bot["ready"]], "bot", f"PID {bot['pid']}, ready since {bot['since']}" if bot["ready"]
          else (f"PID {bot['pid']} (no readiness record)" if bot["pid"] else "not running")),
         (connection_mark, "bot connection", connection),

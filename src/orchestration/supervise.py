@@ -60,6 +60,8 @@ TICK = 1.0  # how often the bot's connection state is read when nothing else wak
 INSPECT_EVERY = 60.0  # a safety `docker inspect`, on top of the pushed Docker events
 EVENTS_RETRY = 5.0  # a `docker events` stream that ended (daemon restart) is started again this often
 PLAN_LOOK_EVERY = 5.0  # how often GAMEPLAN_PATH's identity is looked at for a late plan (one stat)
+MEMORY_LOOK_EVERY = 300.0  # how often the Gateway container's memory is read (one docker stats)
+MEMORY = "gateway-memory"  # its AlertGate key
 
 
 class Supervisor:
@@ -89,6 +91,7 @@ class Supervisor:
                                       record=self.record, clock=clock)
         self.firewall_changed = threading.Event()
         self.pinged_at = float("-inf")
+        self.memory_looked_at = float("-inf")
         self.firewall_inspected_at = float("-inf")
         self.firewall_status: str | None = None
         now = self.services.now()
@@ -148,6 +151,7 @@ class Supervisor:
         if self.firewall_status:
             status += f"; {self.firewall_status}"
         self._heartbeat(trading_ready=self.watch.outage is None and self.firewall.down_since is None)
+        self._look_at_the_memory()
         now = self.services.now()
         if now >= self.next_heads_up:
             self._heads_up(now)
@@ -187,6 +191,30 @@ class Supervisor:
                 log.warning("cannot inspect the Gateway container: %s", exc.message)
                 self.docker_problem = exc.message
                 self.inspected_at = clock() - INSPECT_EVERY + EVENTS_RETRY  # look again soon
+
+    def _look_at_the_memory(self) -> None:
+        """The Gateway container's memory every MEMORY_LOOK_EVERY s: one warning above GATEWAY_MEMORY_ALERT_MB,
+        one all-clear once it is back under 90 % of it."""
+        limit, clock = self.config.gateway_memory_alert_mb, self.services.clock
+        if not limit or clock() - self.memory_looked_at < MEMORY_LOOK_EVERY:
+            return
+        self.memory_looked_at = clock()
+        try:
+            used = self.services.docker.memory_mb()
+        except DockerError:
+            return
+        if used is None:
+            return
+        if used > limit:
+            if self.watch.gate.raise_(MEMORY, "warning", f"{used:.0f} MB"):
+                self.record("gateway_memory", f"{used:.0f} MB, above GATEWAY_MEMORY_ALERT_MB={limit}")
+                self.alert("warning", f"The Gateway container uses {used:.0f} MB, above GATEWAY_MEMORY_ALERT_MB="
+                           f"{limit} (the JVM grows; a Gateway out of memory stops answering): plan a restart at a "
+                           "quiet hour, or raise JAVA_HEAP_SIZE", title="Gateway memory high")
+        elif used < 0.9 * limit:
+            back = self.watch.gate.clear(MEMORY, "")
+            if back is not None:
+                self.record("gateway_memory", f"{used:.0f} MB, back under GATEWAY_MEMORY_ALERT_MB={limit}")
 
     def _heartbeat(self, *, trading_ready: bool) -> None:
         """HEARTBEAT_URL's ping every HEARTBEAT_INTERVAL s while trading-ready; none otherwise, so the monitor

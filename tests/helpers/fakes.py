@@ -46,6 +46,7 @@ class FakeDocker:
     log: str = ""  # what `docker logs --since <start>` shows
     firewall_state: ContainerState | None = RUNNING  # the order firewall's container
     ibc_answers: list[str] | None = None  # IBC's command server's answers, in order (None: it does not answer)
+    memory: float | None = 900.0  # MB the container uses (docker stats)
     firewall: str = "ibkr-gateway-firewall"
 
     def _call(self, name: str) -> None:
@@ -88,6 +89,9 @@ class FakeDocker:
         if not self.ibc_answers:
             raise DockerError("ibc_command", f"IBC's command server did not answer {command}")
         return self.ibc_answers.pop(0)
+
+    def memory_mb(self) -> float | None:
+        return self.memory
 
     def inspect_firewall(self) -> ContainerState | None:
         return self.firewall_state

@@ -250,3 +250,23 @@ def test_a_login_failure_is_blocked_only_outside_ibkrs_reset_windows(harness, mo
     reason = harness.runs[-1]["reason"]
     assert said in reason and ("00:45 New York" in reason) == (code == 1)
     assert len(held) == (code == 1)
+
+
+def test_a_read_only_api_under_a_plan_that_grants_authority_is_one_critical_alert(harness):
+    """ReadOnlyApi=yes with trading authority: the bot starts (reads work), but nothing can trade: say so."""
+    import dataclasses
+
+    harness.config = dataclasses.replace(harness.config, child_env={"READ_ONLY_API": "yes"})
+    assert harness.run() == 0
+    read_only = [m for level, m in harness.notifier.alerts if "READ-ONLY" in m]
+    assert len(read_only) == 1 and [lvl for lvl, m in harness.notifier.alerts if "READ-ONLY" in m] == ["critical"]
+    assert harness.runs[-1]["read_only_api"] is True
+
+
+def test_a_read_only_api_under_strategy_c_is_no_news(harness):
+    import dataclasses
+
+    harness.configure(gameplan_path=None)
+    harness.config = dataclasses.replace(harness.config, child_env={"READ_ONLY_API": "yes"})
+    assert harness.run() == 2
+    assert not any("READ-ONLY" in m for _, m in harness.notifier.alerts)

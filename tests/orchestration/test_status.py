@@ -244,3 +244,22 @@ def test_todays_firewall_decisions_are_counted_with_the_last_refusal(tmp_path):
     report = status.collect(cfg, FakeDocker(state=None), GatewayHealthChecker("127.0.0.1", free_port(), 0.5), now=NOW)
     assert (report["firewall"]["allowed"], report["firewall"]["refused"]) == (1, 1)
     assert "order firewall" in status.render(report) and "TSLA is not in the plan" in status.render(report)
+
+
+def test_the_gateways_image_memory_and_a_read_only_api_are_shown(tmp_path):
+    import dataclasses
+
+    from src.orchestration.docker import ContainerState
+
+    cfg = dataclasses.replace(config_for(tmp_path, free_port()), child_env={"READ_ONLY_API": "yes"},
+                              gateway_memory_alert_mb=1000)
+    running = ContainerState("running", 0, "healthy", "2026-12-01T13:00:00Z", True, image="ghcr.io/x/ib-gateway:10",
+                             image_id="sha256:0123456789abcdef0123")
+    docker = FakeDocker(state=running)
+    docker.memory = 1234.0
+    report = status.collect(cfg, docker, GatewayHealthChecker("127.0.0.1", free_port(), 0.2))
+    text = status.render(report)
+    assert "READ-ONLY (READ_ONLY_API=yes)" in text
+    assert "ghcr.io/x/ib-gateway:10 (sha256:0123456789ab)" in text
+    assert "memory 1234 MB (above GATEWAY_MEMORY_ALERT_MB=1000)" in text
+    assert report["gateway"]["image_id"] == "sha256:0123456789abcdef0123"

@@ -179,3 +179,19 @@ def test_a_plan_delivered_after_the_cycle_is_picked_up_the_same_day(harness, mon
     events = [json.loads(line)["event"] for line in lines]
     assert events.count("late_plan") == 1 and events.count("late_plan_ignored") == 1
     assert not {"restart", "start", "compose_up", "stop"} & set(harness.docker.calls)
+
+
+def test_the_gateways_memory_above_the_limit_is_one_warning_and_an_all_clear_is_recorded(harness, supervised):
+    orch, sup = supervised
+    harness.docker.memory = 2500.0  # above the default 2048
+    sup.turn()
+    sup.memory_looked_at = float("-inf")
+    sup.turn()  # still above: no second warning
+    harness.docker.memory = 1000.0
+    sup.memory_looked_at = float("-inf")
+    sup.turn()
+    orch.services.alerts.flush(5)
+    high = [m for level, m in harness.notifier.alerts if "GATEWAY_MEMORY_ALERT_MB" in m]
+    assert len(high) == 1 and "2500 MB" in high[0]
+    lines = (harness.config.state_dir / SUPERVISOR_LOG).read_text().splitlines()
+    assert [json.loads(line)["event"] for line in lines].count("gateway_memory") == 2
