@@ -23,7 +23,7 @@ from pathlib import Path
 
 from src.firewall.book import Book
 from src.firewall.decisions import DecisionLog, read_recent
-from src.firewall.plan import PlanWatcher
+from src.firewall.plan import InForce, PlanWatcher
 from src.firewall.proxy import Firewall
 from src.firewall.rules import Leg
 from src.firewall.sessions import Sessions
@@ -106,9 +106,18 @@ async def run(args: argparse.Namespace, stop: asyncio.Event, ready: Callable[[Fi
 
     host, port = args.gateway
     upstream = Upstream(host, port, args.client_id, book, symbols)
+
+    def in_force() -> InForce:
+        """The plan in force now: its files looked at again (two stat calls) whenever the firewall asks, so an
+        order placed the moment its plan is handed over is judged under it, not the one before."""
+        if plan.poll():
+            log.warning("Firewall: plan in force changed: %s", plan.current.reason)
+            upstream.resolve()
+        return plan.current
+
     firewall = Firewall(
         gateway=args.gateway, book=book, upstream=upstream,
-        plan=lambda: plan.current, bot_client_id=args.bot_client_id,
+        plan=in_force, bot_client_id=args.bot_client_id,
         journal=DecisionLog(args.state_dir / FIREWALL_DECISIONS_FILE),
         today=trading_date, expected_accounts=args.expected_accounts,
         sessions=Sessions(args.state_dir / FIREWALL_SESSIONS_FILE),
@@ -122,9 +131,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event, ready: Callable[[Fi
         ready(firewall)
     try:
         while not stop.is_set():
-            if plan.poll():
-                log.warning("Firewall: plan in force changed: %s", plan.current.reason)
-                upstream.resolve()
+            in_force()  # a new plan's symbols are resolved before an order needs them
             await asyncio.sleep(PLAN_POLL)  # cheaper than a wait_for on `stop` twice a second; a stop waits <= 0.5 s
     finally:
         server.close()

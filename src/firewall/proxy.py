@@ -14,6 +14,7 @@ can stop the firewall: a malformed stream closes that client's connection only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 CLIENT_FRAME_LIMIT = 1 << 20  # no client request is anywhere near 1 MiB
 OPENING_WITHIN = 10.0  # seconds a new connection has to send its opening
 CONNECT_WITHIN = 5.0
+SYNC_WITHIN = 10.0  # a new client waits this long for the firewall's own session to be able to judge orders
+LINK_WITHIN = 0.5  # ... and this long for that session to reach a Gateway at all (none answering: no wait)
 READ_SIZE = 1 << 16
 REFUSAL_PREFIX = "Order rejected - reason:FIREWALL: "
 OBSERVED = (b"3\0", b"4\0", b"9\0")  # orderStatus, errors, nextValidId: the Gateway's messages the relay reads
@@ -161,6 +164,7 @@ class Relay:
         low, high = wire.parse_version_range(payload)
         if high < MIN_VERSION or low > MAX_VERSION:
             raise wire.ProtocolError(f"client versions {low}..{high} outside {MIN_VERSION}..{MAX_VERSION}")
+        await self._until_judging()
         try:
             up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(*self.fw.gateway), CONNECT_WITHIN)
         except (OSError, TimeoutError) as exc:
@@ -179,6 +183,21 @@ class Relay:
             for task in (down, up):
                 task.cancel()
             await asyncio.gather(down, up, return_exceptions=True)
+
+    async def _until_judging(self) -> None:
+        """The whole path a bot uses, not half of it: a client arriving while the firewall's own session is
+        connecting or syncing (a Gateway just logged in) waits for it, up to SYNC_WITHIN s, instead of being
+        served by a firewall that would refuse its first orders as not synced. A Gateway that does not answer at
+        all is not waited for: the client is then met as the Gateway meets it (closed)."""
+        upstream = self.fw.upstream
+        if upstream.ready.is_set():
+            return
+        upstream.retry_now.set()  # reconnect now, not after the backoff
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(upstream.link.wait(), LINK_WITHIN)
+        if upstream.link.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(upstream.ready.wait(), SYNC_WITHIN)
 
     # --- client -> Gateway -----------------------------------------------------------------------
 

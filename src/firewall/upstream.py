@@ -56,6 +56,9 @@ class Upstream:
         self._resolved: dict[str, set[int]] = {}
         self._last_orders_snapshot = 0.0
         self.wake = asyncio.Event()
+        self.ready = asyncio.Event()  # set while synced (orders can be judged): a new client waits for it
+        self.retry_now = asyncio.Event()  # a client is waiting: reconnect now, not after the backoff
+        self.link = asyncio.Event()  # set while the session is connected (the Gateway answered the handshake)
 
     @property
     def synced(self) -> bool:
@@ -83,20 +86,25 @@ class Upstream:
                                 wire.clip(exc, 120))
             finally:
                 self._reset()
-            try:
-                await asyncio.wait_for(stop.wait(), backoff)
-            except TimeoutError:
-                pass
+            self.retry_now.clear()
+            stopping = asyncio.ensure_future(stop.wait())
+            waiting = asyncio.ensure_future(self.retry_now.wait())
+            await asyncio.wait({stopping, waiting}, timeout=backoff, return_when=asyncio.FIRST_COMPLETED)
+            for task in (stopping, waiting):
+                task.cancel()
             backoff = min(backoff * 2, 5.0)
 
     def _announce(self) -> None:
         """One line each time the session becomes able to judge orders (the operator's, and a test's, signal)."""
         if self._positions_done and self._orders_done and not self._announced:
             self._announced = True
+            self.ready.set()
             log.info("Firewall session synced: the Gateway's positions and open orders are known, orders are judged")
 
     def _reset(self) -> None:
         self._announced = False
+        self.ready.clear()
+        self.link.clear()
         self.connected = False
         self._positions_done = self._orders_done = False
         self._pos_inflight = self._orders_inflight = False
@@ -116,6 +124,7 @@ class Upstream:
         self.version = version
         writer.write(wire.start_api(self.client_id))
         self.connected, self.ib_connected, self._last_heard = True, True, self.clock()
+        self.link.set()
         self._resolved.clear()
         self._ask_positions()
         self._ask_orders()

@@ -39,6 +39,11 @@ def decisions(stack: Stack) -> list[str]:
     return [json.loads(line)["decision"] for line in path.read_text().splitlines()] if path.exists() else []
 
 
+def reasons(stack: Stack) -> list[str]:
+    path = stack.state_dir / FIREWALL_DECISIONS_FILE
+    return [json.loads(line)["reason"] for line in path.read_text().splitlines()] if path.exists() else []
+
+
 def test_a_plain_bot_is_ready_by_its_handshake_and_only_what_the_plan_allows_reaches_the_gateway(stack):
     run = stack.orchestrate(BOT_COMMAND=bot_command("BUY", "1", "SPY", "BUY", "1", "TSLA", "BUY", "1", "ſpy"))
     assert run.code == 0, run.stderr
@@ -46,7 +51,7 @@ def test_a_plain_bot_is_ready_by_its_handshake_and_only_what_the_plan_allows_rea
     assert pid is not None and psutil.Process(pid).cmdline()[1] == str(EXAMPLE)
     assert not (stack.state_dir / BOT_PID_FILE).exists() and not (stack.state_dir / READY_FILE).exists()
     wait_until(lambda: len(decisions(stack)) == 3, 15, "the bot's three orders judged")
-    assert decisions(stack) == ["allowed", "refused", "refused"]
+    assert decisions(stack) == ["allowed", "refused", "refused"], reasons(stack)
     wait_until(lambda: received(stack), 10, "the allowed order at the simulator")
     assert received(stack) == [("1", "BUY", "1", "SPY")]
 
