@@ -19,7 +19,8 @@ from src.statefiles import (
     ALERT_GATE_FILE, BOT_PROCESS_FILE, CHECKPOINT_FILE, FIREWALL_DECISIONS_FILE, FIREWALL_SESSIONS_FILE,
     LOGINS_FILE, ORCHESTRATOR_LOCK, PLAN_FILE, PLAN_SHA256_FILE, READY_FILE, RUNS_FILE, SUPERVISOR_LOG,
 )
-from tests.helpers.fakes import RUNNING, FakeDocker, FakeHealth
+from src.orchestration.shutdown import shutdown
+from tests.helpers.fakes import RUNNING, FakeDocker, FakeHealth, RecordingNotifier
 
 NOW = 1_800_000_000.0
 
@@ -118,6 +119,14 @@ def test_any_bytes_in_any_state_file_give_a_status_and_a_budget_that_never_grows
         left = 0  # unreadable: the start-up stops with one line (a test of its own), never a login
     assert left <= clean
     assert shown["login_budget"]["left"] is None or shown["login_budget"]["left"] <= clean
+    # the start-up and shutdown work, or end with their exit code and one reason: never an exception
+    code = harness.orchestrator().run() if (state / name).is_file() or name not in (RUNS_FILE, LOGINS_FILE) \
+        else None
+    assert code in (None, 0, 1, 2)
+    if code is not None:
+        assert harness.runs and isinstance(harness.runs[-1].get("reason") or "", str)
+    report = shutdown(config, gateway=False, notifier=RecordingNotifier(), docker=FakeDocker(state=RUNNING))
+    assert report.exit_code in (0, 1) and "\n" not in report.summary()
 
 
 def test_shutdown_signals_only_a_process_verified_to_be_the_bot(tmp_path):
