@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -190,3 +191,18 @@ def test_sigterm_during_the_start_up_probe_stops_the_bot_at_once(tmp_path):
     stopped = next(line for line in out.splitlines() if "Bot stopped before it was connected" in line)
     stopped_in = datetime.strptime(stopped[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp() - signalled
     assert stopped_in < 3, stopped
+
+
+def test_a_stop_signal_while_the_lock_is_taken_is_a_clean_stop(tmp_path, monkeypatch, caplog):
+    """SIGINT landing inside PidLock.acquire (the handler raises there) once gave a traceback."""
+    import src.main as bot_main
+
+    def interrupted(self):
+        raise bot_main.Stopped()
+
+    monkeypatch.setattr(bot_main.PidLock, "acquire", interrupted)
+    plan = write_plan(tmp_path / "plan.json")
+    with caplog.at_level(logging.INFO):
+        code = bot_main.main(["--gateway-host", "127.0.0.1", "--gateway-port", "1", "--gameplan", str(plan),
+                              "--state-dir", str(tmp_path / "state")])
+    assert code == 0 and "Bot stopped before it started" in caplog.text
