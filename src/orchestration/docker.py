@@ -37,6 +37,7 @@ NO_COMPOSE = "no_compose"
 IBC_COMMAND = "ibc_command"  # IBC's command server did not answer
 IBC_COMMAND_PORT = 7462  # CommandServerPort inside the Gateway container (docker/gateway/scripts/ibc-command-server.sh)
 IBC_COMMAND_TIMEOUT = 15.0
+TIDY_RESTART_WAIT = 60.0  # a restart's tidy STOP: seconds for the Gateway to log out and its container to exit
 # bash inside the container (the Gateway image and the simulator's both have it): connect to the command server
 # on the loopback, send one line, print IBC's first OK/ERROR answer; exit 3 when nothing listens, 4 when it stays
 # silent. $1 port, $2 command, $3 seconds.
@@ -267,21 +268,34 @@ class DockerClient:
     def stop(self, stop_timeout: int = 30) -> None:
         """A tidy stop: IBC's STOP (the Gateway logs out: no session slot left held for the next login), up to
         `stop_timeout` s for the container to exit by itself, then `docker stop` for whatever is left."""
+        if not self._tidy_stop(stop_timeout):
+            self.run(["docker", "stop", "-t", str(stop_timeout), self.container],
+                     timeout=self.timeout + stop_timeout)
+
+    def _tidy_stop(self, within: float) -> bool:
+        """IBC's STOP, then a wait for the container to exit: True once it has, False when IBC did not take the
+        command (no command server, not answering) or the container did not exit within `within` s."""
         try:
             tidy = self.ibc_command("STOP", timeout=10).startswith("OK")
         except DockerError as exc:
-            log.info("Gateway %s: no tidy STOP through IBC (%s): stopping the container", self.container, exc.message)
-            tidy = False
-        if tidy:
-            try:
-                self.run(["docker", "wait", self.container], timeout=stop_timeout)
-                return
-            except DockerError as exc:
-                if exc.kind != TIMEOUT:
-                    raise
-        self.run(["docker", "stop", "-t", str(stop_timeout), self.container], timeout=self.timeout + stop_timeout)
+            log.info("Gateway %s: no tidy STOP through IBC (%s)", self.container, exc.message)
+            return False
+        if not tidy:
+            return False
+        try:
+            self.run(["docker", "wait", self.container], timeout=within)
+        except DockerError as exc:
+            if exc.kind != TIMEOUT:
+                raise
+            return False
+        return True
 
     def restart(self, stop_timeout: int = 10) -> None:
+        """A tidy restart: IBC's STOP and the container's own exit, then `docker start` (the next login meets no
+        "existing session" left by this one); without IBC's STOP, `docker restart` as before."""
+        if self._tidy_stop(TIDY_RESTART_WAIT):
+            self.start()
+            return
         self.run(["docker", "restart", "-t", str(stop_timeout), self.container], timeout=self.timeout + stop_timeout)
 
     def ibc_command(self, command: str, timeout: float = IBC_COMMAND_TIMEOUT) -> str:

@@ -162,3 +162,17 @@ def test_a_tidy_stop_that_does_not_end_in_time_is_followed_by_docker_stop():
                              ("docker", "stop"): (0, "ibkr-gateway\n", "")})
     docker.stop(stop_timeout=90)
     assert [c[:2] for c in runner.calls] == [["docker", "exec"], ["docker", "wait"], ["docker", "stop"]]
+
+
+def test_a_restart_logs_out_through_ibc_then_starts_the_container():
+    docker, runner = client({("docker", "exec"): (0, "OK Shutting down: STOP command\n", ""),
+                             ("docker", "wait"): (0, "0\n", ""), ("docker", "start"): (0, "ibkr-gateway\n", "")})
+    docker.restart()
+    assert [c[:2] for c in runner.calls] == [["docker", "exec"], ["docker", "wait"], ["docker", "start"]]
+
+
+def test_a_restart_without_ibc_is_docker_restart_as_before():
+    docker, runner = client({("docker", "exec"): (1, "", "Error response from daemon: container is not running"),
+                             ("docker", "restart"): (0, "ibkr-gateway\n", "")})
+    docker.restart()
+    assert runner.calls[-1] == ["docker", "restart", "-t", "10", "ibkr-gateway"]
