@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="IBC's command server on 127.0.0.1 (RESTART, STOP, RECONNECTACCOUNT...); unset = off (SIM_COMMAND_PORT)",
     )
     parser.add_argument(
+        "--read-only", action="store_true", default=(env("SIM_READ_ONLY") or "").lower() in ("yes", "true", "1"),
+        help="the API is read-only (IBC's ReadOnlyApi=yes): every order answered with error 321 (SIM_READ_ONLY)",
+    )
+    parser.add_argument(
         "--restart-delay", type=float, default=env("SIM_RESTART_DELAY") or "3", metavar="SECONDS",
         help="how long IBC's RESTART keeps the API away before it serves again, logged in (SIM_RESTART_DELAY)",
     )
@@ -146,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             outage_kind=args.outage_kind,
             command_port=args.command_port,
             restart_delay=args.restart_delay,
+            read_only=args.read_only,
         )
     except ValueError as exc:  # environment values bypass argparse's choices
         parser.error(str(exc))

@@ -121,6 +121,7 @@ class GatewaySimulator:
         command_port: int | None = None,
         restart_delay: float = 3.0,
         withhold: Iterable[str] = (),
+        read_only: bool = False,
     ):
         if before_login not in BEFORE_LOGIN_BEHAVIOURS:
             raise ValueError(f"before_login must be one of {BEFORE_LOGIN_BEHAVIOURS}, not {before_login!r}")
@@ -158,6 +159,7 @@ class GatewaySimulator:
         if unknown:
             raise ValueError(f"withhold names requests: {', '.join(sorted(by_name))}; not {', '.join(unknown)}")
         self._withheld = frozenset(by_name[name] for name in withhold)  # requests never answered (a sync that hangs)
+        self.read_only = read_only  # IBC's ReadOnlyApi=yes: every placeOrder answered with error 321
         self.command_port = command_port  # IBC's command server on 127.0.0.1 (None: off, IBC's default)
         self.restart_delay = restart_delay  # a RESTART keeps the API away this long
         self.soft_restarts = 0

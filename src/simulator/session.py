@@ -34,6 +34,8 @@ FARMS = (
 # Notices a healthy Gateway sends after startApi (all reqId -1).
 FARM_NOTICES = tuple((ok, f"{kind} farm connection is OK:{farm}") for farm, kind, ok, _ in FARMS)
 FARM_BROKEN_NOTICES = tuple((bad, f"{kind} farm connection is broken:{farm}") for farm, kind, _, bad in FARMS)
+READ_ONLY = 321  # the Gateway's answer to an order while its API is read-only (IBC's ReadOnlyApi=yes)
+READ_ONLY_TEXT = "Error validating request.-'bN' : cause - The API interface is currently in Read-Only mode."
 CONNECTIVITY_LOST = (1100, "Connectivity between IB and Trader Workstation has been lost.")
 CONNECTIVITY_RESTORED_DATA_LOST = (
     1101, "Connectivity between IB and Trader Workstation has been restored - data lost.")
@@ -118,6 +120,9 @@ class Hub(Protocol):
 
     @property
     def withheld(self) -> frozenset[int]: ...
+
+    @property
+    def read_only(self) -> bool: ...
 
 
 class MalformedRequest(ValueError):
@@ -360,6 +365,13 @@ class Session:
     # --- orders -------------------------------------------------------------------------------
 
     def _place_order(self, fields: list[str]) -> None:
+        if self.hub is not None and self.hub.read_only:  # IBC's ReadOnlyApi=yes: every order is refused
+            raw = fields[1] if len(fields) > 1 else ""
+            order_id = int(raw) if raw.isdigit() and len(raw) < 12 else -1
+            log.info("API: client %d: order %s refused: the API is read-only (error %d)", self.client_id,
+                     protocol.clip(raw, 20), READ_ONLY)
+            self.error(order_id, READ_ONLY, READ_ONLY_TEXT)
+            return
         order = self._receive_order(fields)
         if order is not None:
             self._work(order)

@@ -233,3 +233,13 @@ def _limits() -> dict[str, Any]:
     from testkit.plans import valid_plan
     limits: dict[str, Any] = valid_plan()["hard_limits"]
     return limits
+
+
+def test_a_read_only_gateway_answers_an_allowed_order_with_321_and_the_order_ends(tmp_path: Path) -> None:
+    """The firewall allows it (the plan does), the Gateway refuses it (its API is read-only): the client sees
+    the Gateway's error, the firewall's book does not count it as working, nothing was placed."""
+    with world(tmp_path, read_only=True) as w:
+        trade = w.ib.placeOrder(stock("SPY"), MarketOrder("BUY", 1, account=ACCOUNT))
+        wait(lambda: (w.ib.sleep(0.02), any(entry.errorCode == 321 for entry in trade.log))[1], 5.0)
+        assert w.fw.decisions()[0]["decision"] == "allowed" and w.sim.orders == []
+        wait(lambda: not w.fw.firewall.book.orders, 5.0)
