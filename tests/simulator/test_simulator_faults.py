@@ -235,6 +235,7 @@ def test_in_a_real_container_an_ib_lost_outage_reaches_ib_async(ib: IB) -> None:
     """SIM_OUTAGE_* pass through the Compose override: 1100, then 1102, seen by a client on the host."""
     with simulator_gateway(wait_healthy=False, outage_after=10, outage_for=3, outage_kind="ib-lost") as gw:
         wait_for_health(gw.container, timeout=60)
+        gw.wait_serving(30)  # the whole path: through the order firewall, once its own session is synced
         errors = errors_of(ib)
         connect(ib, gw.port)
         wait_until(ib, lambda: 1102 in codes(errors), timeout=40)
