@@ -269,7 +269,8 @@ def test_an_allowed_order_stays_allowed_only_with_a_plan_symbol_as_written(
                   symbol.replace("Q", "\u0051\u0301"), symbol.upper().replace("B", "\u0392")} - {symbol}:
         changed = replace(order, contract=replace(contract, symbol=other))
         allowed = judge(changed, 1, authority, book, situation).allowed
-        assert allowed == (ascii_only(other) and other in authority.symbols), repr(other)
+        expected = ascii_only(other) and other in authority.symbols and other not in authority.blackout
+        assert allowed == expected, repr(other)
 
 
 def test_a_combo_repeating_a_leg_cannot_exceed_the_limit() -> None:
