@@ -37,7 +37,7 @@ CLIENT_FRAME_LIMIT = 1 << 20  # no client request is anywhere near 1 MiB
 OPENING_WITHIN = 10.0  # seconds a new connection has to send its opening
 CONNECT_WITHIN = 5.0
 SYNC_WITHIN = 10.0  # a new client waits this long for the firewall's own session to be able to judge orders
-LINK_WITHIN = 0.5  # ... and this long for that session to reach a Gateway at all (none answering: no wait)
+LINK_WITHIN = 5.0  # ... and at most this long for one attempt of that session to reach the Gateway, or fail
 READ_SIZE = 1 << 16
 REFUSAL_PREFIX = "Order rejected - reason:FIREWALL: "
 OBSERVED = (b"3\0", b"4\0", b"9\0")  # orderStatus, errors, nextValidId: the Gateway's messages the relay reads
@@ -192,9 +192,11 @@ class Relay:
         upstream = self.fw.upstream
         if upstream.ready.is_set():
             return
-        upstream.retry_now.set()  # reconnect now, not after the backoff
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(upstream.link.wait(), LINK_WITHIN)
+        if not upstream.link.is_set():  # one connection attempt, now (not after the backoff), and its outcome
+            upstream.settled.clear()
+            upstream.retry_now.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(upstream.settled.wait(), LINK_WITHIN)
         if upstream.link.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(upstream.ready.wait(), SYNC_WITHIN)

@@ -59,6 +59,7 @@ class Upstream:
         self.ready = asyncio.Event()  # set while synced (orders can be judged): a new client waits for it
         self.retry_now = asyncio.Event()  # a client is waiting: reconnect now, not after the backoff
         self.link = asyncio.Event()  # set while the session is connected (the Gateway answered the handshake)
+        self.settled = asyncio.Event()  # set when a connection attempt ends, either way (a waiting client's cue)
 
     @property
     def synced(self) -> bool:
@@ -86,6 +87,7 @@ class Upstream:
                                 wire.clip(exc, 120))
             finally:
                 self._reset()
+                self.settled.set()
             self.retry_now.clear()
             stopping = asyncio.ensure_future(stop.wait())
             waiting = asyncio.ensure_future(self.retry_now.wait())
@@ -125,6 +127,7 @@ class Upstream:
         writer.write(wire.start_api(self.client_id))
         self.connected, self.ib_connected, self._last_heard = True, True, self.clock()
         self.link.set()
+        self.settled.set()
         self._resolved.clear()
         self._ask_positions()
         self._ask_orders()
