@@ -61,8 +61,9 @@ def test_a_plain_bot_is_ready_by_its_handshake_and_only_what_the_plan_allows_rea
     env = stack.env(BOT_COMMAND=bot_command())
     status = subprocess.run([*STARTUP, "--status", "--json"], cwd=stack.tmp, env=env, capture_output=True,
                             text=True, timeout=60)
-    assert status.returncode == 0, status.stderr
-    assert json.loads(status.stdout)["bot"]["pid"] == pid
+    shown = json.loads(status.stdout)  # the bot as --status sees it (the Gateway's own rows are other tests')
+    assert shown["bot"]["pid"] == pid and shown["bot"]["ready"] is True, status.stdout
+    assert shown["bot"]["connection"] == "connected", status.stdout
 
     done = subprocess.run([sys.executable, "-m", "src.orchestration.shutdown"], cwd=stack.tmp, env=env,
                           capture_output=True, text=True, timeout=60)
