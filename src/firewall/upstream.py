@@ -215,7 +215,7 @@ class Upstream:
         kind = f[0] if f else ""
         if kind == "61" and len(f) >= 16:  # position: 61, 3, account, conId, symbol, secType, ..., pos, avgCost
             if f[5] == "STK" and f[11] == "USD":
-                quantity = _number(f[14])
+                quantity = wire.parse_number(f[14])
                 if quantity is not None:
                     self.book.set_position(f[2], f[4], quantity)
                     if self._pos_inflight:
@@ -242,7 +242,7 @@ class Upstream:
             self._error(f)
 
     def _open_order(self, f: list[str]) -> None:
-        order_id, client_id, quantity = _int(f[1]), _int(f[24]), _number(f[14])
+        order_id, client_id, quantity = _int(f[1]), _int(f[24]), wire.parse_number(f[14])
         if order_id is None or client_id is None or quantity is None:
             return
         if f[4] != "STK" or f[10] != "USD":
@@ -251,7 +251,7 @@ class Upstream:
         self._orders_pending.append(((client_id, order_id), Working(f[20], (leg,), quantity, 0, self._orders_asked)))
 
     def _snapshot_status(self, f: list[str]) -> None:
-        order_id, client_id, remaining = _int(f[1]), _int(f[9]), _number(f[4])
+        order_id, client_id, remaining = _int(f[1]), _int(f[9]), wire.parse_number(f[4])
         for key, order in self._orders_pending:
             if key == (client_id, order_id) and remaining is not None and order.quantity:
                 order.filled = max(0.0, order.quantity - remaining)
@@ -283,13 +283,3 @@ class Upstream:
 def _int(text: str) -> int | None:
     body = text[1:] if text.startswith("-") else text
     return int(text) if body.isdigit() and len(body) <= 18 else None
-
-
-def _number(text: str) -> float | None:
-    if not text or len(text) > 32:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if value == value and abs(value) < 1e300 else None

@@ -22,6 +22,7 @@ from src.tws.wire import API_PREFIX as API_PREFIX
 from src.tws.wire import MAX_FRAME_LENGTH as MAX_FRAME_LENGTH
 from src.tws.wire import MIN_VERSION_ADVANCED_ORDER_REJECT as MIN_VERSION_ADVANCED_ORDER_REJECT
 from src.tws.wire import ProtocolError as ProtocolError
+from src.tws.wire import parse_number as parse_number
 from src.tws.wire import clip as clip
 from src.tws.wire import encode as encode
 from src.tws.wire import error as error

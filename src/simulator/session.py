@@ -386,7 +386,8 @@ class Session:
             return None
         contract = _contract(fields, 2)
         action, quantity_text, order_type = fields[16].upper(), fields[17], fields[18].upper()
-        quantity, limit, aux = _float(quantity_text), _float(fields[19]), _float(fields[20])
+        number = protocol.parse_number
+        quantity, limit, aux = number(quantity_text), number(fields[19]), number(fields[20])
         account, transmit, parent_id = fields[23] or self.accounts[0], fields[27] != "0", int(fields[28] or 0)
         received = {
             "client_id": self.client_id, "order_id": order_id, "action": protocol.clip(action, 12),
@@ -535,7 +536,7 @@ def _what_if(fields: list[str], version: int) -> bool:
     i = 42 + (1 if version < protocol.MIN_VERSION_NO_FA_PROFILE else 0)  # modelCode
     i += 22  # deltaNeutralOrderType
     i += 2 + (8 if fields[i] else 0)  # continuousUpdate
-    increment = _float(fields[i + 6])
+    increment = protocol.parse_number(fields[i + 6])
     i += 7 + (7 if increment is not None and increment > 0 else 0)  # scaleTable
     i += 4 + (1 if fields[i + 3] else 0)  # optOutSmartRouting
     i += 4
@@ -557,14 +558,3 @@ def _req_id(text: str) -> str:
     if not (text.lstrip("-").isdigit() and len(text) < 12):
         raise ValueError("request id")
     return text
-
-
-def _float(text: str) -> float | None:
-    """A number field; None for empty, "unset" (TWS's largest double) or not a number."""
-    if not text or len(text) > 32:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return None if value != value or abs(value) >= 1e300 else value  # NaN, infinities and unset

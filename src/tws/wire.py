@@ -181,20 +181,19 @@ class FrameBuffer:
 
     def take(self) -> tuple[bytes, list[bytes]]:
         """Every complete frame: their raw bytes, concatenated, and each one's payload."""
-        if not self._prefix():
-            return b"", []
-        payloads: list[bytes] = []
-        pos = 0
-        buf = self._buf
-        while True:
-            end = self._frame_end(pos)
-            if end < 0:
-                break
-            payloads.append(bytes(buf[pos + 4:end]))
-            pos = end
-        raw = bytes(buf[:pos])
-        del buf[:pos]
-        return raw, payloads
+        return self.take_where((b"",))
+
+
+def parse_number(text: str) -> float | None:
+    """A number field as the Gateway writes it; None for empty, not a number, NaN, an infinity or "unset"
+    (TWS's largest double, ~1.8e308)."""
+    if not text or len(text) > 32:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value == value and abs(value) < 1e300 else None
 
 
 # --- messages more than one user builds -------------------------------------------------------------
