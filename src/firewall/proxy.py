@@ -83,11 +83,13 @@ class Firewall:
 
     def decide(self, client_id: int | None, order: PlaceOrder) -> Verdict:
         """Judge, journal, and (when allowed) book one order."""
-        authority = self.authority(client_id) if client_id is not None else None
+        in_force = self.plan()  # once per order: the plan files are looked at (two stat calls) here only
+        authority = authorities_for(self.bot_client_id, in_force.authority).get(client_id) \
+            if client_id is not None else None
         today = self.today()  # once per order: the New York date (a zoneinfo conversion)
         verdict = judge(order, client_id, authority, self.book, self.situation(today))
         if authority is None and client_id == self.bot_client_id:
-            verdict = Verdict(self.plan().reason, verdict.account)  # why the bot has none
+            verdict = Verdict(in_force.reason, verdict.account)  # why the bot has none
         c = order.contract
         record: dict[str, Any] = {
             "decision": "allowed" if verdict.allowed else "refused", "reason": verdict.reason or "",
@@ -97,7 +99,7 @@ class Firewall:
                          "legs": [[leg.con_id, wire.clip(leg.ratio, 12), wire.clip(leg.action, 8)]
                                   for leg in order.legs]},
             "action": wire.clip(order.action, 12), "quantity": wire.clip(order.total_quantity, 32),
-            "what_if": order.what_if, "plan_sha256": authority.sha256 if authority else self.plan_sha256(),
+            "what_if": order.what_if, "plan_sha256": authority.sha256 if authority else in_force.sha256,
             "day": today.isoformat(),
             "legs": [[leg.symbol, "BUY" if leg.buy else "SELL", leg.quantity] for leg in verdict.legs],
         }
