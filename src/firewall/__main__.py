@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -29,7 +30,7 @@ from src.firewall.rules import Leg
 from src.firewall.sessions import Sessions
 from src.firewall.upstream import Upstream
 from src.orchestration import cli
-from src.orchestration.schedule import trading_date
+from src.orchestration.schedule import TradingDateClock
 from src.orchestration.settings import API_PORTS, FIREWALL_PORT, api_port
 from src.statefiles import FIREWALL_DECISIONS_FILE, FIREWALL_SESSIONS_FILE, PLAN_FILE
 
@@ -96,6 +97,7 @@ def replay_day(book: Book, records: Iterable[dict[str, object]], today: date) ->
 async def run(args: argparse.Namespace, stop: asyncio.Event, ready: Callable[[Firewall], None] | None = None) -> None:
     """Serve until `stop` is set; `ready` is called with the firewall once it listens."""
     book = Book()
+    trading_date = TradingDateClock()
     plan = PlanWatcher(args.state_dir / PLAN_FILE, trading_date)
     plan.poll()
     replayed = replay_day(book, read_recent(args.state_dir / FIREWALL_DECISIONS_FILE), trading_date())
@@ -122,10 +124,13 @@ async def run(args: argparse.Namespace, stop: asyncio.Event, ready: Callable[[Fi
         today=trading_date, expected_accounts=args.expected_accounts,
         sessions=Sessions(args.state_dir / FIREWALL_SESSIONS_FILE),
     )
-    server = await asyncio.start_server(firewall.serve_client, *args.listen, limit=1 << 16)
+    server = await asyncio.get_running_loop().create_server(firewall.client_protocol, *args.listen)
     log.info("Firewall listening on %s:%d for the Gateway at %s:%d; bot client id %d; %s; %d of today's orders "
              "replayed from the journal", *args.listen, *args.gateway, args.bot_client_id, plan.current.reason,
              replayed)
+    # what start-up built (the modules, the plan loader's schemas) is never traced by the collector again:
+    # a full collection over it, at some order's moment, would stall that order for milliseconds
+    gc.freeze()
     session = asyncio.ensure_future(upstream.run(stop))
     if ready is not None:
         ready(firewall)

@@ -17,6 +17,7 @@ from typing import Any
 from src.statefiles import json_objects, read_tail
 
 MAX_REPLAY_BYTES = 4 * 1024 * 1024  # today's decisions are at the end of the file
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # made once: json.dumps with options builds one per call
 
 
 class DecisionLog:
@@ -34,8 +35,8 @@ class DecisionLog:
 
     def write(self, record: dict[str, Any]) -> None:
         """One line; raises OSError when it cannot be written."""
-        line = json.dumps({"at": round(time.time(), 3), **record}, separators=(",", ":")) + "\n"
-        data = line.encode()
+        record = {"at": round(time.time(), 3), **record}
+        data = (_ENCODER.encode(record) + "\n").encode()
         try:
             written = os.write(self._open(), data)
         except OSError:

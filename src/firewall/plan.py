@@ -73,13 +73,14 @@ class PlanWatcher:
     def __init__(self, path: Path, today: Callable[[], date]) -> None:
         self.path = path
         self.sha_path = path.with_name(PLAN_SHA256_FILE)
+        self._paths = (str(path), str(self.sha_path))  # stat-ed on every order: no Path conversion there
         self.today = today
         self._stamp: tuple[int, ...] | None = None
         self.current = InForce(None, "no plan read yet")
 
     def poll(self) -> bool:
         """Re-read the file if it changed; True when the authority in force changed."""
-        stamp = _stamp(self.path) + _stamp(self.sha_path)
+        stamp = _stamp(self._paths[0]) + _stamp(self._paths[1])
         if stamp == self._stamp:
             return False
         self._stamp = stamp
@@ -101,7 +102,7 @@ def plan_in_force_now(state_dir: Path, today: Callable[[], date] = trading_date)
     return watcher.current
 
 
-def _stamp(path: Path) -> tuple[int, ...]:
+def _stamp(path: str) -> tuple[int, ...]:
     try:
         st = os.stat(path, follow_symlinks=False)
     except OSError as exc:

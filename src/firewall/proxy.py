@@ -38,7 +38,6 @@ OPENING_WITHIN = 10.0  # seconds a new connection has to send its opening
 CONNECT_WITHIN = 5.0
 SYNC_WITHIN = 10.0  # a new client waits this long for the firewall's own session to be able to judge orders
 LINK_WITHIN = 5.0  # ... and at most this long for one attempt of that session to reach the Gateway, or fail
-READ_SIZE = 1 << 16
 REFUSAL_PREFIX = "Order rejected - reason:FIREWALL: "
 OBSERVED = (b"3\0", b"4\0", b"9\0")  # orderStatus, errors, nextValidId: the Gateway's messages the relay reads
 
@@ -63,17 +62,9 @@ class Firewall:
         return Situation(today or self.today(), self.upstream.synced, self.upstream.ib_connected,
                          self.upstream.accounts, self.expected_accounts)
 
-    async def serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.counts["connections"] += 1
-        relay = Relay(self, reader, writer)
-        try:
-            await relay.run()
-        except (OSError, asyncio.IncompleteReadError, TimeoutError, wire.ProtocolError) as exc:
-            log.info("Firewall: client %s closed: %s", relay.peer, wire.clip(exc, 80))
-        finally:
-            relay.close()
-            if self.sessions is not None:
-                self.sessions.closed(id(relay))
+    def client_protocol(self) -> asyncio.Protocol:
+        """A new client connection's protocol (`loop.create_server(firewall.client_protocol, ...)`)."""
+        return Relay(self)
 
     def authority(self, client_id: int) -> Authority | None:
         return authorities_for(self.bot_client_id, self.plan().authority).get(client_id)
@@ -110,8 +101,9 @@ class Firewall:
                 verdict = Verdict(f"the decision cannot be journalled ({exc.strerror or exc})", verdict.account)
         if verdict.allowed and verdict.legs and client_id is not None:
             shares = float(order.total_quantity)
+            # the open-order snapshots take the working-order pace at the ticker's next beat (<= HEARTBEAT s):
+            # not woken here, which would cost the order path a turn of the loop
             self.book.place(client_id, order.order_id, verdict.account, verdict.legs, shares, today, self.clock())
-            self.upstream.wake.set()  # its snapshots now come at the working-order pace
         self.counts["allowed" if verdict.allowed else "refused"] += 1
         # an allowed order is in the journal already: its log line only at DEBUG (it costs the order path)
         level = logging.DEBUG if verdict.allowed else logging.WARNING
@@ -133,58 +125,121 @@ class Firewall:
         log.warning("Firewall: order REFUSED: client %s order %s: %s", client_id, wire.clip(order_id, 20), why)
 
 
-class Relay:
-    """One client connection and its own connection to the Gateway."""
+class Relay(asyncio.Protocol):
+    """One client connection and its own connection to the Gateway, as two asyncio protocols.
 
-    def __init__(self, firewall: Firewall, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    Protocols, not streams: a frame is judged and forwarded in the callback that read it, with no task to wake
+    between the socket and the decision (each such hop costs a turn of the event loop on both legs of an order's
+    round trip). Flow control is the transports' own: a side whose writes back up pauses reading the other side.
+    """
+
+    def __init__(self, firewall: Firewall) -> None:
         self.fw = firewall
-        self.reader, self.writer = reader, writer
-        peer = writer.get_extra_info("peername")
-        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?"
+        self.transport: asyncio.Transport | None = None  # the client's
+        self.up: asyncio.Transport | None = None  # the Gateway's, once connected
+        self.peer = "?"
         self.client_id: int | None = None
         self.in_session = False
         self.version = 0
-        self.up_writer: asyncio.StreamWriter | None = None
+        self.frames = wire.FrameBuffer(opening=True, limit=CLIENT_FRAME_LIMIT)
+        self.versions: tuple[int, int] | None = None  # the client's opening, once read
+        self.opening_timer: asyncio.TimerHandle | None = None
+        self.connecting: asyncio.Task[None] | None = None
+        self.closed = False
 
-    def close(self) -> None:
-        for w in (self.writer, self.up_writer):
-            if w is not None:
-                w.close()
+    # --- the client's connection -------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        frames = wire.FrameBuffer(opening=True, limit=CLIENT_FRAME_LIMIT)
-        deadline = self.fw.clock() + OPENING_WITHIN
-        payload = None
-        while payload is None:
-            payload = frames.next_payload()
-            if payload is None:
-                left = deadline - self.fw.clock()
-                data = await asyncio.wait_for(self.reader.read(READ_SIZE), max(left, 0.001))
-                if not data:
-                    return
-                frames.feed(data)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?"
+        self.fw.counts["connections"] += 1
+        self.opening_timer = asyncio.get_running_loop().call_later(OPENING_WITHIN, self.close,
+                                                                   "no opening within %g s" % OPENING_WITHIN)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        frames = self.frames
+        frames.feed(data)
+        try:
+            if self.up is None:
+                if self.versions is None:
+                    self._opening()
+                return  # held until the Gateway's side is connected (the client's reading is paused meanwhile)
+            self._forward()
+        except wire.ProtocolError as exc:
+            self.close(str(exc))
+
+    def eof_received(self) -> bool:
+        self.close("the client closed")
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.close(f"the client's connection was lost ({exc})" if exc else "")
+
+    def pause_writing(self) -> None:  # the client reads slower than the Gateway writes
+        if self.up is not None:
+            self.up.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.up is not None and not self.closed:
+            self.up.resume_reading()
+
+    def close(self, why: str = "") -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if why:
+            log.info("Firewall: client %s closed: %s", self.peer, wire.clip(why, 80))
+        if self.opening_timer is not None:
+            self.opening_timer.cancel()
+        if self.connecting is not None and not self.connecting.done():
+            self.connecting.cancel()
+        for transport in (self.transport, self.up):
+            if transport is not None:
+                transport.close()
+        if self.fw.sessions is not None:
+            self.fw.sessions.closed(id(self))
+
+    def _opening(self) -> None:
+        payload = self.frames.next_payload()
+        if payload is None:
+            return
+        if self.opening_timer is not None:
+            self.opening_timer.cancel()
         low, high = wire.parse_version_range(payload)
         if high < MIN_VERSION or low > MAX_VERSION:
             raise wire.ProtocolError(f"client versions {low}..{high} outside {MIN_VERSION}..{MAX_VERSION}")
+        self.versions = (low, min(high, MAX_VERSION))
+        assert self.transport is not None
+        self.transport.pause_reading()  # nothing more is read until there is somewhere to send it
+        self.connecting = asyncio.ensure_future(self._connect())
+
+    async def _connect(self) -> None:
         await self._until_judging()
+        loop = asyncio.get_running_loop()
         try:
-            up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(*self.fw.gateway), CONNECT_WITHIN)
+            up, _ = await asyncio.wait_for(loop.create_connection(lambda: GatewaySide(self), *self.fw.gateway),
+                                           CONNECT_WITHIN)
         except (OSError, TimeoutError) as exc:
-            log.info("Firewall: client %s: the Gateway does not accept connections (%s): closed", self.peer,
-                     wire.clip(exc, 60))
-            return  # as socat does in front of a Gateway that is not up: accept, then close
-        self.up_writer = up_writer
-        up_writer.write(wire.opening(low, min(high, MAX_VERSION)))
-        down = asyncio.ensure_future(self._downstream(up_reader))
-        up = asyncio.ensure_future(self._upstream(frames, up_writer))
+            # as socat does in front of a Gateway that is not up: accept, then close
+            self.close(f"the Gateway does not accept connections ({wire.clip(exc, 60)})")
+            return
+        if self.closed:
+            up.close()
+            return
+        assert isinstance(up, asyncio.Transport) and self.versions is not None and self.transport is not None
+        self.up = up
+        up.write(wire.opening(*self.versions))
         try:
-            done, _ = await asyncio.wait({down, up}, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                task.result()
-        finally:
-            for task in (down, up):
-                task.cancel()
-            await asyncio.gather(down, up, return_exceptions=True)
+            self._forward()  # whatever the client sent behind its opening
+        except wire.ProtocolError as exc:
+            self.close(str(exc))
+            return
+        if not self.closed:
+            self.transport.resume_reading()
 
     async def _until_judging(self) -> None:
         """The whole path a bot uses, not half of it: a client arriving while the firewall's own session is
@@ -205,19 +260,14 @@ class Relay:
 
     # --- client -> Gateway -----------------------------------------------------------------------
 
-    async def _upstream(self, frames: wire.FrameBuffer, up_writer: asyncio.StreamWriter) -> None:
-        while True:
-            out = bytearray()
-            while (payload := frames.next_payload()) is not None:
-                if self._judge(payload):
-                    out += wire.encode_raw(payload)
-            if out:
-                up_writer.write(out)
-                await up_writer.drain()
-            data = await self.reader.read(READ_SIZE)
-            if not data:
-                return
-            frames.feed(data)
+    def _forward(self) -> None:
+        out = bytearray()
+        frames = self.frames
+        while (payload := frames.next_payload()) is not None:
+            if self._judge(payload):
+                out += wire.encode_raw(payload)
+        if out and self.up is not None:
+            self.up.write(out)
 
     def _judge(self, payload: bytes) -> bool:
         """True to forward this client message; False when it was refused here."""
@@ -253,42 +303,34 @@ class Relay:
         return False
 
     def _reject(self, req_id: int | str, reason: str) -> None:
-        self.writer.write(wire.error(self.version, req_id, wire.ORDER_REJECTED, REFUSAL_PREFIX + reason))
+        assert self.transport is not None
+        self.transport.write(wire.error(self.version, req_id, wire.ORDER_REJECTED, REFUSAL_PREFIX + reason))
 
     # --- Gateway -> client -------------------------------------------------------------------------
 
-    async def _downstream(self, up_reader: asyncio.StreamReader) -> None:
-        frames = wire.FrameBuffer()
-        hello: bytes | None = None
-        while hello is None:
-            data = await up_reader.read(READ_SIZE)
-            if not data:
-                return
-            frames.feed(data)
+    def from_gateway(self, frames: wire.FrameBuffer) -> None:
+        if self.closed or self.transport is None:
+            return
+        if not self.version:
             hello = frames.next_payload()
-        fields = wire.fields_of(hello)
-        version = int(fields[0]) if fields and fields[0].isdigit() and len(fields[0]) < 5 else 0
-        if not MIN_VERSION <= version <= MAX_VERSION:
-            raise wire.ProtocolError(f"the Gateway chose server version {wire.clip(fields[:1])}, outside "
-                                     f"{MIN_VERSION}..{MAX_VERSION}")
-        self.version = version
-        self.writer.write(wire.encode_raw(hello))
-        observe = self._observe
-        while True:
-            raw, payloads = frames.take_where(OBSERVED)  # only these are copied: a market-data burst is not
-            if raw:
-                for payload in payloads:
-                    if payload[:2] == b"9\0":
-                        if not self.in_session:
-                            self._session_opened()
-                    else:
-                        observe(payload)
-                self.writer.write(raw)
-                await self.writer.drain()
-            data = await up_reader.read(READ_SIZE)
-            if not data:
+            if hello is None:
                 return
-            frames.feed(data)
+            fields = wire.fields_of(hello)
+            version = int(fields[0]) if fields and fields[0].isdigit() and len(fields[0]) < 5 else 0
+            if not MIN_VERSION <= version <= MAX_VERSION:
+                raise wire.ProtocolError(f"the Gateway chose server version {wire.clip(fields[:1])}, outside "
+                                         f"{MIN_VERSION}..{MAX_VERSION}")
+            self.version = version
+            self.transport.write(wire.encode_raw(hello))
+        raw, payloads = frames.take_where(OBSERVED)  # only these are copied: a market-data burst is not
+        if raw:
+            for payload in payloads:
+                if payload[:2] == b"9\0":
+                    if not self.in_session:
+                        self._session_opened()
+                else:
+                    self._observe(payload)
+            self.transport.write(raw)
 
     def _session_opened(self) -> None:
         """The Gateway answered this client's startApi (nextValidId): the handshake is complete."""
@@ -311,3 +353,33 @@ class Relay:
                 self.fw.upstream.wake.set()  # a fill to settle: positions are asked for at once
         elif f[0] == "4" and len(f) >= 4 and f[2].isdigit() and len(f[2]) < 12 and f[3].isdigit() and len(f[3]) < 8:
             self.fw.book.error(self.client_id, int(f[2]), int(f[3]))
+
+
+class GatewaySide(asyncio.Protocol):
+    """The relay's connection to the Gateway: its bytes go to `Relay.from_gateway`; flow control both ways."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        self.frames = wire.FrameBuffer()
+
+    def data_received(self, data: bytes) -> None:
+        self.frames.feed(data)
+        try:
+            self.relay.from_gateway(self.frames)
+        except wire.ProtocolError as exc:
+            self.relay.close(str(exc))
+
+    def eof_received(self) -> bool:
+        self.relay.close("the Gateway closed the connection")
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.relay.close(f"the Gateway's connection was lost ({exc})" if exc else "the Gateway closed the connection")
+
+    def pause_writing(self) -> None:  # the Gateway reads slower than the client writes
+        if self.relay.transport is not None:
+            self.relay.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.relay.transport is not None and not self.relay.closed:
+            self.relay.transport.resume_reading()

@@ -19,6 +19,8 @@ Trading days (``TRADING_CALENDAR``):
 from __future__ import annotations
 
 import re
+import time as _time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -49,6 +51,27 @@ def trading_date(now: datetime | None = None) -> date:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     return now.astimezone(NEW_YORK).date()
+
+
+class TradingDateClock:
+    """`trading_date()` for a hot path (the firewall asks once per order): the date is computed again only
+    when the wall clock leaves the New York day it was computed in (midnight passed, or the clock was set
+    back), so the answer is the same as `trading_date()`'s at every instant. ``clock`` gives epoch seconds."""
+
+    def __init__(self, clock: Callable[[], float] = _time.time) -> None:
+        self._clock = clock
+        self._start = self._end = 0.0
+        self._date = date.min
+
+    def __call__(self) -> date:
+        now = self._clock()
+        if not self._start <= now < self._end:
+            day = datetime.fromtimestamp(now, NEW_YORK).date()
+            # New York's midnight always exists and is unique (its clock changes at 02:00)
+            self._start = datetime.combine(day, time.min, NEW_YORK).timestamp()
+            self._end = datetime.combine(day + timedelta(days=1), time.min, NEW_YORK).timestamp()
+            self._date = day
+        return self._date
 
 
 def _utc(instant: datetime) -> datetime:

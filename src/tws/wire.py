@@ -227,5 +227,7 @@ def clip(text: object, limit: int = 40) -> str:
     """``text`` fit for a log line: printable ASCII only, at most ``limit`` characters plus a
     note of the full length, so a line that echoes client data stays short."""
     value = str(text)
+    if len(value) <= limit and value.isascii() and value.isprintable():
+        return value  # the common case, at C speed: an order's fields are plain ASCII
     shown = "".join(c if " " <= c <= "~" else "?" for c in value[:limit])
     return shown if len(value) <= limit else f"{shown}...({len(value)} chars)"

@@ -345,3 +345,30 @@ def test_the_auto_restart_window_runs_from_two_minutes_before_to_ten_after():
     assert window_at(ny(2026, 11, 26, 0, 8, 59), window) == window[0]
     assert window_at(ny(2026, 11, 26, 0, 9), window) is None
     assert window[0].describe() == "daily 23:57-00:09"
+
+
+# --- TradingDateClock: the firewall's per-order date, the same answer as trading_date at every instant ---
+
+@pytest.mark.parametrize("around", [
+    "2026-12-07T00:00:00-05:00",  # an ordinary New York midnight
+    "2026-03-08T00:00:00-05:00",  # the midnight before the spring-forward day
+    "2026-03-09T00:00:00-04:00",  # the midnight after it
+    "2026-11-01T00:00:00-04:00",  # the midnight before the fall-back day
+    "2026-11-02T00:00:00-05:00",  # the midnight after it
+])
+def test_trading_date_clock_agrees_with_trading_date_across_midnight(around: str) -> None:
+    midnight = datetime.fromisoformat(around).timestamp()
+    now = [midnight - 3600.0]
+    clock = schedule.TradingDateClock(lambda: now[0])
+    for offset in (-3600.0, -1.0, -0.001, 0.0, 0.001, 1.0, 3600.0, 23 * 3600.0, 25 * 3600.0):
+        now[0] = midnight + offset
+        assert clock() == schedule.trading_date(datetime.fromtimestamp(now[0], UTC)), offset
+
+
+def test_trading_date_clock_follows_a_clock_set_back() -> None:
+    midnight = datetime.fromisoformat("2026-12-08T00:00:00-05:00").timestamp()
+    now = [midnight + 60.0]
+    clock = schedule.TradingDateClock(lambda: now[0])
+    assert clock() == date(2026, 12, 8)
+    now[0] = midnight - 60.0  # NTP stepped the clock back across midnight
+    assert clock() == date(2026, 12, 7)
