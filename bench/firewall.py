@@ -700,8 +700,10 @@ def render(results: dict[str, Any], json_path: str) -> str:
         "throughput = messages / (the read that brought the first → the last one read), every sequence number "
         "checked. Added = the firewall's quantile − the direct one's.",
         "",
-        "What the firewall does on each path, besides relaying: an order is decoded, judged, journalled "
-        "(`firewall_decisions.jsonl`, one `os.write`) before it is forwarded (its log line is DEBUG: the "
+        "What the firewall does on each path, besides relaying (asyncio protocols: a frame is judged and "
+        "forwarded in the callback that read it): an order is decoded, judged (the plan's sha256 file stat-ed "
+        "once, the New York date cached until midnight), journalled (`firewall_decisions.jsonl`, one line "
+        "encoded by orjson, one `os.write`) before it is forwarded (its log line is DEBUG: the "
         "journal has it); of the Gateway's frames only orderStatus, errors and nextValidId are read (copied), "
         "the rest relayed as they came; a handshake's nextValidId is passed on once the sessions file "
         "(`firewall_sessions.json`) has been rewritten atomically, without fsync (it describes live "

@@ -1,6 +1,6 @@
 """The firewall image's third-party packages, unpacked for the image's own Python, offline-ready.
 
-The firewall (src/firewall) validates the plan with the project's own loader, which needs pydantic.
+The firewall (src/firewall) validates the plan with the project's own loader, which needs pydantic, and writes its journal with orjson.
 The image's base has Python and its standard library only (no pip, and CI's Docker build has no
 registry), so the host fetches the wheels instead: exactly the versions and sha256 hashes in
 poetry.lock, built for the base image's Python version and this machine's architecture, and unpacks
@@ -23,7 +23,8 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("pydantic", "pydantic-core", "annotated-types", "typing-extensions", "typing-inspection", "tzdata")
+PACKAGES = ("pydantic", "pydantic-core", "annotated-types", "typing-extensions", "typing-inspection", "tzdata",
+            "orjson")
 
 
 def requirements(lock: Path) -> list[str]:

@@ -36,7 +36,7 @@ from src.statefiles import FIREWALL_DECISIONS_FILE, FIREWALL_SESSIONS_FILE, PLAN
 
 log = logging.getLogger("src.firewall")
 LISTEN_DEFAULT = f"0.0.0.0:{FIREWALL_PORT}"  # noqa: S104 (inside the Gateway's network namespace; Compose publishes it on 127.0.0.1)
-PLAN_POLL = 0.5  # seconds: a new plan is in force within a second (two stat calls per poll)
+PLAN_POLL = 0.5  # seconds: a plan changed without its sha256 is refused within a second (two stat calls a poll)
 MAX_CLIENT_ID = 2**31 - 1
 
 
@@ -109,10 +109,11 @@ async def run(args: argparse.Namespace, stop: asyncio.Event, ready: Callable[[Fi
     host, port = args.gateway
     upstream = Upstream(host, port, args.client_id, book, symbols)
 
-    def in_force() -> InForce:
-        """The plan in force now: its files looked at again (two stat calls) whenever the firewall asks, so an
-        order placed the moment its plan is handed over is judged under it, not the one before."""
-        if plan.poll():
+    def in_force(sha256_only: bool = True) -> InForce:
+        """The plan in force now: its validated sha256's file looked at again (one stat call) whenever an
+        order is judged, so an order placed the moment its plan is handed over is judged under it, not the one
+        before; both files every PLAN_POLL s (`PlanWatcher.poll`)."""
+        if plan.poll(sha256_only=sha256_only):
             log.warning("Firewall: plan in force changed: %s", plan.current.reason)
             upstream.resolve()
         return plan.current
@@ -136,7 +137,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event, ready: Callable[[Fi
         ready(firewall)
     try:
         while not stop.is_set():
-            in_force()  # a new plan's symbols are resolved before an order needs them
+            in_force(sha256_only=False)  # a new plan's symbols are resolved before an order needs them
             await asyncio.sleep(PLAN_POLL)  # cheaper than a wait_for on `stop` twice a second; a stop waits <= 0.5 s
     finally:
         server.close()

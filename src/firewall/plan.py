@@ -78,9 +78,18 @@ class PlanWatcher:
         self._stamp: tuple[int, ...] | None = None
         self.current = InForce(None, "no plan read yet")
 
-    def poll(self) -> bool:
-        """Re-read the file if it changed; True when the authority in force changed."""
-        stamp = _stamp(self._paths[0]) + _stamp(self._paths[1])
+    def poll(self, *, sha256_only: bool = False) -> bool:
+        """Re-read the files if they changed; True when the authority in force changed.
+
+        ``sha256_only`` (the order path's look): only the sidecar is stat-ed, one system call instead of two.
+        A hand-over always replaces the plan, then its sha256 (`handoff.snapshot_plan`), so a new plan is
+        seen by the next order once it is complete; a plan changed any other way, its sidecar untouched, is
+        seen by the next full poll (the firewall's loop, every PLAN_POLL s), and refused then: its bytes no
+        longer hash to the validated sha256. Until then orders are judged under the plan last validated."""
+        sha_stamp = _stamp(self._paths[1])
+        if sha256_only and self._stamp is not None and sha_stamp == self._stamp[-len(sha_stamp):]:
+            return False
+        stamp = _stamp(self._paths[0]) + sha_stamp
         if stamp == self._stamp:
             return False
         self._stamp = stamp

@@ -74,7 +74,7 @@ class Firewall:
 
     def decide(self, client_id: int | None, order: PlaceOrder) -> Verdict:
         """Judge, journal, and (when allowed) book one order."""
-        in_force = self.plan()  # once per order: the plan files are looked at (two stat calls) here only
+        in_force = self.plan()  # once per order: the plan's sha256 file is looked at (one stat call) here only
         authority = authorities_for(self.bot_client_id, in_force.authority).get(client_id) \
             if client_id is not None else None
         today = self.today()  # once per order: the New York date (a zoneinfo conversion)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
+
+import pytest
 
 from src.firewall.book import Book
+from src.firewall.decisions import DecisionLog
 from src.firewall.rules import Authority, Situation, judge
 from src.tws.orders import Contract, PlaceOrder
 
@@ -55,3 +59,11 @@ def test_a_combo_repeating_a_leg_counts_both_legs() -> None:
     legs = (ComboLeg(756733, "1", "BUY", "SMART"), ComboLeg(756733, "1", "BUY", "SMART"))
     combo = PlaceOrder(1, bag, legs, "BUY", "6", "MKT", "", "", "DAY", ACCOUNT, "", True, 0, False, ())
     assert not judge(combo, 1, AUTHORITY, book, SITUATION).allowed  # 12 SPY
+
+
+def test_a_decision_json_cannot_hold_is_an_oserror_so_the_order_is_refused(tmp_path: Path) -> None:
+    journal = DecisionLog(tmp_path / "decisions.jsonl")
+    with pytest.raises(OSError, match="cannot be written as JSON"):
+        journal.write({"order_id": 1 << 70})
+    journal.write({"order_id": 7})
+    assert (tmp_path / "decisions.jsonl").read_text().count("\n") == 1

@@ -1,0 +1,47 @@
+"""The firewall's look at the plan in force: one stat call per order, both files every poll."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+from src.firewall.plan import PlanWatcher
+from src.orchestration.handoff import snapshot_plan
+from src.statefiles import PLAN_FILE, PLAN_SHA256_FILE
+from testkit.plans import strategy_c_plan, valid_plan
+
+DAY = valid_plan()["date"]
+
+
+def watcher(tmp_path: Path) -> PlanWatcher:
+    w = PlanWatcher(tmp_path / PLAN_FILE, lambda: date.fromisoformat(DAY))
+    w.poll()
+    return w
+
+
+def test_a_hand_over_is_seen_by_the_next_order(tmp_path: Path) -> None:
+    snapshot_plan(tmp_path, json.dumps(valid_plan()).encode())
+    w = watcher(tmp_path)
+    assert w.current.authority is not None and w.current.authority.authorized
+    snapshot_plan(tmp_path, json.dumps(strategy_c_plan()).encode())  # Strategy C deployed
+    assert w.poll(sha256_only=True)
+    assert w.current.authority is not None and not w.current.authority.authorized
+
+
+def test_a_plan_changed_behind_its_sha256_is_refused_at_the_next_full_poll(tmp_path: Path) -> None:
+    snapshot_plan(tmp_path, json.dumps(valid_plan()).encode())
+    w = watcher(tmp_path)
+    (tmp_path / PLAN_FILE).write_text(json.dumps({**valid_plan(), "symbols": ["TSLA"]}))
+    assert not w.poll(sha256_only=True)  # the order path: still the plan last validated (never the new bytes)
+    assert w.current.authority is not None and w.current.authority.symbols == frozenset(valid_plan()["symbols"])
+    assert w.poll()  # the loop's poll: the bytes do not hash to the validated sha256
+    assert w.current.authority is None and "is not the plan the orchestrator validated" in w.current.reason
+
+
+def test_a_sha256_file_changed_alone_is_seen_by_the_next_order(tmp_path: Path) -> None:
+    snapshot_plan(tmp_path, json.dumps(valid_plan()).encode())
+    w = watcher(tmp_path)
+    (tmp_path / PLAN_SHA256_FILE).write_text("0" * 64 + "\n")
+    assert w.poll(sha256_only=True)
+    assert w.current.authority is None
