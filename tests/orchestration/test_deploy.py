@@ -37,6 +37,16 @@ def test_systemd_unit_is_notify_type_with_absolute_paths_and_no_retry_codes():
     assert int(service["TimeoutStartSec"]) >= 60 + 2 * 120 + 180 + 30
 
 
+def test_boot_starts_the_unit_once_finished_so_a_holding_start_up_never_holds_boot():
+    """Under a real systemd: tests/production/test_systemd.py. Here: the files say so."""
+    main = unit_sections(deploy.systemd_unit(OrchestrationConfig(), user="trader"))
+    assert "WantedBy" not in main["Install"] and main["Install"]["Also"] == deploy.BOOT_UNIT
+    boot = unit_sections(deploy.boot_unit())
+    assert boot["Install"]["WantedBy"] == "multi-user.target" and boot["Service"]["Type"] == "exec"
+    assert "systemctl is-system-running --wait" in boot["Service"]["ExecStart"]
+    assert "systemctl start --no-block ibkr-zero-touch.service" in boot["Service"]["ExecStart"]
+
+
 def test_systemd_never_reads_dotenv_itself():
     """systemd's EnvironmentFile= grammar is not .env's (`GAMEPLAN_PATH=/srv/plan.json # analyst` became a
     missing plan under systemd only) and its values would win: only the orchestrator reads .env."""
@@ -149,6 +159,11 @@ def test_cli_prints_the_files(flag, capsys):
     assert startup.main([flag], environ={}) == 0
     out = capsys.readouterr().out
     assert "production-startup.sh --supervise" in out
+
+
+def test_cli_prints_the_boot_unit(capsys):
+    assert startup.main(["--print-boot-unit"], environ={}) == 0
+    assert "ibkr-zero-touch.service" in capsys.readouterr().out
 
 
 def test_supervise_config_error_exits_with_the_no_retry_code(capsys):
