@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from src.firewall.book import Book
 from src.firewall.decisions import DecisionLog
@@ -150,8 +150,7 @@ class Relay(asyncio.Protocol):
     # --- the client's connection -------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # a TCP server's: always a Transport
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?"
         self.fw.counts["connections"] += 1
@@ -213,8 +212,8 @@ class Relay(asyncio.Protocol):
         if high < MIN_VERSION or low > MAX_VERSION:
             raise wire.ProtocolError(f"client versions {low}..{high} outside {MIN_VERSION}..{MAX_VERSION}")
         self.versions = (low, min(high, MAX_VERSION))
-        assert self.transport is not None
-        self.transport.pause_reading()  # nothing more is read until there is somewhere to send it
+        if self.transport is not None:
+            self.transport.pause_reading()  # nothing more is read until there is somewhere to send it
         self.connecting = asyncio.ensure_future(self._connect())
 
     async def _connect(self) -> None:
@@ -227,12 +226,11 @@ class Relay(asyncio.Protocol):
             # as socat does in front of a Gateway that is not up: accept, then close
             self.close(f"the Gateway does not accept connections ({wire.clip(exc, 60)})")
             return
-        if self.closed:
+        if self.closed or self.versions is None or self.transport is None:
             up.close()
             return
-        assert isinstance(up, asyncio.Transport) and self.versions is not None and self.transport is not None
         self.up = up
-        up.write(wire.opening(*self.versions))
+        self.up.write(wire.opening(*self.versions))
         try:
             self._forward()  # whatever the client sent behind its opening
         except wire.ProtocolError as exc:
@@ -303,8 +301,8 @@ class Relay(asyncio.Protocol):
         return False
 
     def _reject(self, req_id: int | str, reason: str) -> None:
-        assert self.transport is not None
-        self.transport.write(wire.error(self.version, req_id, wire.ORDER_REJECTED, REFUSAL_PREFIX + reason))
+        if self.transport is not None:
+            self.transport.write(wire.error(self.version, req_id, wire.ORDER_REJECTED, REFUSAL_PREFIX + reason))
 
     # --- Gateway -> client -------------------------------------------------------------------------
 

@@ -142,6 +142,8 @@ Also={BOOT_UNIT}
 
 FAILURE_UNIT = "ibkr-zero-touch-failed.service"
 BOOT_UNIT = "ibkr-zero-touch-boot.service"
+BOOT_START = ("/bin/sh -c 'systemctl is-system-running --wait >/dev/null; "
+              "exec systemctl start --no-block ibkr-zero-touch.service'")
 
 
 def boot_unit() -> str:
@@ -161,7 +163,7 @@ After=network-online.target docker.service
 Type=exec
 # Boot is finished when no start job is left (state running, or degraded); then a start job of the main
 # unit, not waited for: its own Restart=, start limit and OnFailure= take it from there.
-ExecStart=/bin/sh -c 'systemctl is-system-running --wait >/dev/null; exec systemctl start --no-block ibkr-zero-touch.service'
+ExecStart={BOOT_START}
 
 [Install]
 WantedBy=multi-user.target

@@ -9,13 +9,18 @@ must then do. Commands (IBC's CommandDispatcher; the Gateway refuses ENABLEAPI):
   simulated IBC exits 0;
 * RECONNECTACCOUNT / RECONNECTDATA: answered OK; RECONNECTACCOUNT restores a lost link to IBKR;
 * EXIT closes the channel; anything else is "ERROR Command invalid".
+
+Not IBC's, the simulator's own (for the soak, scripts/soak.sh): ``SIMOUTAGE <kind> <seconds>`` starts an
+outage of one of server.OUTAGE_KINDS now, as ``outage_after``/``outage_for`` would after login.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-RESTART, STOP, RECONNECT, CLOSE, NOTHING = "restart", "stop", "reconnect", "close", "nothing"
+RESTART, STOP, RECONNECT, CLOSE, NOTHING, OUTAGE = "restart", "stop", "reconnect", "close", "nothing", "outage"
+OUTAGE_KINDS = ("ib-lost", "freeze", "closed")  # a hung Gateway, its API closed, its link to IBKR lost
+MAX_OUTAGE = 86400.0
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,7 @@ class Answer:
     reply: str | None  # the line written back (None: nothing)
     logs: tuple[str, ...]  # IBC's log lines, in order
     action: str  # what the simulator does next (one of the constants above)
+    outage: tuple[str, float] | None = None  # for OUTAGE: its kind and seconds
 
 
 def answer(line: str) -> Answer:
@@ -42,5 +48,13 @@ def answer(line: str) -> Answer:
         return Answer("ERROR ENABLEAPI is not valid for the IB Gateway", (received,), NOTHING)
     if verb == "EXIT":
         return Answer(None, (received,), CLOSE)
+    words = command.split()
+    if len(words) == 3 and words[0].upper() == "SIMOUTAGE" and words[1] in OUTAGE_KINDS:
+        try:
+            seconds = float(words[2])
+        except ValueError:
+            seconds = -1.0
+        if 0 < seconds <= MAX_OUTAGE:
+            return Answer(f"OK outage {words[1]} for {seconds:g}s", (received,), OUTAGE, (words[1], seconds))
     return Answer("ERROR Command invalid", (received, f"IBC: CommandServer: invalid command received: {command}"),
                   NOTHING)

@@ -59,7 +59,7 @@ BEFORE_LOGIN_BEHAVIOURS = ("refuse", "close", "silent")
 MODES = ("ready", "silent", "no-accounts", "client-id-in-use")
 LOGIN_OUTCOMES = ("ok", "2fa-then-ok", "2fa-timeout", "2fa-expired", "rejected", "existing-session")
 # A timed outage after login: a hung Gateway, a Gateway whose API is down, or lost connectivity to IB.
-OUTAGE_KINDS = ("ib-lost", "freeze", "closed")
+OUTAGE_KINDS = ibc_commands.OUTAGE_KINDS
 # IBC exits with 1111 (ErrorCodes.SECOND_FACTOR_AUTH_LOGIN_TIMED_OUT) when the login has not completed
 # after the 2FA; an exit status has 8 bits, so the process, and the container, end with 1111 % 256 = 87.
 TWOFA_TIMEOUT_EXIT = 87
@@ -658,10 +658,13 @@ class GatewaySimulator:
                         self._serving.set()
                 elif said.action == ibc_commands.RECONNECT and not self._ib_connected:
                     self._connectivity_restored(data_lost=False)
+                elif said.action == ibc_commands.OUTAGE and said.outage is not None:
+                    asyncio.ensure_future(self._run_outage(*said.outage))
         except (ConnectionError, OSError):
             pass
         finally:
-            writer.close()
+            with contextlib.suppress(RuntimeError):  # the loop already closed (the simulator stopped first)
+                writer.close()
 
     async def _soft_restart(self) -> None:
         """The Gateway's own restart: the API away for ``restart_delay`` s, then back, logged in (no 2FA)."""
@@ -678,14 +681,19 @@ class GatewaySimulator:
         """The timed outage of ``outage_kind``, ``outage_after`` s after login, for ``outage_for`` s."""
         if self.outage_after is None or self.outage_for is None or await _wait(stop, self.outage_after):
             return
-        kind = self.outage_kind
-        log.info("API: simulated outage (%s) for %gs begins", kind, self.outage_for)
+        await self._run_outage(self.outage_kind, self.outage_for, stop)
+
+    async def _run_outage(self, kind: str, seconds: float, stop: asyncio.Event | None = None) -> None:
+        """An outage of `kind` for `seconds`, from now (the timed one, or the command server's SIMOUTAGE)."""
+        log.info("API: simulated outage (%s) for %gs begins", kind, seconds)
         self._connectivity_lost()
         if kind == "freeze":
             self._freeze()
         elif kind == "closed":
             self._close_api()
-        if await _wait(stop, self.outage_for):
+        if stop is None:
+            await asyncio.sleep(seconds)
+        elif await _wait(stop, seconds):
             return
         if kind == "freeze":
             self._unfreeze()

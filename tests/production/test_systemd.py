@@ -271,6 +271,7 @@ def test_the_generated_unit_under_a_real_systemd(stack: Stack) -> None:
                           and s["SubState"] == "failed", 150)
         assert shown["ExecMainStatus"] == "1" and int(shown["NRestarts"]) >= 1, shown
         runs = [r for r in read_runs(stack.state_dir) if "the bot did not start" in str(r.get("reason"))]
-        assert len(runs) == 2, [(r["started_at"], r.get("kind"), r["exit_code"], str(r["reason"])[:50]) for r in runs]  # StartLimitBurst=2: the start and one restart ran, the next was refused
+        seen = [(r["started_at"], r["exit_code"], str(r["reason"])[:50]) for r in runs]
+        assert len(runs) == 2, seen  # StartLimitBurst=2: the start and one restart ran, the next was refused
         wait_until(lambda: any("systemd stopped restarting" in a for a in alerts(stack, before)), 30,
                    "the OnFailure alert")

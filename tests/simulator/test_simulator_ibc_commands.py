@@ -59,3 +59,23 @@ def test_stop_is_a_tidy_logout_and_ends_the_simulated_ibc(caplog):
             assert time.monotonic() < deadline
             time.sleep(0.01)
     assert sim.exit_code == 0 and "exiting via [File, Close] menu" in caplog.text
+
+
+@pytest.mark.parametrize("line", ["SIMOUTAGE freeze 0", "SIMOUTAGE freeze nan", "SIMOUTAGE melt 5",
+                                  "SIMOUTAGE freeze 1e9", "SIMOUTAGE freeze"])
+def test_a_simulated_outage_command_that_is_not_well_formed_is_invalid(line):
+    assert ibc_commands.answer(line).action == ibc_commands.NOTHING
+
+
+def test_a_simulated_outage_begins_at_once_and_ends_after_its_seconds(caplog):
+    """The soak's fault injection (scripts/soak.sh): the simulator's own verb on the command channel."""
+    port = free_port()
+    with caplog.at_level(logging.INFO), running_simulator(command_port=port) as sim:
+        probe = GatewayHealthChecker("127.0.0.1", sim.port, timeout=2, client_id=0)
+        assert command(port, "SIMOUTAGE closed 1") == "OK outage closed for 1s"
+        deadline = time.monotonic() + 10
+        while "outage (closed) ends" not in caplog.text:
+            assert time.monotonic() < deadline, "the outage did not end"
+            time.sleep(0.05)
+        assert probe.check_handshake().ok
+    assert "API: closed" in caplog.text
