@@ -44,6 +44,7 @@ from src.orchestration.settings import (
     BY_NAME,
     CONFIG_SETTINGS,
     DEFAULT_PASSWORD_FILE,
+    IBC_COLD_RESTART,
     REPO_ROOT as REPO_ROOT,
     SETTINGS,
     Check,
@@ -254,6 +255,11 @@ class OrchestrationConfig:
         env = dict(os.environ if environ is None else environ)
         dotenv = REPO_ROOT / ".env" if dotenv is None else dotenv
         merged = {**read_dotenv(dotenv), **env}
+        if merged.get(IBC_COLD_RESTART, "").strip():
+            raise ConfigError(
+                f"{IBC_COLD_RESTART} is set: IBC's Sunday cold restart would be a second weekly login that the "
+                "login budget, GATEWAY_LOGIN_HOURS and the heads-up know nothing of; remove it and set the weekly "
+                "login in WEEKLY_LOGIN_TIME (e.g. 'sun 17:00')")
         raw = {s.name: merged[s.name].strip() for s in CONFIG_SETTINGS if merged.get(s.name, "").strip() != ""}
         try:
             values = _Settings.model_validate(raw).model_dump()

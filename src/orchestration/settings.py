@@ -205,6 +205,10 @@ def _autorestart(value: str) -> None:
     parse_autorestart_time(value)
 
 
+#: The Gateway image's variable for IBC's ColdRestartTime (gnzsnz config.ini.tmpl: ColdRestartTime=${TWS_COLD_RESTART};
+#: IBC runs it on Sundays only). Refused: the weekly login is WEEKLY_LOGIN_TIME, one setting, one mechanism.
+IBC_COLD_RESTART = "TWS_COLD_RESTART"
+
 _MODE_PORTS = f"{API_PORTS['paper']} paper, {API_PORTS['live']} live"
 
 SETTINGS: tuple[Setting, ...] = (

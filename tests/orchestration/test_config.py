@@ -474,3 +474,13 @@ def test_state_dir_is_a_directory_of_its_own(tmp_path):
         with pytest.raises(ConfigError, match=f"STATE_DIR=.*{why}"):
             load({"STATE_DIR": value})
     assert load({"STATE_DIR": str(tmp_path / "new")}).state_dir == tmp_path / "new"
+
+
+def test_ibcs_cold_restart_is_refused_the_weekly_login_is_one_setting():
+    """IBC's Sunday ColdRestartTime (the image's TWS_COLD_RESTART) would be a second weekly login, unknown to
+    the login budget, the login hours and the heads-up: refused with one line naming WEEKLY_LOGIN_TIME."""
+    with pytest.raises(ConfigError, match="TWS_COLD_RESTART is set.*WEEKLY_LOGIN_TIME"):
+        load({"TWS_COLD_RESTART": "17:00"})
+    assert load({"TWS_COLD_RESTART": " "}).weekly_login is None  # empty: nothing asked for
+    compose = (Path(settings.REPO_ROOT) / "docker/gateway/docker-compose.yml").read_text()
+    assert '      TWS_COLD_RESTART: ""\n' in compose  # and the container never gets one from the environment

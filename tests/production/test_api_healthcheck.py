@@ -47,9 +47,15 @@ def test_nothing_listening_is_unhealthy():
 def test_production_compose_runs_it_inside_the_container_on_loopback_only(tmp_path):
     require_docker()
     env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(tmp_path), "TWS_USERID": "placeholder",
-           "TWS_PASSWORD_SECRET_FILE": str(tmp_path / "absent"), "TWS_ACCEPT_INCOMING": "accept"}
+           "TWS_PASSWORD_SECRET_FILE": str(tmp_path / "absent"), "TWS_ACCEPT_INCOMING": "accept",
+           "TWS_COLD_RESTART": "17:00"}
     config = json.loads(compose(env, "-f", "docker-compose.yml", "config", "--format", "json").stdout)
     gateway = config["services"]["gateway"]
+    # IBC's cold restart stays off whatever the environment says (WEEKLY_LOGIN_TIME is the weekly login), and the
+    # Gateway's settings live on a named volume (a re-created container keeps jts.ini and the autorestart state)
+    assert gateway["environment"]["TWS_COLD_RESTART"] == ""
+    settings_dir = gateway["environment"]["TWS_SETTINGS_PATH"]
+    assert {(v["type"], v["target"]) for v in gateway["volumes"]} >= {("volume", settings_dir)}
     assert gateway["healthcheck"]["test"] == ["CMD", "bash", "/usr/local/bin/api-healthcheck.sh"]
     mounts = {v["target"]: v for v in gateway["volumes"]}
     assert mounts["/usr/local/bin/api-healthcheck.sh"].get("read_only")
