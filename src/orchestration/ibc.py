@@ -170,6 +170,8 @@ MARKERS: tuple[Marker, ...] = (
     Marker(SESSION_CONTINUES, "so continue this one", "ExistingSessionDetectedDialogHandler.java:105"),
     Marker(SESSION_CONTINUES, "Continue this session and let the other session exit",
            "ExistingSessionDetectedDialogHandler.java:126 (primary)"),
+    Marker(SESSION_CONTINUES, "End the other session and continue this one",
+           "ExistingSessionDetectedDialogHandler.java (primary, primaryoverride before login; IBC commit 47bd2c4)"),
     Marker(LOGIN_LOCKED, "Too many failed login attempts",
            "TooManyFailedLoginAttemptsDialogHandler.java:47-48 (the dialog's text, logged as it is)"),
     # IBKR's servers: the Gateway's dialog texts, which IBC logs, then IBC cold-restarts by itself.

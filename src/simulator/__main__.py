@@ -58,6 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
         " (SIM_LOGIN_OUTCOME)",
     )
     parser.add_argument(
+        "--session-file", default=env("SIM_SESSION_FILE") or None, metavar="PATH",
+        help="IBKR's view of the session: written at login, removed by IBC's STOP; a login that finds it meets "
+        "'Existing session detected' (SIM_SESSION_FILE; default: not simulated)",
+    )
+    parser.add_argument(
+        "--existing-session-action", default=env("EXISTING_SESSION_DETECTED_ACTION") or "primary",
+        help="IBC's ExistingSessionDetectedAction: primary, primaryoverride, secondary or manual "
+        "(EXISTING_SESSION_DETECTED_ACTION, as the image reads it)",
+    )
+    parser.add_argument(
         "--twofa-delay", type=float, default=env("SIM_TWOFA_DELAY", "5"), metavar="SECONDS",
         help="seconds a second-factor approval stays pending (SIM_TWOFA_DELAY)",
     )
@@ -151,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             command_port=args.command_port,
             restart_delay=args.restart_delay,
             read_only=args.read_only,
+            session_file=args.session_file,
+            existing_session_action=args.existing_session_action,
         )
     except ValueError as exc:  # environment values bypass argparse's choices
         parser.error(str(exc))

@@ -38,6 +38,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from . import ibc_commands, protocol
@@ -60,6 +61,7 @@ MODES = ("ready", "silent", "no-accounts", "client-id-in-use")
 LOGIN_OUTCOMES = ("ok", "2fa-then-ok", "2fa-timeout", "2fa-expired", "rejected", "existing-session")
 # A timed outage after login: a hung Gateway, a Gateway whose API is down, or lost connectivity to IB.
 OUTAGE_KINDS = ibc_commands.OUTAGE_KINDS
+EXISTING_SESSION_ACTIONS = ("primary", "primaryoverride", "secondary", "manual")  # IBC's ExistingSessionDetectedAction
 # IBC exits with 1111 (ErrorCodes.SECOND_FACTOR_AUTH_LOGIN_TIMED_OUT) when the login has not completed
 # after the 2FA; an exit status has 8 bits, so the process, and the container, end with 1111 % 256 = 87.
 TWOFA_TIMEOUT_EXIT = 87
@@ -122,6 +124,8 @@ class GatewaySimulator:
         restart_delay: float = 3.0,
         withhold: Iterable[str] = (),
         read_only: bool = False,
+        session_file: str | os.PathLike[str] | None = None,
+        existing_session_action: str = "primary",
     ):
         if before_login not in BEFORE_LOGIN_BEHAVIOURS:
             raise ValueError(f"before_login must be one of {BEFORE_LOGIN_BEHAVIOURS}, not {before_login!r}")
@@ -137,6 +141,9 @@ class GatewaySimulator:
             raise ValueError(f"fills must be one of {FILL_POLICIES}, not {fills!r}")
         if outage_kind not in OUTAGE_KINDS:
             raise ValueError(f"outage_kind must be one of {OUTAGE_KINDS}, not {outage_kind!r}")
+        if existing_session_action not in EXISTING_SESSION_ACTIONS:
+            raise ValueError(f"existing_session_action must be one of {EXISTING_SESSION_ACTIONS}, "
+                             f"not {existing_session_action!r}")
         if (outage_after is None) != (outage_for is None):
             raise ValueError("outage_after and outage_for go together: when the outage begins, how long it lasts")
         if (outage_after or 0) < 0 or (outage_for or 0) < 0:
@@ -160,6 +167,11 @@ class GatewaySimulator:
             raise ValueError(f"withhold names requests: {', '.join(sorted(by_name))}; not {', '.join(unknown)}")
         self._withheld = frozenset(by_name[name] for name in withhold)  # requests never answered (a sync that hangs)
         self.read_only = read_only  # IBC's ReadOnlyApi=yes: every placeOrder answered with error 321
+        # IBKR's side of a session: a file that exists from a completed login until a tidy STOP. A next login that
+        # finds it meets "Existing session detected" (the slot a killed Gateway left held), handled as IBC's
+        # ExistingSessionDetectedAction says (EXISTING_SESSION_DETECTED_ACTION). None: not simulated.
+        self.session_file = session_file
+        self.existing_session_action = existing_session_action
         self.command_port = command_port  # IBC's command server on 127.0.0.1 (None: off, IBC's default)
         self.restart_delay = restart_delay  # a RESTART keeps the API away this long
         self.soft_restarts = 0
@@ -430,6 +442,8 @@ class GatewaySimulator:
     async def _authenticate(self, stop: asyncio.Event) -> bool:
         """Log IBC's lines for ``login_outcome``; True when the login completes."""
         outcome = self.login_outcome
+        if self.session_file is not None and os.path.exists(self.session_file) and not self._existing_session():
+            return False
         if outcome == "ok":
             return True
         if outcome == "rejected":
@@ -462,8 +476,25 @@ class GatewaySimulator:
         self.exit_code = TWOFA_TIMEOUT_EXIT
         return False
 
+    def _existing_session(self) -> bool:
+        """The session a Gateway stopped without a logout left held; True when this login goes on anyway.
+        IBC's words: ExistingSessionDetectedDialogHandler.java."""
+        log.info("IBC: detected dialog entitled: Existing session detected; event=Opened")
+        action = self.existing_session_action
+        if action in ("primary", "primaryoverride"):
+            log.info("IBC: End the other session and continue this one")
+            return True
+        if action == "secondary":
+            log.info("IBC: End this session and let the other session proceed")
+        else:
+            log.info("IBC: User must choose whether to continue with this session")
+        return False
+
     def _complete_login(self) -> None:
         self._logged_in.set()
+        if self.session_file is not None:
+            with contextlib.suppress(OSError):
+                Path(self.session_file).write_text(f"logged in at {time.time():.0f}\n")
         log.info("IBC: Login has completed")
         log.info("IBC: Configuration tasks completed")
         if self.state_file:
@@ -654,6 +685,9 @@ class GatewaySimulator:
                     asyncio.ensure_future(self._soft_restart())
                 elif said.action == ibc_commands.STOP:
                     self.exit_code = 0
+                    if self.session_file is not None:  # a logout: IBKR's slot is free for the next login
+                        with contextlib.suppress(OSError):
+                            os.unlink(self.session_file)
                     if self._serving is not None:
                         self._serving.set()
                 elif said.action == ibc_commands.RECONNECT and not self._ib_connected:

@@ -89,6 +89,11 @@ def test_a_later_login_clears_an_earlier_failure():
     ("Login failed - Server disconnected, please try again", ibc.SERVER_UNAVAILABLE),
     ("IBC: Login failed: invalid username or password", ibc.LOGIN_REJECTED),
     ("IBC: Existing session detected", ibc.SESSION_CONFLICT),
+    # primary: IBC ends the other session (one a killed Gateway left held) and this login goes on
+    ("IBC: detected dialog entitled: Existing session detected; event=Opened\n"
+     "IBC: End the other session and continue this one", ibc.NOTHING_KNOWN),
+    ("IBC: detected dialog entitled: Existing session detected; event=Opened\n"
+     "IBC: User must choose whether to continue with this session", ibc.SESSION_CONFLICT),
 ])
 def test_diagnose(log, kind):
     assert ibc.diagnose(log).kind == kind
