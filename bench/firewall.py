@@ -61,7 +61,7 @@ from typing import Any
 import psutil
 
 from bench.gameplan import machine
-from bench.report import FIREWALL_END, FIREWALL_START, READING_START, fmt, median, quantile, table
+from bench.report import FIREWALL_END, FIREWALL_START, fmt, median, quantile, replace_section, table
 from src.simulator import GatewaySimulator
 from src.tws import wire
 from testkit.docker import free_port
@@ -741,13 +741,7 @@ def render(results: dict[str, Any], json_path: str) -> str:
 
 def update_report(text: str, section: str) -> str:
     """`text` with its firewall section replaced, or inserted before the reading (or at the end)."""
-    start, end = text.find(FIREWALL_START), text.find(FIREWALL_END)
-    if 0 <= start < end:
-        return text[:start] + section + text[end + len(FIREWALL_END):]
-    anchor = text.find("## Reading\n\n" + READING_START)
-    if anchor < 0:
-        return text.rstrip("\n") + "\n\n" + section + "\n"
-    return text[:anchor] + section + "\n\n" + text[anchor:]
+    return replace_section(text, section, FIREWALL_START, FIREWALL_END)
 
 
 # --- command line ---------------------------------------------------------------------------------------------

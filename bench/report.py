@@ -32,6 +32,7 @@ from bench.contenders import LABELS
 READING_START, READING_END = "<!-- reading:start -->", "<!-- reading:end -->"
 GAMEPLAN_START, GAMEPLAN_END = "<!-- gameplan:start -->", "<!-- gameplan:end -->"
 FIREWALL_START, FIREWALL_END = "<!-- firewall:start -->", "<!-- firewall:end -->"
+RECOVERY_START, RECOVERY_END = "<!-- recovery:start -->", "<!-- recovery:end -->"
 # scenario 1's variants of the container's Docker healthcheck (bench/env.py VARIANTS), in report order
 VARIANTS = {
     "sim": ("detection", "simulator healthcheck (1 s)",
@@ -466,6 +467,7 @@ def render(results: dict[str, Any], plot_path: Path | None, out_path: Path,
         parts += ["## Runs that failed", "", *[f"* {e}" for e in errors], ""]
     parts += _previous_gameplan_section(out_path)
     parts += _previous_firewall_section(out_path)
+    parts += _previous_section(out_path, RECOVERY_START, RECOVERY_END)  # python -m bench.recovery's
     parts += ["## Reading", "", READING_START, _previous_reading(out_path), READING_END, ""]
     return "\n".join(parts)
 
@@ -933,6 +935,19 @@ def _previous_gameplan_section(out_path: Path) -> list[str]:
 def _previous_firewall_section(out_path: Path) -> list[str]:
     """The section `python -m bench.firewall` wrote (markers included), or nothing."""
     return _previous_section(out_path, FIREWALL_START, FIREWALL_END)
+
+
+def replace_section(text: str, section: str, start: str, end: str) -> str:
+    """`text` with the section between `start` and `end` replaced by `section` (markers included), or with it
+    inserted before the reading (or at the end): how a bench module that is not `python -m bench` updates its
+    own part of the report."""
+    begin, finish = text.find(start), text.find(end)
+    if 0 <= begin < finish:
+        return text[:begin] + section + text[finish + len(end):]
+    anchor = text.find("## Reading\n\n" + READING_START)
+    if anchor < 0:
+        return text.rstrip("\n") + "\n\n" + section + "\n"
+    return text[:anchor] + section + "\n\n" + text[anchor:]
 
 
 def _previous_section(out_path: Path, start: str, end: str) -> list[str]:
