@@ -33,8 +33,8 @@ from bench.report import RECOVERY_START as START
 from bench.report import fmt, median, quantile, replace_section, table
 from src.statefiles import SUPERVISOR_LOG, read_ready_record
 from testkit.docker import docker
+from testkit.stack import Stack, stop_bot, wait_until
 from testkit.webhook import WebhookReceiver
-from tests.helpers.stack import Stack, stop_bot, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 LIVE = "U1234567"

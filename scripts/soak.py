@@ -41,8 +41,8 @@ import psutil  # noqa: E402
 from src.orchestration.bot import running_bot  # noqa: E402
 from src.statefiles import read_ready_record  # noqa: E402
 from testkit.docker import docker  # noqa: E402
+from testkit.stack import Stack  # noqa: E402
 from testkit.webhook import WebhookReceiver  # noqa: E402
-from tests.helpers.stack import Stack  # noqa: E402
 
 RESTART_SEC = 5.0  # the unit's RestartSec, shortened: the soak measures recovery, not waiting
 WINDOW = 240.0  # seconds a fault has to be recovered from, or alerted, before it counts as silent

@@ -29,7 +29,12 @@ from typing import Any
 from src.orchestration.config import OrchestrationConfig
 from src.orchestration.health import GatewayHealthChecker
 from testkit.docker import (
-    DockerFailed, container_state, docker, free_port, project_containers, wait_for_health,
+    DockerFailed,
+    container_state,
+    docker,
+    free_port,
+    project_containers,
+    wait_for_health,
 )
 
 COMPOSE_DIR = OrchestrationConfig.docker_compose_dir  # the production Compose directory (the default)
@@ -44,6 +49,14 @@ SERVICE = "gateway"
 def unique_project(prefix: str) -> str:
     """A fresh Compose project name: `prefix` says whose it is (tests, the bench)."""
     return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+PROJECT_PREFIX = "zt-test-"  # every Compose project a test (or the bench) makes; anything else is not ours
+
+
+def new_project() -> str:
+    """A fresh Compose project name for a test or a benchmark run."""
+    return unique_project(PROJECT_PREFIX)
 
 
 def container_for(project: str) -> str:

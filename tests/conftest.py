@@ -1,7 +1,7 @@
 """The suite's shared fixtures, in one place.
 
 * `harness`: the orchestrator in this process with fake side effects (tests/helpers/harness.py).
-* `stack`: the real CLI against the simulator Gateway on real Docker (tests/helpers/stack.py).
+* `stack`: the real CLI against the simulator Gateway on real Docker (testkit/stack.py).
 * `world`: the real CLI with a fake `docker` first on PATH (`fake_docker`, tests/helpers/fake_docker.py)
   and a logged-in simulator Gateway in this process (`gateway`); nothing it started survives the test.
 * `bot_reaper`: collects state dirs; every bot started there is stopped when the test ends.
@@ -31,11 +31,11 @@ from src.orchestration import config
 from src.simulator import GatewaySimulator
 from testkit.docker import project_containers
 from testkit.repo_env import REPO_DOTENV
+from testkit.stack import Stack, assert_nothing_left_running, stop_bot
+from testkit.webhook import WebhookReceiver
 from tests.helpers.fake_docker import FakeDockerCLI
 from tests.helpers.harness import Harness
 from tests.helpers.simulator import SimulatorProcess, running_simulator
-from tests.helpers.stack import Stack, assert_nothing_left_running, stop_bot
-from testkit.webhook import WebhookReceiver
 from tests.integration.docker_env import require_docker
 
 settings.register_profile("ci", max_examples=150, deadline=None, database=None, print_blob=True,

@@ -4,6 +4,7 @@ so that a missing section cannot make the checks pass by checking nothing."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import tomllib
@@ -74,3 +75,79 @@ def test_the_shared_leaf_modules_import_only_the_standard_library():
     imports = imported_packages("src")
     for leaf in ("src/statefiles.py", "src/redaction.py"):
         assert imports[leaf] - {"__future__"} <= sys.stdlib_module_names, leaf
+
+
+def import_graph(folder: str = "src") -> dict[str, set[str]]:
+    """Module -> the project modules it imports, at any depth of the code (a function's lazy import too),
+    except under `if TYPE_CHECKING:` (a type named for the checker runs nothing). `from pkg import module`
+    is an edge to the module, not to the package."""
+    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+               for p in (ROOT / folder).rglob("*.py")}
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        checking = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                    and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+                    for stmt in node.body for n in ast.walk(stmt)}
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(tree):
+            if id(node) in checking:
+                continue
+            if isinstance(node, ast.Import):
+                graph[name] |= {a.name for a in node.names if a.name in modules}
+            elif isinstance(node, ast.ImportFrom):
+                base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+                source = ".".join([*base, *([node.module] if node.module else [])])
+                targets = {f"{source}.{a.name}" for a in node.names}
+                graph[name] |= targets & modules.keys()
+                if source in modules and not targets <= modules.keys():
+                    graph[name].add(source)
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return cycles
+
+
+def test_no_module_of_the_product_imports_itself_back():
+    """No import cycle in src/, lazy imports included: a module low in the stack (the machine, the settings) never
+    reaches back up (the supervisor, the schedule). Where the lower one needs the higher one's work, it is handed
+    in (the machine's `supervisor`, the CLI's `orchestrator_for`)."""
+    graph = import_graph("src")
+    assert len(graph) > 50 and sum(map(len, graph.values())) > 100  # the check reads the real imports
+    assert import_cycles(graph) == []
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -45,13 +45,29 @@ def record_process(state_dir: Path, proc: subprocess.Popen[bytes], command: Sequ
                    log_path: Path | None = None) -> None:
     """state/bot_process.json: the process just started, for every later `running_bot` (and its log, for a
     supervisor that adopts it)."""
+    _write_record(state_dir, proc.pid, Path(command[0]).name if command else "", log_path)
+
+
+def _write_record(state_dir: Path, pid: int, command: str, log_path: Path | None) -> None:
     try:
-        created = psutil.Process(proc.pid).create_time()
+        created = psutil.Process(pid).create_time()
     except psutil.Error:
         created = time.time()
     write_atomic(state_dir / BOT_PROCESS_FILE, json.dumps(
-        {"pid": proc.pid, "create_time": created, "command": Path(command[0]).name if command else "",
-         "log": str(log_path) if log_path else None}) + "\n", mode=0o600)
+        {"pid": pid, "create_time": created, "command": command, "log": str(log_path) if log_path else None}) + "\n",
+        mode=0o600)
+
+
+def repair_record(state_dir: Path, pid: int, log_path: Path | None) -> bool:
+    """Rewrite state/bot_process.json when it no longer names the bot `pid` that its supervisor knows is running
+    (a file damaged, replaced or removed under it): `--status`, `shutdown` and a relaunched supervisor read it.
+    True when it was rewritten."""
+    if recorded_bot(state_dir) == pid:
+        return False
+    record = read_json_object(state_dir / BOT_PROCESS_FILE) or {}
+    command = record.get("command") if isinstance(record.get("command"), str) else ""
+    _write_record(state_dir, pid, str(command)[:80], log_path)
+    return True
 
 
 class AdoptedProcess:

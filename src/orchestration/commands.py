@@ -15,24 +15,24 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from src.gameplan.generator import generate_strategy_c
 from src.gameplan.loader import evaluate_gameplan
 from src.notifications.dedupe import AlertGate
 from src.notifications.discord import DiscordNotifier
-from src.notifications.heartbeat import Heartbeat
 from src.notifications.dispatch import AlertQueue
+from src.notifications.heartbeat import Heartbeat
 from src.orchestration import bot as botproc
 from src.orchestration import cli, deploy, exitcodes, status
 from src.orchestration.config import OrchestrationConfig, Salvage, config_for_cli
+from src.orchestration.context import Services
 from src.orchestration.docker import DockerClient
 from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import RunJournal, append_line, utc_now
 from src.orchestration.logsetup import setup_logging
-from src.orchestration.context import Services
 from src.orchestration.sdnotify import notify
-from src.orchestration.startup import StartupOrchestrator, render_transitions
 from src.statefiles import RUNS_FILE
 
 
@@ -144,8 +144,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
-    """CLI entry point: configuration errors and crashes become one line and a clear exit code."""
+class Orchestrator(Protocol):
+    """What the CLI runs: `startup.StartupOrchestrator` (handed in by `startup.main`, the module above this one)."""
+
+    services: Services
+    journal: RunJournal
+
+    def handle_signal(self, signum: int, frame: object = None) -> None: ...
+    def run(self) -> int: ...
+    def redact(self, text: str) -> str: ...
+
+
+def main(argv: list[str] | None, environ: dict[str, str] | None, orchestrator_for: Callable[..., Orchestrator],
+         transitions: Callable[[], str]) -> int:
+    """CLI entry point: configuration errors and crashes become one line and a clear exit code. `orchestrator_for`
+    builds the start-up's orchestrator, `transitions` renders its machine (`startup.main` gives both)."""
     args = parse_args(argv)
     code = exitcodes.CONFIG if args.supervise else exitcodes.FAILURE
     reporting = not (args.print_transitions or args.status or args.print_systemd_unit or args.print_task_xml
@@ -159,7 +172,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     if args.status:
         return status.report(config, args.json)
     if args.print_transitions:  # no configuration needed, but a bad one is still reported above
-        print(render_transitions(), end="")
+        print(transitions(), end="")
         return exitcodes.SUCCESS
     try:
         if args.print_systemd_unit:
@@ -181,8 +194,8 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         return systemd_gave_up(config, os.environ if environ is None else environ)
     journal = RunJournal(config.state_dir)
     log_file = setup_logging(config.log_dir, journal.run_id, config.secrets)
-    orchestrator = StartupOrchestrator(config, real_services(config), journal=journal, log_file=log_file,
-                                       supervise=args.supervise)
+    orchestrator = orchestrator_for(config, real_services(config), journal=journal, log_file=log_file,
+                                    supervise=args.supervise)
     # SIGHUP too: the wrapper execs us, so a closed wsl.exe session's hang-up reaches us directly
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, orchestrator.handle_signal)

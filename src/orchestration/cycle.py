@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from src.orchestration import bot as botproc
 from src.orchestration import exitcodes
 from src.orchestration.context import StartupContext
+from src.orchestration.durations import BOT_STOP_GRACE
 from src.orchestration.journal import RunJournal
-from src.orchestration.machine import BOT_STOP_GRACE
 from src.orchestration.states import S
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 
 from src.orchestration import exitcodes
 from src.orchestration.config import REPO_ROOT, OrchestrationConfig
-from src.orchestration.machine import ALERT_DRAIN, BOT_STOP_GRACE
+from src.orchestration.durations import ALERT_DRAIN, BOT_STOP_GRACE
 
 WRAPPER = Path("docker/gateway/scripts/production-startup.sh")
 TASK_NAMESPACE = "http://schemas.microsoft.com/windows/2004/02/mit/task"

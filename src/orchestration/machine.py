@@ -26,6 +26,7 @@ from typing import Any
 
 from src.orchestration import bot as botproc
 from src.orchestration import exitcodes
+from src.orchestration.durations import ALERT_DRAIN, BOT_STOP_GRACE
 from src.orchestration.journal import RunJournal, recover_interrupted
 from src.orchestration.locks import LockHeld, PidLock
 from src.orchestration.resetwindows import new_york_time
@@ -35,8 +36,6 @@ from src.statefiles import ORCHESTRATOR_LOCK
 
 log = logging.getLogger("src.orchestration.startup")
 
-BOT_STOP_GRACE = 20.0  # SIGTERM to SIGKILL, when stopping the bot
-ALERT_DRAIN = 5.0  # at exit, how long pending alerts may still take
 
 
 @dataclass(frozen=True)
@@ -154,6 +153,9 @@ class MachineRun:
     config: Any
     services: Any
     journal: RunJournal
+    # What runs after a successful start under --supervise (supervise.supervise, set by the orchestrator that
+    # uses this machine: the machine stays below the supervisor, which it never imports)
+    supervisor: Callable[[Any], int]
 
     def __init__(self, log_file: Path | None, supervise: bool) -> None:
         self.stopped_by: int | None = None  # the signal that stopped the start-up (None: it ran its course)
@@ -190,10 +192,8 @@ class MachineRun:
             if self.supervise and code == exitcodes.FAILURE and retry_after is not None:
                 self._hold_past_the_window(retry_after)
             if self.supervise and code in (exitcodes.SUCCESS, exitcodes.STRATEGY_C):
-                from src.orchestration.supervise import supervise  # the phase after a successful start
-
                 self._phase = "supervising"
-                code = supervise(self)  # type: ignore[arg-type]
+                code = self.supervisor(self)  # the phase after a successful start
             return code
         except OSError as exc:  # state/ unwritable or full: no journal, so say it everywhere else
             where = f" ({exc.filename})" if exc.filename else ""

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
+from src.orchestration.calendars import TRADING_CALENDARS as TRADING_CALENDARS
 from src.orchestration.resetwindows import DAY_NAMES, EVERY_DAY, NEW_YORK, ResetWindow, parse_clock, parse_day
-from src.orchestration.settings import TRADING_CALENDARS as TRADING_CALENDARS
 
 #: The weekly heads-up goes at this New York time on the calendar day before the weekly login, so the
 #: operator knows a 2FA push is coming (the push itself arrives at WEEKLY_LOGIN_TIME).

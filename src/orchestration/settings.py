@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from src.orchestration.calendars import TRADING_CALENDARS as TRADING_CALENDARS
 from src.orchestration.cli import MAX_CLIENT_ID, is_host
 from src.statefiles import EMERGENCY_PLAN_FILE
 
@@ -49,8 +50,6 @@ def api_port(mode: str | None) -> int:
     """The Gateway's API port for TRADING_MODE `mode` (paper when unset or unknown)."""
     return API_PORTS.get((mode or "").strip().lower(), API_PORTS["paper"])
 
-# TRADING_CALENDAR: which days the supervisor's daily cycle runs (src.orchestration.schedule).
-TRADING_CALENDARS = ("XNYS", "ALWAYS")
 # IBC's daily auto-restart when AUTO_RESTART_TIME is unset: docker-compose.yml's own default (a test
 # compares them), in IBC's form. New York time: the compose file's TIME_ZONE default is America/New_York.
 DEFAULT_AUTO_RESTART_TIME = "11:59 PM"

@@ -23,18 +23,19 @@ from pathlib import Path
 from src.broker.strategy import PrerequisiteError
 from src.firewall.plan import plan_in_force_now
 from src.orchestration import bot as botproc
-from src.orchestration import exitcodes, ibc
+from src.orchestration import commands, exitcodes, ibc
 from src.orchestration.config import REPO_ROOT, OrchestrationConfig
+from src.orchestration.context import Services, StartupContext
+from src.orchestration.docker import DockerError
 from src.orchestration.gateway import wait_for_login
 from src.orchestration.handoff import bot_args, plan_env, plan_mismatch
 from src.orchestration.health import account_problem
-from src.orchestration.context import Services, StartupContext
 from src.orchestration.journal import RunJournal
-from src.orchestration.docker import DockerError
 from src.orchestration.logins import LoginBudget
 from src.orchestration.machine import Outcome, Row, check_definition, render
 from src.orchestration.states import S, StartupState
 from src.orchestration.steps import StartupSteps
+from src.orchestration.supervise import supervise as supervise_after_start
 from src.statefiles import SOFT_RESTARTS_FILE
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ class StartupOrchestrator(StartupSteps):
     """Runs the startup state machine once and returns an exit code (then supervises, with `supervise`)."""
 
     TABLE, FINAL, OUTCOMES, SUCCESS_STATE, FAILURE_STATE = TRANSITIONS, FINAL, OUTCOMES, S.SUCCESS, S.FAILURE
+    supervisor = staticmethod(supervise_after_start)  # the phase after a successful start under --supervise
 
     def __init__(self, config: OrchestrationConfig, services: Services, journal: RunJournal | None = None,
                  log_file: Path | None = None, supervise: bool = False) -> None:
@@ -291,10 +293,8 @@ check_definition(TRANSITIONS, S.INITIALIZING, FINAL, StartupOrchestrator)
 
 
 def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
-    """The CLI (src.orchestration.commands)."""
-    from src.orchestration import commands
-
-    return commands.main(argv, environ)
+    """The CLI (src.orchestration.commands), running this module's orchestrator."""
+    return commands.main(argv, environ, StartupOrchestrator, render_transitions)
 
 
 if __name__ == "__main__":

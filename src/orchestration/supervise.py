@@ -35,20 +35,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from src.firewall.plan import read_validated_sha256
 from src.notifications.dedupe import AlertGate
 from src.orchestration import bot as botproc
 from src.orchestration import exitcodes, schedule
-from src.firewall.plan import read_validated_sha256
+from src.orchestration.cycle import run_daily_cycle  # the machine's own handlers, run again
 from src.orchestration.docker import ContainerState, DockerError, EventWatcher
+from src.orchestration.durations import ALERT_DRAIN, BOT_STOP_GRACE
 from src.orchestration.firewallwatch import FirewallWatch
 from src.orchestration.journal import RunJournal, append_line, utc_now
-from src.orchestration.machine import ALERT_DRAIN, BOT_STOP_GRACE
+from src.orchestration.logins import LoginBudget
 from src.orchestration.resetwindows import new_york_time
 from src.orchestration.sdnotify import notify
 from src.orchestration.watch import GatewayWatch, Seen, WatchSettings
-from src.orchestration.logins import LoginBudget
 from src.statefiles import (
-    PLAN_SHA256_FILE, SOFT_RESTARTS_FILE, SUPERVISOR_LOG, firewall_session_since, read_ready_record,
+    PLAN_SHA256_FILE,
+    SOFT_RESTARTS_FILE,
+    SUPERVISOR_LOG,
+    firewall_session_since,
+    read_ready_record,
 )
 
 if TYPE_CHECKING:
@@ -87,6 +92,7 @@ class Supervisor:
                                                              file=SOFT_RESTARTS_FILE)))
         self.plan_stamp = _stamp(cfg.gameplan_path)  # GAMEPLAN_PATH as the start-up (or the last cycle) saw it
         self.plan_looked_at = clock()
+        self.record_looked_at = clock() - PLAN_LOOK_EVERY  # the first turn looks at once
         self.firewall = FirewallWatch(docker=self.services.docker, gate=self.watch.gate, alert=self.alert,
                                       record=self.record, clock=clock)
         self.firewall_changed = threading.Event()
@@ -145,6 +151,8 @@ class Supervisor:
         proc = self.orch.context.bot_process
         if proc is not None and proc.poll() is not None:
             return f"the bot exited unexpectedly with code {proc.returncode}{self.orch.bot_log_excerpt()}"
+        if proc is not None:
+            self._keep_the_bot_record(proc.pid)
         self._look_at_the_container()
         status = self.watch.tick(Seen(self.container, *self._bot_connection(), docker_problem=self.docker_problem))
         self._look_at_the_firewall()
@@ -275,6 +283,22 @@ class Supervisor:
         self.record("heads_up", when)
         self.alert("warning", f"IBKR ends the week's session: {when}", title="Heads-up: weekly IBKR login")
 
+    def _keep_the_bot_record(self, pid: int) -> None:
+        """state/bot_process.json names the bot this supervisor runs, or is rewritten (every PLAN_LOOK_EVERY s):
+        damaged under it, it would have `--status` and `shutdown` lose the bot while it trades."""
+        clock = self.services.clock
+        if clock() - self.record_looked_at < PLAN_LOOK_EVERY:
+            return
+        self.record_looked_at = clock()
+        try:
+            repaired = botproc.repair_record(self.config.state_dir, pid, self.orch.context.bot_log)
+        except OSError as exc:
+            log.warning("Supervisor: cannot rewrite the bot's process record: %s", exc.strerror or exc)
+            return
+        if repaired:
+            log.warning("Supervisor: state/bot_process.json did not name the running bot (PID %d): rewritten", pid)
+            self.record("bot_record_repaired", f"state/bot_process.json did not name the bot, PID {pid}: rewritten")
+
     def _late_plan(self) -> bool:
         """GAMEPLAN_PATH changed since the last look, and now holds a usable plan for today other than the
         plan in force: run the cycle for it."""
@@ -298,8 +322,6 @@ class Supervisor:
         return True
 
     def _daily_cycle(self, now: datetime, *, late: bool = False) -> str | None:
-        from src.orchestration.cycle import run_daily_cycle  # the machine's own handlers, run again
-
         if not late:
             self.next_cycle = schedule.next_daily_cycle(now, self.config.daily_cycle_time,
                                                         self.config.trading_calendar)

@@ -20,7 +20,7 @@ from src.orchestration.sdnotify import NotifyListener
 from src.statefiles import READY_FILE
 from testkit.plans import write_plan
 from tests.helpers.simulator import running_simulator
-from tests.helpers.stack import wait_until
+from testkit.stack import wait_until
 
 
 def start_bot(port: int, plan: Path, state: Path, *extra: str, notify: str | None = None) -> subprocess.Popen:

@@ -19,7 +19,7 @@ from src.broker.connection import OrderRefused
 from src.statefiles import READY_FILE
 from testkit.plans import write_plan
 from tests.helpers.simulator import running_simulator
-from tests.helpers.stack import wait_until
+from testkit.stack import wait_until
 
 LIMITS = {"max_daily_loss_pct": 2.0, "max_single_position": 1000, "pdt_trades_remaining": 3,
           "force_close_at_dte": 2, "weekly_drawdown_governor_active": False, "max_intraday_pivots": 3}

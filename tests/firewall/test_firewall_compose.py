@@ -23,7 +23,7 @@ from src.tws import wire
 from testkit.docker import container_state, docker
 from testkit.gateway import SimGateway
 from testkit.plans import put_in_force
-from tests.helpers.stack import wait_until
+from testkit.stack import wait_until
 from tests.integration.docker_env import new_project, require_docker
 
 pytestmark = pytest.mark.docker

@@ -15,10 +15,11 @@ import contextlib
 from collections.abc import Iterator
 
 from testkit.docker import docker_problem
-from testkit.gateway import SimGateway, unique_project
+from testkit.gateway import PROJECT_PREFIX as PROJECT_PREFIX
+from testkit.gateway import SimGateway
+from testkit.gateway import new_project as new_project
 from tests.helpers.ci import skip_or_fail
 
-PROJECT_PREFIX = "zt-test-"  # every Compose project a test makes; anything else is not ours
 PROVISION_HINT = "provision it with: bash scripts/provision-docker.sh"
 
 
@@ -27,11 +28,6 @@ def require_docker() -> None:
     reason = docker_problem()
     if reason is not None:
         skip_or_fail(f"{reason}; {PROVISION_HINT}")
-
-
-def new_project() -> str:
-    """A fresh Compose project name for a test."""
-    return unique_project(PROJECT_PREFIX)
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ import pytest
 
 from src.orchestration.bot import running_bot
 from src.statefiles import BOT_PID_FILE, FIREWALL_DECISIONS_FILE, READY_FILE
-from tests.helpers.stack import REPO_ROOT, STARTUP, Stack, wait_until
+from testkit.stack import REPO_ROOT, STARTUP, Stack, wait_until
 
 pytestmark = pytest.mark.docker
 

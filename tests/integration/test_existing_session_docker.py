@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from testkit.docker import docker
-from tests.helpers.stack import REPO_ROOT, Stack, stop_bot
+from testkit.stack import REPO_ROOT, Stack, stop_bot
 
 pytestmark = pytest.mark.docker
 

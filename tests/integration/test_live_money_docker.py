@@ -16,7 +16,7 @@ import pytest
 from src.orchestration.bot import running_bot
 from src.statefiles import LOGINS_FILE, READY_FILE
 from testkit.docker import container_state, docker, project_containers
-from tests.helpers.stack import REPO_ROOT, Stack
+from testkit.stack import REPO_ROOT, Stack
 
 pytestmark = pytest.mark.docker
 

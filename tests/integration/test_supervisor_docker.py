@@ -24,7 +24,7 @@ from src.statefiles import LOGINS_FILE, SUPERVISOR_LOG, read_ready_record
 from testkit.docker import container_state, docker, project_containers
 from testkit.plans import write_plan
 from testkit.schedule import window_around_now
-from tests.helpers.stack import Stack, wait_until
+from testkit.stack import Stack, wait_until
 
 pytestmark = pytest.mark.docker
 

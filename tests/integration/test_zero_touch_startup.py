@@ -21,16 +21,16 @@ import pytest
 
 from src.orchestration.bot import running_bot
 from src.orchestration.config import REPO_ROOT
+from src.orchestration.durations import ALERT_DRAIN
 from src.orchestration.gateway import INSPECT_EVERY
 from src.orchestration.journal import read_runs
 from src.orchestration.locks import PidLock
 from src.orchestration.sdnotify import NotifyListener
-from src.orchestration.machine import ALERT_DRAIN
 from src.statefiles import ORCHESTRATOR_LOCK, READY_FILE, RUNS_FILE
 from testkit.docker import container_state, docker, project_containers, wait_for_health
 from testkit.plans import write_plan
+from testkit.stack import Stack, processes_mentioning, stop_bot, wait_until
 from testkit.webhook import CANARY_TOKEN, HANG, rate_limited, server_error
-from tests.helpers.stack import Stack, processes_mentioning, stop_bot, wait_until
 
 pytestmark = pytest.mark.docker
 

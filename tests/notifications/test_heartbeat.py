@@ -11,8 +11,8 @@ from src.notifications.heartbeat import Heartbeat
 from src.orchestration.supervise import Supervisor
 from src.statefiles import READY_FILE
 from testkit.docker import free_port
+from testkit.stack import wait_until
 from testkit.webhook import HANG, WebhookReceiver
-from tests.helpers.stack import wait_until
 from tests.orchestration.test_supervise import BEFORE_THE_CYCLE, supervisor_of
 
 

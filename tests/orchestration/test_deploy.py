@@ -177,7 +177,7 @@ def test_the_stop_timeout_fits_the_worst_stop_path(tmp_path, stop_gateway):
     alerts' drain: a TimeoutStopSec of 60 once cut that path short with SIGKILL."""
     from src.orchestration.config import OrchestrationConfig
     from src.orchestration.deploy import systemd_unit
-    from src.orchestration.machine import ALERT_DRAIN, BOT_STOP_GRACE
+    from src.orchestration.durations import ALERT_DRAIN, BOT_STOP_GRACE
 
     config = OrchestrationConfig.from_env({"SUPERVISE_STOP_GATEWAY": stop_gateway}, dotenv=tmp_path / "none")
     unit = systemd_unit(config, user="trader")

@@ -12,7 +12,7 @@ from src.firewall.plan import plan_in_force_now
 from src.statefiles import PLAN_FILE
 from testkit.plans import write_plan
 from testkit.repo_env import hide_repo_dotenv
-from tests.helpers.stack import REPO_ROOT
+from testkit.stack import REPO_ROOT
 
 
 def handoff(tmp_path, plan) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from src.orchestration import supervise
+from src.orchestration.startup import StartupOrchestrator
 from src.orchestration.resetwindows import parse_windows
 from tests.helpers.fakes import EXITED, RUNNING
 
@@ -26,7 +26,7 @@ OPENS = datetime(2026, 12, 2, 11, 30, tzinfo=UTC)  # 06:30 New York
 def night(harness, monkeypatch):
     """A supervised start-up at 01:00 New York with the Gateway container exited; its sleeps move the
     clock and record whether the Gateway was touched before the hours began."""
-    monkeypatch.setattr(supervise, "supervise", lambda run: 0)
+    monkeypatch.setattr(StartupOrchestrator, "supervisor", staticmethod(lambda run: 0))  # the start-up alone
     harness.configure(gateway_login_hours=HOURS)
     harness.docker.state = EXITED
     harness.now = WEDNESDAY_0100

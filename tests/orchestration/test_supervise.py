@@ -8,6 +8,8 @@ the Gateway container never touched).
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,8 +17,9 @@ import pytest
 from src.atomic_file import write_atomic
 from src.notifications.dispatch import AlertQueue
 from src.orchestration.docker import DockerError
+from src.orchestration.bot import record_process, recorded_bot
 from src.orchestration.supervise import Supervisor
-from src.statefiles import READY_FILE, SUPERVISOR_LOG
+from src.statefiles import BOT_PROCESS_FILE, READY_FILE, SUPERVISOR_LOG
 from testkit.plans import write_plan
 from tests.helpers.fakes import EXITED
 
@@ -195,3 +198,37 @@ def test_the_gateways_memory_above_the_limit_is_one_warning_and_an_all_clear_is_
     assert len(high) == 1 and "2500 MB" in high[0]
     lines = (harness.config.state_dir / SUPERVISOR_LOG).read_text().splitlines()
     assert [json.loads(line)["event"] for line in lines].count("gateway_memory") == 2
+
+
+def test_a_damaged_bot_record_is_rewritten_so_status_and_shutdown_keep_finding_the_bot(harness):
+    """The soak's finding: state/bot_process.json overwritten, then bot.pid's content too, left `--status` unable to
+    find a bot that went on trading (and `shutdown` unable to stop it), silently. The supervisor knows its bot:
+    within PLAN_LOOK_EVERY s the record names it again, and the repair is journalled."""
+    bot = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        harness.bot_process = bot
+        harness.now = BEFORE_THE_CYCLE
+        orch = harness.orchestrator()
+        assert orch.run() == 0
+        ticks = [1000.0]
+        orch.services.clock = lambda: ticks[0]
+        sup = Supervisor(orch)
+        state = harness.config.state_dir
+        record_process(state, bot, [sys.executable])  # as the real start-up records it
+        assert sup.turn() is None and recorded_bot(state) == bot.pid
+
+        def repairs() -> int:
+            lines = (state / SUPERVISOR_LOG).read_text().splitlines()
+            return [json.loads(line)["event"] for line in lines].count("bot_record_repaired")
+
+        assert repairs() == 0
+        (state / BOT_PROCESS_FILE).write_text('{"pid": "1"}\n')  # damaged under the running bot
+        assert recorded_bot(state) is None
+        ticks[0] += 5.0
+        assert sup.turn() is None
+        assert recorded_bot(state) == bot.pid and repairs() == 1
+        ticks[0] += 5.0
+        assert sup.turn() is None and repairs() == 1  # intact now: nothing more to do
+    finally:
+        bot.kill()
+        bot.wait()

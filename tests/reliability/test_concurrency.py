@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from src.orchestration.bot import running_bot
 from src.orchestration.journal import read_runs
 from src.statefiles import READY_FILE, RUNS_FILE
+from testkit.stack import processes_mentioning
 from tests.helpers.fake_docker import container_state, healthy_daemon, rule
-from tests.helpers.stack import processes_mentioning
 
 RACERS = 5
 

@@ -21,8 +21,8 @@ from src.orchestration.locks import PidLock
 from src.statefiles import CHECKPOINT_FILE, ORCHESTRATOR_LOCK, READY_FILE
 from testkit.docker import free_port
 from testkit.gateway import SIM_COMPOSE_FILE
+from testkit.stack import Run, Stack, wait_until
 from tests.helpers.fake_docker import CANNOT_CONNECT, FakeDockerCLI, healthy_daemon, rule
-from tests.helpers.stack import Run, Stack, wait_until
 from tests.integration.docker_env import require_docker
 
 NOBODY = 65534

@@ -18,7 +18,7 @@ from src.gameplan.loader import trading_date
 from src.orchestration.config import REPO_ROOT
 from src.statefiles import READY_FILE
 from testkit.plans import write_plan
-from tests.helpers.stack import Stack, wait_until
+from testkit.stack import Stack, wait_until
 
 STRATEGY = "docs/examples/strategy.py:ExampleStrategy"
 

@@ -22,10 +22,9 @@ from src.gameplan.loader import MAX_FILE_BYTES, evaluate_gameplan, load_emergenc
 from src.gameplan.schema import Gameplan
 from src.statefiles import READY_FILE
 from testkit.plans import valid_plan
+from testkit.stack import Run, Stack
 from tests.helpers.ci import skip_or_fail
 from tests.helpers.harness import Harness
-from tests.helpers.stack import Run, Stack
-
 
 LIMITS = valid_plan()["hard_limits"]
 

@@ -16,8 +16,8 @@ import psutil
 import pytest
 
 from testkit.docker import container_state, free_port
+from testkit.stack import Run, wait_until
 from tests.helpers.listeners import accept_and_stay_silent, answer_absurd_frame, answer_garbage, tcp_listener
-from tests.helpers.stack import Run, wait_until
 
 TIMEOUT = 1.5  # GATEWAY_HEALTH_TIMEOUT per attempt
 

@@ -16,11 +16,10 @@ import pytest
 
 from src.orchestration.bot import running_bot
 from testkit.gateway import COMPOSE_DIR, SIM_COMPOSE_FILE, compose
+from testkit.stack import secret_hits, stop_bot
+from testkit.webhook import CANARY_TOKEN
 from tests.helpers.fake_docker import container_state, healthy_daemon, rule
 from tests.helpers.listeners import tcp_listener
-from tests.helpers.stack import stop_bot
-from tests.helpers.stack import secret_hits
-from testkit.webhook import CANARY_TOKEN
 from tests.integration.docker_env import require_docker
 
 PASSWORD = "canary-PASSWORD-8d1f0b2e"  # noqa: S105 - a canary, the point is to look for it

@@ -27,10 +27,10 @@ from src.orchestration.logins import LoginBudget
 from src.orchestration.startup import TRANSITIONS, StartupOrchestrator, StartupState
 from src.statefiles import CHECKPOINT_FILE, ORCHESTRATOR_LOCK, READY_FILE
 from testkit.docker import free_port
+from testkit.stack import Stack, wait_until
 from tests.helpers.fake_docker import CANNOT_CONNECT, FakeDockerCLI, healthy_daemon, rule
 from tests.helpers.fakes import probe
 from tests.helpers.harness import Harness
-from tests.helpers.stack import Stack, wait_until
 
 SIGNALS = [signal.SIGTERM, signal.SIGINT]
 FAKE_BOT = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(3600)"

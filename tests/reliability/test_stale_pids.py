@@ -16,10 +16,7 @@ from src.orchestration.gateway import EVENTS_MARGIN
 from src.orchestration.journal import read_runs
 from src.statefiles import BOT_PID_FILE, ORCHESTRATOR_LOCK, READY_FILE
 from testkit.docker import free_port
-from tests.helpers.stack import Stack, wait_until
-from tests.helpers.stack import processes_mentioning
-
-
+from testkit.stack import Stack, processes_mentioning, wait_until
 
 
 def status(world: Stack) -> tuple[int, dict]:

@@ -18,9 +18,9 @@ from src.orchestration.bot import running_bot
 from src.orchestration.journal import read_runs
 from src.orchestration.locks import LockHeld, PidLock
 from src.statefiles import ORCHESTRATOR_LOCK, RUNS_FILE
-from tests.helpers.fake_docker import FakeDockerCLI
-from tests.helpers.stack import Run, Stack
+from testkit.stack import Run, Stack
 from tests.helpers.ci import skip_or_fail
+from tests.helpers.fake_docker import FakeDockerCLI
 
 PREVIOUS = {"run_id": "yesterday", "outcome": "success", "exit_code": 0, "reason": None, "transitions": []}
 

@@ -18,12 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from src.orchestration.machine import ALERT_DRAIN
-from tests.helpers.ci import skip_or_fail
-from tests.helpers.stack import Run, Stack, secret_hits
+from src.orchestration.durations import ALERT_DRAIN
+from testkit.stack import Run, Stack, secret_hits
 from testkit.webhook import (
-    CANARY_TOKEN, HANG, WEBHOOK_ID, Reply, WebhookReceiver, rate_limited, server_error,
+    CANARY_TOKEN,
+    HANG,
+    WEBHOOK_ID,
+    Reply,
+    WebhookReceiver,
+    rate_limited,
+    server_error,
 )
+from tests.helpers.ci import skip_or_fail
 
 FAILING_BOT = "false"  # exits 1 at once: the run ends in BOT_START_FAILED after a Strategy C alert
 ATTEMPTS = 3  # src/notifications/discord.py: at most 3 attempts per alert

@@ -6,7 +6,8 @@ webhook received); `Stack.launch()` starts it without waiting, for signals and r
 `extra` environment (e.g. a fake `docker` first on PATH) is added to every run, and `prefix`
 (e.g. `setpriv ...`) runs the CLI through a wrapper.
 
-Shared by tests/integration (real Docker) and tests/reliability (real Docker or a fake CLI).
+Shared by tests/integration (real Docker), tests/reliability (real Docker or a fake CLI), the soak
+(scripts/soak.py) and the recovery benchmark (bench/recovery.py).
 """
 
 from __future__ import annotations
@@ -29,13 +30,12 @@ from src.orchestration.bot import running_bot
 from src.orchestration.journal import read_runs
 from src.statefiles import CHECKPOINT_FILE
 from testkit.docker import free_port
-from testkit.gateway import SimGateway
+from testkit.gateway import SimGateway, new_project
 from testkit.plans import write_plan
 from testkit.repo_env import hide_repo_dotenv
 from testkit.rundir import RunDir
 from testkit.schedule import off_calendar
 from testkit.webhook import WebhookReceiver
-from tests.integration.docker_env import new_project
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP = [sys.executable, "-m", "src.orchestration.startup"]
@@ -221,4 +221,5 @@ def assert_nothing_left_running(text: str, grace: float = 2.0) -> None:
         if " ".join(proc.info["cmdline"] or ()) in left:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
-    assert not left, f"left running: {left}"
+    if left:
+        raise AssertionError(f"left running: {left}")
