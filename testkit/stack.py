@@ -37,7 +37,7 @@ from testkit.rundir import RunDir
 from testkit.schedule import off_calendar
 from testkit.webhook import WebhookReceiver
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 STARTUP = [sys.executable, "-m", "src.orchestration.startup"]
 
 
