@@ -48,7 +48,7 @@ from typing import Any
 from src.gameplan import schema
 from src.gameplan.loader import MAX_FILE_BYTES, evaluate_gameplan
 from bench.baselines.gameplan_quadratic import duplicates as quadratic_duplicates
-from bench.report import GAMEPLAN_END, GAMEPLAN_START, READING_START, fmt, median, p95, table
+from bench.report import GAMEPLAN_END, GAMEPLAN_START, fmt, median, p95, replace_section, table
 from testkit.plans import PLAN_DATE, valid_plan
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -266,13 +266,7 @@ def render(results: dict[str, Any], json_path: str) -> str:
 
 def update_report(text: str, section: str) -> str:
     """`text` with its gameplan section replaced, or inserted before the reading (or at the end)."""
-    start, end = text.find(GAMEPLAN_START), text.find(GAMEPLAN_END)
-    if 0 <= start < end:
-        return text[:start] + section + text[end + len(GAMEPLAN_END):]
-    anchor = text.find("## Reading\n\n" + READING_START)
-    if anchor < 0:
-        return text.rstrip("\n") + "\n\n" + section + "\n"
-    return text[:anchor] + section + "\n\n" + text[anchor:]
+    return replace_section(text, section, GAMEPLAN_START, GAMEPLAN_END)
 
 
 # --- command line ---------------------------------------------------------------------------------------------

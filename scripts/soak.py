@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 
+from bench.report import replace_section  # noqa: E402
 from src.orchestration.bot import running_bot  # noqa: E402
 from src.statefiles import read_ready_record  # noqa: E402
 from testkit.docker import docker  # noqa: E402
@@ -353,11 +354,7 @@ def verdict(results: dict[str, Any]) -> int:
 
 
 def write_section(path: Path, section: str) -> None:
-    text = path.read_text()
-    start, end = text.find(START), text.find(END)
-    text = (text[:start] + section + text[end + len(END):]) if 0 <= start < end \
-        else text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
+    path.write_text(replace_section(path.read_text(), section, START, END))
 
 
 if __name__ == "__main__":
