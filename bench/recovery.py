@@ -31,7 +31,7 @@ from typing import Any
 from bench.report import RECOVERY_END as END
 from bench.report import RECOVERY_START as START
 from bench.report import fmt, median, quantile, replace_section, table
-from src.statefiles import SUPERVISOR_LOG, read_ready_record
+from src.statefiles import read_ready_record
 from testkit.docker import docker
 from testkit.stack import Stack, stop_bot, wait_until
 from testkit.webhook import WebhookReceiver
@@ -47,20 +47,9 @@ CONTENDERS = {"soft": {}, "cold": {"GATEWAY_SOFT_RESTART_BUDGET": "0"}}
 DECISIONS = ("soft_restart", "restart")
 
 
-def decisions(stack: Stack) -> list[dict[str, Any]]:
-    path = stack.state_dir / SUPERVISOR_LOG
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-
-
 def approvals(stack: Stack, before: int) -> int:
     return sum(1 for r in stack.hook.received[before:]
                if r.json and str(r.json["embeds"][0].get("description", "")).startswith("APPROVE THE IBKR LOGIN"))
-
-
-def connected_since(stack: Stack, after: datetime) -> bool:
-    record = read_ready_record(stack.state_dir) or {}
-    since = record.get("connection_since")
-    return record.get("connection") == "connected" and since is not None and datetime.fromisoformat(since) > after
 
 
 def freeze(stack: Stack) -> None:
@@ -71,12 +60,12 @@ def freeze(stack: Stack) -> None:
 
 
 def sample(stack: Stack, contender: str) -> dict[str, Any]:
-    before_alerts, before_decisions = len(stack.hook.received), len(decisions(stack))
+    before_alerts, before_decisions = len(stack.hook.received), len(stack.decisions())
     began, t0 = datetime.now(UTC), time.monotonic()
     freeze(stack)
-    wait_until(lambda: connected_since(stack, began), 180, f"{contender}: the bot trading-ready again")
+    wait_until(lambda: stack.bot_connected_since(began), 180, f"{contender}: the bot trading-ready again")
     total = time.monotonic() - t0
-    new = decisions(stack)[before_decisions:]
+    new = stack.decisions()[before_decisions:]
     acted = next((d for d in new if d.get("event") in DECISIONS), None)
     from_decision = None
     if acted is not None:
@@ -100,7 +89,7 @@ def run(samples: int, log: Any) -> dict[str, Any]:
                 (tmp / name).mkdir(parents=True, exist_ok=True)
                 procs[name] = stack.launch("--supervise", **{**SETTINGS, **CONTENDERS[name]})
             for name, stack in stacks.items():
-                wait_until(lambda s=stack: any(d["event"] == "supervising" for d in decisions(s)), 120,
+                wait_until(lambda s=stack: any(d["event"] == "supervising" for d in s.decisions()), 120,
                            f"{name}: the supervisor to take over")
             for i in range(samples):
                 order = ("soft", "cold") if i % 2 == 0 else ("cold", "soft")

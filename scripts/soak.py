@@ -179,7 +179,7 @@ class Soak:
                 break
             time.sleep(2)
         time.sleep(5)  # an alert on its way
-        fault.alerts = alerts(self.stack, fault.alerts_before)
+        fault.alerts = self.stack.alerts(fault.alerts_before)
 
     def run(self, minutes: float, log: Callable[[str], None]) -> None:
         self.launch()
@@ -214,11 +214,6 @@ class Soak:
             self.proc.kill()
             self.proc.communicate()
         return self.proc.returncode
-
-
-def alerts(stack: Stack, before: int) -> list[str]:
-    return [str(r.json["embeds"][0].get("description", "")) for r in stack.hook.received[before:]
-            if r.json and r.json.get("embeds")]
 
 
 def orphans(state_dir: Path) -> list[str]:

@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ import psutil
 
 from src.orchestration.bot import running_bot
 from src.orchestration.journal import read_runs
-from src.statefiles import CHECKPOINT_FILE
+from src.statefiles import CHECKPOINT_FILE, SUPERVISOR_LOG, read_ready_record
 from testkit.docker import free_port
 from testkit.gateway import SimGateway, new_project
 from testkit.plans import write_plan
@@ -138,8 +139,22 @@ class Stack:
 
     def outcome(self, code: int, elapsed: float, stderr: str, before: int) -> Run:
         runs = list(read_runs(self.state_dir))
-        alerts = [r.json["embeds"][0]["description"] for r in self.hook.received[before:] if r.json]
-        return Run(code, elapsed, stderr, runs[-1] if runs else {}, alerts)
+        return Run(code, elapsed, stderr, runs[-1] if runs else {}, self.alerts(before))
+
+    def alerts(self, before: int = 0) -> list[str]:
+        """What the webhook was told, from its `before`-th request on (each alert's description)."""
+        return [r.json["embeds"][0]["description"] for r in self.hook.received[before:] if r.json]
+
+    def decisions(self) -> list[dict[str, Any]]:
+        """The supervisor's decision record (state/SUPERVISOR_LOG), oldest first."""
+        path = self.state_dir / SUPERVISOR_LOG
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+    def bot_connected_since(self, after: datetime) -> bool:
+        """The bot is trading-ready again: connected, with its readiness record written after `after`."""
+        record = read_ready_record(self.state_dir) or {}
+        since = record.get("connection_since")
+        return record.get("connection") == "connected" and since is not None and datetime.fromisoformat(since) > after
 
     def checkpoint(self) -> dict[str, Any]:
         """The in-progress run's record (state/current_run.json), or {} when there is none."""

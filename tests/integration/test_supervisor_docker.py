@@ -8,7 +8,6 @@ supervisor's decision record.
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import pytest
 from src.orchestration.bot import running_bot
 from src.orchestration.journal import read_runs
 from src.orchestration.resetwindows import NEW_YORK
-from src.statefiles import LOGINS_FILE, SUPERVISOR_LOG, read_ready_record
+from src.statefiles import LOGINS_FILE, read_ready_record
 from testkit.docker import container_state, docker, project_containers
 from testkit.plans import write_plan
 from testkit.schedule import window_around_now
@@ -38,25 +37,9 @@ def started_at(stack: Stack) -> str:
     return state["StartedAt"]
 
 
-def bot_connected_since(stack: Stack, after: datetime) -> bool:
-    """The bot is trading-ready again: connected, with the state written after `after`."""
-    record = read_ready_record(stack.state_dir) or {}
-    since = record.get("connection_since")
-    return record.get("connection") == "connected" and since is not None and datetime.fromisoformat(since) > after
-
-
-def alerts(stack: Stack, before: int = 0) -> list[str]:
-    return [r.json["embeds"][0]["description"] for r in stack.hook.received[before:] if r.json]
-
-
-def decisions(stack: Stack) -> list[dict]:
-    path = stack.state_dir / SUPERVISOR_LOG
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
 def supervise(stack: Stack, **env: str) -> subprocess.Popen[str]:
     proc = stack.launch("--supervise", **{**QUIET, **env})
-    wait_until(lambda: proc.poll() is not None or any(d["event"] == "supervising" for d in decisions(stack)), 60,
+    wait_until(lambda: proc.poll() is not None or any(d["event"] == "supervising" for d in stack.decisions()), 60,
                "the supervisor to take over")
     assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
     return proc
@@ -74,15 +57,15 @@ def test_a_killed_gateway_is_alerted_restarted_once_and_the_bot_is_trading_ready
     first_start, before = started_at(stack), len(stack.hook.received)
     killed = datetime.now(UTC)
     docker("kill", stack.container)
-    wait_until(lambda: any("restarted once" in a or "was started" in a for a in alerts(stack, before)), 15,
+    wait_until(lambda: any("restarted once" in a or "was started" in a for a in stack.alerts(before)), 15,
                "the alert of the restart")
-    wait_until(lambda: bot_connected_since(stack, killed), 60, "the bot trading-ready again")
+    wait_until(lambda: stack.bot_connected_since(killed), 60, "the bot trading-ready again")
     assert started_at(stack) != first_start
-    wait_until(lambda: any(a.startswith("Gateway back after") for a in alerts(stack, before)), 10, "the all-clear")
+    wait_until(lambda: any(a.startswith("Gateway back after") for a in stack.alerts(before)), 10, "the all-clear")
     stop(proc)
-    said = alerts(stack, before)
+    said = stack.alerts(before)
     assert sum("exited (exit code 137)" in a for a in said) == 1  # one alert for the death, one all-clear
-    assert [d["event"] for d in decisions(stack)].count("restart") == 1
+    assert [d["event"] for d in stack.decisions()].count("restart") == 1
     logins = (stack.state_dir / LOGINS_FILE).read_text().splitlines()
     assert len(logins) == 2  # the start-up's create, and the one restart
 
@@ -91,13 +74,13 @@ def test_a_killed_gateway_with_the_login_budget_spent_is_left_alone_with_one_cri
     proc = supervise(stack, GATEWAY_LOGIN_BUDGET="1")  # the start-up's create spent it
     before = len(stack.hook.received)
     docker("kill", stack.container)
-    wait_until(lambda: any("budget spent" in a for a in alerts(stack, before)), 15, "the budget alert")
+    wait_until(lambda: any("budget spent" in a for a in stack.alerts(before)), 15, "the budget alert")
     time.sleep(3)  # the behaviour under test is that nothing more happens: give it the chance
     state = container_state(stack.container)
     assert state is not None and state["Status"] == "exited"  # never started again
     assert running_bot(stack.state_dir) is not None  # the bot stays, its gate closed while disconnected
     stop(proc)
-    said = alerts(stack, before)
+    said = stack.alerts(before)
     assert sum("budget spent" in a for a in said) == 1
     assert not any("was started" in a or "restarted" in a for a in said)
 
@@ -106,25 +89,25 @@ def test_an_outage_inside_a_reset_window_is_not_alerted_and_the_bot_comes_back(s
     stack.sim = {"login_delay": 0.5, "outage_after": 4, "outage_for": 5, "outage_kind": "closed"}
     proc = supervise(stack, IBKR_RESET_WINDOWS=window_around_now(), GATEWAY_DOWN_ALERT_AFTER="1")
     first_start, before, began = started_at(stack), len(stack.hook.received), datetime.now(UTC)
-    wait_until(lambda: any(d["event"] == "in_reset_window" for d in decisions(stack)), 30, "the outage")
-    wait_until(lambda: bot_connected_since(stack, began) and any(d["event"] == "back" for d in decisions(stack)),
+    wait_until(lambda: any(d["event"] == "in_reset_window" for d in stack.decisions()), 30, "the outage")
+    wait_until(lambda: stack.bot_connected_since(began) and any(d["event"] == "back" for d in stack.decisions()),
                60, "the bot back after the outage")
     stop(proc)
     assert started_at(stack) == first_start  # not restarted
-    assert not any("DOWN" in a or "down" in a.split(":")[0] for a in alerts(stack, before)[:-1])
-    assert alerts(stack, before)[-1].startswith("Trading system stopped")
+    assert not any("DOWN" in a or "down" in a.split(":")[0] for a in stack.alerts(before)[:-1])
+    assert stack.alerts(before)[-1].startswith("Trading system stopped")
 
 
 def test_an_api_outage_outside_any_window_is_alerted_after_the_delay(stack):
     stack.sim = {"login_delay": 0.5, "outage_after": 4, "outage_for": 120, "outage_kind": "closed"}
     proc = supervise(stack, GATEWAY_DOWN_ALERT_AFTER="3")
     before = len(stack.hook.received)
-    wait_until(lambda: any("API down for" in a for a in alerts(stack, before)), 30, "the outage alert")
-    down = next(d for d in decisions(stack) if d["event"] == "outage_began")
-    alerted = next(d for d in decisions(stack) if d["event"] == "alert")
+    wait_until(lambda: any("API down for" in a for a in stack.alerts(before)), 30, "the outage alert")
+    down = next(d for d in stack.decisions() if d["event"] == "outage_began")
+    alerted = next(d for d in stack.decisions() if d["event"] == "alert")
     assert (datetime.fromisoformat(alerted["at"]) - datetime.fromisoformat(down["at"])).total_seconds() >= 3
     stop(proc)
-    assert sum("API down for" in a for a in alerts(stack, before)) == 1
+    assert sum("API down for" in a for a in stack.alerts(before)) == 1
 
 
 def test_the_daily_cycle_restarts_the_bot_on_the_new_plan_and_leaves_the_gateway_alone(stack):
@@ -152,14 +135,14 @@ def test_the_weekly_login_sends_one_push_and_never_stacks_another(stack):
     at = datetime.now(NEW_YORK) + timedelta(seconds=12)
     proc = supervise(stack, WEEKLY_LOGIN_TIME=f"{at:%a %H:%M:%S}", TWOFA_WAIT_TIMEOUT="30")
     before = len(stack.hook.received)
-    wait_until(lambda: any(a.startswith("APPROVE THE IBKR LOGIN") for a in alerts(stack, before)), 40,
+    wait_until(lambda: any(a.startswith("APPROVE THE IBKR LOGIN") for a in stack.alerts(before)), 40,
                "the approval alert")
-    wait_until(lambda: any("back after" in a for a in alerts(stack, before)), 40, "the login done")
+    wait_until(lambda: any("back after" in a for a in stack.alerts(before)), 40, "the login done")
     stop(proc)
-    said = alerts(stack, before)
+    said = stack.alerts(before)
     assert sum(a.startswith("APPROVE THE IBKR LOGIN") for a in said) == 1
     assert started_at(stack) != first_start
-    assert [d["event"] for d in decisions(stack)].count("planned_login") == 1
+    assert [d["event"] for d in stack.decisions()].count("planned_login") == 1
 
 
 def test_a_killed_live_gateway_with_2fa_is_restarted_once_with_one_push_and_the_bot_trades_again(stack):
@@ -171,14 +154,14 @@ def test_a_killed_live_gateway_with_2fa_is_restarted_once_with_one_push_and_the_
     first_start, before = started_at(stack), len(stack.hook.received)
     killed = datetime.now(UTC)
     docker("kill", stack.container)
-    wait_until(lambda: bot_connected_since(stack, killed), 60, "the bot trading-ready again")
-    wait_until(lambda: any(a.startswith("Gateway back after") for a in alerts(stack, before)), 10, "the all-clear")
+    wait_until(lambda: stack.bot_connected_since(killed), 60, "the bot trading-ready again")
+    wait_until(lambda: any(a.startswith("Gateway back after") for a in stack.alerts(before)), 10, "the all-clear")
     record = read_ready_record(stack.state_dir) or {}
     stop(proc)
-    said = alerts(stack, before)
+    said = stack.alerts(before)
     assert started_at(stack) != first_start and record.get("accounts") == [LIVE]
     assert sum(a.startswith("APPROVE THE IBKR LOGIN") for a in said) == 1, said  # one push for the one restart
-    assert [d["event"] for d in decisions(stack)].count("restart") == 1
+    assert [d["event"] for d in stack.decisions()].count("restart") == 1
     assert len((stack.state_dir / LOGINS_FILE).read_text().splitlines()) == 2  # the create and the one restart
 
 
@@ -189,16 +172,16 @@ def test_outside_the_login_hours_a_killed_gateway_stays_down_with_one_alert_sayi
     proc = supervise(stack, GATEWAY_LOGIN_HOURS=f"daily {begins:%H:%M}-{ends:%H:%M}")
     before = len(stack.hook.received)
     docker("kill", stack.container)
-    wait_until(lambda: any("NOT restarted now: outside GATEWAY_LOGIN_HOURS" in a for a in alerts(stack, before)), 15,
+    wait_until(lambda: any("NOT restarted now: outside GATEWAY_LOGIN_HOURS" in a for a in stack.alerts(before)), 15,
                "the alert that the restart waits")
     time.sleep(3)  # the behaviour under test is that nothing more happens: give it the chance
     state = container_state(stack.container)
     assert state is not None and state["Status"] == "exited"  # no login, no 2FA push, before the hours
     stop(proc)
-    said = alerts(stack, before)
+    said = stack.alerts(before)
     assert sum("GATEWAY_LOGIN_HOURS" in a for a in said) == 1
     assert f"the one automatic restart comes at {begins:%a %H:%M} New York" in said[0]
-    assert [d["event"] for d in decisions(stack)].count("restart_deferred") == 1
+    assert [d["event"] for d in stack.decisions()].count("restart_deferred") == 1
     assert not (stack.state_dir / LOGINS_FILE).exists()  # the supervisor caused no login at all
 
 
@@ -207,7 +190,7 @@ def test_a_supervised_start_up_outside_the_login_hours_waits_without_creating_th
     begins, ends = now + timedelta(hours=2), now + timedelta(hours=3)
     started = time.monotonic()
     proc = stack.launch("--supervise", **QUIET, GATEWAY_LOGIN_HOURS=f"daily {begins:%H:%M}-{ends:%H:%M}")
-    wait_until(lambda: any("outside GATEWAY_LOGIN_HOURS" in a for a in alerts(stack)), 30, "the alert of the wait")
+    wait_until(lambda: any("outside GATEWAY_LOGIN_HOURS" in a for a in stack.alerts()), 30, "the alert of the wait")
     time.sleep(2)  # the behaviour under test is that nothing more happens: give it the chance
     assert proc.poll() is None and project_containers(stack.project) == []  # waiting, nothing created
     proc.send_signal(signal.SIGTERM)
@@ -216,7 +199,7 @@ def test_a_supervised_start_up_outside_the_login_hours_waits_without_creating_th
     assert run.code == 143 and "interrupted by SIGTERM in state GATEWAY_STARTING" in run.record["reason"]
     assert run.record["outcome"] == "stopped"
     assert project_containers(stack.project) == [] and not (stack.state_dir / LOGINS_FILE).exists()
-    assert f"it is logged in at {begins:%a %H:%M} New York" in alerts(stack)[0]
+    assert f"it is logged in at {begins:%a %H:%M} New York" in stack.alerts()[0]
 
 
 def test_a_killed_firewall_is_alerted_started_again_and_the_gateway_is_not_touched(stack):
@@ -225,18 +208,18 @@ def test_a_killed_firewall_is_alerted_started_again_and_the_gateway_is_not_touch
     proc = supervise(stack)
     first_start, before = started_at(stack), len(stack.hook.received)
     docker("kill", stack.gateway.firewall)
-    wait_until(lambda: any(a.startswith("Order firewall DOWN") for a in alerts(stack, before)), 15, "the alert")
+    wait_until(lambda: any(a.startswith("Order firewall DOWN") for a in stack.alerts(before)), 15, "the alert")
     wait_until(lambda: (container_state(stack.gateway.firewall) or {}).get("Status") == "running", 20,
                "the firewall running again")
-    wait_until(lambda: any(a.startswith("Order firewall back after") for a in alerts(stack, before)), 20,
+    wait_until(lambda: any(a.startswith("Order firewall back after") for a in stack.alerts(before)), 20,
                "the all-clear")
     stack.gateway.wait_serving(20)  # the API answers through it again
     stop(proc)
-    said = alerts(stack, before)
+    said = stack.alerts(before)
     assert sum(a.startswith("Order firewall DOWN") for a in said) == 1
     assert started_at(stack) == first_start  # the Gateway was never restarted
     assert len((stack.state_dir / LOGINS_FILE).read_text().splitlines()) == 1  # the start-up's create only
-    events = [d["event"] for d in decisions(stack)]
+    events = [d["event"] for d in stack.decisions()]
     assert {"firewall_down", "firewall_started", "firewall_back"} <= set(events)
 
 
@@ -249,13 +232,13 @@ def test_a_killed_supervisor_relaunched_adopts_its_bot_and_the_gateway_and_says_
     proc.kill()
     proc.wait(timeout=10)
     assert running_bot(stack.state_dir) == bot  # orphaned, still running
-    before, supervising = len(stack.hook.received), [d["event"] for d in decisions(stack)].count("supervising")
+    before, supervising = len(stack.hook.received), [d["event"] for d in stack.decisions()].count("supervising")
     again = stack.launch("--supervise", **QUIET)
-    wait_until(lambda: again.poll() is not None or [d["event"] for d in decisions(stack)].count("supervising")
+    wait_until(lambda: again.poll() is not None or [d["event"] for d in stack.decisions()].count("supervising")
                > supervising, 60, "the relaunched supervisor to take over")
     assert again.poll() is None, again.stderr.read() if again.stderr else ""
-    wait_until(lambda: any("adopted the running bot" in a for a in alerts(stack, before)), 10, "the adoption's alert")
-    said = alerts(stack, before)
+    wait_until(lambda: any("adopted the running bot" in a for a in stack.alerts(before)), 10, "the adoption's alert")
+    said = stack.alerts(before)
     assert sum(f"adopted the running bot PID {bot}" in a for a in said) == 1
     assert running_bot(stack.state_dir) == bot and started_at(stack) == gateway_started  # nothing restarted
     assert len((stack.state_dir / LOGINS_FILE).read_text().splitlines()) == 1  # no new login
@@ -273,13 +256,13 @@ def test_a_frozen_api_is_recovered_by_ibcs_own_restart_with_no_login_and_no_push
                  "restart_delay": 2}
     proc = supervise(stack, GATEWAY_DOWN_ALERT_AFTER="2")
     first_start, before, began = started_at(stack), len(stack.hook.received), datetime.now(UTC)
-    wait_until(lambda: any(d["event"] == "soft_restart" for d in decisions(stack)), 60, "IBC's restart")
-    wait_until(lambda: bot_connected_since(stack, began), 60, "the bot trading-ready again")
-    wait_until(lambda: any(a.startswith("Gateway back after") for a in alerts(stack, before)), 20, "the all-clear")
+    wait_until(lambda: any(d["event"] == "soft_restart" for d in stack.decisions()), 60, "IBC's restart")
+    wait_until(lambda: stack.bot_connected_since(began), 60, "the bot trading-ready again")
+    wait_until(lambda: any(a.startswith("Gateway back after") for a in stack.alerts(before)), 20, "the all-clear")
     stop(proc)
     assert started_at(stack) == first_start  # the container was never restarted
     assert len((stack.state_dir / LOGINS_FILE).read_text().splitlines()) == 1  # the start-up's create only
-    said = alerts(stack, before)
+    said = stack.alerts(before)
     assert any("IBC restarted the Gateway" in a for a in said)
     assert not any("APPROVE" in a or "restarted once" in a for a in said)
     assert "RestartTask: verb = RESTART" in stack.gateway.logs()
@@ -306,8 +289,8 @@ def test_a_gateway_that_lost_ibkr_is_asked_to_reconnect_and_the_bot_trades_again
     stack.sim = {"login_delay": 0.5, "outage_after": 3, "outage_for": 3600, "outage_kind": "ib-lost"}
     proc = supervise(stack, GATEWAY_DOWN_ALERT_AFTER="2")
     first_start, began = started_at(stack), datetime.now(UTC)
-    wait_until(lambda: any(d["event"] == "reconnect" for d in decisions(stack)), 60, "IBC's reconnect")
-    wait_until(lambda: bot_connected_since(stack, began), 60, "the bot trading-ready again")
+    wait_until(lambda: any(d["event"] == "reconnect" for d in stack.decisions()), 60, "IBC's reconnect")
+    wait_until(lambda: stack.bot_connected_since(began), 60, "the bot trading-ready again")
     stop(proc)
     assert started_at(stack) == first_start
     assert len((stack.state_dir / LOGINS_FILE).read_text().splitlines()) == 1

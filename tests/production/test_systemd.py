@@ -166,10 +166,6 @@ def install(host: SystemdHost, stack: Stack, case: Mapping[str, str], unit_lines
     host.reload()
 
 
-def alerts(stack: Stack, before: int = 0) -> list[str]:
-    return [r.json["embeds"][0]["description"] for r in stack.hook.received[before:] if r.json]
-
-
 def wait_show(host: SystemdHost, what: str, condition, timeout: float) -> dict[str, str]:  # noqa: ANN001
     seen: list[dict[str, str]] = []
 
@@ -209,7 +205,7 @@ def test_the_generated_unit_under_a_real_systemd(stack: Stack) -> None:
         shown = host.show()
         assert shown["ActiveState"] == "inactive" and shown["Result"] == "success", shown
         time.sleep(2)  # an OnFailure alert would come now
-        assert not any("gave up" in a or "FAILED" in a for a in alerts(stack, before)), alerts(stack, before)
+        assert not any("gave up" in a or "FAILED" in a for a in stack.alerts(before)), stack.alerts(before)
 
         # --- a hold longer than TimeoutStartSec, then a slow login, complete; `active` comes with the bot's
         # readiness
@@ -235,7 +231,7 @@ def test_the_generated_unit_under_a_real_systemd(stack: Stack) -> None:
         shown = host.show()
         assert shown["ActiveState"] == "inactive" and shown["Result"] == "success", shown
         assert took < stop_sec, (took, stop_sec)
-        assert not any("FAILED" in a or "gave up" in a or "DOWN" in a for a in alerts(stack, before))
+        assert not any("FAILED" in a or "gave up" in a or "DOWN" in a for a in stack.alerts(before))
 
         # --- 76 (the login budget spent: the Gateway is gone and the one login of the day was spent) is not
         # restarted, and alerted once: by the orchestrator, not again by the OnFailure unit
@@ -247,7 +243,7 @@ def test_the_generated_unit_under_a_real_systemd(stack: Stack) -> None:
         assert shown["ExecMainStatus"] == "76" and shown["NRestarts"] == "0", shown
         assert "exit 76" in shown["StatusText"], shown
         time.sleep(3)  # the OnFailure unit runs now: the behaviour under test is that it adds no alert
-        said = alerts(stack, before)
+        said = stack.alerts(before)
         assert sum("budget" in a for a in said) == 1 and not any("gave up" in a for a in said), said
         assert container_state(stack.container) is None  # no login was attempted
 
@@ -273,5 +269,5 @@ def test_the_generated_unit_under_a_real_systemd(stack: Stack) -> None:
         runs = [r for r in read_runs(stack.state_dir) if "the bot did not start" in str(r.get("reason"))]
         seen = [(r["started_at"], r["exit_code"], str(r["reason"])[:50]) for r in runs]
         assert len(runs) == 2, seen  # StartLimitBurst=2: the start and one restart ran, the next was refused
-        wait_until(lambda: any("systemd stopped restarting" in a for a in alerts(stack, before)), 30,
+        wait_until(lambda: any("systemd stopped restarting" in a for a in stack.alerts(before)), 30,
                    "the OnFailure alert")
