@@ -36,7 +36,9 @@ from src.statefiles import FIREWALL_DECISIONS_FILE, FIREWALL_SESSIONS_FILE, PLAN
 
 log = logging.getLogger("src.firewall")
 LISTEN_DEFAULT = f"0.0.0.0:{FIREWALL_PORT}"  # noqa: S104 (inside the Gateway's network namespace; Compose publishes it on 127.0.0.1)
-PLAN_POLL = 0.5  # seconds: a plan changed without its sha256 is refused within a second (two stat calls a poll)
+PLAN_POLL = 0.9  # seconds: a plan changed without its sha256 is refused within a second (two stat calls a poll);
+# a hand-over (plan, then its sha256) is seen by the very next order anyway. Not shorter: each poll is a wake-up
+# of an idle firewall, and idle CPU has a budget (issue 18: <= 0.05 CPU-s a minute)
 MAX_CLIENT_ID = 2**31 - 1
 
 
@@ -138,7 +140,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event, ready: Callable[[Fi
     try:
         while not stop.is_set():
             in_force(sha256_only=False)  # a new plan's symbols are resolved before an order needs them
-            await asyncio.sleep(PLAN_POLL)  # cheaper than a wait_for on `stop` twice a second; a stop waits <= 0.5 s
+            await asyncio.sleep(PLAN_POLL)  # cheaper than a wait_for on `stop`; a stop waits <= PLAN_POLL
     finally:
         server.close()
         session.cancel()
