@@ -110,6 +110,10 @@ _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _INFINITY = ("infinite", "infinity", "inf")
 _INF = float("inf")
 
+_HEAD = ("symbol", "secType", "lastTradeDateOrContractMonth", "strike", "right", "multiplier", "exchange",
+         "primaryExchange", "currency", "localSymbol", "tradingClass", "secIdType", "secId", "action",
+         "totalQuantity", "orderType", "lmtPrice", "auxPrice", "tif", "ocaGroup", "account", "openClose", "origin",
+         "orderRef")
 _EXTENDED = ("tif", "ocaGroup", "account", "openClose", "origin", "orderRef", "transmit", "parentId",
              "blockOrder", "sweepToFill", "displaySize", "triggerMethod", "outsideRth", "hidden")
 _COMBO_LEG = ("leg conId", "leg ratio", "leg action", "leg exchange", "leg openClose", "leg shortSaleSlot",
@@ -140,6 +144,7 @@ _CONDITION_FIELDS = {
     6: ("conjunction", "isMore", "volume", "conId", "exchange"),  # Volume
     7: ("conjunction", "isMore", "changePercent", "conId", "exchange"),  # PercentChange
 }
+_CONDITION_MIN_WIDTH = 1 + min(len(names) for names in _CONDITION_FIELDS.values())  # the type, then its fields
 # Order types whose extra fields depend on the spelling, by their spelling without spaces in
 # upper case: the spelling every client agrees on, and the version from which it matters.
 _PEG_TYPES = {"PEGBENCH": ("PEG BENCH", MIN_VERSION), "PEGBEST": ("PEG BEST", _PEGBEST_PEGMID_OFFSETS),
@@ -227,6 +232,12 @@ class _Reader:
             raise OrderDecodeError(f"placeOrder ended early: no field {len(self._fields)} "
                                    f"({names[len(self._fields) - self._pos]})")
         self._pos = end
+
+    def take(self, names: tuple[str, ...]) -> Sequence[str]:
+        """The next ``len(names)`` fields, in one slice (the fixed head of every order)."""
+        start = self._pos
+        self.skip(names)
+        return self._fields[start:self._pos]
 
     def integer(self, name: str, *, empty: int | None = None) -> int:
         """A strict integer: optional '-', 1 to 18 digits; ``empty`` is the value of an empty field,
@@ -323,24 +334,14 @@ def decode_place_order(fields: Sequence[str], server_version: int) -> PlaceOrder
     if message_id != PLACE_ORDER:
         raise OrderDecodeError(f"not a placeOrder: message id {show(message_id)}")
     order_id = r.integer("orderId")
-    contract = Contract(
-        con_id=r.integer("conId", empty=0), symbol=r.text("symbol"), sec_type=r.text("secType"),
-        last_trade_date=r.text("lastTradeDateOrContractMonth"), strike=r.text("strike"), right=r.text("right"),
-        multiplier=r.text("multiplier"), exchange=r.text("exchange"), primary_exchange=r.text("primaryExchange"),
-        currency=r.text("currency"), local_symbol=r.text("localSymbol"), trading_class=r.text("tradingClass"),
-        sec_id_type=r.text("secIdType"), sec_id=r.text("secId"),
-    )
-    action = r.text("action")
-    total_quantity = r.text("totalQuantity")
-    order_type = r.text("orderType")
-    _check_spelling(order_type, contract.sec_type, contract.exchange, version)
-    lmt_price = r.text("lmtPrice")
-    aux_price = r.text("auxPrice")
-    tif = r.text("tif")
-    r.text("ocaGroup")
-    account = r.text("account")
-    r.skip(("openClose", "origin"))
-    order_ref = r.text("orderRef")
+    con_id = r.integer("conId", empty=0)
+    # the fixed head in one slice: the order path reads every order's 27 of them (docs/BENCHMARKS.md)
+    (symbol, sec_type, last_trade_date, strike, right, multiplier, exchange, primary_exchange, currency,
+     local_symbol, trading_class, sec_id_type, sec_id, action, total_quantity, order_type, lmt_price, aux_price,
+     tif, _oca_group, account, _open_close, _origin, order_ref) = r.take(_HEAD)
+    contract = Contract(con_id, symbol, sec_type, last_trade_date, strike, right, multiplier, exchange,
+                        primary_exchange, currency, local_symbol, trading_class, sec_id_type, sec_id)
+    _check_spelling(order_type, sec_type, exchange, version)
     transmit = r.flag("transmit")
     parent_id = r.integer("parentId")
     r.skip(_EXTENDED[_EXTENDED.index("blockOrder"):])
@@ -403,7 +404,7 @@ def decode_place_order(fields: Sequence[str], server_version: int) -> PlaceOrder
     if order_type == "PEG BENCH":
         r.skip(_PEG_BENCH)
 
-    conditions = r.count("conditions count", 1 + min(len(names) for names in _CONDITION_FIELDS.values()))
+    conditions = r.count("conditions count", _CONDITION_MIN_WIDTH)
     for _ in range(conditions):
         condition_type = r.integer("condition type")
         if condition_type not in _CONDITION_FIELDS:
