@@ -207,6 +207,7 @@ class OrchestrationConfig:
     docker_compose_dir: Path = _DEFAULTS["docker_compose_dir"]
     gateway_service: str = _DEFAULTS["gateway_service"]
     gateway_container: str = _DEFAULTS["gateway_container"]
+    gateway_image: str | None = _DEFAULTS["gateway_image"]  # pinned by digest; None = the Compose file's pin
     gateway_health_timeout: float = _DEFAULTS["gateway_health_timeout"]
     gateway_health_retry_interval: float = _DEFAULTS["gateway_health_retry_interval"]
     health_check_timeout: float = _DEFAULTS["health_check_timeout"]

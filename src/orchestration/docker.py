@@ -318,6 +318,16 @@ class DockerClient:
         out = self.run(["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", self.container]).strip()
         return parse_memory(out.split("/")[0]) if out else None
 
+    def repo_digests(self, image_id: str) -> list[str]:
+        """The registry digests (`repository@sha256:...`) Docker holds for an image; [] for one that never came
+        from a registry (built here, or loaded from a file)."""
+        out = self.run(["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", image_id]).strip()
+        try:
+            digests = json.loads(out) if out else []
+        except ValueError:
+            raise DockerError(FAILED, f"docker image inspect gave no digest list: {out[:80]!r}") from None
+        return [d for d in digests if isinstance(d, str)] if isinstance(digests, list) else []
+
     def logs_since(self, since: str, tail: int = 5000) -> str:
         """Container output since an RFC 3339 instant (its current start): stdout and stderr in the
         order the container wrote them (IBC logs to stdout; the JVM and scripts to stderr)."""
@@ -334,6 +344,25 @@ class DockerClient:
 
 
 _UNITS = {"b": 1e-6, "kb": 1e-3, "kib": 1.024e-3, "mb": 1.0, "mib": 1.048576, "gb": 1e3, "gib": 1073.741824}
+
+
+def pinned_digest(reference: str) -> str | None:
+    """The digest an image reference is pinned to (`name[:tag]@sha256:...` -> `sha256:...`), or None."""
+    _, at, digest = reference.partition("@")
+    return digest if at and digest.startswith("sha256:") else None
+
+
+def running_digest(reference: str, digests: Sequence[str]) -> str | None:
+    """Of an image's registry digests, the one for the repository it was started as (None: none)."""
+    repository = reference.partition("@")[0]
+    last = repository.rsplit("/", 1)[-1]
+    if ":" in last:  # a tag, not a registry's port
+        repository = repository[: len(repository) - len(last)] + last.partition(":")[0]
+    found = [item.partition("@") for item in digests]
+    for name, _, digest in found:
+        if name == repository:
+            return digest
+    return found[0][2] if len(found) == 1 else None  # one registry's name for it (docker.io/library/x as x)
 
 
 def parse_memory(text: str) -> float | None:

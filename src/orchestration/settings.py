@@ -59,6 +59,7 @@ DEFAULT_PASSWORD_FILE = ".config/ibkr-zero-touch/tws_password"  # noqa: S105 - a
 DEFAULT_STATE_DIR = "state"  # STATE_DIR's default: the emergency plan's default lives in it
 DEFAULT_RESET_WINDOWS = "daily 23:45-00:45; fri 22:45-sun 02:00"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # a Compose service or container name
+IMAGE_PIN_PATTERN = r"^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$"  # an image reference pinned by digest
 STRATEGY_PATTERN = r"^([A-Za-z_][A-Za-z0-9_.]*|[^:\x00-\x1f]+\.py):[A-Za-z_][A-Za-z0-9_]*$"
 
 Kind = type[str] | type[int] | type[float] | type[bool] | type[Path]
@@ -284,6 +285,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "COMPOSE_PROJECT_NAME", "Docker / Compose", "honoured as Docker defines it",
         example="ibkr", passthrough=True,
+    ),
+    Setting(
+        "GATEWAY_IMAGE", "Docker / Compose",
+        "the IB Gateway image, pinned by digest (`name[:tag]@sha256:<64 hex>`), read by Compose; unset = the "
+        "production Compose file's pin (upgrade path: docs/OPERATIONS.md)",
+        "The IB Gateway image, pinned by digest, read by docker/gateway/docker-compose.yml: what runs is exactly\n"
+        "the image tried on paper, whatever a tag names later. Unset = the Compose file's own pin. Upgrade:\n"
+        "pull the new tag, read its digest, set it here on paper first, then live (docs/OPERATIONS.md).",
+        example="ghcr.io/gnzsnz/ib-gateway:10.45.1j@sha256:<64 hex digits>", pattern=IMAGE_PIN_PATTERN,
+        accepted="an image pinned by digest: name[:tag]@sha256:<64 hex digits>",
     ),
     # --- Gateway health
     Setting(

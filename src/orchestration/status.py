@@ -27,7 +27,7 @@ from src.notifications.dedupe import describe_duration
 from src.orchestration import cli, schedule
 from src.orchestration.bot import running_bot
 from src.orchestration.config import OrchestrationConfig, config_for_cli
-from src.orchestration.docker import DockerClient, DockerError
+from src.orchestration.docker import DockerClient, DockerError, pinned_digest, running_digest
 from src.orchestration.gateway import login_hours_begin
 from src.orchestration.health import GatewayHealthChecker
 from src.orchestration.journal import read_lines, read_runs
@@ -55,10 +55,12 @@ def collect(config: OrchestrationConfig, docker: DockerClient | None = None,
         container = {"name": config.gateway_container, "state": state.describe() if state else "absent",
                      "up": bool(state and state.up and state.health in (None, "healthy")),
                      "image": state.image if state else None, "image_id": state.image_id if state else None,
-                     "memory_mb": _memory(docker) if state and state.up else None}
+                     "memory_mb": _memory(docker) if state and state.up else None,
+                     "digest": _digest(docker, state.image, state.image_id) if state and state.image_id else None}
     except DockerError as exc:
         container = {"name": config.gateway_container, "state": f"unknown: {exc.message}", "up": False,
-                     "image": None, "image_id": None, "memory_mb": None}
+                     "image": None, "image_id": None, "memory_mb": None, "digest": None}
+    container["pin"] = pinned_digest(config.gateway_image) if config.gateway_image else None
     container["read_only_api"] = config.read_only_api
     container["memory_alert_mb"] = config.gateway_memory_alert_mb
     probe = checker.check_handshake()
@@ -114,14 +116,34 @@ def _memory(docker: DockerClient) -> float | None:
     return round(used, 1) if used is not None else None
 
 
+def _digest(docker: DockerClient, image: str, image_id: str) -> str | None:
+    """The running image's registry digest; None when it has none (built here) or Docker does not say."""
+    try:
+        return running_digest(image, docker.repo_digests(image_id))
+    except DockerError:
+        return None
+
+
 def _render_gateway_image(gw: dict[str, Any]) -> str:
+    """The image the Gateway runs: its name, the digest it runs (what a pin names), whether that is pinned."""
     if not gw.get("image"):
         return "-"
+    image, digest, pin = str(gw["image"]), gw.get("digest"), gw.get("pin")
+    name = image.partition("@")[0]
+    if digest:
+        text = f"{name}, digest {digest[:23]}…"
+    else:
+        text = f"{name}, no registry digest (built here: image id {(gw.get('image_id') or '')[7:19]})"
+    if digest and not pinned_digest(image):
+        text += "; NOT pinned by digest: set GATEWAY_IMAGE (docs/OPERATIONS.md)"
+    if pin and digest and pin != digest:
+        text += f"; GATEWAY_IMAGE pins {pin[:23]}…: it runs once the Gateway is re-created (a cold login)"
     memory = gw.get("memory_mb")
-    used = f"; memory {memory:.0f} MB" if memory is not None else ""
-    if memory is not None and gw.get("memory_alert_mb") and memory > gw["memory_alert_mb"]:
-        used += f" (above GATEWAY_MEMORY_ALERT_MB={gw['memory_alert_mb']})"
-    return f"{gw['image']} ({(gw.get('image_id') or '')[:19]}){used}"
+    if memory is not None:
+        text += f"; memory {memory:.0f} MB"
+        if gw.get("memory_alert_mb") and memory > gw["memory_alert_mb"]:
+            text += f" (above GATEWAY_MEMORY_ALERT_MB={gw['memory_alert_mb']})"
+    return text
 
 
 def _session_record(config: OrchestrationConfig, pid: int | None) -> dict[str, Any] | None:

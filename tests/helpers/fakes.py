@@ -47,6 +47,7 @@ class FakeDocker:
     firewall_state: ContainerState | None = RUNNING  # the order firewall's container
     ibc_answers: list[str] | None = None  # IBC's command server's answers, in order (None: it does not answer)
     memory: float | None = 900.0  # MB the container uses (docker stats)
+    digests: dict[str, list[str]] = field(default_factory=dict)  # image id -> its registry digests
     firewall: str = "ibkr-gateway-firewall"
 
     def _call(self, name: str) -> None:
@@ -92,6 +93,9 @@ class FakeDocker:
 
     def memory_mb(self) -> float | None:
         return self.memory
+
+    def repo_digests(self, image_id: str) -> list[str]:
+        return list(self.digests.get(image_id, []))
 
     def inspect_firewall(self) -> ContainerState | None:
         return self.firewall_state

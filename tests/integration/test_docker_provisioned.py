@@ -4,11 +4,14 @@ whose published port serves the TWS API on 127.0.0.1."""
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 
 import pytest
 
+from src.orchestration.config import REPO_ROOT
+from src.orchestration.docker import DockerClient
 from src.orchestration.health import GatewayHealthChecker
 from testkit.docker import container_labels, container_state, docker, project_containers, wait_for_health
 from testkit.gateway import SERVICE, SIMULATOR_IMAGE, SimGateway, compose
@@ -47,6 +50,8 @@ def test_simulator_image_exists():
     cmd, user = result.stdout.rsplit(" ", 1)
     assert "src.simulator" in cmd
     assert user.strip() not in ("", "0", "root", "0:0"), "the simulator must not run as root"
+    # built here, never pulled: Docker holds no registry digest for it, and --status says so
+    assert DockerClient("absent", SERVICE, REPO_ROOT).repo_digests(SIMULATOR_IMAGE) == []
 
 
 def test_compose_files_validate_without_credentials(tmp_path):
@@ -55,7 +60,11 @@ def test_compose_files_validate_without_credentials(tmp_path):
     env.pop("COMPOSE_FILE")
     env.update(TWS_USERID="placeholder", TWS_PASSWORD_SECRET_FILE=str(tmp_path / "absent"))
     production = compose(env, "-f", "docker-compose.yml", "config", "--format", "json").stdout
-    assert "ghcr.io/gnzsnz/ib-gateway" in production and "127.0.0.1" in production
+    assert re.search(r'"image": "ghcr.io/gnzsnz/ib-gateway:[^"@]+@sha256:[0-9a-f]{64}"', production), production
+    assert "127.0.0.1" in production
+    upgrade = "ghcr.io/gnzsnz/ib-gateway:10.46.1a@sha256:" + "0f" * 32  # GATEWAY_IMAGE names the Gateway's image
+    assert f'"image": "{upgrade}"' in compose({**env, "GATEWAY_IMAGE": upgrade}, "-f", "docker-compose.yml", "config",
+                                               "--format", "json").stdout
     assert "placeholder" in production and "TWS_PASSWORD_FILE" in production
     simulated = compose({**env, "COMPOSE_FILE": "docker-compose.yml:docker-compose.sim.yml"},
                         "config", "--format", "json").stdout

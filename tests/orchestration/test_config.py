@@ -484,3 +484,19 @@ def test_ibcs_cold_restart_is_refused_the_weekly_login_is_one_setting():
     assert load({"TWS_COLD_RESTART": " "}).weekly_login is None  # empty: nothing asked for
     compose = (Path(settings.REPO_ROOT) / "docker/gateway/docker-compose.yml").read_text()
     assert '      TWS_COLD_RESTART: ""\n' in compose  # and the container never gets one from the environment
+
+
+def test_the_gateway_image_is_pinned_by_digest_in_compose_and_in_the_setting():
+    """What runs is exactly what was tried on paper: the production Compose file's default and any
+    GATEWAY_IMAGE name an image by digest; a tag alone is refused with one line naming the setting."""
+    import re
+
+    compose = (Path(settings.REPO_ROOT) / "docker/gateway/docker-compose.yml").read_text()
+    [default] = re.findall(r"^    image: \$\{GATEWAY_IMAGE:-(.+)\}$", compose, re.MULTILINE)
+    assert re.fullmatch(settings.IMAGE_PIN_PATTERN, default), default
+    pinned = "ghcr.io/gnzsnz/ib-gateway:10.46.1a@sha256:" + "0f" * 32
+    assert load({"GATEWAY_IMAGE": pinned}).gateway_image == pinned
+    assert load({}).gateway_image is None  # the Compose file's pin
+    for tag_only in ("ghcr.io/gnzsnz/ib-gateway:stable", "ghcr.io/gnzsnz/ib-gateway@sha256:1234"):
+        with pytest.raises(ConfigError, match="GATEWAY_IMAGE=.*pinned by digest"):
+            load({"GATEWAY_IMAGE": tag_only})

@@ -176,3 +176,16 @@ def test_a_restart_without_ibc_is_docker_restart_as_before():
                              ("docker", "restart"): (0, "ibkr-gateway\n", "")})
     docker.restart()
     assert runner.calls[-1] == ["docker", "restart", "-t", "10", "ibkr-gateway"]
+
+
+def test_the_running_digest_is_the_one_for_the_repository_it_was_started_as():
+    from src.orchestration.docker import pinned_digest, running_digest
+
+    a, b = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    assert pinned_digest(f"ghcr.io/x/gw:10@{a}") == a and pinned_digest("ghcr.io/x/gw:10") is None
+    both = [f"mirror.example:5000/x/gw@{b}", f"ghcr.io/x/gw@{a}"]
+    assert running_digest(f"ghcr.io/x/gw:10@{a}", both) == a
+    assert running_digest("mirror.example:5000/x/gw:10", both) == b  # a registry's port is not a tag
+    assert running_digest("ubuntu:24.04", [f"ubuntu@{a}"]) == a
+    assert running_digest("docker.io/library/ubuntu:24.04", [f"ubuntu@{a}"]) == a  # one digest: Docker's name
+    assert running_digest("local:1", []) is None and running_digest("x:1", both) is None

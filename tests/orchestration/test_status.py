@@ -246,6 +246,10 @@ def test_todays_firewall_decisions_are_counted_with_the_last_refusal(tmp_path):
     assert "order firewall" in status.render(report) and "TSLA is not in the plan" in status.render(report)
 
 
+PIN = "sha256:" + "91165c07" * 8
+OTHER = "sha256:" + "ab" * 32
+
+
 def test_the_gateways_image_memory_and_a_read_only_api_are_shown(tmp_path):
     import dataclasses
 
@@ -253,13 +257,36 @@ def test_the_gateways_image_memory_and_a_read_only_api_are_shown(tmp_path):
 
     cfg = dataclasses.replace(config_for(tmp_path, free_port()), child_env={"READ_ONLY_API": "yes"},
                               gateway_memory_alert_mb=1000)
-    running = ContainerState("running", 0, "healthy", "2026-12-01T13:00:00Z", True, image="ghcr.io/x/ib-gateway:10",
-                             image_id="sha256:0123456789abcdef0123")
-    docker = FakeDocker(state=running)
+    running = ContainerState("running", 0, "healthy", "2026-12-01T13:00:00Z", True,
+                             image=f"ghcr.io/x/ib-gateway:10.45.1j@{PIN}", image_id="sha256:0123456789abcdef0123")
+    docker = FakeDocker(state=running, digests={"sha256:0123456789abcdef0123": [f"ghcr.io/x/ib-gateway@{PIN}"]})
     docker.memory = 1234.0
     report = status.collect(cfg, docker, GatewayHealthChecker("127.0.0.1", free_port(), 0.2))
     text = status.render(report)
     assert "READ-ONLY (READ_ONLY_API=yes)" in text
-    assert "ghcr.io/x/ib-gateway:10 (sha256:0123456789ab)" in text
+    assert f"ghcr.io/x/ib-gateway:10.45.1j, digest {PIN[:23]}…; memory 1234 MB" in text
     assert "memory 1234 MB (above GATEWAY_MEMORY_ALERT_MB=1000)" in text
-    assert report["gateway"]["image_id"] == "sha256:0123456789abcdef0123"
+    assert report["gateway"]["image_id"] == "sha256:0123456789abcdef0123" and report["gateway"]["digest"] == PIN
+
+
+@pytest.mark.parametrize(("image", "digests", "pin", "shown"), [
+    # a tag, not a digest: what runs can change under the operator at the next pull
+    ("ghcr.io/x/ib-gateway:stable", [f"ghcr.io/x/ib-gateway@{OTHER}"], None,
+     f"digest {OTHER[:23]}…; NOT pinned by digest: set GATEWAY_IMAGE"),
+    # GATEWAY_IMAGE changed, the container not re-created yet: the old image still runs
+    (f"ghcr.io/x/ib-gateway:10@{OTHER}", [f"ghcr.io/x/ib-gateway@{OTHER}"], f"ghcr.io/x/ib-gateway:11@{PIN}",
+     f"GATEWAY_IMAGE pins {PIN[:23]}…: it runs once the Gateway is re-created"),
+    # built here (the simulator's image): no registry digest to show
+    ("ibkr-gateway-simulator:local", [], None, "no registry digest (built here: image id 0123456789ab)"),
+])
+def test_the_running_images_digest_is_held_to_the_pin(tmp_path, image, digests, pin, shown):
+    import dataclasses
+
+    from src.orchestration.docker import ContainerState
+
+    cfg = dataclasses.replace(config_for(tmp_path, free_port()), gateway_image=pin)
+    running = ContainerState("running", 0, "healthy", "2026-12-01T13:00:00Z", True, image=image,
+                             image_id="sha256:0123456789abcdef0123")
+    docker = FakeDocker(state=running, digests={"sha256:0123456789abcdef0123": digests})
+    text = status.render(status.collect(cfg, docker, GatewayHealthChecker("127.0.0.1", free_port(), 0.2)))
+    assert shown in text
