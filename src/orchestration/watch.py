@@ -207,6 +207,8 @@ class GatewayWatch:
             self._act(outage, diagnose_login(self.docker, state, now, self.settings.windows), what, state, now)
             return
         api = self.health.check_handshake(timeout=self.settings.probe_timeout)
+        now = self.now()  # a frozen API answers nothing: the probe took its whole deadline, which counts as down
+        down_for = self._down_for(outage, now)
         if api.ok or api.reason == IB_LOST:  # the API answers: a restart is a fresh login, which cannot help
             outage.kind = "link_down"
             if down_for >= self.settings.alert_after and not outage.reconnect_tried:
@@ -223,6 +225,8 @@ class GatewayWatch:
                 f"(last probe: {api.describe()})")
         if login.kind == ibc.TWOFA_PENDING or login.no_retry or down_for >= self.settings.alert_after:
             self._act(outage, login, what, state, now)
+        else:  # the next look when GATEWAY_DOWN_ALERT_AFTER is reached, not a whole LOOK_EVERY later
+            outage.next_look = min(outage.next_look, self.clock() + self.settings.alert_after - down_for)
 
     def _awaiting(self, seen: Seen, outage: Outage, mono: float, now: datetime) -> None:
         """A restart (or a 2FA wait) is under way: only a pending 2FA or a no-retry verdict changes it."""

@@ -407,3 +407,26 @@ def test_a_lost_link_with_the_api_up_is_first_met_by_ibcs_reconnect_once(world):
     world.run_for(world.alert_after + 60, "degraded")
     assert world.docker.calls.count("ibc:RECONNECTACCOUNT") == 1 and world.restarts == []
     assert "reconnect" in [event for event, _ in world.records]
+
+
+def test_a_frozen_api_is_met_once_the_alert_delay_is_over_the_probes_own_deadline_counting(tmp_path):
+    """A frozen API answers nothing, so each probe takes its whole deadline: that time counts as down, and the
+    next look comes when GATEWAY_DOWN_ALERT_AFTER is reached, not a whole look interval later."""
+    world = World(tmp_path, soft_budget=3, alert_after=3.0)
+    world.docker.ibc_answers = ["OK RESTART in progress"]
+
+    def frozen(n: int):
+        world.clock.advance(1.0)  # the probe's deadline (probe_timeout) passes unanswered
+        return probe("timeout")
+
+    world.health.script = frozen
+    world.see("connected")
+    began = world.clock.mono
+    world.see("reconnecting")  # the outage begins: one probe, 1 s, not yet past the delay
+    assert world.docker.calls.count("ibc:RESTART") == 0
+    world.clock.advance(1.0)
+    world.see("reconnecting")  # 2 s down, and the look is not due before the delay is over
+    assert world.docker.calls.count("ibc:RESTART") == 0 and len(world.health.calls) == 1
+    world.clock.advance(1.0)
+    world.see("reconnecting")  # 3 s: looked at again at once; the probe's second makes 4 s down: IBC's RESTART
+    assert world.docker.calls.count("ibc:RESTART") == 1 and world.clock.mono - began == 4.0  # not 1 + LOOK_EVERY + 1
