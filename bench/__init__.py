@@ -16,4 +16,10 @@ beside the quadratic check it replaced; its section of docs/BENCHMARKS.md is its
 `python -m bench.firewall` (no Docker) measures what the order firewall adds between a bot and the
 Gateway (an order's round trip, a market-data burst, the handshake, its memory and idle CPU), beside
 a direct connection; its section of docs/BENCHMARKS.md is its own.
+
+Layout, one module per concern: the command line (cli.py) and the world it runs in (env.py,
+contenders.py); the scenarios (scenario_base.py and scenarios.py for 1-6, reconnect*.py for 7,
+supervised.py, supervisor*.py for 8); the report (report.py puts together one module per section
+under sections/, from stats.py, markdown.py, figures.py, reruns.py and markers.py); and the
+benchmarks with a section of their own (gameplan.py, recovery.py, firewall*.py with tws_client.py).
 """

@@ -57,7 +57,9 @@ from bench import reconnect as rc
 from bench import scenarios as sc
 from bench import supervisor as sv
 from bench.env import REPO_ROOT, docker_problem, workspace
-from bench.report import find_reruns, render, summary
+from bench.figures import summary
+from bench.report import render
+from bench.reruns import find_reruns
 from testkit.docker import docker
 
 RESULTS = REPO_ROOT / "bench" / "results"

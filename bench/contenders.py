@@ -39,8 +39,8 @@ from bench.env import (
     stop_pid,
     wait_ready,
 )
-from src.orchestration.settings import CONFIG_SETTINGS
-from src.statefiles import EMERGENCY_PLAN_FILE, RUNS_FILE, read_ready_record
+from src.core.settings import CONFIG_SETTINGS
+from src.core.statefiles import EMERGENCY_PLAN_FILE, RUNS_FILE, read_ready_record
 from testkit.gateway import COMPOSE_DIR
 from testkit.schedule import off_calendar
 

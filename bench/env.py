@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from src.orchestration.config import OrchestrationConfig
-from src.orchestration.settings import SETTINGS
-from src.statefiles import BOT_PID_FILE, read_ready_record
+from src.core.settings import SETTINGS
+from src.core.statefiles import BOT_PID_FILE, read_ready_record
 from testkit.docker import docker
 from testkit.docker import docker_problem as _docker_problem
 from testkit.gateway import SIMULATOR_IMAGE, SimGateway, unique_project

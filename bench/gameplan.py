@@ -48,7 +48,9 @@ from typing import Any
 from src.gameplan import schema
 from src.gameplan.loader import MAX_FILE_BYTES, evaluate_gameplan
 from bench.baselines.gameplan_quadratic import duplicates as quadratic_duplicates
-from bench.report import GAMEPLAN_END, GAMEPLAN_START, fmt, median, p95, replace_section, table
+from bench.markdown import fmt, table
+from bench.markers import GAMEPLAN_END, GAMEPLAN_START, replace_section, shown_path, write_section
+from bench.stats import median, p95
 from testkit.plans import PLAN_DATE, valid_plan
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -291,13 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    shown = os.path.relpath(json_path, (out_path or REPORT).parent) if json_path else "this run (not saved)"
-    section = render(results, shown)
-    if out_path:
-        old = out_path.read_text(encoding="utf-8") if out_path.exists() else ""
-        out_path.write_text(update_report(old, section), encoding="utf-8")
-    else:
-        print(section)
+    write_section(out_path, render(results, shown_path(json_path, out_path, REPORT)), update_report)
     summ = results["summary"]
     print(f"bench.gameplan: worst p95 {fmt(summ['worst_p95_s'], ' s', 4)} (goal ≤ {GOAL_S:g} s: "
           f"{'met' if summ['met'] else 'NOT met'}); the old check, extrapolated: "

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.report import before_login, median, p95, select, values
+from bench.stats import before_login, median, p95, select, values
 
 STYLE = {
     ("project", "sim"): ("this project", "tab:green", "o", "-"),

@@ -28,10 +28,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.report import RECOVERY_END as END
-from bench.report import RECOVERY_START as START
-from bench.report import fmt, median, quantile, replace_section, table
-from src.statefiles import read_ready_record
+from bench.markdown import fmt, table
+from bench.markers import RECOVERY_END as END
+from bench.markers import RECOVERY_START as START
+from bench.markers import replace_section
+from bench.stats import median, quantile
+from src.core.statefiles import read_ready_record
 from testkit.docker import docker
 from testkit.stack import Stack, stop_bot, wait_until
 from testkit.webhook import WebhookReceiver

@@ -3,98 +3,26 @@
 Contenders are interleaved within each repetition (and their order rotated from one
 repetition to the next), so a burst of load on the machine hits every contender alike and
 the ratios survive noisy hardware.
+
+What they share (options, rotation, a guarded run, the progress line) is bench/scenario_base.py.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bench import contenders as C
-from bench.env import REPO_ROOT, BenchError, Gateway, RunDir, base_env, docker_problem, run_measured, stop_pid
-from testkit.docker import DockerFailed
+from bench.env import REPO_ROOT, BenchError, Gateway, RunDir, base_env, run_measured, stop_pid
+from bench.scenario_base import Options, guarded, progress, rotate, run_timeout
 
-log = logging.getLogger("bench")
+__all__ = ["COST_CONTENDERS", "HEALTH_WAIT", "Options", "cold_run", "cost_run", "derive_cold", "estimate_seconds",
+           "guarded", "rotate", "scenario_1", "scenario_1_cells", "scenario_2_warm", "scenario_3", "scenario_4",
+           "scenario_5", "scenario_6"]
+
 SPEC_INTERVAL = 5.0  # the handoff's gateway_health_retry_interval
-
-
-@dataclass
-class Options:
-    repeats: int = 10
-    slow_repeats: int = 5  # baseline cells whose login delay is >= SLOW_DELAY
-    common_repeats: int = 3  # common-practice cells (each costs its fixed sleep)
-    login_delays: list[float] = field(default_factory=lambda: [3.0, 10.0, 30.0])
-    contenders: list[str] = field(default_factory=lambda: ["project", "handoff", "common"])
-    common_sleep: float = 30.0
-    nohc_delays: list[float] = field(default_factory=lambda: [10.0])
-    nohc_contenders: list[str] = field(default_factory=lambda: ["project", "handoff"])
-    nohc_repeats: int = 10  # this project; the baselines get nohc_baseline_repeats
-    nohc_baseline_repeats: int = 3
-    # the production-like variant: the production Compose file's healthcheck (every 5 s)
-    prod_delays: list[float] = field(default_factory=lambda: [10.0])
-    prod_contenders: list[str] = field(default_factory=lambda: ["project", "handoff"])
-    prod_repeats: int = 10  # this project; the baselines get prod_baseline_repeats
-    prod_baseline_repeats: int = 5
-    deadline: float = 10.0  # scenario 3's GATEWAY_HEALTH_TIMEOUT
-    wait_seconds: float = 60.0  # scenario 5's login delay
-    cost_repeats: int = 3
-    warm_delay: float = 3.0
-    workdir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
-
-    SLOW_DELAY = 30.0
-
-    def reps(self, contender: str, delay: float | None = None) -> int:
-        n = self.repeats
-        if contender != "project" and delay is not None and delay >= self.SLOW_DELAY:
-            n = min(n, self.slow_repeats)
-        if contender == "common":
-            n = min(n, self.common_repeats)
-        return n
-
-
-def rotate(items: list[str], k: int) -> list[str]:
-    k %= max(len(items), 1)
-    return items[k:] + items[:k]
-
-
-def _timeout(contender: str, delay: float, opts: Options, health_timeout: float = 120) -> float:
-    return delay + 2 * health_timeout + opts.common_sleep + 120
-
-
-def guarded(what: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """One run; on a Docker hiccup (the daemon restarted under us) wait and retry once; then
-    record the error instead of aborting the whole benchmark."""
-    problem = ""
-    for attempt in (1, 2):
-        try:
-            return fn()
-        except (BenchError, DockerFailed, OSError, ValueError, KeyError, TypeError) as exc:
-            problem = f"{type(exc).__name__}: {exc}"
-            log.warning("%s failed (attempt %d): %s", what, attempt, problem)
-            if attempt == 1:
-                deadline = time.monotonic() + 60
-                while docker_problem() and time.monotonic() < deadline:
-                    time.sleep(2)
-    return {"error": f"{what}: {problem}"}
-
-
-def _progress(scenario: str, sample: dict[str, Any]) -> None:
-    bits = [f"s{scenario}", sample.get("contender", "?"), f"d={sample.get('login_delay', '-')}",
-            *([sample["variant"]] if sample.get("variant") else [])]
-    for key in ("detection_latency", "overhead", "wall"):
-        if isinstance(sample.get(key), float):
-            bits.append(f"{key}={sample[key]:.3f}")
-    bits.append(f"exit={sample.get('exit_code')}")
-    if sample.get("error"):
-        bits.append(f"ERROR {sample['error']}")
-    print("  " + " ".join(str(b) for b in bits), file=sys.stderr, flush=True)
 
 
 # --- scenarios 1 and 2 (cold): one contender, one fresh Gateway ---------------------------------------
@@ -107,7 +35,7 @@ def cold_run(contender: str, delay: float, opts: Options, variant: str = "sim") 
     rd = RunDir.make(opts.workdir, f"cold-{contender}")
     sample: dict[str, Any] = {}
     try:
-        kwargs: dict[str, Any] = {"timeout": _timeout(contender, delay, opts)}
+        kwargs: dict[str, Any] = {"timeout": run_timeout(contender, delay, opts)}
         if contender == "common":
             kwargs["sleep"] = opts.common_sleep
         sample = C.run(contender, gw, rd, **kwargs)
@@ -176,7 +104,7 @@ def scenario_1(opts: Options, with_variants: bool = True) -> list[dict[str, Any]
                 s.update(scenario="1", rep=rep, variant=variant)
                 s.setdefault("contender", c)
                 s.setdefault("login_delay", d)
-                _progress("1", s)
+                progress("1", s)
                 samples.append(s)
     return samples
 
@@ -195,7 +123,7 @@ def scenario_2_warm(opts: Options) -> list[dict[str, Any]]:
                     rd = RunDir.make(opts.workdir, f"warm-{c}")
                     s: dict[str, Any] = {}
                     try:
-                        kwargs: dict[str, Any] = {"timeout": _timeout(c, 0, opts)}
+                        kwargs: dict[str, Any] = {"timeout": run_timeout(c, 0, opts)}
                         if c == "common":
                             kwargs["sleep"] = opts.common_sleep
                         s = C.run(c, gw, rd, **kwargs)
@@ -208,7 +136,7 @@ def scenario_2_warm(opts: Options) -> list[dict[str, Any]]:
                 if "wall" in s:
                     s["overhead"] = s["wall"]  # nothing left of the login delay
                     s["start_to_bot_ready"] = s["bot_ready_at"] - s["t0"] if s.get("bot_ready_at") else None
-                _progress("2", s)
+                progress("2", s)
                 samples.append(s)
     finally:
         gw.down()
@@ -247,7 +175,7 @@ def scenario_3(opts: Options) -> list[dict[str, Any]]:
                 # practice has one deadline (Compose's --wait-timeout) and no restart
                 s["configured_total"] = T if c == "common" else 2 * T
                 s["total_error"] = s["wall"] - s["configured_total"]
-            _progress("3", s)
+            progress("3", s)
             samples.append(s)
     return samples
 
@@ -262,7 +190,7 @@ def scenario_4(opts: Options) -> list[dict[str, Any]]:
             gw = Gateway(opts.warm_delay)
             rd = RunDir.make(opts.workdir, f"repeat-{c}")
             worlds[c] = (gw, rd, None)
-            kwargs: dict[str, Any] = {"timeout": _timeout(c, opts.warm_delay, opts)}
+            kwargs: dict[str, Any] = {"timeout": run_timeout(c, opts.warm_delay, opts)}
             if c == "common":
                 kwargs["sleep"] = opts.common_sleep
             first = C.run(c, gw, rd, **kwargs)
@@ -282,7 +210,7 @@ def scenario_4(opts: Options) -> list[dict[str, Any]]:
                         s = C.run_handoff(gw, rd, timeout=120)
                         s["refused_at"] = s["t_end"] if s["exit_code"] == 1 else None
                     else:
-                        s = C.run_common(gw, rd, timeout=_timeout(c, 0, opts), sleep=opts.common_sleep,
+                        s = C.run_common(gw, rd, timeout=run_timeout(c, 0, opts), sleep=opts.common_sleep,
                                          wait_bot_exit=True)
                         log_text = (rd.logs / "bot_common.log").read_text(encoding="utf-8", errors="replace")
                         s["duplicate_refused_itself"] = "refusing to start a second instance" in log_text
@@ -296,7 +224,7 @@ def scenario_4(opts: Options) -> list[dict[str, Any]]:
                 if c == "common" and s.get("bot_pid") and s["bot_pid"] != first_pid:
                     stop_pid(s["bot_pid"])  # a duplicate that did not refuse: never leave it running
                 s["first_bot_still_running"] = bool(first_pid) and C.pid_alive(first_pid)
-                _progress("4", s)
+                progress("4", s)
                 samples.append(s)
     finally:
         for gw, rd, pid in worlds.values():
@@ -323,7 +251,7 @@ def cost_run(label: str, opts: Options) -> dict[str, Any]:
     rd = RunDir.make(opts.workdir, f"cost-{label}")
     s: dict[str, Any] = {}
     try:
-        timeout = _timeout(contender, opts.wait_seconds, opts)
+        timeout = run_timeout(contender, opts.wait_seconds, opts)
         if contender == "project":
             s = C.run_project(gw, rd, timeout=timeout, settings=settings, sample=True, label=label)
         elif contender == "handoff":
@@ -357,12 +285,12 @@ def scenario_5(opts: Options) -> list[dict[str, Any]]:
             t.start()
             time.sleep(0.3)
         for t in threads:
-            t.join(_timeout("common", opts.wait_seconds, opts) + 300)
+            t.join(run_timeout("common", opts.wait_seconds, opts) + 300)
         for lb in labels:
             s = results.get(lb, {"error": f"scenario 5 {lb}: did not finish"})
             s.update(scenario="5", rep=rep, label=lb)
             s.setdefault("contender", COST_CONTENDERS[lb][0])
-            _progress("5", s)
+            progress("5", s)
             samples.append(s)
     return samples
 
@@ -381,7 +309,7 @@ def scenario_6(opts: Options) -> list[dict[str, Any]]:
                              out=opts.workdir / "cli.out")
             s = {"scenario": "6", "rep": rep, "contender": label, "wall": m.wall, "exit_code": m.code,
                  "cpu_s": m.user + m.system, "maxrss_mb": m.maxrss_mb}
-            _progress("6", s)
+            progress("6", s)
             samples.append(s)
     return samples
 

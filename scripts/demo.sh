@@ -40,10 +40,10 @@ What next (from $ROOT):
   status:             $DEMO_ENV .venv/bin/python -m src.orchestration.startup --status
   rerun (idempotent): $DEMO_ENV GAMEPLAN_PATH=$PLAN .venv/bin/python -m src.orchestration.startup
                       -> exit 1 "the bot is already running (PID ...)", nothing touched
-  try Strategy C:     .venv/bin/python -m src.orchestration.shutdown      # stop the bot, keep the Gateway
+  try Strategy C:     .venv/bin/python -m src.orchestration.ops.shutdown      # stop the bot, keep the Gateway
                       $DEMO_ENV .venv/bin/python -m src.orchestration.startup
                       -> no GAMEPLAN_PATH: the bot runs with NO trading authority, exit 2
-  stop everything:    $DEMO_ENV .venv/bin/python -m src.orchestration.shutdown --gateway
+  stop everything:    $DEMO_ENV .venv/bin/python -m src.orchestration.ops.shutdown --gateway
                       (cd docker/gateway && $DEMO_ENV docker compose down)   # also remove the container
 HELP
 exit $code

@@ -39,8 +39,8 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402
 
 from bench.report import replace_section  # noqa: E402
-from src.orchestration.bot import running_bot  # noqa: E402
-from src.statefiles import read_ready_record  # noqa: E402
+from src.orchestration.machine.bot import running_bot  # noqa: E402
+from src.core.statefiles import read_ready_record  # noqa: E402
 from testkit.docker import docker  # noqa: E402
 from testkit.stack import Stack  # noqa: E402
 from testkit.webhook import WebhookReceiver  # noqa: E402

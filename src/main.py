@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from src.atomic_file import write_atomic
+from src.core.atomic_file import write_atomic
 from src.broker.connection import CONNECTED, RECONNECTING, Broker, ClientIdInUse, StrategyAPI
 from src.broker.gate import TradingGate
 from src.firewall.plan import authority_of
@@ -39,13 +39,13 @@ from src.gameplan.loader import (
     GameplanError, check_emergency, check_today, parse_gameplan, read_gameplan_bytes, trading_date,
 )
 from src.gameplan.schema import Gameplan
-from src.orchestration import cli
+from src.core import cli
 from src.orchestration.health import GatewayHealthChecker
-from src.orchestration.journal import utc_now
-from src.orchestration.locks import LockHeld, PidLock
-from src.orchestration.sdnotify import notify
-from src.orchestration.settings import LOG_LEVELS, REPO_ROOT, default_int, default_str
-from src.statefiles import BOT_PID_FILE, READY_FILE
+from src.core.journal import utc_now
+from src.core.locks import LockHeld, PidLock
+from src.core.sdnotify import notify
+from src.core.settings import LOG_LEVELS, REPO_ROOT, default_int, default_str
+from src.core.statefiles import BOT_PID_FILE, READY_FILE
 
 log = logging.getLogger("src.main")  # not __name__: that is "__main__" under -m, and bot log lines show it
 T = TypeVar("T")
@@ -277,7 +277,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--gameplan-sha256", metavar="HEX", help="the sha256 of the plan the orchestrator validated: "
                         "the bot refuses any other bytes")
     parser.add_argument("--strategy", metavar="MODULE:ATTR", help="the trading strategy (default: the idle one)")
-    # The defaults are the orchestrator's (src/orchestration/settings.py), which passes them explicitly.
+    # The defaults are the orchestrator's (src/core/settings.py), which passes them explicitly.
     parser.add_argument("--log-level", default=default_str("BOT_LOG_LEVEL"), choices=LOG_LEVELS)
     parser.add_argument("--client-id", type=cli.client_id, default=default_int("BOT_CLIENT_ID"))
     parser.add_argument("--health-client-id", type=cli.client_id, default=default_int("GATEWAY_HEALTH_CLIENT_ID"),

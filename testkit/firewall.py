@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from src.firewall import __main__ as firewall_main
-from src.statefiles import FIREWALL_DECISIONS_FILE
+from src.core.statefiles import FIREWALL_DECISIONS_FILE
 from testkit.docker import free_port
 
 

@@ -42,7 +42,7 @@ def write_plan(path: Path, day: date | None = None, *, indent: int | None = None
 def put_in_force(state_dir: Path, plan: dict[str, Any] | None = None, **changes: object) -> Path:
     """Make `plan` (default: today's valid plan with `changes`) the plan in force in `state_dir`, as the
     orchestrator does after validating it (its bytes and their sha256); returns the plan's path."""
-    from src.orchestration.handoff import snapshot_plan
+    from src.orchestration.machine.handoff import snapshot_plan
 
     state_dir.mkdir(parents=True, exist_ok=True)
     data = {**(plan if plan is not None else valid_plan(trading_date())), **changes}

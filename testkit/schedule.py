@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from src.orchestration.resetwindows import NEW_YORK
+from src.core.resetwindows import NEW_YORK
 
 
 def window_around_now(minutes: int = 5, now: datetime | None = None) -> str:

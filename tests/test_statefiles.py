@@ -1,4 +1,4 @@
-"""src/statefiles.py: every file under STATE_DIR named once, and the readiness record's reader."""
+"""src/core/statefiles.py: every file under STATE_DIR named once, and the readiness record's reader."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from src import statefiles
-from src.orchestration.settings import REPO_ROOT, default_str
-from src.statefiles import EMERGENCY_PLAN_FILE, READY_FILE, RUNS_FILE, read_ready_record
+from src.core import statefiles
+from src.core.settings import REPO_ROOT, default_str
+from src.core.statefiles import EMERGENCY_PLAN_FILE, READY_FILE, RUNS_FILE, read_ready_record
 
 # every upper-case name is a file's, but MAX_* (the readers' size limits)
 NAMES = {name: value for name, value in vars(statefiles).items() if name.isupper() and not name.startswith("MAX_")}
@@ -22,7 +22,7 @@ def test_each_state_file_has_one_distinct_plain_name():
 
 
 def test_the_emergency_plans_default_path_is_the_named_file_in_the_default_state_dir():
-    """EMERGENCY_GAMEPLAN_PATH is a setting of its own (src/orchestration/settings.py); its default must stay
+    """EMERGENCY_GAMEPLAN_PATH is a setting of its own (src/core/settings.py); its default must stay
     the name declared here, in the default STATE_DIR."""
     assert Path(default_str("EMERGENCY_GAMEPLAN_PATH")) == Path(default_str("STATE_DIR")) / EMERGENCY_PLAN_FILE
 

@@ -58,22 +58,22 @@ def test_the_product_imports_no_test_helper_and_the_bench_imports_no_test():
 
 
 def test_the_bot_imports_neither_the_orchestrators_configuration_nor_the_notifier():
-    """`python -m src.main` stays cheap and independent: it learns the state files' names from src.statefiles,
+    """`python -m src.main` stays cheap and independent: it learns the state files' names from src.core.statefiles,
     never from the orchestrator's configuration (pydantic, python-dotenv), requests or the notifiers."""
     probe = "import sys, src.main; print('\\n'.join(sorted(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     loaded = set(done.stdout.split())
-    banned = ("src.orchestration.config", "src.orchestration.bot", "src.notifications", "requests", "dotenv")
-    assert "src.statefiles" in loaded and "src.main" in loaded  # the probe saw the real imports
+    banned = ("src.orchestration.config", "src.orchestration.machine.bot", "src.notifications", "requests", "dotenv")
+    assert "src.core.statefiles" in loaded and "src.main" in loaded  # the probe saw the real imports
     assert sorted(m for m in loaded if m.startswith(banned)) == []
 
 
 def test_the_shared_leaf_modules_import_only_the_standard_library():
-    """src/statefiles.py (the bot and the orchestrator) and src/redaction.py (the notifier and the orchestrator)
-    are imported from both sides: nothing of either side, nothing outside the standard library."""
+    """src/core/statefiles.py (the bot and the orchestrator) and src/core/redaction.py (the notifier and the
+    orchestrator) are imported from both sides: nothing of either side, nothing outside the standard library."""
     imports = imported_packages("src")
-    for leaf in ("src/statefiles.py", "src/redaction.py"):
+    for leaf in ("src/core/statefiles.py", "src/core/redaction.py"):
         assert imports[leaf] - {"__future__"} <= sys.stdlib_module_names, leaf
 
 
@@ -147,6 +147,62 @@ def test_no_module_of_the_product_imports_itself_back():
     graph = import_graph("src")
     assert len(graph) > 50 and sum(map(len, graph.values())) > 100  # the check reads the real imports
     assert import_cycles(graph) == []
+
+
+# The rooms of src/, lowest first (docs/ARCHITECTURE.md): a module imports its own room and lower ones, never a
+# higher one. A module's room is its longest matching prefix.
+ROOMS: tuple[tuple[str, ...], ...] = (
+    ("src.core",),  # settings, state files, the calendar, journals: shared by every process
+    ("src.tws",),  # the TWS protocol, sans-IO
+    ("src.gameplan", "src.notifications"),
+    ("src.firewall",),
+    ("src.broker",),  # the project's own bot's broker side (its early check is the firewall's rules)
+    ("src.orchestration.config", "src.orchestration.exitcodes", "src.orchestration.health"),
+    ("src.orchestration.gateway",),
+    ("src.orchestration.machine",),
+    ("src.orchestration.supervisor",),
+    ("src.orchestration.ops",),
+    ("src.orchestration.startup", "src.main", "src.simulator"),  # the entry points
+)
+PACKAGES = ("src", "src.orchestration")  # namespaces only: no code of their own
+
+
+def room_of(module: str) -> int | None:
+    matches = [(len(prefix), rank) for rank, room in enumerate(ROOMS) for prefix in room
+               if module == prefix or module.startswith(prefix + ".")]
+    return max(matches)[1] if matches else None
+
+
+def layering_violations(graph: dict[str, set[str]]) -> list[str]:
+    wrong = [f"{m} is in no room (add it to ROOMS)" for m in sorted(graph) if m not in PACKAGES and room_of(m) is None]
+    for module, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            low, high = room_of(module), room_of(target)
+            if low is not None and high is not None and high > low:
+                wrong.append(f"{module} (room {low}) imports {target} (room {high}), a higher room")
+            if target.startswith("src.simulator") and not module.startswith("src.simulator"):
+                wrong.append(f"{module} imports the simulator")
+    return wrong
+
+
+def test_lower_rooms_never_import_higher_ones():
+    """The layout shows the architecture: configuration and the protocol at the bottom, the Gateway, then the start-up
+    machine, the supervisor, the operator's tools, the entry points on top; product code never imports the
+    simulator. The order is the one docs/ARCHITECTURE.md draws."""
+    graph = import_graph("src")
+    assert {room_of(m) for m in graph} >= set(range(len(ROOMS)))  # every room holds real modules
+    assert layering_violations(graph) == []
+
+
+def test_the_layering_check_finds_an_upward_import_and_a_module_in_no_room():
+    graph = {"src.core.settings": {"src.orchestration.ops.status"}, "src.orchestration.ops.status": set(),
+             "src.elsewhere": set(), "src.firewall.proxy": {"src.simulator.server"}, "src.simulator.server": set()}
+    assert layering_violations(graph) == [
+        "src.elsewhere is in no room (add it to ROOMS)",
+        "src.core.settings (room 0) imports src.orchestration.ops.status (room 9), a higher room",
+        "src.firewall.proxy (room 3) imports src.simulator.server (room 10), a higher room",
+        "src.firewall.proxy imports the simulator",
+    ]
 
 
 def test_the_cycle_check_finds_a_cycle():

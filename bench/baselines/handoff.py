@@ -42,7 +42,7 @@ import sys
 import time
 from pathlib import Path
 
-from src.statefiles import EMERGENCY_PLAN_FILE
+from src.core.statefiles import EMERGENCY_PLAN_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

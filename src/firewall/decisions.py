@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from src.statefiles import json_objects, read_tail
+from src.core.statefiles import json_objects, read_tail
 
 MAX_REPLAY_BYTES = 4 * 1024 * 1024  # today's decisions are at the end of the file
 

@@ -23,7 +23,7 @@ from src.gameplan.loader import (
     GameplanError, check_emergency, check_today, parse_gameplan, read_gameplan_bytes, trading_date,
 )
 from src.gameplan.schema import Gameplan
-from src.statefiles import PLAN_FILE, PLAN_SHA256_FILE, read_bounded
+from src.core.statefiles import PLAN_FILE, PLAN_SHA256_FILE, read_bounded
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from src.atomic_file import write_atomic
+from src.core.atomic_file import write_atomic
 
 log = logging.getLogger(__name__)
 

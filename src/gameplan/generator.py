@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from src.atomic_file import write_atomic
+from src.core.atomic_file import write_atomic
 from src.gameplan.loader import MARKET_TZ, GameplanError, load_emergency_plan, trading_date
 from src.gameplan.schema import DataQuality, Gameplan, HardLimits, Scorecard
 

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from src.gameplan.schema import KNOWN_VALUES, Gameplan
-from src.orchestration.schedule import trading_date as trading_date  # one definition, the supervisor's too
+from src.core.schedule import trading_date as trading_date  # one definition, the supervisor's too
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from src.atomic_file import write_atomic
-from src.statefiles import ALERT_GATE_FILE, read_bounded
+from src.core.atomic_file import write_atomic
+from src.core.statefiles import ALERT_GATE_FILE, read_bounded
 
 log = logging.getLogger(__name__)
 _VERSION = 1

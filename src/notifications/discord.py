@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 import socket
 import sys
 import threading
@@ -29,11 +28,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
 
 import requests
 
-from src.redaction import redact
+from src.core.redaction import redact
+from src.core.webhooks import DISCORD_HOSTS as DISCORD_HOSTS
+from src.core.webhooks import allowed_mentions, validate_mention, webhook_token
+from src.core.webhooks import validate_webhook_url as validate_webhook_url
 
 log = logging.getLogger(__name__)
 Fields = Mapping[str, str]  # alert fields: name -> value, shown in order
@@ -65,10 +66,6 @@ _MAX_ATTEMPTS = 3
 _BACKOFF = 0.5  # seconds before the 2nd attempt; doubled before the 3rd
 _REJECTED = {401: "bad token", 403: "forbidden", 404: "unknown webhook"}
 
-# DISCORD_MENTION: who a critical alert pings. Discord's allowed_mentions is set to exactly that.
-_MENTION = re.compile(r"@here|@everyone|<@(?P<user>\d{1,20})>|<@&(?P<role>\d{1,20})>")
-_WEBHOOK_PATH = re.compile(r"/api/(?:v\d+/)?webhooks/\d+/([A-Za-z0-9_-]+)/?")
-_PLAIN_HTTP_HOSTS = {"127.0.0.1", "localhost"}  # local test receivers only
 # urllib3 logs request paths (token included) at DEBUG; our own log gets the same mask.
 _SCRUBBED_LOGGERS = (
     log.name,
@@ -78,60 +75,6 @@ _SCRUBBED_LOGGERS = (
     "urllib3.response",
     "urllib3.util.retry",
 )
-
-
-def validate_webhook_url(url: str) -> None:
-    """Raise ValueError unless `url` has the shape of a Discord webhook URL.
-
-    https only (http for 127.0.0.1/localhost, for tests); path
-    ``/api/webhooks/<digits>/<token>``, no query. The message is one line that never
-    quotes the URL, since the URL holds the token.
-    """
-    _webhook_token(url)
-
-
-# Discord's own webhook hosts: an alert, with whatever it says about the account, goes nowhere else.
-DISCORD_HOSTS = frozenset({"discord.com", "discordapp.com", "canary.discord.com", "ptb.discord.com"})
-
-
-def _webhook_token(url: str) -> str:
-    """Validate `url` (see validate_webhook_url) and return its token."""
-    try:
-        parts = urlsplit(url.strip())
-        host, _ = parts.hostname, parts.port  # .port raises on a malformed port
-    except ValueError:
-        raise ValueError("webhook URL is not a valid URL") from None
-    if parts.scheme != "https" and not (parts.scheme == "http" and host in _PLAIN_HTTP_HOSTS):
-        raise ValueError("webhook URL must start with https:// (plain http only for 127.0.0.1 or localhost)")
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise ValueError("webhook URL must not carry credentials (user@host): the host would not be Discord")
-    if host not in DISCORD_HOSTS and host not in _PLAIN_HTTP_HOSTS:
-        raise ValueError(f"webhook URL must be on Discord ({', '.join(sorted(DISCORD_HOSTS))}) or, for tests, "
-                         "on this machine")
-    match = _WEBHOOK_PATH.fullmatch(parts.path)
-    if not host or not match or parts.query or parts.fragment:
-        raise ValueError("webhook URL must look like https://discord.com/api/webhooks/<id>/<token>")
-    return match.group(1)
-
-
-def validate_mention(mention: str) -> None:
-    """Raise ValueError (one line) unless `mention` is ``@here``, ``@everyone``, ``<@USERID>`` or
-    ``<@&ROLEID>`` with a numeric id."""
-    allowed_mentions(mention)
-
-
-def allowed_mentions(mention: str | None) -> dict[str, list[str]]:
-    """Discord's ``allowed_mentions`` that lets exactly `mention` ping, and nothing else (None: nobody)."""
-    if mention is None or not mention.strip():
-        return {"parse": []}
-    match = _MENTION.fullmatch(mention.strip())
-    if match is None:
-        raise ValueError("a mention must be @here, @everyone, <@USERID> or <@&ROLEID> (numeric ids)")
-    if match["user"]:
-        return {"parse": [], "users": [match["user"]]}
-    if match["role"]:
-        return {"parse": [], "roles": [match["role"]]}
-    return {"parse": ["everyone"]}  # Discord's "everyone" covers both @everyone and @here
 
 
 class _SecretFilter(logging.Filter):
@@ -195,7 +138,7 @@ class DiscordNotifier:
         self._url = url or None
         self._secrets: tuple[str, ...] = ()
         if url:
-            self._secrets = (url, _webhook_token(url))
+            self._secrets = (url, webhook_token(url))
             _guard_logs(*self._secrets)
         self._budget = budget
         self._request_timeout = request_timeout

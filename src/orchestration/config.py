@@ -1,6 +1,6 @@
 """Orchestration configuration: environment variables (and a `.env` file) validated once.
 
-The settings are declared in `src.orchestration.settings` (name, type and range, default, what is
+The settings are declared in `src.core.settings` (name, type and range, default, what is
 accepted, secret or not); the validation model and OrchestrationConfig's defaults are built here
 from those declarations. Every setting has a default that works for development, so no variable
 is required. A bad value never becomes a traceback: `ConfigError` carries one line naming the
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import math
 import os
 import shlex
 import stat
@@ -28,9 +29,9 @@ from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
-from src.orchestration.cli import ArgumentParser
-from src.orchestration.resetwindows import ResetWindow, parse_windows, window_at
-from src.orchestration.schedule import (
+from src.core.cli import ArgumentParser
+from src.core.resetwindows import ResetWindow, parse_windows, window_at
+from src.core.schedule import (
     WeeklyTime,
     at_new_york,
     autorestart_window,
@@ -39,7 +40,7 @@ from src.orchestration.schedule import (
     parse_cycle_time,
     parse_weekly_time,
 )
-from src.orchestration.settings import (
+from src.core.settings import (
     API_PORTS as API_PORTS,
     BY_NAME,
     CONFIG_SETTINGS,
@@ -199,7 +200,7 @@ _DEFAULTS = _build(_Settings.model_validate({}).model_dump())
 @dataclass(frozen=True)
 class OrchestrationConfig:
     """Everything the orchestrator needs, resolved to absolute paths and real types. The defaults are
-    the declared ones (src/orchestration/settings.py), as from_env resolves them when nothing is set."""
+    the declared ones (src/core/settings.py), as from_env resolves them when nothing is set."""
 
     trading_mode: str = _DEFAULTS["trading_mode"]
     gateway_host: str = _DEFAULTS["gateway_host"]
@@ -232,7 +233,7 @@ class OrchestrationConfig:
     supervise_stop_gateway: bool = _DEFAULTS["supervise_stop_gateway"]
     gateway_down_alert_after: float = _DEFAULTS["gateway_down_alert_after"]  # seconds down before one alert
     gateway_login_hours: tuple[ResetWindow, ...] | None = _DEFAULTS["gateway_login_hours"]  # None = any hour
-    trading_calendar: str = _DEFAULTS["trading_calendar"]  # XNYS or ALWAYS (src.orchestration.schedule)
+    trading_calendar: str = _DEFAULTS["trading_calendar"]  # XNYS or ALWAYS (src.core.schedule)
     daily_cycle_time: time = _DEFAULTS["daily_cycle_time"]  # New York wall clock
     weekly_login_time: WeeklyTime | None = _DEFAULTS["weekly_login_time"]  # None = no planned weekly login
     auto_restart_time: time | None = _DEFAULTS["auto_restart_time"]  # IBC's, New York; None = no extra window
@@ -500,22 +501,23 @@ def main(argv: list[str] | None = None) -> int:
     """`--get NAME`: prints `NAME=value`, the raw value the orchestrator reads for NAME (environment,
     then .env; empty when unset), for the production wrapper, which must never parse .env itself.
     Exit 1 with one line when .env cannot be read.
-    `--write-docs`: rewrites .env.example and the README's configuration table from the declarations
-    (src/orchestration/settings.py); `--check-docs`: exit 1 naming them when they differ."""
+    `--write-docs`: rewrites .env.example and docs/CONFIGURATION.md's settings table from the declarations
+    (src/core/settings.py); `--check-docs`: exit 1 naming them when they differ."""
     parser = ArgumentParser(prog="python -m src.orchestration.config",
                             description="Print one setting as the orchestrator reads it, or regenerate the "
                                         "documents derived from the settings' declarations.")
     names = sorted(s.name for s in CONFIG_SETTINGS if not s.secret)  # a secret stays inside
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--get", metavar="NAME", choices=names)
-    action.add_argument("--write-docs", action="store_true", help="rewrite .env.example and the README's table")
+    action.add_argument("--write-docs", action="store_true",
+                        help="rewrite .env.example and docs/CONFIGURATION.md's table")
     action.add_argument("--check-docs", action="store_true", help="exit 1 if either differs from the declarations")
     parser.add_argument("--dotenv", type=Path, default=REPO_ROOT / ".env", help="the .env file (default: the repo's)")
     args = parser.parse_args(argv)
     if args.write_docs or args.check_docs:
         try:
             stale = write_docs() if args.write_docs else stale_docs()
-        except (OSError, ValueError) as exc:  # no settings markers in README.md, a file not writable
+        except (OSError, ValueError) as exc:  # no settings markers in docs/CONFIGURATION.md, a file not writable
             print(f"config: {exc}", file=sys.stderr)
             return 1
         for path in stale:
@@ -563,3 +565,11 @@ def salvage(environ: Mapping[str, str] | None = None, *, dotenv: Path | None = N
         except (ValidationError, ConfigError, ValueError):
             continue
     return Salvage(**found)
+
+
+def start_timeout(config: OrchestrationConfig) -> int:
+    """Seconds a whole start-up may take (systemd's TimeoutStartSec for READY=1; a held start's budget again):
+    Docker wait, two Gateway deadlines, 2FA, the bot, slack."""
+    total = (config.docker_wait_timeout + 2 * config.gateway_health_timeout + config.twofa_wait_timeout
+             + config.bot_ready_timeout + 120)
+    return int(math.ceil(total))

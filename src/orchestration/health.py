@@ -17,8 +17,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from src.orchestration import cli
-from src.orchestration.settings import api_port, default_float, default_int
+from src.core import cli
+from src.core.settings import api_port, default_float, default_int
 from src.tws import wire
 
 CLIENT_VERSIONS = (157, 178)  # the range ib_async 2.x announces; keeps the text protocol

@@ -1,10 +1,10 @@
 """Zero-touch startup: bring up IB Gateway, prove it is logged in, pick the gameplan, start the bot.
 
 The machine is `TRANSITIONS` (state -> handler and the states it may lead to), `OUTCOMES` (how
-a run that failed from a state ends) and one short handler per state below; `machine.py` runs
+a run that failed from a state ends) and one short handler per state below; `machine/engine.py` runs
 it and checks the definition when this module loads. Side effects sit behind `Services`, so a
-test replaces one without patching five. `--print-transitions` renders the table (the README's
-diagram is that output).
+test replaces one without patching five. `--print-transitions` renders the table
+(docs/ARCHITECTURE.md's diagram is that output).
 
 Exit codes: 0 = bot running on a validated gameplan, 2 = bot running under Strategy C (no
 trading), 1 = anything else (76/77/78 under --supervise: do not restart).
@@ -22,21 +22,23 @@ from pathlib import Path
 
 from src.broker.strategy import PrerequisiteError
 from src.firewall.plan import plan_in_force_now
-from src.orchestration import bot as botproc
-from src.orchestration import commands, exitcodes, ibc
+from src.orchestration.machine import bot as botproc
+from src.orchestration.ops import commands
+from src.orchestration import exitcodes
+from src.orchestration.gateway import ibc
 from src.orchestration.config import REPO_ROOT, OrchestrationConfig
-from src.orchestration.context import Services, StartupContext
-from src.orchestration.docker import DockerError
-from src.orchestration.gateway import wait_for_login
-from src.orchestration.handoff import bot_args, plan_env, plan_mismatch
+from src.orchestration.machine.context import Services, StartupContext
+from src.orchestration.gateway.docker import DockerError
+from src.orchestration.gateway.bringup import wait_for_login
+from src.orchestration.machine.handoff import bot_args, plan_env, plan_mismatch
 from src.orchestration.health import account_problem
-from src.orchestration.journal import RunJournal
-from src.orchestration.logins import LoginBudget
-from src.orchestration.machine import Outcome, Row, check_definition, render
-from src.orchestration.states import S, StartupState
-from src.orchestration.steps import StartupSteps
-from src.orchestration.supervise import supervise as supervise_after_start
-from src.statefiles import SOFT_RESTARTS_FILE
+from src.core.journal import RunJournal
+from src.orchestration.gateway.logins import LoginBudget
+from src.orchestration.machine.engine import Outcome, Row, check_definition, render
+from src.orchestration.machine.states import S, StartupState
+from src.orchestration.machine.steps import StartupSteps
+from src.orchestration.supervisor.supervise import supervise as supervise_after_start
+from src.core.statefiles import SOFT_RESTARTS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +110,7 @@ class StartupOrchestrator(StartupSteps):
             return S.ADOPTING  # a supervisor that died (or was killed) left its bot: take it over, not refuse
         if pid is not None:
             return self._fail(f"the bot is already running (PID {pid}): nothing was restarted; stop it first "
-                              "(python -m src.orchestration.shutdown) to start afresh", S.ALREADY_RUNNING)
+                              "(python -m src.orchestration.ops.shutdown) to start afresh", S.ALREADY_RUNNING)
         if not cfg.discord_webhook_url:
             log.warning("DISCORD_WEBHOOK_URL not set: alerts go to the log only")
         try:  # importable and implements the protocol, before anything runs; in a child, so it cannot end us
@@ -127,7 +129,7 @@ class StartupOrchestrator(StartupSteps):
         if proc is None or proc.pid != pid:  # e.g. the runtime started by hand: not ours to take over
             return self._fail(f"the bot is already running (PID {pid}), not started by this configuration's "
                               "orchestrator: nothing was restarted; stop it first (python -m "
-                              "src.orchestration.shutdown) to start afresh", S.ALREADY_RUNNING)
+                              "src.orchestration.ops.shutdown) to start afresh", S.ALREADY_RUNNING)
         state = self._docker(self.services.docker.inspect, "the running bot cannot be adopted")
         if isinstance(state, StartupState):
             return state
@@ -141,7 +143,7 @@ class StartupOrchestrator(StartupSteps):
         if problems:
             return self._fail(f"the bot is running (PID {proc.pid}) but was not adopted: "
                               f"{'; '.join(problems)}; nothing was touched: check it, or stop it "
-                              "(python -m src.orchestration.shutdown) to start afresh", S.NOT_ADOPTED)
+                              "(python -m src.orchestration.ops.shutdown) to start afresh", S.NOT_ADOPTED)
         in_force = plan_in_force_now(cfg.state_dir)
         if in_force.authority is None or not in_force.authority.authorized:
             ctx.strategy_c_reason = f"adopted under {in_force.reason}"
@@ -293,7 +295,7 @@ check_definition(TRANSITIONS, S.INITIALIZING, FINAL, StartupOrchestrator)
 
 
 def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
-    """The CLI (src.orchestration.commands), running this module's orchestrator."""
+    """The CLI (src.orchestration.ops.commands), running this module's orchestrator."""
     return commands.main(argv, environ, StartupOrchestrator, render_transitions)
 
 

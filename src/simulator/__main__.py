@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 
-from src.orchestration.settings import api_port
+from src.core.settings import api_port
 
 from .market import FILL_POLICIES
 from .server import (

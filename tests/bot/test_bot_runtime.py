@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from src.gameplan.generator import generate_strategy_c
-from src.orchestration.bot import running_bot
+from src.orchestration.machine.bot import running_bot
 from src.orchestration.config import REPO_ROOT
-from src.orchestration.sdnotify import NotifyListener
-from src.statefiles import READY_FILE
+from src.core.sdnotify import NotifyListener
+from src.core.statefiles import READY_FILE
 from testkit.plans import write_plan
 from tests.helpers.simulator import running_simulator
 from testkit.stack import wait_until

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from src import main as bot_main
 from src.broker.connection import OrderRefused
-from src.statefiles import READY_FILE
+from src.core.statefiles import READY_FILE
 from testkit.plans import write_plan
 from tests.helpers.simulator import running_simulator
 from testkit.stack import wait_until

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from ib_async import IB, MarketOrder, Stock
 
-from src.statefiles import FIREWALL_DECISIONS_FILE
+from src.core.statefiles import FIREWALL_DECISIONS_FILE
 from src.tws import wire
 from testkit.docker import container_state, docker
 from testkit.gateway import SimGateway

@@ -32,7 +32,7 @@ import pytest
 
 from src.gameplan.loader import trading_date
 from src.simulator.market import UNIVERSE
-from src.statefiles import FIREWALL_DECISIONS_FILE
+from src.core.statefiles import FIREWALL_DECISIONS_FILE
 from testkit.docker import docker
 from testkit.firewall import running_firewall
 from testkit.gateway import SimGateway

@@ -22,7 +22,7 @@ from ib_async import IB, Bag, ComboLeg, LimitOrder, MarketOrder, Option, Order, 
 from src.gameplan.loader import trading_date
 from src.simulator.market import UNIVERSE
 from src.simulator.server import GatewaySimulator
-from src.statefiles import PLAN_FILE
+from src.core.statefiles import PLAN_FILE
 from testkit.firewall import FirewallThread, running_firewall
 from testkit.plans import put_in_force, strategy_c_plan, valid_plan
 from tests.helpers.simulator import running_simulator

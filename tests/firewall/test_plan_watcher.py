@@ -7,8 +7,8 @@ from datetime import date
 from pathlib import Path
 
 from src.firewall.plan import PlanWatcher
-from src.orchestration.handoff import snapshot_plan
-from src.statefiles import PLAN_FILE, PLAN_SHA256_FILE
+from src.orchestration.machine.handoff import snapshot_plan
+from src.core.statefiles import PLAN_FILE, PLAN_SHA256_FILE
 from testkit.plans import strategy_c_plan, valid_plan
 
 DAY = valid_plan()["date"]

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from src import atomic_file
+from src.core import atomic_file
 from src.gameplan import generator
 from src.gameplan.generator import generate_strategy_c
 from src.gameplan.loader import GameplanError, evaluate_gameplan, load_emergency_plan, trading_date

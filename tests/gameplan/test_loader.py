@@ -549,8 +549,9 @@ def test_cli_usage_errors_exit_2(args):
     assert result.stdout == "" and "usage:" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_readme_matches_the_cli_the_known_values_and_the_limits():
-    readme = " ".join((PROJECT / "README.md").read_text(encoding="utf-8").split())
+def test_the_docs_match_the_cli_the_known_values_and_the_limits():
+    docs = [(PROJECT / "docs" / name).read_text(encoding="utf-8") for name in ("OPERATIONS.md", "ARCHITECTURE.md")]
+    readme = " ".join(" ".join(docs).split())
     row = next(line for line in readme.split(" | ") if line.startswith("whether the orchestrator would use"))
     for line_start in ("`OK: ...` exit 0", "`NO TRADING AUTHORITY: ...`", "`INVALID (kind): <field>: <why>` exit 1",
                        "`WARNING:` on stderr"):

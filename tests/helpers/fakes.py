@@ -13,9 +13,9 @@ from types import SimpleNamespace
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from src.orchestration.bot import record_process
-from src.orchestration.docker import ContainerState, DockerError
-from src.statefiles import BOT_PROCESS_FILE
+from src.orchestration.machine.bot import record_process
+from src.orchestration.gateway.docker import ContainerState, DockerError
+from src.core.statefiles import BOT_PROCESS_FILE
 from src.orchestration.health import OK, HandshakeResult
 
 RUNNING = ContainerState("running", 0, None, "2026-11-25T08:00:00Z", True)

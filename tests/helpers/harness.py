@@ -10,11 +10,11 @@ from src.gameplan.generator import generate_strategy_c
 from src.gameplan.loader import evaluate_gameplan
 from src.gameplan.schema import Gameplan
 from src.notifications.dispatch import AlertQueue
-from src.orchestration.bot import BotStart
+from src.orchestration.machine.bot import BotStart
 from src.orchestration.config import OrchestrationConfig
-from src.orchestration.journal import RunJournal, read_runs
+from src.core.journal import RunJournal, read_runs
 from src.orchestration.startup import Services, StartupOrchestrator
-from src.statefiles import EMERGENCY_PLAN_FILE
+from src.core.statefiles import EMERGENCY_PLAN_FILE
 from testkit.plans import write_plan
 from tests.helpers.fakes import RUNNING, FakeDocker, FakeHealth, RecordingNotifier
 

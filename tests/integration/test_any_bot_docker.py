@@ -16,8 +16,8 @@ import sys
 import psutil
 import pytest
 
-from src.orchestration.bot import running_bot
-from src.statefiles import BOT_PID_FILE, FIREWALL_DECISIONS_FILE, READY_FILE
+from src.orchestration.machine.bot import running_bot
+from src.core.statefiles import BOT_PID_FILE, FIREWALL_DECISIONS_FILE, READY_FILE
 from testkit.stack import REPO_ROOT, STARTUP, Stack, wait_until
 
 pytestmark = pytest.mark.docker
@@ -65,7 +65,7 @@ def test_a_plain_bot_is_ready_by_its_handshake_and_only_what_the_plan_allows_rea
     assert shown["bot"]["pid"] == pid and shown["bot"]["ready"] is True, status.stdout
     assert shown["bot"]["connection"] == "connected", status.stdout
 
-    done = subprocess.run([sys.executable, "-m", "src.orchestration.shutdown"], cwd=stack.tmp, env=env,
+    done = subprocess.run([sys.executable, "-m", "src.orchestration.ops.shutdown"], cwd=stack.tmp, env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert running_bot(stack.state_dir) is None and not psutil.pid_exists(pid) or \

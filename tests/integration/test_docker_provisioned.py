@@ -11,7 +11,7 @@ import time
 import pytest
 
 from src.orchestration.config import REPO_ROOT
-from src.orchestration.docker import DockerClient
+from src.orchestration.gateway.docker import DockerClient
 from src.orchestration.health import GatewayHealthChecker
 from testkit.docker import container_labels, container_state, docker, project_containers, wait_for_health
 from testkit.gateway import SERVICE, SIMULATOR_IMAGE, SimGateway, compose

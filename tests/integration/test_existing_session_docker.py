@@ -22,7 +22,7 @@ MANUAL = {"EXISTING_SESSION_DETECTED_ACTION": "manual"}
 
 
 def shutdown_gateway(stack: Stack) -> None:
-    done = subprocess.run([sys.executable, "-m", "src.orchestration.shutdown", "--gateway"], cwd=REPO_ROOT,
+    done = subprocess.run([sys.executable, "-m", "src.orchestration.ops.shutdown", "--gateway"], cwd=REPO_ROOT,
                           env=stack.env(**MANUAL), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
 

@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from src.orchestration.bot import running_bot
-from src.statefiles import LOGINS_FILE, READY_FILE
+from src.orchestration.machine.bot import running_bot
+from src.core.statefiles import LOGINS_FILE, READY_FILE
 from testkit.docker import container_state, docker, project_containers
 from testkit.stack import REPO_ROOT, Stack
 
@@ -83,7 +83,7 @@ def test_a_foreign_container_with_the_gateways_name_is_left_untouched(stack):
 
 
 def shutdown_gateway(stack: Stack) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "src.orchestration.shutdown", "--gateway"], cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "src.orchestration.ops.shutdown", "--gateway"], cwd=REPO_ROOT,
                           env=stack.env(), capture_output=True, text=True, timeout=60)
 
 

@@ -16,13 +16,13 @@ import psutil
 from src.gameplan.generator import generate_strategy_c
 from src.gameplan.loader import evaluate_gameplan
 from src.notifications.dispatch import AlertQueue
-from src.orchestration import bot as botproc
-from src.orchestration.bot import running_bot
+from src.orchestration.machine import bot as botproc
+from src.orchestration.machine.bot import running_bot
 from src.orchestration.config import REPO_ROOT, OrchestrationConfig
 from src.orchestration.health import GatewayHealthChecker
-from src.orchestration.journal import RunJournal, read_runs
+from src.core.journal import RunJournal, read_runs
 from src.orchestration.startup import Services, StartupOrchestrator
-from src.statefiles import PLAN_FILE, READY_FILE
+from src.core.statefiles import PLAN_FILE, READY_FILE
 from testkit.plans import write_plan
 from testkit.repo_env import hide_repo_dotenv
 from tests.helpers.ci import skip_or_fail

@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from src.orchestration.bot import running_bot
-from src.orchestration.journal import read_runs
-from src.orchestration.resetwindows import NEW_YORK
-from src.statefiles import LOGINS_FILE, read_ready_record
+from src.orchestration.machine.bot import running_bot
+from src.core.journal import read_runs
+from src.core.resetwindows import NEW_YORK
+from src.core.statefiles import LOGINS_FILE, read_ready_record
 from testkit.docker import container_state, docker, project_containers
 from testkit.plans import write_plan
 from testkit.schedule import window_around_now
@@ -273,7 +273,7 @@ def test_shutdown_of_the_gateway_is_a_tidy_logout_through_ibc(stack):
     container ends by itself, exit 0, without a SIGTERM."""
     run = stack.orchestrate()
     assert run.code == 0, run.stderr
-    done = subprocess.run([sys.executable, "-m", "src.orchestration.shutdown", "--gateway"], cwd=stack.tmp,
+    done = subprocess.run([sys.executable, "-m", "src.orchestration.ops.shutdown", "--gateway"], cwd=stack.tmp,
                           env=stack.env(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     state = container_state(stack.container)

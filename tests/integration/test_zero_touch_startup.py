@@ -19,14 +19,14 @@ from datetime import datetime
 import psutil
 import pytest
 
-from src.orchestration.bot import running_bot
+from src.orchestration.machine.bot import running_bot
 from src.orchestration.config import REPO_ROOT
-from src.orchestration.durations import ALERT_DRAIN
-from src.orchestration.gateway import INSPECT_EVERY
-from src.orchestration.journal import read_runs
-from src.orchestration.locks import PidLock
-from src.orchestration.sdnotify import NotifyListener
-from src.statefiles import ORCHESTRATOR_LOCK, READY_FILE, RUNS_FILE
+from src.core.durations import ALERT_DRAIN
+from src.orchestration.gateway.bringup import INSPECT_EVERY
+from src.core.journal import read_runs
+from src.core.locks import PidLock
+from src.core.sdnotify import NotifyListener
+from src.core.statefiles import ORCHESTRATOR_LOCK, READY_FILE, RUNS_FILE
 from testkit.docker import container_state, docker, project_containers, wait_for_health
 from testkit.plans import write_plan
 from testkit.stack import Stack, processes_mentioning, stop_bot, wait_until

@@ -9,7 +9,7 @@ import pytest
 
 from src.notifications import dedupe
 from src.notifications.dedupe import AlertGate, OpenProblem, describe_duration
-from src.statefiles import ALERT_GATE_FILE
+from src.core.statefiles import ALERT_GATE_FILE
 
 
 class Clock:

@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from src.notifications.discord import DiscordNotifier, validate_webhook_url
-from src.redaction import redact
+from src.core.redaction import redact
 from testkit.webhook import (
     CANARY_TOKEN,
     DROP,

@@ -8,8 +8,8 @@ import logging
 from datetime import UTC, datetime
 
 from src.notifications.heartbeat import Heartbeat
-from src.orchestration.supervise import Supervisor
-from src.statefiles import READY_FILE
+from src.orchestration.supervisor.supervise import Supervisor
+from src.core.statefiles import READY_FILE
 from testkit.docker import free_port
 from testkit.stack import wait_until
 from testkit.webhook import HANG, WebhookReceiver

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from src.orchestration import startup
-from src.orchestration import settings
+from src.core import settings
 from src.orchestration.config import (
     API_PORTS,
     REPO_ROOT,
@@ -20,10 +20,10 @@ from src.orchestration.config import (
     OrchestrationConfig,
     read_dotenv,
 )
-from src.orchestration.resetwindows import DEFAULT_WINDOWS, EVERY_DAY, ResetWindow, parse_windows
-from src.orchestration.schedule import WeeklyTime, parse_weekly_time
-from src.orchestration.settings import SETTINGS
-from src.redaction import redact
+from src.core.resetwindows import DEFAULT_WINDOWS, EVERY_DAY, ResetWindow, parse_windows
+from src.core.schedule import WeeklyTime, parse_weekly_time
+from src.core.settings import SETTINGS
+from src.core.redaction import redact
 from testkit.repo_env import hide_repo_dotenv
 
 NO_DOTENV = Path("/nonexistent/.env")
@@ -378,14 +378,14 @@ def test_env_example_documents_every_variable_with_its_default():
     assert as_documented == dataclasses.replace(load({}), child_env={})
 
 
-def test_env_example_and_the_readme_table_are_what_the_declarations_produce():
-    """Both are generated from src/orchestration/settings.py: after changing a declaration, run
+def test_env_example_and_the_configuration_table_are_what_the_declarations_produce():
+    """Both are generated from src/core/settings.py: after changing a declaration, run
     `python -m src.orchestration.config --write-docs`."""
     assert (REPO_ROOT / ".env.example").read_text(encoding="utf-8") == settings.render_env_example(), \
         ".env.example is stale: run python -m src.orchestration.config --write-docs"
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    assert readme == settings.render_readme(readme), \
-        "README.md's configuration table is stale: run python -m src.orchestration.config --write-docs"
+    readme = settings.CONFIGURATION_DOC.read_text(encoding="utf-8")
+    assert readme == settings.render_table_doc(readme), \
+        "docs/CONFIGURATION.md's settings table is stale: run python -m src.orchestration.config --write-docs"
     for setting in SETTINGS:
         assert f"| `{setting.name}` |" in readme
 
@@ -393,12 +393,12 @@ def test_env_example_and_the_readme_table_are_what_the_declarations_produce():
 def test_check_docs_names_a_stale_file_and_write_docs_repairs_it(tmp_path):
     env_example, readme = tmp_path / ".env.example", tmp_path / "README.md"
     env_example.write_text("# old\n")
-    readme.write_text(f"intro\n\n{settings.README_START}\n| old |\n{settings.README_END}\n\nrest\n")
+    readme.write_text(f"intro\n\n{settings.TABLE_START}\n| old |\n{settings.TABLE_END}\n\nrest\n")
     assert settings.stale_docs(env_example, readme) == [env_example, readme]
     assert settings.write_docs(env_example, readme) == [env_example, readme]
     assert settings.stale_docs(env_example, readme) == []
     text = readme.read_text()
-    assert text.startswith("intro\n\n") and text.endswith(f"{settings.README_END}\n\nrest\n")
+    assert text.startswith("intro\n\n") and text.endswith(f"{settings.TABLE_END}\n\nrest\n")
     assert "| old |" not in text and "| `TRADING_MODE` | `paper` |" in text
     done = subprocess.run([sys.executable, "-m", "src.orchestration.config", "--check-docs"], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=60)

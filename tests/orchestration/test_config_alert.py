@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from src.orchestration.journal import read_runs
+from src.core.journal import read_runs
 from testkit.repo_env import hide_repo_dotenv
 from testkit.webhook import WebhookReceiver
 

@@ -9,7 +9,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from src.orchestration import deploy, startup
+from src.orchestration.ops import deploy
+from src.orchestration import startup
 from src.orchestration.config import REPO_ROOT, OrchestrationConfig
 from tests.helpers.ci import skip_or_fail
 
@@ -176,8 +177,8 @@ def test_the_stop_timeout_fits_the_worst_stop_path(tmp_path, stop_gateway):
     """The bot's grace, the Gateway's tidy stop (IBC's STOP, then docker stop) when SUPERVISE_STOP_GATEWAY, the
     alerts' drain: a TimeoutStopSec of 60 once cut that path short with SIGKILL."""
     from src.orchestration.config import OrchestrationConfig
-    from src.orchestration.deploy import systemd_unit
-    from src.orchestration.durations import ALERT_DRAIN, BOT_STOP_GRACE
+    from src.orchestration.ops.deploy import systemd_unit
+    from src.core.durations import ALERT_DRAIN, BOT_STOP_GRACE
 
     config = OrchestrationConfig.from_env({"SUPERVISE_STOP_GATEWAY": stop_gateway}, dotenv=tmp_path / "none")
     unit = systemd_unit(config, user="trader")
@@ -189,10 +190,10 @@ def test_the_stop_timeout_fits_the_worst_stop_path(tmp_path, stop_gateway):
 def test_when_systemd_gives_up_the_operator_is_told_once(tmp_path):
     """OnFailure= runs --systemd-gave-up: one critical alert and a journal line for the start limit hit; an exit
     the orchestrator alerted itself (76-78) is journalled only."""
-    from src.orchestration.commands import systemd_gave_up
+    from src.orchestration.ops.commands import systemd_gave_up
     from src.orchestration.config import OrchestrationConfig
-    from src.orchestration.deploy import FAILURE_UNIT, failure_unit, systemd_unit
-    from src.orchestration.journal import read_runs
+    from src.orchestration.ops.deploy import FAILURE_UNIT, failure_unit, systemd_unit
+    from src.core.journal import read_runs
     from tests.helpers.fakes import RecordingNotifier
 
     config = OrchestrationConfig.from_env({"STATE_DIR": str(tmp_path)}, dotenv=tmp_path / "none")

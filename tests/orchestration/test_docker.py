@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from src.orchestration import docker as d
-from src.orchestration.docker import ContainerState, DockerClient, DockerError
+from src.orchestration.gateway import docker as d
+from src.orchestration.gateway.docker import ContainerState, DockerClient, DockerError
 from tests.helpers.fake_docker import container_state
 
 
@@ -179,7 +179,7 @@ def test_a_restart_without_ibc_is_docker_restart_as_before():
 
 
 def test_the_running_digest_is_the_one_for_the_repository_it_was_started_as():
-    from src.orchestration.docker import pinned_digest, running_digest
+    from src.orchestration.gateway.docker import pinned_digest, running_digest
 
     a, b = "sha256:" + "a" * 64, "sha256:" + "b" * 64
     assert pinned_digest(f"ghcr.io/x/gw:10@{a}") == a and pinned_digest("ghcr.io/x/gw:10") is None

@@ -11,9 +11,9 @@ import time
 import pytest
 
 from src.orchestration import exitcodes
-from src.orchestration.docker import DAEMON_DOWN, PERMISSION, DockerError
-from src.orchestration.sdnotify import NotifyListener
-from src.statefiles import CHECKPOINT_FILE
+from src.orchestration.gateway.docker import DAEMON_DOWN, PERMISSION, DockerError
+from src.core.sdnotify import NotifyListener
+from src.core.statefiles import CHECKPOINT_FILE
 from tests.helpers.fakes import RUNNING, ContainerState, probe
 
 TWOFA = "2026-11-25 08:00:01 IBC: Second Factor Authentication initiated"
@@ -205,8 +205,8 @@ def test_supervise_exits_1_when_the_bot_dies(harness, monkeypatch):
 def test_hold_until_waits_past_the_window_and_keeps_systemd_from_timing_out(monkeypatch):
     from datetime import UTC, datetime, timedelta
 
-    from src.orchestration.machine import HOLD_MARGIN, hold_until
-    from src.orchestration.sdnotify import NotifyListener
+    from src.orchestration.machine.engine import HOLD_MARGIN, hold_until
+    from src.core.sdnotify import NotifyListener
 
     clock = [datetime(2026, 11, 25, 5, 0, tzinfo=UTC)]  # 00:00 New York
     until = clock[0] + timedelta(minutes=45)
@@ -234,7 +234,7 @@ def test_hold_until_waits_past_the_window_and_keeps_systemd_from_timing_out(monk
 def test_a_supervised_start_up_failed_in_a_reset_window_holds_until_it_ends(harness, monkeypatch):
     from datetime import UTC, datetime
 
-    from src.orchestration import machine
+    from src.orchestration.machine import engine as machine
     from tests.helpers.fakes import EXITED
 
     held = []

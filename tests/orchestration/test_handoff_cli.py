@@ -1,4 +1,4 @@
-"""`python -m src.orchestration.handoff PLAN`: the orchestrator's hand-over by hand (a rollback, a bot tried
+"""`python -m src.orchestration.machine.handoff PLAN`: the orchestrator's hand-over by hand (a rollback, a bot tried
 without the orchestrator): the plan validated for today becomes the plan in force, with its sha256."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from src.firewall.plan import plan_in_force_now
-from src.statefiles import PLAN_FILE
+from src.core.statefiles import PLAN_FILE
 from testkit.plans import write_plan
 from testkit.repo_env import hide_repo_dotenv
 from testkit.stack import REPO_ROOT
@@ -17,8 +17,8 @@ from testkit.stack import REPO_ROOT
 
 def handoff(tmp_path, plan) -> subprocess.CompletedProcess[str]:
     env = hide_repo_dotenv({**os.environ, "STATE_DIR": str(tmp_path / "state")})
-    return subprocess.run([sys.executable, "-m", "src.orchestration.handoff", str(plan)], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "src.orchestration.machine.handoff", str(plan)], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_a_valid_plan_becomes_the_plan_in_force_the_firewall_honours(tmp_path):

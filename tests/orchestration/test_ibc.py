@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from src.orchestration import ibc, resetwindows
+from src.orchestration.gateway import ibc
+from src.core import resetwindows
 from tests.helpers import ibclog
 
 # Each IBC log excerpt and what it must be read as: (kind, IBC's exit status the verdict rests on).
@@ -229,7 +230,7 @@ def test_logged_at_reads_ibc_timestamps_as_new_york_time():
 def test_a_dialog_no_rule_knows_is_named_and_a_later_login_forgets_it():
     """Image updates bring new windows (passkey 2FA, "re-login is required"): the diagnosis names them instead
     of a silent wait; logged in afterwards, they blocked nothing."""
-    from src.orchestration import ibc
+    from src.orchestration.gateway import ibc
 
     log = ("2026-12-07 09:00:00:000 IBC: detected dialog entitled: Re-login is required; event=Opened\n"
            "2026-12-07 09:00:01:000 IBC: detected dialog entitled: Login; event=Opened\n")

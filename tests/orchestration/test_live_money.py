@@ -8,8 +8,8 @@ import pytest
 
 from src.orchestration import exitcodes
 from src.orchestration.health import OK, HandshakeResult, account_problem
-from src.orchestration.logins import WINDOW, LoginBudget
-from src.statefiles import LOGINS_FILE
+from src.orchestration.gateway.logins import WINDOW, LoginBudget
+from src.core.statefiles import LOGINS_FILE
 from tests.helpers.fakes import EXITED, RUNNING, ContainerState, probe
 
 DAY = 24 * 3600
@@ -205,7 +205,7 @@ def test_an_exited_gateway_with_nothing_against_it_is_started(harness):
 # --- the 2FA guard fails closed --------------------------------------------------------------------
 
 def test_a_gateway_log_that_cannot_be_read_means_no_restart(harness):
-    from src.orchestration.docker import FAILED, DockerError
+    from src.orchestration.gateway.docker import FAILED, DockerError
 
     harness.configure(gateway_health_timeout=0.3)
     harness.health.script = lambda n: probe("no_reply")
@@ -217,7 +217,7 @@ def test_a_gateway_log_that_cannot_be_read_means_no_restart(harness):
 
 
 def test_the_gateway_log_is_read_from_stdout_and_stderr_in_order(tmp_path):
-    from src.orchestration.docker import DockerClient
+    from src.orchestration.gateway.docker import DockerClient
     from tests.helpers.fake_docker import FakeDockerCLI, rule
 
     fake = FakeDockerCLI(tmp_path, [rule("logs", stdout="IBC: Login has completed\n",
@@ -234,7 +234,7 @@ def test_the_gateway_log_is_read_from_stdout_and_stderr_in_order(tmp_path):
 def test_a_login_failure_is_blocked_only_outside_ibkrs_reset_windows(harness, monkeypatch, utc_hour, code, said):
     from datetime import UTC, datetime
 
-    from src.orchestration import machine
+    from src.orchestration.machine import engine as machine
     from tests.helpers.ibclog import load
 
     held = []  # inside a window, --supervise holds until it ends before its exit 1 (tested on its own)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from src.orchestration.startup import StartupOrchestrator
-from src.orchestration.resetwindows import parse_windows
+from src.core.resetwindows import parse_windows
 from tests.helpers.fakes import EXITED, RUNNING
 
 HOURS = parse_windows("daily 06:30-22:00")

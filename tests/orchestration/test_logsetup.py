@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from src.orchestration.logsetup import setup_logging
+from src.orchestration.ops.logsetup import setup_logging
 
 
 def test_console_gets_one_line_the_file_gets_the_traceback_and_secrets_are_redacted(tmp_path, capsys):

@@ -4,8 +4,8 @@ from datetime import UTC, datetime, time, timedelta, timezone
 
 import pytest
 
-from src.orchestration import resetwindows as rw
-from src.orchestration.resetwindows import DEFAULT_WINDOWS, ResetWindow, next_window_end, parse_windows, window_at
+from src.core import resetwindows as rw
+from src.core.resetwindows import DEFAULT_WINDOWS, ResetWindow, next_window_end, parse_windows, window_at
 
 DAILY, WEEKEND = DEFAULT_WINDOWS
 

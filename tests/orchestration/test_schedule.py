@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from src.orchestration import schedule
-from src.orchestration.resetwindows import EVERY_DAY, ResetWindow, window_at
-from src.orchestration.schedule import (
+from src.core import schedule
+from src.core.resetwindows import EVERY_DAY, ResetWindow, window_at
+from src.core.schedule import (
     AUTORESTART_AFTER,
     AUTORESTART_BEFORE,
     HEADS_UP_TIME,

@@ -3,8 +3,8 @@ last good news after a failure (`systemctl status` is what an operator on the ma
 
 from __future__ import annotations
 
-from src.orchestration.bot import BotStart
-from src.orchestration.sdnotify import NotifyListener
+from src.orchestration.machine.bot import BotStart
+from src.core.sdnotify import NotifyListener
 
 
 def statuses(listener: NotifyListener) -> list[str]:

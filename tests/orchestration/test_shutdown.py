@@ -1,4 +1,4 @@
-"""python -m src.orchestration.shutdown: a real bot against the simulator, a bot that ignores
+"""python -m src.orchestration.ops.shutdown: a real bot against the simulator, a bot that ignores
 SIGTERM, the orchestrator lock, the journal, the alert, and the Gateway (fake and real Docker)."""
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from src.orchestration.bot import running_bot
+from src.orchestration.machine.bot import running_bot
 from src.orchestration.config import REPO_ROOT, OrchestrationConfig
-from src.orchestration.docker import DockerError
-from src.orchestration.journal import read_runs
-from src.orchestration.locks import PidLock
-from src.orchestration.sdnotify import NotifyListener
-from src.orchestration.bot import record_process
-from src.orchestration.shutdown import shutdown, stop_gateway
-from src.statefiles import BOT_PID_FILE, ORCHESTRATOR_LOCK, READY_FILE
+from src.orchestration.gateway.docker import DockerError
+from src.core.journal import read_runs
+from src.core.locks import PidLock
+from src.core.sdnotify import NotifyListener
+from src.orchestration.machine.bot import record_process
+from src.orchestration.ops.shutdown import shutdown, stop_gateway
+from src.core.statefiles import BOT_PID_FILE, ORCHESTRATOR_LOCK, READY_FILE
 from testkit.docker import container_state
 from testkit.gateway import COMPOSE_DIR
 from testkit.plans import write_plan
@@ -34,7 +34,7 @@ from tests.integration.docker_env import require_docker, simulator_gateway
 
 def cli(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "DISCORD_WEBHOOK_URL"}
-    return subprocess.run([sys.executable, "-m", "src.orchestration.shutdown", *args], cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "src.orchestration.ops.shutdown", *args], cwd=REPO_ROOT,
                           env=hide_repo_dotenv({**env, "STATE_DIR": str(state)}), capture_output=True, text=True,
                           timeout=60, check=False)
 
@@ -49,7 +49,7 @@ def stubborn_bot(state: Path) -> subprocess.Popen[str]:
     code = textwrap.dedent(f"""
         import json, os, signal, sys, time
         from pathlib import Path
-        from src.orchestration.locks import PidLock
+        from src.core.locks import PidLock
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         state = Path({str(state)!r})
         PidLock(state / {BOT_PID_FILE!r}).acquire()
@@ -154,7 +154,7 @@ def test_a_running_orchestrator_is_never_raced(tmp_path):
 
 
 def test_configuration_error_is_one_line(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "src.orchestration.shutdown"], cwd=REPO_ROOT,
+    done = subprocess.run([sys.executable, "-m", "src.orchestration.ops.shutdown"], cwd=REPO_ROOT,
                           env=hide_repo_dotenv({**os.environ, "STATE_DIR": str(tmp_path), "GATEWAY_PORT": "99999"}),
                           capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 1
@@ -168,10 +168,10 @@ def test_configuration_error_is_one_line(tmp_path):
 ])
 def test_a_usage_error_is_one_line_and_exit_1_never_2(args, complaint):
     """Exit 2 means Strategy C across the project; shutdown's usage errors are failures like any other."""
-    done = subprocess.run([sys.executable, "-m", "src.orchestration.shutdown", *args], cwd=REPO_ROOT,
+    done = subprocess.run([sys.executable, "-m", "src.orchestration.ops.shutdown", *args], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 1 and done.stdout == ""
-    assert done.stderr == f"python -m src.orchestration.shutdown: error: {complaint} (see --help)\n"
+    assert done.stderr == f"python -m src.orchestration.ops.shutdown: error: {complaint} (see --help)\n"
 
 
 # --- the Gateway ----------------------------------------------------------------------------------------

@@ -11,11 +11,11 @@ import pytest
 
 from src.orchestration import startup
 from src.orchestration.config import REPO_ROOT
-from src.orchestration.docker import DAEMON_DOWN, FAILED, DockerError
-from src.orchestration.locks import PidLock
-from src.orchestration.machine import DefinitionError, Row, check_definition
+from src.orchestration.gateway.docker import DAEMON_DOWN, FAILED, DockerError
+from src.core.locks import PidLock
+from src.orchestration.machine.engine import DefinitionError, Row, check_definition
 from src.orchestration.startup import TRANSITIONS, StartupState
-from src.statefiles import CHECKPOINT_FILE, ORCHESTRATOR_LOCK, RUNS_FILE
+from src.core.statefiles import CHECKPOINT_FILE, ORCHESTRATOR_LOCK, RUNS_FILE
 from testkit.plans import write_plan
 from tests.helpers.fakes import EXITED, probe
 
@@ -51,9 +51,10 @@ def test_print_transitions_renders_the_table_and_the_readme_shows_that_output(ca
     for state, row in TRANSITIONS.items():
         line = next(line for line in printed.splitlines() if line.startswith(state.name + " "))
         assert all(target.name in line for target in row.targets) and (row.handler or "(passes on)") in line
-    readme = (REPO_ROOT / "README.md").read_text()
-    shown = readme.split("<!-- transitions:start -->")[1].split("<!-- transitions:end -->")[0]
-    assert shown.strip().strip("`").strip() == printed.strip(), "README's state machine differs: paste the output"
+    doc = (REPO_ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    shown = doc.split("<!-- transitions:start -->")[1].split("<!-- transitions:end -->")[0]
+    assert shown.strip().strip("`").strip() == printed.strip(), \
+        "docs/ARCHITECTURE.md's state machine differs: paste the output of --print-transitions"
 
 
 def test_happy_path_with_gateway_already_running_exits_0(harness):
@@ -208,7 +209,7 @@ def test_strategy_c_that_cannot_be_written_is_a_failure(harness):
 
 
 def test_bot_that_fails_to_start_is_a_failure_with_its_log(harness, tmp_path):
-    from src.orchestration.bot import BotStart
+    from src.orchestration.machine.bot import BotStart
 
     def crashing(command, args, *, log_path, **kw):
         log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,15 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from src.orchestration import status
-from src.orchestration.journal import append_line, read_runs, recover_interrupted
-from src.orchestration.locks import PidLock
-from src.orchestration.logins import LoginBudget
-from src.statefiles import (
+from src.orchestration.ops import status
+from src.core.journal import append_line, read_runs, recover_interrupted
+from src.core.locks import PidLock
+from src.orchestration.gateway.logins import LoginBudget
+from src.core.statefiles import (
     ALERT_GATE_FILE, BOT_PROCESS_FILE, CHECKPOINT_FILE, FIREWALL_DECISIONS_FILE, FIREWALL_SESSIONS_FILE,
     LOGINS_FILE, ORCHESTRATOR_LOCK, PLAN_FILE, PLAN_SHA256_FILE, READY_FILE, RUNS_FILE, SUPERVISOR_LOG,
 )
-from src.orchestration.shutdown import shutdown
+from src.orchestration.ops.shutdown import shutdown
 from tests.helpers.fakes import RUNNING, FakeDocker, FakeHealth, RecordingNotifier
 
 NOW = 1_800_000_000.0
@@ -142,14 +142,14 @@ def test_shutdown_signals_only_a_process_verified_to_be_the_bot(tmp_path):
     import sys
     import textwrap
 
-    from src.orchestration.bot import running_bot
-    from src.orchestration.shutdown import stop_bot
-    from src.statefiles import BOT_PID_FILE
+    from src.orchestration.machine.bot import running_bot
+    from src.orchestration.ops.shutdown import stop_bot
+    from src.core.statefiles import BOT_PID_FILE
 
     code = textwrap.dedent(f"""
         import time
         from pathlib import Path
-        from src.orchestration.locks import PidLock
+        from src.core.locks import PidLock
         PidLock(Path({str(tmp_path)!r}) / {BOT_PID_FILE!r}).acquire()
         print("holding", flush=True)
         time.sleep(60)

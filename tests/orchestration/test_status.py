@@ -1,4 +1,4 @@
-"""`python -m src.orchestration.status` (and `startup --status`): what an operator sees, and exit 0 only
+"""`python -m src.orchestration.ops.status` (and `startup --status`): what an operator sees, and exit 0 only
 when everything is really up."""
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from src.orchestration import schedule, status
+from src.core import schedule
+from src.orchestration.ops import status
 from src.orchestration.config import REPO_ROOT, OrchestrationConfig
 from src.orchestration.health import GatewayHealthChecker
-from src.orchestration.journal import RunJournal, append_line
-from src.orchestration.resetwindows import DEFAULT_WINDOWS, parse_windows
-from src.statefiles import FIREWALL_DECISIONS_FILE, READY_FILE, SUPERVISOR_LOG
+from src.core.journal import RunJournal, append_line
+from src.core.resetwindows import DEFAULT_WINDOWS, parse_windows
+from src.core.statefiles import FIREWALL_DECISIONS_FILE, READY_FILE, SUPERVISOR_LOG
 from testkit.docker import free_port
 from testkit.repo_env import hide_repo_dotenv
 from tests.helpers.fakes import RUNNING, FakeDocker, playing_the_bot
@@ -39,7 +40,7 @@ def test_everything_down_is_reported_and_exits_1(tmp_path):
 
 
 def test_up_when_gateway_api_and_ready_bot_agree(tmp_path):
-    from src.atomic_file import write_atomic
+    from src.core.atomic_file import write_atomic
 
     with running_simulator() as sim:
         cfg = config_for(tmp_path, sim.port)
@@ -58,7 +59,7 @@ def test_up_when_gateway_api_and_ready_bot_agree(tmp_path):
 
 
 def test_the_login_budget_left_is_shown(tmp_path):
-    from src.orchestration.logins import LoginBudget
+    from src.orchestration.gateway.logins import LoginBudget
 
     with running_simulator() as sim:
         cfg = config_for(tmp_path, sim.port)
@@ -85,7 +86,7 @@ def ready_record(**extra):
 
 
 def test_the_plan_in_force_the_connection_and_the_next_reset_window(tmp_path):
-    from src.atomic_file import write_atomic
+    from src.core.atomic_file import write_atomic
 
     with running_simulator() as sim:
         cfg = config_for(tmp_path, sim.port)
@@ -183,7 +184,7 @@ def test_a_later_alert_of_the_supervisor_is_the_last_alert_and_its_last_decision
         in status.render(report)
 
 
-# --- python -m src.orchestration.status: a CLI like the others ----------------------------------
+# --- python -m src.orchestration.ops.status: a CLI like the others ----------------------------------
 
 
 def cli_env(tmp_path, port: int, **extra: str) -> dict[str, str]:
@@ -193,7 +194,7 @@ def cli_env(tmp_path, port: int, **extra: str) -> dict[str, str]:
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "src.orchestration.status", *args], cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "src.orchestration.ops.status", *args], cwd=REPO_ROOT,
                           env=hide_repo_dotenv(env), capture_output=True, text=True, timeout=60, check=False)
 
 
@@ -223,7 +224,7 @@ def test_the_table_through_python_dash_m(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "extra", "complaint"), [
-    (["--bogus"], {}, "python -m src.orchestration.status: error: unrecognized arguments: --bogus (see --help)"),
+    (["--bogus"], {}, "python -m src.orchestration.ops.status: error: unrecognized arguments: --bogus (see --help)"),
     ([], {"GATEWAY_PORT": "0"}, "status: configuration error: GATEWAY_PORT='0' is invalid"),
 ])
 def test_usage_and_configuration_errors_are_one_line_and_exit_1(tmp_path, args, extra, complaint):
@@ -253,7 +254,7 @@ OTHER = "sha256:" + "ab" * 32
 def test_the_gateways_image_memory_and_a_read_only_api_are_shown(tmp_path):
     import dataclasses
 
-    from src.orchestration.docker import ContainerState
+    from src.orchestration.gateway.docker import ContainerState
 
     cfg = dataclasses.replace(config_for(tmp_path, free_port()), child_env={"READ_ONLY_API": "yes"},
                               gateway_memory_alert_mb=1000)
@@ -282,7 +283,7 @@ def test_the_gateways_image_memory_and_a_read_only_api_are_shown(tmp_path):
 def test_the_running_images_digest_is_held_to_the_pin(tmp_path, image, digests, pin, shown):
     import dataclasses
 
-    from src.orchestration.docker import ContainerState
+    from src.orchestration.gateway.docker import ContainerState
 
     cfg = dataclasses.replace(config_for(tmp_path, free_port()), gateway_image=pin)
     running = ContainerState("running", 0, "healthy", "2026-12-01T13:00:00Z", True, image=image,

@@ -1,4 +1,5 @@
-"""The supervisor's timers in this process (src/orchestration/supervise.py, cycle.py), on an injected wall clock.
+"""The supervisor's timers in this process (src/orchestration/supervisor/supervise.py, cycle.py), on an injected
+wall clock.
 
 The daily cycle, its deferral while the Gateway is down, Strategy C at the cycle, the weekly
 heads-up: what an operator would notice (the bot restarted on which plan, runs.jsonl, alerts,
@@ -14,12 +15,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from src.atomic_file import write_atomic
+from src.core.atomic_file import write_atomic
 from src.notifications.dispatch import AlertQueue
-from src.orchestration.docker import DockerError
-from src.orchestration.bot import record_process, recorded_bot
-from src.orchestration.supervise import Supervisor
-from src.statefiles import BOT_PROCESS_FILE, READY_FILE, SUPERVISOR_LOG
+from src.orchestration.gateway.docker import DockerError
+from src.orchestration.machine.bot import record_process, recorded_bot
+from src.orchestration.supervisor.supervise import Supervisor
+from src.core.statefiles import BOT_PROCESS_FILE, READY_FILE, SUPERVISOR_LOG
 from testkit.plans import write_plan
 from tests.helpers.fakes import EXITED
 
@@ -88,7 +89,7 @@ def test_a_doubtful_plan_at_the_cycle_means_strategy_c_alerted_and_supervision_g
 
 
 def test_a_bot_that_cannot_start_at_the_cycle_ends_supervision_with_one_critical_alert(harness, supervised):
-    from src.orchestration.bot import BotStart
+    from src.orchestration.machine.bot import BotStart
 
     orch, sup = supervised
     harness.bot_result = BotStart(False, None, "bot exited with code 3 before it was ready")
@@ -162,7 +163,7 @@ def test_a_supervisor_crash_is_a_failure_journalled_and_alerted_never_a_silent_s
 def test_a_plan_delivered_after_the_cycle_is_picked_up_the_same_day(harness, monkeypatch):
     """No plan at start-up: Strategy C. The analyst's plan for today arrives later: the cycle runs for it at
     once (not tomorrow); an unusable rewrite afterwards changes nothing."""
-    import src.orchestration.supervise as supervise_module
+    import src.orchestration.supervisor.supervise as supervise_module
 
     monkeypatch.setattr(supervise_module, "PLAN_LOOK_EVERY", 0.0)
     harness.now = BEFORE_THE_CYCLE + timedelta(hours=2)  # today's cycle is over

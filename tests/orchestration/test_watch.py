@@ -1,4 +1,4 @@
-"""The Gateway after the handoff (src/orchestration/watch.py), driven second by second on a fake clock.
+"""The Gateway after the handoff (src/orchestration/supervisor/watch.py), driven second by second on a fake clock.
 
 What an operator would notice: which alerts go out (and how many), whether the Gateway was
 restarted (a fresh IBKR login, on live a 2FA push), what the login budget paid, what the
@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from src.notifications.dedupe import AlertGate
-from src.orchestration.logins import LoginBudget
-from src.orchestration.resetwindows import parse_windows
-from src.orchestration.watch import GatewayWatch, Seen, WatchSettings
+from src.orchestration.gateway.logins import LoginBudget
+from src.core.resetwindows import parse_windows
+from src.orchestration.supervisor.watch import GatewayWatch, Seen, WatchSettings
 from tests.helpers.fakes import EXITED, RUNNING, FakeDocker, FakeHealth, probe
 from tests.helpers.ibclog import load
 
@@ -267,7 +267,7 @@ def test_a_pending_2fa_inside_a_reset_window_is_still_alerted_and_never_restarte
 
 
 def test_a_restart_that_docker_refuses_is_not_tried_again(world):
-    from src.orchestration.docker import DockerError
+    from src.orchestration.gateway.docker import DockerError
 
     world.docker.state = EXITED
     world.docker.fail["start"] = DockerError("other", "Error response from daemon: something broke")

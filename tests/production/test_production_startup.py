@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from src.orchestration.config import REPO_ROOT
-from src.orchestration.journal import read_runs
-from src.statefiles import RUNS_FILE
+from src.core.journal import read_runs
+from src.core.statefiles import RUNS_FILE
 from testkit.repo_env import hide_repo_dotenv
 from tests.helpers.ci import skip_or_fail
 

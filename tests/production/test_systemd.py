@@ -30,10 +30,10 @@ from pathlib import Path
 
 import pytest
 
-from src.orchestration.deploy import BOOT_UNIT, FAILURE_UNIT
-from src.orchestration.journal import read_runs
-from src.orchestration.resetwindows import NEW_YORK
-from src.statefiles import read_ready_record
+from src.orchestration.ops.deploy import BOOT_UNIT, FAILURE_UNIT
+from src.core.journal import read_runs
+from src.core.resetwindows import NEW_YORK
+from src.core.statefiles import read_ready_record
 from testkit.docker import container_state, docker
 from testkit.stack import REPO_ROOT, Stack, wait_until
 from tests.helpers.ci import skip_or_fail

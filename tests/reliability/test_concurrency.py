@@ -6,9 +6,9 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from src.orchestration.bot import running_bot
-from src.orchestration.journal import read_runs
-from src.statefiles import READY_FILE, RUNS_FILE
+from src.orchestration.machine.bot import running_bot
+from src.core.journal import read_runs
+from src.core.statefiles import READY_FILE, RUNS_FILE
 from testkit.stack import processes_mentioning
 from tests.helpers.fake_docker import container_state, healthy_daemon, rule
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from src.orchestration.gateway import INSPECT_EVERY
-from src.orchestration.locks import PidLock
-from src.statefiles import CHECKPOINT_FILE, ORCHESTRATOR_LOCK, READY_FILE
+from src.orchestration.gateway.bringup import INSPECT_EVERY
+from src.core.locks import PidLock
+from src.core.statefiles import CHECKPOINT_FILE, ORCHESTRATOR_LOCK, READY_FILE
 from testkit.docker import free_port
 from testkit.gateway import SIM_COMPOSE_FILE
 from testkit.stack import Run, Stack, wait_until

@@ -16,7 +16,7 @@ import pytest
 from src import main as bot_main
 from src.gameplan.loader import trading_date
 from src.orchestration.config import REPO_ROOT
-from src.statefiles import READY_FILE
+from src.core.statefiles import READY_FILE
 from testkit.plans import write_plan
 from testkit.stack import Stack, wait_until
 

@@ -20,7 +20,7 @@ import pytest
 from src.gameplan import loader
 from src.gameplan.loader import MAX_FILE_BYTES, evaluate_gameplan, load_emergency_plan, trading_date
 from src.gameplan.schema import Gameplan
-from src.statefiles import READY_FILE
+from src.core.statefiles import READY_FILE
 from testkit.plans import valid_plan
 from testkit.stack import Run, Stack
 from tests.helpers.ci import skip_or_fail

@@ -12,9 +12,9 @@ import json
 import sys
 from pathlib import Path
 
-from src.orchestration.bot import running_bot
-from src.orchestration.journal import read_runs
-from src.statefiles import PLAN_FILE, READY_FILE
+from src.orchestration.machine.bot import running_bot
+from src.core.journal import read_runs
+from src.core.statefiles import PLAN_FILE, READY_FILE
 from testkit.plans import write_plan
 from tests.helpers.harness import Harness, honest_bot
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from src.orchestration.bot import running_bot
+from src.orchestration.machine.bot import running_bot
 from testkit.gateway import COMPOSE_DIR, SIM_COMPOSE_FILE, compose
 from testkit.stack import secret_hits, stop_bot
 from testkit.webhook import CANARY_TOKEN
@@ -97,7 +97,7 @@ def quoting(text: str):
 
 
 @pytest.mark.parametrize("json_output", [False, True], ids=["table", "json"])
-@pytest.mark.parametrize("command", [["src.orchestration.startup", "--status"], ["src.orchestration.status"]],
+@pytest.mark.parametrize("command", [["src.orchestration.startup", "--status"], ["src.orchestration.ops.status"]],
                          ids=["startup --status", "status"])
 def test_status_never_shows_a_secret_even_when_docker_and_the_gateway_quote_one(world, fake_docker, tmp_path,
                                                                                command, json_output):

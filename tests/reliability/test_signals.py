@@ -19,13 +19,13 @@ from typing import Any
 import psutil
 import pytest
 
-from src.orchestration.bot import AdoptedProcess, BotStart
-from src.orchestration.docker import DAEMON_DOWN, DockerError
+from src.orchestration.machine.bot import AdoptedProcess, BotStart
+from src.orchestration.gateway.docker import DAEMON_DOWN, DockerError
 from src.orchestration.health import OK, HandshakeResult
-from src.orchestration.locks import PidLock
-from src.orchestration.logins import LoginBudget
+from src.core.locks import PidLock
+from src.orchestration.gateway.logins import LoginBudget
 from src.orchestration.startup import TRANSITIONS, StartupOrchestrator, StartupState
-from src.statefiles import CHECKPOINT_FILE, ORCHESTRATOR_LOCK, READY_FILE
+from src.core.statefiles import CHECKPOINT_FILE, ORCHESTRATOR_LOCK, READY_FILE
 from testkit.docker import free_port
 from testkit.stack import Stack, wait_until
 from tests.helpers.fake_docker import CANNOT_CONNECT, FakeDockerCLI, healthy_daemon, rule
@@ -165,7 +165,7 @@ def real_bot(harness: Harness) -> Iterator[subprocess.Popen[bytes]]:
 def test_a_signal_while_a_transition_is_written_names_the_state_the_record_shows(harness, monkeypatch):
     """The checkpoint's fsync takes time; a signal during it is "in" the state just entered, the one
     the record's transitions end with (not the one before it)."""
-    from src.orchestration.journal import RunJournal
+    from src.core.journal import RunJournal
 
     checkpoint = RunJournal.checkpoint
     delivered: list[str] = []

@@ -11,10 +11,10 @@ import subprocess
 import sys
 import time
 
-from src.orchestration.bot import running_bot
-from src.orchestration.gateway import EVENTS_MARGIN
-from src.orchestration.journal import read_runs
-from src.statefiles import BOT_PID_FILE, ORCHESTRATOR_LOCK, READY_FILE
+from src.orchestration.machine.bot import running_bot
+from src.orchestration.gateway.bringup import EVENTS_MARGIN
+from src.core.journal import read_runs
+from src.core.statefiles import BOT_PID_FILE, ORCHESTRATOR_LOCK, READY_FILE
 from testkit.docker import free_port
 from testkit.stack import Stack, processes_mentioning, wait_until
 

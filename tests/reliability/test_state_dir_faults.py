@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from src.orchestration.bot import running_bot
-from src.orchestration.journal import read_runs
-from src.orchestration.locks import LockHeld, PidLock
-from src.statefiles import ORCHESTRATOR_LOCK, RUNS_FILE
+from src.orchestration.machine.bot import running_bot
+from src.core.journal import read_runs
+from src.core.locks import LockHeld, PidLock
+from src.core.statefiles import ORCHESTRATOR_LOCK, RUNS_FILE
 from testkit.stack import Run, Stack
 from tests.helpers.ci import skip_or_fail
 from tests.helpers.fake_docker import FakeDockerCLI

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from src.orchestration.durations import ALERT_DRAIN
+from src.core.durations import ALERT_DRAIN
 from testkit.stack import Run, Stack, secret_hits
 from testkit.webhook import (
     CANARY_TOKEN,

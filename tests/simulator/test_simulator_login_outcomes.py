@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from src.orchestration import ibc
+from src.orchestration.gateway import ibc
 from src.orchestration.health import CLOSED_BEFORE_VERSION, GatewayHealthChecker
 from src.simulator import LOGIN_OUTCOMES, TWOFA_TIMEOUT_EXIT, GatewaySimulator
 from testkit.docker import container_state, docker

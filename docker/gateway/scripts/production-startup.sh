@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2059,SC2064,SC2093  # RECORD is a format; traps expand when set; see execfail
-# Production entry point (README, Production); every argument goes to the orchestrator:
+# Production entry point (docs/OPERATIONS.md, "Production"); every argument goes to the orchestrator:
 #   systemd:         ExecStart=/abs/path/docker/gateway/scripts/production-startup.sh --supervise
 #   Task Scheduler:  wsl.exe -d Ubuntu -- /abs/path/docker/gateway/scripts/production-startup.sh --supervise
 # It does only what a shell must, then `exec`s `python -m src.orchestration.startup "$@"`, so the
