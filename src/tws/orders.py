@@ -144,6 +144,12 @@ _CONDITION_FIELDS = {
     6: ("conjunction", "isMore", "volume", "conId", "exchange"),  # Volume
     7: ("conjunction", "isMore", "changePercent", "conId", "exchange"),  # PercentChange
 }
+# The fields after isOmsContainer, each sent from the server version that introduced it; per version, in one skip.
+_VERSIONED_TAIL = ((_D_PEG_ORDERS, "discretionaryUpToLimitPrice"), (_PRICE_MGMT_ALGO, "usePriceMgmtAlgo"),
+                   (_DURATION, "duration"), (_POST_TO_ATS, "postToAts"), (_AUTO_CANCEL_PARENT, "autoCancelParent"),
+                   (_ADVANCED_ORDER_REJECT, "advancedErrorOverride"), (_MANUAL_ORDER_TIME, "manualOrderTime"))
+_TAIL_BY_VERSION = {v: tuple(name for since, name in _VERSIONED_TAIL if v >= since)
+                    for v in range(MIN_VERSION, MAX_VERSION + 1)}
 _CONDITION_MIN_WIDTH = 1 + min(len(names) for names in _CONDITION_FIELDS.values())  # the type, then its fields
 # Order types whose extra fields depend on the spelling, by their spelling without spaces in
 # upper case: the spelling every client agrees on, and the version from which it matters.
@@ -417,20 +423,7 @@ def decode_place_order(fields: Sequence[str], server_version: int) -> PlaceOrder
     if _double_set(r.text("cashQty")):
         risky.add("cash quantity")
     r.skip(_MIFID)
-    if version >= _D_PEG_ORDERS:
-        r.text("discretionaryUpToLimitPrice")
-    if version >= _PRICE_MGMT_ALGO:
-        r.text("usePriceMgmtAlgo")
-    if version >= _DURATION:
-        r.text("duration")
-    if version >= _POST_TO_ATS:
-        r.text("postToAts")
-    if version >= _AUTO_CANCEL_PARENT:
-        r.text("autoCancelParent")
-    if version >= _ADVANCED_ORDER_REJECT:
-        r.text("advancedErrorOverride")
-    if version >= _MANUAL_ORDER_TIME:
-        r.text("manualOrderTime")
+    r.skip(_TAIL_BY_VERSION[version])
     if version >= _PEGBEST_PEGMID_OFFSETS:
         if contract.exchange == "IBKRATS":
             r.text("minTradeQty")
