@@ -43,7 +43,11 @@ LIVE = "U1234567"
 RESTART_DELAY, TWOFA_DELAY, LOGIN_DELAY = 2.0, 5.0, 1.0
 SIM = {"login_delay": LOGIN_DELAY, "accounts": LIVE, "login_outcome": "2fa-then-ok", "twofa_delay": TWOFA_DELAY,
        "restart_delay": RESTART_DELAY}
-SETTINGS = {"TRADING_CALENDAR": "ALWAYS", "GATEWAY_DOWN_ALERT_AFTER": "2", "TWOFA_WAIT_TIMEOUT": "60",
+# Detection shortened on both sides alike (production waits GATEWAY_DOWN_ALERT_AFTER's default, on purpose: most
+# outages heal by themselves): the outage's delay 2 s, and the supervisor's probe of a frozen API 2 s (a healthy
+# Gateway answers the handshake in milliseconds), so what is measured is the recovery, not the waiting.
+SETTINGS = {"TRADING_CALENDAR": "ALWAYS", "GATEWAY_DOWN_ALERT_AFTER": "2", "HEALTH_CHECK_TIMEOUT": "2",
+            "TWOFA_WAIT_TIMEOUT": "60",
             "GATEWAY_LOGIN_BUDGET": "20", "GATEWAY_SOFT_RESTART_BUDGET": "20"}
 CONTENDERS = {"soft": {}, "cold": {"GATEWAY_SOFT_RESTART_BUDGET": "0"}}
 DECISIONS = ("soft_restart", "restart")
@@ -152,7 +156,8 @@ def report(results: dict[str, Any], git: str) -> str:
         f"{RESTART_DELAY:g} s): **soft** is the ladder as shipped (IBC's RESTART first), **cold** has "
         "`GATEWAY_SOFT_RESTART_BUDGET=0` (straight to the container restart). Each sample freezes the API (the "
         "simulator's `SIMOUTAGE freeze`), then times until the bot's readiness record says connected again: from "
-        "the freeze (detection included: `GATEWAY_DOWN_ALERT_AFTER=2`) and from the supervisor's recovery decision "
+        "the freeze (detection included: `GATEWAY_DOWN_ALERT_AFTER=2`, `HEALTH_CHECK_TIMEOUT=2`, the same for both) "
+        "and from the supervisor's recovery decision "
         "(its `soft_restart` or `restart` record). Pushes = the APPROVE alerts received. Samples alternate.",
         "",
         table(["contender", "n", "decision", "freeze → ready, median", "p95", "decision → ready, median", "p95",
@@ -167,11 +172,12 @@ def report(results: dict[str, Any], git: str) -> str:
         ]),
         "",
         "Reading: the rung itself is as fast as the simulator allows (the restart delay, then the bot's resync) "
-        "and sends no push, where the container restart costs one push and the approval's wait. What the soft "
-        "path does not meet is the time from the freeze: most of it is detection. A frozen API answers nothing, "
-        "so it is known only when an answer deadline passes (the supervisor's probe, the bot's heartbeat), "
-        "and only then does `GATEWAY_DOWN_ALERT_AFTER` count. Detecting a freeze sooner "
-        "means shorter deadlines, which a slow but healthy Gateway would trip: left as it is, and recorded here.",
+        "and sends no push, where the container restart costs one push and the approval's wait. The rest of the "
+        "time from the freeze is detection: a frozen API answers nothing, so it is known only when an answer "
+        "deadline passes (the bot's heartbeat, then the supervisor's own probe, `HEALTH_CHECK_TIMEOUT`), and the "
+        "outage must have lasted `GATEWAY_DOWN_ALERT_AFTER`; the probe's wait counts toward that delay, and the "
+        "next look is due when the delay ends. In production that delay is 300 s by default, on purpose: most "
+        "outages heal by themselves, and a restart is an IBKR login.",
         END,
     ])
 
