@@ -35,93 +35,53 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"python -m {__package__}", description="A fake IB Gateway for tests and demos."
     )
-    parser.add_argument(
-        "--host", default=env("SIM_HOST", "127.0.0.1"), help="address to listen on (SIM_HOST)"
-    )
-    parser.add_argument(
-        "--port", type=int, default=env("SIM_PORT") or api_port(env("TRADING_MODE")),
-        help="0 picks a free port (SIM_PORT; default the Gateway's API port for TRADING_MODE)"
-    )
-    parser.add_argument(
-        "--login-delay", type=float, default=env("SIM_LOGIN_DELAY", "0"), metavar="SECONDS",
-        help="seconds from start until login completes (SIM_LOGIN_DELAY)",
-    )
-    parser.add_argument(
-        "--before-login", choices=BEFORE_LOGIN_BEHAVIOURS, default=env("SIM_BEFORE_LOGIN", "close"),
-        help="connections before login: refuse, accept and close, or accept and stay silent"
-        " (SIM_BEFORE_LOGIN)",
-    )
-    parser.add_argument(
-        "--login-outcome", choices=LOGIN_OUTCOMES, default=env("SIM_LOGIN_OUTCOME", "ok"),
-        help="how the login ends after --login-delay: ok; a 2FA approval then ok; a 2FA timeout (exit 87);"
-        " a 2FA push that expires (IBC stays up); credentials rejected; an existing session"
-        " (SIM_LOGIN_OUTCOME)",
-    )
-    parser.add_argument(
-        "--session-file", default=env("SIM_SESSION_FILE") or None, metavar="PATH",
-        help="IBKR's view of the session: written at login, removed by IBC's STOP; a login that finds it meets "
-        "'Existing session detected' (SIM_SESSION_FILE; default: not simulated)",
-    )
-    parser.add_argument(
-        "--existing-session-action", default=env("EXISTING_SESSION_DETECTED_ACTION") or "primary",
-        help="IBC's ExistingSessionDetectedAction: primary, primaryoverride, secondary or manual "
-        "(EXISTING_SESSION_DETECTED_ACTION, as the image reads it)",
-    )
-    parser.add_argument(
-        "--twofa-delay", type=float, default=env("SIM_TWOFA_DELAY", "5"), metavar="SECONDS",
-        help="seconds a second-factor approval stays pending (SIM_TWOFA_DELAY)",
-    )
-    parser.add_argument(
-        "--mode", choices=MODES, default=env("SIM_MODE", "ready"), help="behaviour after login (SIM_MODE)"
-    )
-    parser.add_argument(
-        "--exit-after", type=float, default=env("SIM_EXIT_AFTER") or None, metavar="SECONDS",
-        help="crash: exit with code 1 this many seconds after start (SIM_EXIT_AFTER)",
-    )
-    parser.add_argument(
-        "--accounts", default=env("SIM_ACCOUNTS", ",".join(DEFAULT_ACCOUNTS)),
-        help="comma-separated managed accounts (SIM_ACCOUNTS)",
-    )
-    parser.add_argument(
-        "--state-file", default=env("SIM_STATE_FILE") or None, metavar="PATH",
-        help="JSON file written at login: logged_in_at, port, pid (SIM_STATE_FILE)",
-    )
-    parser.add_argument(
-        "--fills", choices=FILL_POLICIES, default=env("SIM_FILLS", "immediate"),
-        help="immediate: orders fill at once (a limit at its limit or better); marketable: limits only"
-        " when they reach the quote; never: orders rest until cancelled. Stops, trailing orders and"
-        " bracket children rest (SIM_FILLS)",
-    )
-    parser.add_argument(
-        "--outage-after", type=float, default=env("SIM_OUTAGE_AFTER") or None, metavar="SECONDS",
-        help="begin a simulated outage this many seconds after login (SIM_OUTAGE_AFTER)",
-    )
-    parser.add_argument(
-        "--outage-for", type=float, default=env("SIM_OUTAGE_FOR") or None, metavar="SECONDS",
-        help="how long the outage lasts (SIM_OUTAGE_FOR)",
-    )
-    parser.add_argument(
-        "--outage-kind", choices=OUTAGE_KINDS, default=env("SIM_OUTAGE_KIND") or "ib-lost",
-        help="ib-lost: 1100, the API up but requests for IB wait, then 1102; freeze: 1100, then nothing"
-        " answered, then 1102; closed: 1100, every connection closed and new ones closed on accept,"
-        " then served again (SIM_OUTAGE_KIND)",
-    )
-    parser.add_argument(
-        "--command-port", type=int, default=env("SIM_COMMAND_PORT") or None, metavar="PORT",
-        help="IBC's command server on 127.0.0.1 (RESTART, STOP, RECONNECTACCOUNT...); unset = off (SIM_COMMAND_PORT)",
-    )
-    parser.add_argument(
-        "--read-only", action="store_true", default=(env("SIM_READ_ONLY") or "").lower() in ("yes", "true", "1"),
-        help="the API is read-only (IBC's ReadOnlyApi=yes): every order answered with error 321 (SIM_READ_ONLY)",
-    )
-    parser.add_argument(
-        "--restart-delay", type=float, default=env("SIM_RESTART_DELAY") or "3", metavar="SECONDS",
-        help="how long IBC's RESTART keeps the API away before it serves again, logged in (SIM_RESTART_DELAY)",
-    )
-    parser.add_argument(
-        "--log-level", choices=("DEBUG", "INFO", "WARNING"), default=env("SIM_LOG_LEVEL", "INFO"),
-        help="DEBUG also logs every request's name (SIM_LOG_LEVEL)",
-    )
+
+    def option(flag: str, var: str, default: object, what: str, **kw: object) -> None:
+        """One flag whose default is the environment variable `var`, named at the end of its help."""
+        parser.add_argument(flag, default=env(var) or default, help=f"{what} ({var})", **kw)  # type: ignore[arg-type]
+
+    option("--host", "SIM_HOST", "127.0.0.1", "address to listen on")
+    parser.add_argument("--port", type=int, default=env("SIM_PORT") or api_port(env("TRADING_MODE")),
+                        help="0 picks a free port (SIM_PORT; default the Gateway's API port for TRADING_MODE)")
+    option("--login-delay", "SIM_LOGIN_DELAY", "0", "seconds from start until login completes", type=float,
+           metavar="SECONDS")
+    option("--before-login", "SIM_BEFORE_LOGIN", "close", "connections before login: refuse, accept and close, "
+           "or accept and stay silent", choices=BEFORE_LOGIN_BEHAVIOURS)
+    option("--login-outcome", "SIM_LOGIN_OUTCOME", "ok", "how the login ends after --login-delay: ok; a 2FA "
+           "approval then ok; a 2FA timeout (exit 87); a 2FA push that expires (IBC stays up); credentials "
+           "rejected; an existing session", choices=LOGIN_OUTCOMES)
+    parser.add_argument("--session-file", default=env("SIM_SESSION_FILE") or None, metavar="PATH",
+                        help="IBKR's view of the session: written at login, removed by IBC's STOP; a login that "
+                        "finds it meets 'Existing session detected' (SIM_SESSION_FILE; default: not simulated)")
+    option("--existing-session-action", "EXISTING_SESSION_DETECTED_ACTION", "primary", "IBC's "
+           "ExistingSessionDetectedAction: primary, primaryoverride, secondary or manual, as the image reads it")
+    option("--twofa-delay", "SIM_TWOFA_DELAY", "5", "seconds a second-factor approval stays pending", type=float,
+           metavar="SECONDS")
+    option("--mode", "SIM_MODE", "ready", "behaviour after login", choices=MODES)
+    option("--exit-after", "SIM_EXIT_AFTER", None, "crash: exit with code 1 this many seconds after start",
+           type=float, metavar="SECONDS")
+    option("--accounts", "SIM_ACCOUNTS", ",".join(DEFAULT_ACCOUNTS), "comma-separated managed accounts")
+    option("--state-file", "SIM_STATE_FILE", None, "JSON file written at login: logged_in_at, port, pid",
+           metavar="PATH")
+    option("--fills", "SIM_FILLS", "immediate", "immediate: orders fill at once (a limit at its limit or better); "
+           "marketable: limits only when they reach the quote; never: orders rest until cancelled. Stops, "
+           "trailing orders and bracket children rest", choices=FILL_POLICIES)
+    option("--outage-after", "SIM_OUTAGE_AFTER", None, "begin a simulated outage this many seconds after login",
+           type=float, metavar="SECONDS")
+    option("--outage-for", "SIM_OUTAGE_FOR", None, "how long the outage lasts", type=float, metavar="SECONDS")
+    option("--outage-kind", "SIM_OUTAGE_KIND", "ib-lost", "ib-lost: 1100, the API up but requests for IB wait, "
+           "then 1102; freeze: 1100, then nothing answered, then 1102; closed: 1100, every connection closed and "
+           "new ones closed on accept, then served again", choices=OUTAGE_KINDS)
+    option("--command-port", "SIM_COMMAND_PORT", None, "IBC's command server on 127.0.0.1 (RESTART, STOP, "
+           "RECONNECTACCOUNT...); unset = off", type=int, metavar="PORT")
+    parser.add_argument("--read-only", action="store_true",
+                        default=(env("SIM_READ_ONLY") or "").lower() in ("yes", "true", "1"),
+                        help="the API is read-only (IBC's ReadOnlyApi=yes): every order answered with error 321 "
+                        "(SIM_READ_ONLY)")
+    option("--restart-delay", "SIM_RESTART_DELAY", "3", "how long IBC's RESTART keeps the API away before it "
+           "serves again, logged in", type=float, metavar="SECONDS")
+    option("--log-level", "SIM_LOG_LEVEL", "INFO", "DEBUG also logs every request's name",
+           choices=("DEBUG", "INFO", "WARNING"))
     return parser
 
 
