@@ -34,7 +34,6 @@ from bench.markers import RECOVERY_START as START
 from bench.markers import replace_section
 from bench.stats import median, quantile
 from src.core.statefiles import read_ready_record
-from testkit.docker import docker
 from testkit.stack import Stack, stop_bot, wait_until
 from testkit.webhook import WebhookReceiver
 
@@ -58,17 +57,10 @@ def approvals(stack: Stack, before: int) -> int:
                if r.json and str(r.json["embeds"][0].get("description", "")).startswith("APPROVE THE IBKR LOGIN"))
 
 
-def freeze(stack: Stack) -> None:
-    script = "exec 3<>/dev/tcp/127.0.0.1/7462; echo 'SIMOUTAGE freeze 3600' >&3; head -n1 <&3"
-    said = docker("exec", stack.container, "bash", "-c", script).stdout
-    if "OK outage" not in said:
-        raise RuntimeError(f"the simulator did not take the freeze: {said.strip()!r}")
-
-
 def sample(stack: Stack, contender: str) -> dict[str, Any]:
     before_alerts, before_decisions = len(stack.hook.received), len(stack.decisions())
     began, t0 = datetime.now(UTC), time.monotonic()
-    freeze(stack)
+    stack.freeze_api()
     wait_until(lambda: stack.bot_connected_since(began), 180, f"{contender}: the bot trading-ready again")
     total = time.monotonic() - t0
     new = stack.decisions()[before_decisions:]

@@ -30,7 +30,7 @@ import psutil
 from src.orchestration.machine.bot import running_bot
 from src.core.journal import read_runs
 from src.core.statefiles import CHECKPOINT_FILE, SUPERVISOR_LOG, read_ready_record
-from testkit.docker import free_port
+from testkit.docker import docker, free_port
 from testkit.gateway import SimGateway, new_project
 from testkit.plans import write_plan
 from testkit.repo_env import hide_repo_dotenv
@@ -40,6 +40,7 @@ from testkit.webhook import WebhookReceiver
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STARTUP = [sys.executable, "-m", "src.orchestration.startup"]
+SIM_COMMAND_PORT = 7462  # docker/gateway/docker-compose.sim.yml
 
 
 @dataclass
@@ -149,6 +150,15 @@ class Stack:
         """The supervisor's decision record (state/SUPERVISOR_LOG), oldest first."""
         path = self.state_dir / SUPERVISOR_LOG
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+    def freeze_api(self, seconds: int = 3600) -> None:
+        """Freeze the Gateway's API from now on (the simulator's SIMOUTAGE, through the command server it shares
+        with IBC's commands): connections stay open, nothing is answered. Unlike SIM_OUTAGE_AFTER it is not
+        repeated by a restarted container."""
+        script = f"exec 3<>/dev/tcp/127.0.0.1/{SIM_COMMAND_PORT}; echo 'SIMOUTAGE freeze {seconds}' >&3; head -n1 <&3"
+        said = docker("exec", self.container, "bash", "-c", script).stdout
+        if "OK outage" not in said:
+            raise RuntimeError(f"the simulator did not take the freeze: {said.strip()!r}")
 
     def bot_connected_since(self, after: datetime) -> bool:
         """The bot is trading-ready again: connected, with its readiness record written after `after`."""

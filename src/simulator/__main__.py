@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
            "or accept and stay silent", choices=BEFORE_LOGIN_BEHAVIOURS)
     option("--login-outcome", "SIM_LOGIN_OUTCOME", "ok", "how the login ends after --login-delay: ok; a 2FA "
            "approval then ok; a 2FA timeout (exit 87); a 2FA push that expires (IBC stays up); credentials "
-           "rejected; an existing session", choices=LOGIN_OUTCOMES)
+           "rejected; an existing session; a dialog no rule knows", choices=LOGIN_OUTCOMES)
     parser.add_argument("--session-file", default=env("SIM_SESSION_FILE") or None, metavar="PATH",
                         help="IBKR's view of the session: written at login, removed by IBC's STOP; a login that "
                         "finds it meets 'Existing session detected' (SIM_SESSION_FILE; default: not simulated)")

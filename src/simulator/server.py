@@ -58,7 +58,9 @@ from .session import (
 
 BEFORE_LOGIN_BEHAVIOURS = ("refuse", "close", "silent")
 MODES = ("ready", "silent", "no-accounts", "client-id-in-use")
-LOGIN_OUTCOMES = ("ok", "2fa-then-ok", "2fa-timeout", "2fa-expired", "rejected", "existing-session")
+LOGIN_OUTCOMES = ("ok", "2fa-then-ok", "2fa-timeout", "2fa-expired", "rejected", "existing-session", "unknown-dialog")
+# A window an image update could bring that no rule of the orchestrator knows (issue 21: passkeys, "re-login")
+UNKNOWN_DIALOG = "Passkey Sign-In Required"
 # A timed outage after login: a hung Gateway, a Gateway whose API is down, or lost connectivity to IB.
 OUTAGE_KINDS = ibc_commands.OUTAGE_KINDS
 EXISTING_SESSION_ACTIONS = ("primary", "primaryoverride", "secondary", "manual")  # IBC's ExistingSessionDetectedAction
@@ -91,7 +93,8 @@ class GatewaySimulator:
     * ``rejected``: the "Unrecognized Username or Password" dialog, which IBC 3.24.1 does not
       handle: it stays, never logged in;
     * ``existing-session``: the "Existing session detected" dialog, left for a human
-      (ExistingSessionDetectedAction=manual); never logged in.
+      (ExistingSessionDetectedAction=manual); never logged in;
+    * ``unknown-dialog``: a dialog IBC reports and no rule knows (``UNKNOWN_DIALOG``); never logged in.
 
     Once logged in it serves clients as ``mode`` says (``stream_ticks`` adds a market-data
     burst to one client's session, for a benchmark). Orders fill as ``fills`` says
@@ -448,6 +451,9 @@ class GatewaySimulator:
             return True
         if outcome == "rejected":
             log.info("IBC: detected dialog entitled: Unrecognized Username or Password; event=Opened")
+            return False
+        if outcome == "unknown-dialog":
+            log.info("IBC: detected dialog entitled: %s; event=Opened", UNKNOWN_DIALOG)
             return False
         if outcome == "existing-session":  # ExistingSessionDetectedDialogHandler.java:58
             log.info("IBC: detected dialog entitled: Existing session detected; event=Opened")

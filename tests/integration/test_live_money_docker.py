@@ -117,3 +117,16 @@ def test_a_logged_in_gateway_is_validated_while_docker_still_says_starting(stack
     assert run.path.count("GATEWAY_WAITING") == 1 and "GATEWAY_UNHEALTHY" not in run.path
     assert run.record["gateway"]["docker_health"] == "starting"
     assert container_state(stack.container)["Health"]["Status"] == "starting"
+
+
+def test_a_read_only_api_under_a_plan_that_grants_authority_is_one_critical_alert_and_shown_by_status(stack):
+    """READ_ONLY_API=yes with today's plan granting authority: the system is up (exit 0), yet nothing can trade;
+    one critical alert says so, and --status shows it. The Gateway itself is read-only (the simulator reads the
+    same variable as the image, and answers every order with 321)."""
+    run = stack.orchestrate(READ_ONLY_API="yes")
+    assert run.code == 0, run.stderr
+    assert sum("READ-ONLY" in a for a in run.alerts) == 1, run.alerts
+    assert docker("exec", stack.container, "printenv", "SIM_READ_ONLY").stdout.strip() == "yes"
+    status = subprocess.run([sys.executable, "-m", "src.orchestration.ops.status"], cwd=stack.tmp,
+                            env=stack.env(READ_ONLY_API="yes"), capture_output=True, text=True, timeout=60)
+    assert "READ-ONLY (READ_ONLY_API=yes)" in status.stdout, status.stdout

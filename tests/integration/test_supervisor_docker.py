@@ -248,14 +248,17 @@ def test_a_killed_supervisor_relaunched_adopts_its_bot_and_the_gateway_and_says_
     assert [r["adopted"]["bot_pid"] for r in adopted] == [bot]
 
 
+LIVE_2FA = {"login_delay": 0.5, "accounts": LIVE, "login_outcome": "2fa-then-ok", "twofa_delay": 1}
+
+
 def test_a_frozen_api_is_recovered_by_ibcs_own_restart_with_no_login_and_no_push(stack):
-    """Port open, API dead, container up: IBC's RESTART through its command server (docker exec) brings it
-    back with the session kept. The container was never restarted, no login was recorded (on a live account:
-    no 2FA push), and the bot is trading-ready again."""
-    stack.sim = {"login_delay": 0.5, "outage_after": 3, "outage_for": 3600, "outage_kind": "freeze",
-                 "restart_delay": 2}
-    proc = supervise(stack, GATEWAY_DOWN_ALERT_AFTER="2")
+    """A live account, 2FA on every cold login. Port open, API dead, container up: IBC's RESTART through its
+    command server (docker exec) brings it back with the session kept. The container was never restarted, no
+    login was recorded, no approval was asked for, and the bot is trading-ready again."""
+    stack.mode, stack.sim = "live", {**LIVE_2FA, "restart_delay": 2}
+    proc = supervise(stack, GATEWAY_DOWN_ALERT_AFTER="2", TWOFA_WAIT_TIMEOUT="30")
     first_start, before, began = started_at(stack), len(stack.hook.received), datetime.now(UTC)
+    stack.freeze_api()
     wait_until(lambda: any(d["event"] == "soft_restart" for d in stack.decisions()), 60, "IBC's restart")
     wait_until(lambda: stack.bot_connected_since(began), 60, "the bot trading-ready again")
     wait_until(lambda: any(a.startswith("Gateway back after") for a in stack.alerts(before)), 20, "the all-clear")
@@ -264,8 +267,28 @@ def test_a_frozen_api_is_recovered_by_ibcs_own_restart_with_no_login_and_no_push
     assert len((stack.state_dir / LOGINS_FILE).read_text().splitlines()) == 1  # the start-up's create only
     said = stack.alerts(before)
     assert any("IBC restarted the Gateway" in a for a in said)
-    assert not any("APPROVE" in a or "restarted once" in a for a in said)
+    assert not any("APPROVE" in a or "restarted once" in a for a in said), said
     assert "RestartTask: verb = RESTART" in stack.gateway.logs()
+
+
+def test_a_soft_restart_that_brings_nothing_back_is_followed_by_one_container_restart_and_one_push(stack):
+    """The same frozen API, but IBC's RESTART does not bring it back (here it would take 10 minutes): once its
+    deadline (GATEWAY_HEALTH_TIMEOUT) has passed, the one container restart, a cold login paid from the budget,
+    with one approval alert; the bot trades again."""
+    # the approval comes after 8 s: longer than the watch's 5 s between looks at IBC's log, so it is seen waiting
+    stack.mode, stack.sim = "live", {**LIVE_2FA, "twofa_delay": 8, "restart_delay": 600}
+    proc = supervise(stack, GATEWAY_DOWN_ALERT_AFTER="2", GATEWAY_HEALTH_TIMEOUT="8", TWOFA_WAIT_TIMEOUT="30")
+    first_start, before, began = started_at(stack), len(stack.hook.received), datetime.now(UTC)
+    stack.freeze_api()
+    wait_until(lambda: stack.bot_connected_since(began), 120, "the bot trading-ready again")
+    wait_until(lambda: any(a.startswith("Gateway back after") for a in stack.alerts(before)), 20, "the all-clear")
+    stop(proc)
+    events = [d["event"] for d in stack.decisions()]
+    assert (events.count("soft_restart"), events.count("restart")) == (1, 1), events
+    assert started_at(stack) != first_start
+    assert len((stack.state_dir / LOGINS_FILE).read_text().splitlines()) == 2  # the create and the one restart
+    said = stack.alerts(before)
+    assert sum(a.startswith("APPROVE THE IBKR LOGIN") for a in said) == 1, said
 
 
 def test_shutdown_of_the_gateway_is_a_tidy_logout_through_ibc(stack):

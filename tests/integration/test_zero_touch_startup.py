@@ -368,3 +368,18 @@ def test_login_problems_are_never_restarted(stack, outcome, expected):
     assert expected in run.record["reason"] and "NOT restarted" in run.record["reason"]
     assert started_at(stack) == first_start
     assert expected in run.alerts[-1]
+
+
+def test_a_dialog_no_rule_knows_is_named_in_the_failure_and_never_restarted(stack):
+    """An image update can bring a window no rule knows (a passkey sign-in): the Gateway never logs in, and the
+    failure names the dialog instead of a bare timeout, so the operator knows to look at VNC. No restart: a cold
+    login (on live, a 2FA push) would meet the same window."""
+    stack.sim = {"login_delay": 0.5, "login_outcome": "unknown-dialog"}
+    stack.up(wait=False)
+    time.sleep(0.2)
+    first_start = started_at(stack)
+    run = stack.orchestrate(GATEWAY_HEALTH_TIMEOUT="3")
+    assert run.code == 1
+    assert "a dialog no rule knows: 'Passkey Sign-In Required'" in run.record["reason"], run.record["reason"]
+    assert "NOT restarted" in run.record["reason"] and started_at(stack) == first_start
+    assert any("Passkey Sign-In Required" in a for a in run.alerts), run.alerts

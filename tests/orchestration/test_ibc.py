@@ -28,6 +28,7 @@ EXPECTED = {
     "server_connection_failed": (ibc.SERVER_UNAVAILABLE, None),
     "login_error_server_disconnected": (ibc.SERVER_UNAVAILABLE, None),
     "not_currently_available": (ibc.SERVER_UNAVAILABLE, None),
+    "unknown_dialog": (ibc.NOTHING_KNOWN, None),  # named, not judged: LoginDiagnosis.unknown_dialogs
 }
 
 TUESDAY_NOON = datetime(2026, 11, 24, 17, 0, tzinfo=UTC)  # 12:00 New York (EST): no reset window
@@ -238,3 +239,5 @@ def test_a_dialog_no_rule_knows_is_named_and_a_later_login_forgets_it():
     assert found.unknown_dialogs == ("Re-login is required",)
     assert "IBC reports a dialog no rule knows: 'Re-login is required'" in found.describe()
     assert ibc.diagnose(log + "2026-12-07 09:00:02:000 IBC: Login has completed\n").unknown_dialogs == ()
+    # not logged in with such a window open: no restart (a cold login, on live a push, would meet it again)
+    assert ibc.decide_recovery(found, restart_attempted=False, twofa_wait_used=False, twofa_wait=180) == ibc.BLOCKED

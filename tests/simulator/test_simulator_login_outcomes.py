@@ -51,6 +51,7 @@ FIXTURE_OF = {
     "2fa-expired": "twofa_expired",
     "rejected": "credentials_rejected",
     "existing-session": "existing_session",
+    "unknown-dialog": "unknown_dialog",
 }
 
 
@@ -111,6 +112,7 @@ def test_2fa_timeout_exits_87_like_ibc(run_cli) -> None:
 
 @pytest.mark.parametrize(("outcome", "dialog"), [
     ("rejected", ["IBC: detected dialog entitled: Unrecognized Username or Password; event=Opened"]),
+    ("unknown-dialog", ["IBC: detected dialog entitled: Passkey Sign-In Required; event=Opened"]),
     ("existing-session", [
         "IBC: detected dialog entitled: Existing session detected; event=Opened",
         "IBC: User must choose whether to continue with this session (scenario N)",
@@ -195,6 +197,7 @@ def run_to_the_end(run_cli, outcome: str) -> list[str]:
         sim.wait_for("Configuration tasks completed")
     elif outcome != "2fa-timeout":
         last = {"rejected": "Unrecognized Username or Password", "existing-session": "User must choose",
+                "unknown-dialog": "Passkey Sign-In Required",
                 "2fa-expired": "Re-login after second factor authentication timeout not required"}[outcome]
         sim.wait_for(last)
     if outcome != "2fa-timeout":

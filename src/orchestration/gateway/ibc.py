@@ -309,12 +309,14 @@ def decide_recovery(login: LoginDiagnosis, *, restart_attempted: bool, twofa_wai
     * a pending 2FA: wait for the approval once (never restart: a second push would be sent);
       waited already, or no wait configured: BLOCKED;
     * a login no restart can fix (rejected, 2FA timed out, existing session, log unreadable): BLOCKED;
+    * a dialog no rule knows is open (an image update's new window): BLOCKED, named in the alert. A restart
+      would be a cold login (on live, a 2FA push) that meets the same window;
     * IBKR's servers (reset window, server unavailable): TRY_LATER, no restart now;
     * nothing known: one RESTART, then GIVE_UP.
     """
     if login.kind == TWOFA_PENDING:
         return BLOCKED if twofa_wait_used or twofa_wait <= 0 else WAIT_FOR_2FA
-    if login.no_retry:
+    if login.no_retry or login.unknown_dialogs:
         return BLOCKED
     if login.retry_later:
         return TRY_LATER
