@@ -12,22 +12,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from src.orchestration.machine import bot as botproc
-from src.orchestration import exitcodes
-from src.orchestration.machine.context import StartupContext
 from src.core.durations import BOT_STOP_GRACE
 from src.core.journal import RunJournal
+from src.orchestration import exitcodes
+from src.orchestration.machine import bot as botproc
+from src.orchestration.machine.context import StartupContext
 from src.orchestration.machine.states import S
-
-if TYPE_CHECKING:
-    from src.orchestration.startup import StartupOrchestrator
+from src.orchestration.machine.steps import StartupSteps  # the start-up machine it supervises
 
 log = logging.getLogger(__name__)
 
 
-def run_daily_cycle(orch: StartupOrchestrator, record: Callable[[str, str], None]) -> str | None:
+def run_daily_cycle(orch: StartupSteps, record: Callable[[str, str], None]) -> str | None:
     """Re-evaluate the plan and restart the bot on it; None when a bot runs again, else why not (exit 1)."""
     old_ctx, supervisor_run = orch.context, orch.journal.run_id
     orch.journal = RunJournal(orch.config.state_dir)

@@ -33,22 +33,12 @@ import os
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from src.firewall.plan import read_validated_sha256
-from src.notifications.dedupe import AlertGate
-from src.orchestration.machine import bot as botproc
-from src.orchestration import exitcodes
 from src.core import schedule
-from src.orchestration.supervisor.cycle import run_daily_cycle  # the machine's own handlers, run again
-from src.orchestration.gateway.docker import ContainerState, DockerError, EventWatcher
 from src.core.durations import ALERT_DRAIN, BOT_STOP_GRACE
-from src.orchestration.gateway.firewallwatch import FirewallWatch
 from src.core.journal import RunJournal, append_line, utc_now
-from src.orchestration.gateway.logins import LoginBudget
 from src.core.resetwindows import new_york_time
 from src.core.sdnotify import notify
-from src.orchestration.supervisor.watch import GatewayWatch, Seen, WatchSettings
 from src.core.statefiles import (
     PLAN_SHA256_FILE,
     SOFT_RESTARTS_FILE,
@@ -56,9 +46,16 @@ from src.core.statefiles import (
     firewall_session_since,
     read_ready_record,
 )
-
-if TYPE_CHECKING:
-    from src.orchestration.startup import StartupOrchestrator
+from src.firewall.plan import read_validated_sha256
+from src.notifications.dedupe import AlertGate
+from src.orchestration import exitcodes
+from src.orchestration.gateway.docker import ContainerState, DockerError, EventWatcher
+from src.orchestration.gateway.firewallwatch import FirewallWatch
+from src.orchestration.gateway.logins import LoginBudget
+from src.orchestration.machine import bot as botproc
+from src.orchestration.machine.steps import StartupSteps  # the start-up machine it supervises
+from src.orchestration.supervisor.cycle import run_daily_cycle  # the machine's own handlers, run again
+from src.orchestration.supervisor.watch import GatewayWatch, Seen, WatchSettings
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +70,7 @@ MEMORY = "gateway-memory"  # its AlertGate key
 class Supervisor:
     """The loop of `supervise` (see the module's docstring)."""
 
-    def __init__(self, orch: StartupOrchestrator) -> None:
+    def __init__(self, orch: StartupSteps) -> None:
         self.orch, self.config, self.services = orch, orch.config, orch.services
         cfg, clock = orch.config, orch.services.clock
         self.run_id = orch.journal.run_id  # the start-up's run: supervision is its last phase
@@ -409,12 +406,12 @@ def _stamp(path: Path | None) -> tuple[int, ...] | None:
     return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
 
 
-def supervise(orch: StartupOrchestrator) -> int:
+def supervise(orch: StartupSteps) -> int:
     """Block until a stop signal or the bot's death, watching the Gateway and running the daily cycle."""
     return Supervisor(orch).run_until_stopped()
 
 
-def _stop_gateway(orch: StartupOrchestrator) -> str:
+def _stop_gateway(orch: StartupSteps) -> str:
     docker = orch.services.docker
     try:
         if docker.inspect() is not None:  # never a container that is not ours (inspect refuses it)
