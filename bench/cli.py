@@ -78,6 +78,31 @@ def _names(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
+# The repetition counts, each a whole number whose default the scenario decides ([default; --quick value]).
+REPEATS = {
+    "--repeats": "repetitions per cell [10; --quick 3]",
+    "--slow-repeats": "repetitions of baseline cells with a login delay >= 30 s [5]",
+    "--common-repeats": "repetitions of common-practice cells (each costs its sleep) [3]",
+    "--nohc-repeats": "repetitions of this project in the no-healthcheck variant of scenario 1 [10]",
+    "--nohc-baseline-repeats": "… of the baselines in that variant [3]",
+    "--prod-repeats": "repetitions of this project in the production-like variant of scenario 1 [10]",
+    "--prod-baseline-repeats": "… of the baselines in that variant [5]",
+    "--cost-repeats": "repetitions of scenario 5 [3; --quick 1]",
+}
+OUTAGE_REPEATS = {
+    "--outage-repeats": "scenario 7: outages per duration [10; --quick 1]",
+    "--slow-outage-repeats": "scenario 7: … for outages >= 60 s [5]",
+    "--second-outage-repeats": "scenario 7: sequences of two 10 s outages 65 s apart (the backoff's reset) "
+                               "[3; --quick 0]",
+}
+SUPERVISOR_COUNTS = {
+    "--kills": "scenario 8: Gateway containers killed under the supervisor, at most 19 (the login budget) "
+               "[19; --quick 2]",
+    "--sup-outages": "scenario 8: supervised runs through a timed API outage in a reset window [10; --quick 1]",
+    "--sup-baseline-outages": "scenario 8: the same outage under the plain start-up, no supervisor [5; --quick 1]",
+}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -89,16 +114,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--plot-path", type=Path, default=DEFAULT_PLOT, help=f"[{DEFAULT_PLOT.relative_to(REPO_ROOT)}]")
     p.add_argument("--out", type=Path, help="Markdown report [docs/BENCHMARKS.md; --quick: bench/results/quick.md]")
     p.add_argument("--json", type=Path, help="results [bench/results/latest.json; --quick: bench/results/quick.json]")
-    p.add_argument("--repeats", type=int, help="repetitions per cell [10; --quick 3]")
-    p.add_argument("--slow-repeats", type=int, help="repetitions of baseline cells with a login delay >= 30 s [5]")
-    p.add_argument("--common-repeats", type=int, help="repetitions of common-practice cells (each costs its sleep) [3]")
-    p.add_argument("--nohc-repeats", type=int,
-                   help="repetitions of this project in the no-healthcheck variant of scenario 1 [10]")
-    p.add_argument("--nohc-baseline-repeats", type=int, help="… of the baselines in that variant [3]")
-    p.add_argument("--prod-repeats", type=int,
-                   help="repetitions of this project in the production-like variant of scenario 1 [10]")
-    p.add_argument("--prod-baseline-repeats", type=int, help="… of the baselines in that variant [5]")
-    p.add_argument("--cost-repeats", type=int, help="repetitions of scenario 5 [3; --quick 1]")
+    for flag, what in REPEATS.items():
+        p.add_argument(flag, type=int, help=what)
     p.add_argument("--login-delays", type=_floats, default=[3.0, 10.0, 30.0], help="scenario 1 [3,10,30]")
     p.add_argument("--nohc-delays", type=_floats, default=[10.0],
                    help="scenario 1 with a container without any healthcheck; '' = none [10]")
@@ -113,22 +130,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--deadline", type=float, help="scenario 3's configured timeout [10; --quick 5]")
     p.add_argument("--wait-seconds", type=float, help="scenario 5's login delay [60; --quick 20]")
     p.add_argument("--outages", type=_floats, help="scenario 7: outage durations, seconds [10,30,60; --quick 2]")
-    p.add_argument("--outage-repeats", type=int, help="scenario 7: outages per duration [10; --quick 1]")
-    p.add_argument("--slow-outage-repeats", type=int, help="scenario 7: … for outages >= 60 s [5]")
-    p.add_argument("--second-outage-repeats", type=int,
-                   help="scenario 7: sequences of two 10 s outages 65 s apart (the backoff's reset) [3; --quick 0]")
+    for flag, what in OUTAGE_REPEATS.items():
+        p.add_argument(flag, type=int, help=what)
     p.add_argument("--outage-contenders", type=_names,
                    help="scenario 7: any of project,watchdog [project,watchdog; --quick project]")
     p.add_argument("--reconnect-candidate", action="append", default=[], metavar="LABEL=DIR",
                    help="scenario 7: also run the bot from DIR, a scratch copy of the repository with a local patch "
                         "to src/ (bench/candidates/), labelled LABEL; repeatable")
-    p.add_argument("--kills", type=int,
-                   help="scenario 8: Gateway containers killed under the supervisor, at most 19 (the login "
-                        "budget) [19; --quick 2]")
-    p.add_argument("--sup-outages", type=int,
-                   help="scenario 8: supervised runs through a timed API outage in a reset window [10; --quick 1]")
-    p.add_argument("--sup-baseline-outages", type=int,
-                   help="scenario 8: the same outage under the plain start-up, no supervisor [5; --quick 1]")
+    for flag, what in SUPERVISOR_COUNTS.items():
+        p.add_argument(flag, type=int, help=what)
     p.add_argument("--idle-seconds", type=float, help="scenario 8: the idle supervisor's measurement [600; --quick 20]")
     p.add_argument("--no-watch-wait", type=float,
                    help="scenario 8: after killing a plain start-up's Gateway, how long to wait for an alert "

@@ -8,7 +8,7 @@ default), so with 10 samples it lies between the 9th and 10th smallest. A sample
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 
@@ -63,6 +63,13 @@ def contenders_in(samples: list[dict[str, Any]]) -> list[str]:
     order = ["project", "handoff", "common", "watchdog"]
     found = {s.get("contender") for s in samples if s.get("contender")}
     return [c for c in order if c in found] + sorted(found - set(order))
+
+
+def by_contender(samples: list[dict[str, Any]], key: str) -> Iterator[tuple[str, list[dict[str, Any]], float | None]]:
+    """Each contender in the report's order, its good samples, and the median of `key` over them."""
+    for c in contenders_in(samples):
+        v = select(samples, contender=c)
+        yield c, v, median(values(v, key))
 
 
 def labels_in(samples: list[dict[str, Any]]) -> list[str]:

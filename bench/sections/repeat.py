@@ -5,15 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from bench.markdown import count, exit_codes, fmt, label, ratio, table
-from bench.stats import contenders_in, median, p95, select, values
+from bench.stats import by_contender, median, p95, select, values
 
 
 def section(s4: list[dict[str, Any]]) -> list[str]:
     pm = median(values(select(s4, contender="project"), "time_to_refuse"))
     rows = []
-    for c in contenders_in(s4):
-        v = select(s4, contender=c)
-        m = median(values(v, "time_to_refuse"))
+    for c, v, m in by_contender(s4, "time_to_refuse"):
         who = {"project": "the orchestrator (bot lock held)", "handoff": "the orchestrator (process scan)",
                "common": "only the duplicate bot itself (its own lock)"}.get(c, "")
         rows.append([label(c), str(len(v)), fmt(m), fmt(p95(values(v, "time_to_refuse"))),

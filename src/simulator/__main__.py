@@ -104,26 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     handler.setFormatter(IbcFormatter())
     logging.basicConfig(level=args.log_level, handlers=[handler])
     try:
-        simulator = GatewaySimulator(
-            host=args.host,
-            port=args.port,
-            login_delay=args.login_delay,
-            before_login=args.before_login,
-            mode=args.mode,
-            accounts=[account.strip() for account in args.accounts.split(",") if account.strip()],
-            state_file=args.state_file,
-            login_outcome=args.login_outcome,
-            twofa_delay=args.twofa_delay,
-            fills=args.fills,
-            outage_after=args.outage_after,
-            outage_for=args.outage_for,
-            outage_kind=args.outage_kind,
-            command_port=args.command_port,
-            restart_delay=args.restart_delay,
-            read_only=args.read_only,
-            session_file=args.session_file,
-            existing_session_action=args.existing_session_action,
-        )
+        # every flag is the simulator's argument of the same name, but these three
+        flags = {k: v for k, v in vars(args).items() if k not in ("accounts", "exit_after", "log_level")}
+        accounts = [account.strip() for account in args.accounts.split(",") if account.strip()]
+        simulator = GatewaySimulator(**flags, accounts=accounts)
     except ValueError as exc:  # environment values bypass argparse's choices
         parser.error(str(exc))
     try:

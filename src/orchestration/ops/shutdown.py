@@ -30,15 +30,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from src.notifications.discord import DiscordNotifier
-from src.notifications.dispatch import Notifier
 from src.core import cli
-from src.orchestration.machine.bot import running_bot
-from src.orchestration.config import OrchestrationConfig, config_for_cli
-from src.orchestration.gateway.docker import ContainerState, DockerClient, DockerError
 from src.core.journal import RunJournal
 from src.core.locks import LockHeld, PidLock
 from src.core.statefiles import BOT_PID_FILE, ORCHESTRATOR_LOCK, READY_FILE
+from src.notifications.discord import DiscordNotifier
+from src.notifications.dispatch import Notifier
+from src.orchestration.config import OrchestrationConfig, config_for_cli
+from src.orchestration.gateway.docker import ContainerState, DockerClient, DockerError
+from src.orchestration.machine.bot import running_bot
 
 log = logging.getLogger(__name__)
 
@@ -197,15 +197,15 @@ def _remove_stale_ready_record(state_dir: Path, pid: int) -> None:
         pass
 
 
+DESCRIPTION = ("Stop the bot gracefully (SIGTERM, a bounded wait, then SIGKILL) and, with --gateway, the Gateway "
+               "container. Alerts and journals; safe to run twice. Configuration as for startup (environment and "
+               ".env).")
+EPILOG = "exit codes: 0 everything requested is stopped (or nothing was running), 1 otherwise (or a usage error)"
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = cli.ArgumentParser(
-        prog="python -m src.orchestration.ops.shutdown",
-        description="Stop the bot gracefully (SIGTERM, a bounded wait, then SIGKILL) and, with --gateway, "
-                    "the Gateway container. Alerts and journals; safe to run twice. Configuration as for "
-                    "startup (environment and .env).",
-        epilog="exit codes: 0 everything requested is stopped (or nothing was running), 1 otherwise "
-               "(or a usage error)",
-    )
+    parser = cli.ArgumentParser(prog="python -m src.orchestration.ops.shutdown", description=DESCRIPTION,
+                                epilog=EPILOG)
     parser.add_argument("--gateway", action="store_true", help="also stop the Gateway container (docker stop)")
     parser.add_argument("--timeout", type=cli.seconds(3600), default=DEFAULT_BOT_TIMEOUT, metavar="S",
                         help=f"seconds the bot gets after SIGTERM before SIGKILL (default {DEFAULT_BOT_TIMEOUT:g})")

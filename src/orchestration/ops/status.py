@@ -23,23 +23,26 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from src.notifications.dedupe import describe_duration
 from src.core import cli, schedule
-from src.orchestration.machine.bot import running_bot
-from src.orchestration.config import OrchestrationConfig, config_for_cli
-from src.orchestration.gateway.docker import DockerClient, DockerError, pinned_digest, running_digest
-from src.orchestration.gateway.bringup import login_hours_begin
-from src.orchestration.health import GatewayHealthChecker
 from src.core.journal import read_lines, read_runs
-from src.orchestration.gateway.logins import LoginBudget
-from src.core.resetwindows import ResetWindow, new_york_time, next_window, next_window_end
 from src.core.redaction import redact
+from src.core.resetwindows import ResetWindow, new_york_time, next_window, next_window_end
+from src.core.statefiles import (
+    FIREWALL_DECISIONS_FILE,
+    PLAN_FILE,
+    SUPERVISOR_LOG,
+    firewall_session_since,
+    read_ready_record,
+)
 from src.firewall.decisions import read_recent
 from src.firewall.plan import plan_in_force_now
-from src.core.statefiles import (
-    FIREWALL_DECISIONS_FILE, PLAN_FILE, SUPERVISOR_LOG, firewall_session_since, read_ready_record,
-)
-
+from src.notifications.dedupe import describe_duration
+from src.orchestration.config import OrchestrationConfig, config_for_cli
+from src.orchestration.gateway.bringup import login_hours_begin
+from src.orchestration.gateway.docker import DockerClient, DockerError, pinned_digest, running_digest
+from src.orchestration.gateway.logins import LoginBudget
+from src.orchestration.health import GatewayHealthChecker
+from src.orchestration.machine.bot import running_bot
 
 
 def collect(config: OrchestrationConfig, docker: DockerClient | None = None,
@@ -333,14 +336,14 @@ def report(config: OrchestrationConfig, as_json: bool) -> int:
     return 0 if status["up"] else 1
 
 
+DESCRIPTION = ("Report the Gateway container and its API handshake, the bot, its readiness and connection, the plan "
+               "in force, the next IBKR reset window, the next daily cycle, the login budget, the last alert and "
+               "the last run. Configuration as for startup (environment and .env).")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = cli.ArgumentParser(
-        prog="python -m src.orchestration.ops.status",
-        description="Report the Gateway container and its API handshake, the bot, its readiness and connection, "
-                    "the plan in force, the next IBKR reset window, the next daily cycle, the login budget, the "
-                    "last alert and the last run. Configuration as for startup (environment and .env).",
-        epilog="exit codes: 0 everything is up, 1 otherwise (or a usage or configuration error)",
-    )
+    parser = cli.ArgumentParser(prog="python -m src.orchestration.ops.status", description=DESCRIPTION,
+                                epilog="exit codes: 0 everything is up, 1 otherwise (or a usage or config error)")
     parser.add_argument("--json", action="store_true", help="JSON for scripts")
     return parser.parse_args(argv)
 
