@@ -30,15 +30,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from src.orchestration.config import OrchestrationConfig
 from src.core.settings import SETTINGS
 from src.core.statefiles import BOT_PID_FILE, read_ready_record
+from src.orchestration.config import OrchestrationConfig
 from testkit.docker import docker
 from testkit.docker import docker_problem as _docker_problem
 from testkit.gateway import SIMULATOR_IMAGE, SimGateway, unique_project
 from testkit.repo_env import hide_repo_dotenv
-from testkit.schedule import off_calendar
 from testkit.rundir import RunDir as BaseRunDir
+from testkit.schedule import off_calendar
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NO_HEALTHCHECK_FILE = Path(__file__).resolve().parent / "compose" / "no-healthcheck.yml"

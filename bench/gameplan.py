@@ -45,12 +45,12 @@ from pathlib import Path
 from string import ascii_uppercase
 from typing import Any
 
-from src.gameplan import schema
-from src.gameplan.loader import MAX_FILE_BYTES, evaluate_gameplan
 from bench.baselines.gameplan_quadratic import duplicates as quadratic_duplicates
 from bench.markdown import fmt, table
 from bench.markers import GAMEPLAN_END, GAMEPLAN_START, replace_section, shown_path, write_section
 from bench.stats import median, p95
+from src.gameplan import schema
+from src.gameplan.loader import MAX_FILE_BYTES, evaluate_gameplan
 from testkit.plans import PLAN_DATE, valid_plan
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

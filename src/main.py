@@ -30,22 +30,27 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from src.core.atomic_file import write_atomic
 from src.broker.connection import CONNECTED, RECONNECTING, Broker, ClientIdInUse, StrategyAPI
 from src.broker.gate import TradingGate
-from src.firewall.plan import authority_of
 from src.broker.strategy import PrerequisiteError, Strategy, load_strategy
-from src.gameplan.loader import (
-    GameplanError, check_emergency, check_today, parse_gameplan, read_gameplan_bytes, trading_date,
-)
-from src.gameplan.schema import Gameplan
 from src.core import cli
-from src.orchestration.health import GatewayHealthChecker
+from src.core.atomic_file import write_atomic
 from src.core.journal import utc_now
 from src.core.locks import LockHeld, PidLock
 from src.core.sdnotify import notify
 from src.core.settings import LOG_LEVELS, REPO_ROOT, default_int, default_str
 from src.core.statefiles import BOT_PID_FILE, READY_FILE
+from src.firewall.plan import authority_of
+from src.gameplan.loader import (
+    GameplanError,
+    check_emergency,
+    check_today,
+    parse_gameplan,
+    read_gameplan_bytes,
+    trading_date,
+)
+from src.gameplan.schema import Gameplan
+from src.orchestration.health import GatewayHealthChecker
 
 log = logging.getLogger("src.main")  # not __name__: that is "__main__" under -m, and bot log lines show it
 T = TypeVar("T")

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from src.firewall import __main__ as firewall_main
 from src.core.statefiles import FIREWALL_DECISIONS_FILE
+from src.firewall import __main__ as firewall_main
 from testkit.docker import free_port
 
 

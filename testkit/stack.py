@@ -27,9 +27,9 @@ from typing import Any
 
 import psutil
 
-from src.orchestration.machine.bot import running_bot
 from src.core.journal import read_runs
 from src.core.statefiles import CHECKPOINT_FILE, SUPERVISOR_LOG, read_ready_record
+from src.orchestration.machine.bot import running_bot
 from testkit.docker import docker, free_port
 from testkit.gateway import SimGateway, new_project
 from testkit.plans import write_plan

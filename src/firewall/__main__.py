@@ -22,6 +22,10 @@ from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
 
+from src.core import cli
+from src.core.schedule import TradingDateClock
+from src.core.settings import API_PORTS, FIREWALL_PORT, api_port
+from src.core.statefiles import FIREWALL_DECISIONS_FILE, FIREWALL_SESSIONS_FILE, PLAN_FILE
 from src.firewall.book import Book
 from src.firewall.decisions import DecisionLog, read_recent
 from src.firewall.plan import InForce, PlanWatcher
@@ -29,10 +33,6 @@ from src.firewall.proxy import Firewall
 from src.firewall.rules import Leg
 from src.firewall.sessions import Sessions
 from src.firewall.upstream import Upstream
-from src.core import cli
-from src.core.schedule import TradingDateClock
-from src.core.settings import API_PORTS, FIREWALL_PORT, api_port
-from src.core.statefiles import FIREWALL_DECISIONS_FILE, FIREWALL_SESSIONS_FILE, PLAN_FILE
 
 log = logging.getLogger("src.firewall")
 LISTEN_DEFAULT = f"0.0.0.0:{FIREWALL_PORT}"  # noqa: S104 (inside the Gateway's network namespace; Compose publishes it on 127.0.0.1)

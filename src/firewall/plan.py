@@ -18,12 +18,17 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from src.core.statefiles import PLAN_FILE, PLAN_SHA256_FILE, read_bounded
 from src.firewall.rules import Authority
 from src.gameplan.loader import (
-    GameplanError, check_emergency, check_today, parse_gameplan, read_gameplan_bytes, trading_date,
+    GameplanError,
+    check_emergency,
+    check_today,
+    parse_gameplan,
+    read_gameplan_bytes,
+    trading_date,
 )
 from src.gameplan.schema import Gameplan
-from src.core.statefiles import PLAN_FILE, PLAN_SHA256_FILE, read_bounded
 
 
 @dataclass(frozen=True)

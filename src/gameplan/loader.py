@@ -31,8 +31,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from src.gameplan.schema import KNOWN_VALUES, Gameplan
 from src.core.schedule import trading_date as trading_date  # one definition, the supervisor's too
+from src.gameplan.schema import KNOWN_VALUES, Gameplan
 
 log = logging.getLogger(__name__)
 

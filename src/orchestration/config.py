@@ -42,16 +42,20 @@ from src.core.schedule import (
 )
 from src.core.settings import (
     API_PORTS as API_PORTS,
+)
+from src.core.settings import (
     BY_NAME,
     CONFIG_SETTINGS,
     DEFAULT_PASSWORD_FILE,
     IBC_COLD_RESTART,
-    REPO_ROOT as REPO_ROOT,
     SETTINGS,
     Check,
     Setting,
     stale_docs,
     write_docs,
+)
+from src.core.settings import (
+    REPO_ROOT as REPO_ROOT,
 )
 
 DOTENV_MAX_BYTES = 64 * 1024

@@ -21,24 +21,24 @@ from datetime import datetime
 from pathlib import Path
 
 from src.broker.strategy import PrerequisiteError
-from src.firewall.plan import plan_in_force_now
-from src.orchestration.machine import bot as botproc
-from src.orchestration.ops import commands
-from src.orchestration import exitcodes
-from src.orchestration.gateway import ibc
-from src.orchestration.config import REPO_ROOT, OrchestrationConfig
-from src.orchestration.machine.context import Services, StartupContext
-from src.orchestration.gateway.docker import DockerError
-from src.orchestration.gateway.bringup import wait_for_login
-from src.orchestration.machine.handoff import bot_args, plan_env, plan_mismatch
-from src.orchestration.health import account_problem
 from src.core.journal import RunJournal
+from src.core.statefiles import SOFT_RESTARTS_FILE
+from src.firewall.plan import plan_in_force_now
+from src.orchestration import exitcodes
+from src.orchestration.config import REPO_ROOT, OrchestrationConfig
+from src.orchestration.gateway import ibc
+from src.orchestration.gateway.bringup import wait_for_login
+from src.orchestration.gateway.docker import DockerError
 from src.orchestration.gateway.logins import LoginBudget
+from src.orchestration.health import account_problem
+from src.orchestration.machine import bot as botproc
+from src.orchestration.machine.context import Services, StartupContext
 from src.orchestration.machine.engine import Outcome, Row, check_definition, render
+from src.orchestration.machine.handoff import bot_args, plan_env, plan_mismatch
 from src.orchestration.machine.states import S, StartupState
 from src.orchestration.machine.steps import StartupSteps
+from src.orchestration.ops import commands
 from src.orchestration.supervisor.supervise import supervise as supervise_after_start
-from src.core.statefiles import SOFT_RESTARTS_FILE
 
 log = logging.getLogger(__name__)
 

@@ -17,17 +17,18 @@ import time
 from collections.abc import Sequence
 
 from src.tws import wire
+
 # Re-exported: the simulator's modules and tests use these from here.
 from src.tws.wire import API_PREFIX as API_PREFIX
 from src.tws.wire import MAX_FRAME_LENGTH as MAX_FRAME_LENGTH
 from src.tws.wire import MIN_VERSION_ADVANCED_ORDER_REJECT as MIN_VERSION_ADVANCED_ORDER_REJECT
 from src.tws.wire import ProtocolError as ProtocolError
-from src.tws.wire import parse_number as parse_number
 from src.tws.wire import clip as clip
 from src.tws.wire import encode as encode
 from src.tws.wire import error as error
 from src.tws.wire import managed_accounts as managed_accounts
 from src.tws.wire import next_valid_id as next_valid_id
+from src.tws.wire import parse_number as parse_number
 from src.tws.wire import version_reply as version_reply
 
 from . import market

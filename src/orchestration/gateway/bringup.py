@@ -17,14 +17,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
 from datetime import datetime
 
+from src.core.resetwindows import ResetWindow, next_window, window_at
 from src.orchestration.gateway import ibc
 from src.orchestration.gateway.docker import ContainerState, DockerClient, DockerError
-from src.orchestration.health import GatewayHealthChecker, HandshakeResult
 from src.orchestration.gateway.logins import BudgetView, LoginBudget
-from src.core.resetwindows import ResetWindow, next_window, window_at
+from src.orchestration.health import GatewayHealthChecker, HandshakeResult
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,11 @@ from src.core.atomic_file import write_atomic
 from src.core.locks import PidLock
 from src.core.sdnotify import NotifyListener
 from src.core.statefiles import (
-    BOT_PID_FILE, BOT_PROCESS_FILE, firewall_session_since, read_json_object, read_ready_record,
+    BOT_PID_FILE,
+    BOT_PROCESS_FILE,
+    firewall_session_since,
+    read_json_object,
+    read_ready_record,
 )
 
 POLL = 0.1  # how often a waiting orchestrator also checks that the bot is still alive

@@ -13,15 +13,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from src.broker.strategy import check_strategy
 from src.gameplan.loader import GameplanVerdict, read_emergency_plan
 from src.gameplan.schema import Gameplan
 from src.notifications.dispatch import AlertQueue
-from src.broker.strategy import check_strategy
 from src.notifications.heartbeat import Heartbeat
-from src.orchestration.machine import bot as botproc
 from src.orchestration.gateway.docker import DockerClient
-from src.orchestration.health import GatewayHealthChecker, HandshakeResult
 from src.orchestration.gateway.logins import LoginBudget
+from src.orchestration.health import GatewayHealthChecker, HandshakeResult
+from src.orchestration.machine import bot as botproc
 
 if TYPE_CHECKING:
     from src.orchestration.machine.states import StartupState

@@ -24,15 +24,15 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from src.orchestration.machine import bot as botproc
-from src.orchestration import exitcodes
 from src.core.durations import ALERT_DRAIN, BOT_STOP_GRACE
 from src.core.journal import RunJournal, recover_interrupted
 from src.core.locks import LockHeld, PidLock
+from src.core.redaction import redact
 from src.core.resetwindows import new_york_time
 from src.core.sdnotify import notify
-from src.core.redaction import redact
 from src.core.statefiles import ORCHESTRATOR_LOCK
+from src.orchestration import exitcodes
+from src.orchestration.machine import bot as botproc
 
 log = logging.getLogger("src.orchestration.startup")
 

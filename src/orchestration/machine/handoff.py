@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from src.core.atomic_file import write_atomic
-from src.orchestration.config import OrchestrationConfig
 from src.core.statefiles import PLAN_FILE, PLAN_SHA256_FILE
+from src.orchestration.config import OrchestrationConfig
 
 
 def snapshot_plan(state_dir: Path, data: bytes) -> tuple[Path, str]:
@@ -61,8 +61,8 @@ def plan_mismatch(record: dict[str, Any], sha256: str, strategy: str | None, aut
 
 
 def main(argv: list[str] | None = None) -> int:
-    from src.gameplan.loader import evaluate_gameplan
     from src.core import cli
+    from src.gameplan.loader import evaluate_gameplan
     from src.orchestration.config import config_for_cli
 
     parser = cli.ArgumentParser(prog="python -m src.orchestration.machine.handoff",

@@ -12,17 +12,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from src.core.resetwindows import new_york_time
 from src.gameplan.schema import Gameplan
 from src.orchestration.config import start_timeout
 from src.orchestration.gateway import ibc
-from src.orchestration.gateway.docker import (
-    DAEMON_DOWN, MISSING_BINARY, PERMISSION, TIMEOUT, ContainerState, DockerError, wait_for_daemon,
-)
 from src.orchestration.gateway.bringup import BroughtUp, bring_up, budget_spent, diagnose_login, login_hours_begin
-from src.orchestration.machine.handoff import snapshot_plan
+from src.orchestration.gateway.docker import (
+    DAEMON_DOWN,
+    MISSING_BINARY,
+    PERMISSION,
+    TIMEOUT,
+    ContainerState,
+    DockerError,
+    wait_for_daemon,
+)
 from src.orchestration.gateway.logins import BudgetView, LoginBudget
 from src.orchestration.machine.engine import MachineRun, hold_until
-from src.core.resetwindows import new_york_time
+from src.orchestration.machine.handoff import snapshot_plan
 from src.orchestration.machine.states import S, StartupState
 
 log = logging.getLogger("src.orchestration.startup")

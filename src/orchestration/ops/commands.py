@@ -18,24 +18,24 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from src.core import cli
+from src.core.journal import RunJournal, append_line, utc_now
+from src.core.sdnotify import notify
+from src.core.statefiles import RUNS_FILE
 from src.gameplan.generator import generate_strategy_c
 from src.gameplan.loader import evaluate_gameplan
 from src.notifications.dedupe import AlertGate
 from src.notifications.discord import DiscordNotifier
 from src.notifications.dispatch import AlertQueue
 from src.notifications.heartbeat import Heartbeat
-from src.orchestration.machine import bot as botproc
-from src.core import cli
-from src.orchestration.ops import deploy, status
 from src.orchestration import exitcodes
 from src.orchestration.config import OrchestrationConfig, Salvage, config_for_cli
-from src.orchestration.machine.context import Services
 from src.orchestration.gateway.docker import DockerClient
 from src.orchestration.health import GatewayHealthChecker
-from src.core.journal import RunJournal, append_line, utc_now
+from src.orchestration.machine import bot as botproc
+from src.orchestration.machine.context import Services
+from src.orchestration.ops import deploy, status
 from src.orchestration.ops.logsetup import setup_logging
-from src.core.sdnotify import notify
-from src.core.statefiles import RUNS_FILE
 
 
 def real_services(config: OrchestrationConfig) -> Services:

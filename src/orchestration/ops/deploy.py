@@ -16,9 +16,9 @@ import re
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from src.core.durations import ALERT_DRAIN, BOT_STOP_GRACE
 from src.orchestration import exitcodes
 from src.orchestration.config import REPO_ROOT, OrchestrationConfig, start_timeout
-from src.core.durations import ALERT_DRAIN, BOT_STOP_GRACE
 
 WRAPPER = Path("docker/gateway/scripts/production-startup.sh")
 TASK_NAMESPACE = "http://schemas.microsoft.com/windows/2004/02/mit/task"

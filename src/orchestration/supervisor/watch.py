@@ -33,13 +33,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from src.core.resetwindows import ResetWindow, new_york_time, next_window_end
 from src.notifications.dedupe import AlertGate, describe_duration
 from src.orchestration.gateway import ibc
-from src.orchestration.gateway.docker import ContainerState, DockerClient, DockerError
 from src.orchestration.gateway.bringup import BroughtUp, bring_up, budget_spent, diagnose_login, login_hours_begin
-from src.orchestration.health import IB_LOST, GatewayHealthChecker
+from src.orchestration.gateway.docker import ContainerState, DockerClient, DockerError
 from src.orchestration.gateway.logins import BudgetView, LoginBudget
-from src.core.resetwindows import ResetWindow, new_york_time, next_window_end
+from src.orchestration.health import IB_LOST, GatewayHealthChecker
 
 log = logging.getLogger(__name__)
 
