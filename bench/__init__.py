@@ -15,7 +15,8 @@ beside the quadratic check it replaced; its section of docs/BENCHMARKS.md is its
 
 `python -m bench.firewall` (no Docker) measures what the order firewall adds between a bot and the
 Gateway (an order's round trip, a market-data burst, the handshake, its memory and idle CPU), beside
-a direct connection; its section of docs/BENCHMARKS.md is its own.
+a direct connection; its section of docs/BENCHMARKS.md is its own. `python -m bench.relay_floor` prints the
+floor under its order round trip: what a null relay (forwarding bytes, judging nothing) adds on this machine.
 
 Layout, one module per concern: the command line (cli.py) and the world it runs in (env.py,
 contenders.py); the scenarios (scenario_base.py and scenarios.py for 1-6, reconnect*.py for 7,

@@ -112,3 +112,15 @@ def test_the_main_report_keeps_the_firewall_section_when_it_is_regenerated(tmp_p
     text = render({"meta": {"options": options}, "samples": {}}, None, out)
     assert section in text and GAMEPLAN in text and "my reading" in text
     assert text.index(GAMEPLAN_END) < text.index(FIREWALL_START) < text.index(FIREWALL_END) < text.index("## Reading")
+
+
+def test_the_relay_floor_measures_both_paths_and_leaves_nothing_running():
+    """`python -m bench.relay_floor`: a null relay process in front of the simulator, round trips through it and
+    direct; one line with both medians and what the relay adds (a number, not a bound), and the relay is gone."""
+    done = subprocess.run([sys.executable, "-m", "bench.relay_floor", "--round-trips", "30", "--warmup", "5"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("bench.relay_floor: order round trip, medians of 30: direct "), done.stdout
+    assert " ms: the relay adds " in done.stdout
+    left = subprocess.run(["pgrep", "-f", "bench.relay_floor --serve"], capture_output=True, text=True)
+    assert left.stdout.strip() == ""
