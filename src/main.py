@@ -41,14 +41,7 @@ from src.core.sdnotify import notify
 from src.core.settings import LOG_LEVELS, REPO_ROOT, default_int, default_str
 from src.core.statefiles import BOT_PID_FILE, READY_FILE
 from src.firewall.plan import authority_of
-from src.gameplan.loader import (
-    GameplanError,
-    check_emergency,
-    check_today,
-    parse_gameplan,
-    read_gameplan_bytes,
-    trading_date,
-)
+from src.gameplan.loader import GameplanError, check_in_force, parse_gameplan, read_gameplan_bytes, trading_date
 from src.gameplan.schema import Gameplan
 from src.orchestration.health import GatewayHealthChecker
 
@@ -66,16 +59,9 @@ def load_plan(path: Path, sha256: str | None = None) -> tuple[Gameplan, str]:
         if sha256 and digest != sha256.lower():
             raise PrerequisiteError(f"gameplan {path} is not the plan the orchestrator validated "
                                     f"(sha256 {digest[:12]}, expected {sha256[:12]})")
-        plan = parse_gameplan(data, path)
+        return check_in_force(parse_gameplan(data, path)), digest
     except GameplanError as error:
         raise PrerequisiteError(f"gameplan {path} not usable ({error.kind}): {error.reason}") from None
-    try:
-        return check_today(plan), digest
-    except GameplanError as error:
-        try:
-            return check_emergency(plan), digest
-        except GameplanError:
-            raise PrerequisiteError(f"gameplan {path} not usable ({error.kind}): {error.reason}") from None
 
 
 def probe_gateway(args: argparse.Namespace) -> None:

@@ -20,14 +20,7 @@ from pathlib import Path
 
 from src.core.statefiles import PLAN_FILE, PLAN_SHA256_FILE, read_bounded
 from src.firewall.rules import Authority
-from src.gameplan.loader import (
-    GameplanError,
-    check_emergency,
-    check_today,
-    parse_gameplan,
-    read_gameplan_bytes,
-    trading_date,
-)
+from src.gameplan.loader import GameplanError, check_in_force, parse_gameplan, read_gameplan_bytes, trading_date
 from src.gameplan.schema import Gameplan
 
 
@@ -57,16 +50,9 @@ def authority_from(data: bytes, source: Path, today: date, validated: str | None
         return InForce(None, f"plan in force {sha256[:12]} is not the plan the orchestrator validated ({said})",
                        sha256)
     try:
-        plan = parse_gameplan(data, source)
+        plan = check_in_force(parse_gameplan(data, source), today)
     except GameplanError as error:
         return InForce(None, f"plan in force not usable ({error.kind}): {error.reason}", sha256)
-    try:
-        plan = check_today(plan, today)
-    except GameplanError as error:
-        try:
-            check_emergency(plan)
-        except GameplanError:
-            return InForce(None, f"plan in force not usable ({error.kind}): {error.reason}", sha256)
     authority = authority_of(plan, sha256)
     what = "trading authorized" if authority.authorized else "NO trading authority"
     return InForce(authority, f"plan {sha256[:12]} for {plan.date}, strategy {plan.strategy}: {what}", sha256)

@@ -122,6 +122,18 @@ def check_emergency(plan: Gameplan) -> Gameplan:
     return plan
 
 
+def check_in_force(plan: Gameplan, today: date | None = None) -> Gameplan:
+    """``plan`` if it may be in force: today's usable plan, or a Strategy C plan (no authority, any date).
+    Else ``GameplanError``, with today's check's reason (the one that says what is wrong with the plan)."""
+    try:
+        return check_today(plan, today)
+    except GameplanError as error:
+        try:
+            return check_emergency(plan)
+        except GameplanError:
+            raise error from None
+
+
 def evaluate_gameplan(path: PathArg, *, today: date | None = None) -> GameplanVerdict:
     """``load_gameplan`` as a verdict; never raises (unexpected errors make the plan unusable)."""
     try:
