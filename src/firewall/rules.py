@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from src.tws.orders import PlaceOrder
 
@@ -49,9 +49,8 @@ class Authority:
     sha256: str
 
 
-@dataclass(frozen=True)
-class Situation:
-    """The moment an order is judged."""
+class Situation(NamedTuple):
+    """The moment an order is judged (NamedTuples here, not frozen dataclasses: built for every order)."""
 
     today: date
     synced: bool  # the firewall's own session has the Gateway's positions and orders
@@ -76,8 +75,7 @@ class BookView(Protocol):
     def day_trades(self, day: date, account: str) -> int: ...
 
 
-@dataclass(frozen=True)
-class Leg:
+class Leg(NamedTuple):
     """One position an order moves: a symbol, a side and a number of shares."""
 
     symbol: str
@@ -85,13 +83,12 @@ class Leg:
     quantity: float
 
 
-@dataclass
-class Verdict:
+class Verdict(NamedTuple):
     """A judgement: `reason` is None when allowed; `legs` are what it moves (for the book)."""
 
     reason: str | None
     account: str = ""
-    legs: tuple[Leg, ...] = field(default_factory=tuple)
+    legs: tuple[Leg, ...] = ()
 
     @property
     def allowed(self) -> bool:

@@ -70,7 +70,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MIN_VERSION = 145
 MAX_VERSION = 178
@@ -150,6 +150,21 @@ _VERSIONED_TAIL = ((_D_PEG_ORDERS, "discretionaryUpToLimitPrice"), (_PRICE_MGMT_
                    (_ADVANCED_ORDER_REJECT, "advancedErrorOverride"), (_MANUAL_ORDER_TIME, "manualOrderTime"))
 _TAIL_BY_VERSION = {v: tuple(name for since, name in _VERSIONED_TAIL if v >= since)
                     for v in range(MIN_VERSION, MAX_VERSION + 1)}
+# The runs of fields read in one slice each (`_Reader.take`), between the fields that change what follows.
+_OPENING = ("message id", "orderId", "conId", *_HEAD, *_EXTENDED[_EXTENDED.index("transmit"):])
+_TRANSMIT = _OPENING.index("transmit")
+_MIDDLE_BY_VERSION = {v: ("sharesAllocation", "discretionaryAmt", "goodAfterTime", "goodTillDate", "faGroup",
+                          "faMethod", "faPercentage", *(("faProfile",) if v < _FA_PROFILE_DESUPPORT else ()),
+                          "modelCode", *_AFTER_MODEL_CODE, "deltaNeutralOrderType", "deltaNeutralAuxPrice")
+                      for v in range(MIN_VERSION, MAX_VERSION + 1)}
+_UNTIL_SCALE = ("continuousUpdate", "referencePriceType", "trailStopPrice", "trailingPercent", "scaleInitLevelSize",
+                "scaleSubsLevelSize", "scalePriceIncrement")
+_UNTIL_HEDGE = ("scaleTable", "activeStartTime", "activeStopTime", "hedgeType")
+_UNTIL_DELTA_NEUTRAL_CONTRACT = ("optOutSmartRouting", "clearingAccount", "clearingIntent", "notHeld",
+                                 "deltaNeutralContract present")
+_UNTIL_RANDOMIZE = ("algoId", "whatIf", "orderMiscOptions", "solicited", "randomizeSize", "randomizePrice")
+_CLOSING_BY_VERSION = {v: (*_ADJUSTED, "cashQty", *_MIFID, *_TAIL_BY_VERSION[v])
+                       for v in range(MIN_VERSION, MAX_VERSION + 1)}
 _CONDITION_MIN_WIDTH = 1 + min(len(names) for names in _CONDITION_FIELDS.values())  # the type, then its fields
 # Order types whose extra fields depend on the spelling, by their spelling without spaces in
 # upper case: the spelling every client agrees on, and the version from which it matters.
@@ -162,8 +177,9 @@ class OrderDecodeError(ValueError):
     printable line that quotes at most a few dozen characters of the client's data."""
 
 
-@dataclass(frozen=True)
-class Contract:
+# NamedTuples, not frozen dataclasses: as immutable, and built in a fraction of the time (a frozen dataclass
+# sets each field through object.__setattr__; the order path builds two of these for every order)
+class Contract(NamedTuple):
     con_id: int
     symbol: str
     sec_type: str
@@ -180,16 +196,14 @@ class Contract:
     sec_id: str
 
 
-@dataclass(frozen=True)
-class ComboLeg:
+class ComboLeg(NamedTuple):
     con_id: int
     ratio: str
     action: str
     exchange: str
 
 
-@dataclass(frozen=True)
-class PlaceOrder:
+class PlaceOrder(NamedTuple):
     order_id: int
     contract: Contract
     legs: tuple[ComboLeg, ...]
@@ -240,20 +254,20 @@ class _Reader:
         self._pos = end
 
     def take(self, names: tuple[str, ...]) -> Sequence[str]:
-        """The next ``len(names)`` fields, in one slice (the fixed head of every order)."""
+        """The next ``len(names)`` fields, in one slice: a run of fields whose count nothing in it changes is
+        bounds-checked once, not field by field (the order path reads every order's hundred fields)."""
         start = self._pos
         self.skip(names)
         return self._fields[start:self._pos]
 
+    def integer_at(self, segment: Sequence[str], index: int, name: str, empty: int | None = None) -> int:
+        """`integer` for field `index` of the `segment` just taken."""
+        return _integer(segment[index], self._pos - len(segment) + index, name, empty)
+
     def integer(self, name: str, *, empty: int | None = None) -> int:
         """A strict integer: optional '-', 1 to 18 digits; ``empty`` is the value of an empty field,
         which is refused when ``empty`` is None."""
-        value = self.text(name)
-        if value == "" and empty is not None:
-            return empty
-        if not _INT.fullmatch(value):
-            raise OrderDecodeError(f"placeOrder field {self._pos - 1} ({name}) is not an integer: {show(value)}")
-        return int(value)
+        return _integer(self.text(name), self._pos - 1, name, empty)
 
     def flag(self, name: str) -> bool:
         """A boolean as the server reads it: an integer, non-zero is true, empty is false."""
@@ -274,6 +288,16 @@ class _Reader:
         if extra:
             raise OrderDecodeError(f"placeOrder has {extra} field(s) left over after field {self._pos - 1}: "
                                    f"{show(self._fields[self._pos])}")
+
+
+def _integer(value: str, pos: int, name: str, empty: int | None) -> int:
+    if len(value) <= 18 and value.isascii() and value.isdigit():  # the common case, without the pattern
+        return int(value)
+    if value == "" and empty is not None:
+        return empty
+    if not _INT.fullmatch(value):
+        raise OrderDecodeError(f"placeOrder field {pos} ({name}) is not an integer: {show(value)}")
+    return int(value)
 
 
 def _number(value: str, name: str) -> float | None:
@@ -336,21 +360,20 @@ def decode_place_order(fields: Sequence[str], server_version: int) -> PlaceOrder
     risky: set[str] = set()
     r = _Reader(fields)
 
-    message_id = r.text("message id")
-    if message_id != PLACE_ORDER:
-        raise OrderDecodeError(f"not a placeOrder: message id {show(message_id)}")
-    order_id = r.integer("orderId")
-    con_id = r.integer("conId", empty=0)
-    # the fixed head in one slice: the order path reads every order's 27 of them (docs/BENCHMARKS.md)
+    # the walk reads runs of fields in one slice each, between the fields that change what follows
+    opening = r.take(_OPENING)
+    if opening[0] != PLACE_ORDER:
+        raise OrderDecodeError(f"not a placeOrder: message id {show(opening[0])}")
+    order_id = r.integer_at(opening, 1, "orderId")
+    con_id = r.integer_at(opening, 2, "conId", 0)
     (symbol, sec_type, last_trade_date, strike, right, multiplier, exchange, primary_exchange, currency,
      local_symbol, trading_class, sec_id_type, sec_id, action, total_quantity, order_type, lmt_price, aux_price,
-     tif, _oca_group, account, _open_close, _origin, order_ref) = r.take(_HEAD)
+     tif, _oca_group, account, _open_close, _origin, order_ref) = opening[3:3 + len(_HEAD)]
     contract = Contract(con_id, symbol, sec_type, last_trade_date, strike, right, multiplier, exchange,
                         primary_exchange, currency, local_symbol, trading_class, sec_id_type, sec_id)
     _check_spelling(order_type, sec_type, exchange, version)
-    transmit = r.flag("transmit")
-    parent_id = r.integer("parentId")
-    r.skip(_EXTENDED[_EXTENDED.index("blockOrder"):])
+    transmit = r.integer_at(opening, _TRANSMIT, "transmit", 0) != 0
+    parent_id = r.integer_at(opening, _TRANSMIT + 1, "parentId")
 
     legs: list[ComboLeg] = []
     if contract.sec_type == "BAG":
@@ -364,26 +387,17 @@ def decode_place_order(fields: Sequence[str], server_version: int) -> PlaceOrder
         for _ in range(r.count("smartComboRoutingParams count", 2)):
             r.skip(("smartComboRoutingParam tag", "smartComboRoutingParam value"))
 
-    if r.text("sharesAllocation"):
+    middle = r.take(_MIDDLE_BY_VERSION[version])
+    if middle[0]:
         risky.add("shares allocation")
-    r.skip(("discretionaryAmt", "goodAfterTime", "goodTillDate"))
-    fa_fields = ["faGroup", "faMethod", "faPercentage"]
-    if version < _FA_PROFILE_DESUPPORT:
-        fa_fields.append("faProfile")
-    fa_fields.append("modelCode")
-    if any([r.text(name) for name in fa_fields]):  # a list, not a generator: every field is read
+    fa_end = len(middle) - len(_AFTER_MODEL_CODE) - 2
+    if any(middle[4:fa_end]):  # faGroup, faMethod, faPercentage, (faProfile,) modelCode
         risky.add("FA allocation")
-    r.skip(_AFTER_MODEL_CODE)
-    delta_neutral_order_type = r.text("deltaNeutralOrderType")
-    r.text("deltaNeutralAuxPrice")
-    if delta_neutral_order_type:
+    if middle[-2]:  # deltaNeutralOrderType
         risky.add("delta-neutral order")
         r.skip(_DELTA_NEUTRAL_ORDER)
 
-    r.skip(("continuousUpdate", "referencePriceType", "trailStopPrice", "trailingPercent"))
-    scale_init = r.text("scaleInitLevelSize")
-    scale_subs = r.text("scaleSubsLevelSize")
-    scale_increment = r.text("scalePriceIncrement")
+    scale_init, scale_subs, scale_increment = r.take(_UNTIL_SCALE)[-3:]
     if _int_set(scale_init) or _int_set(scale_subs) or _double_set(scale_increment):
         risky.add("scale")
     increment = _number(scale_increment, "scalePriceIncrement")
@@ -393,20 +407,18 @@ def decode_place_order(fields: Sequence[str], server_version: int) -> PlaceOrder
     if increment is not None and 0 < increment < UNSET_DOUBLE:
         r.skip(_SCALE_MORE)
 
-    r.skip(("scaleTable", "activeStartTime", "activeStopTime"))
-    if r.text("hedgeType"):
+    if r.take(_UNTIL_HEDGE)[-1]:  # hedgeType
         risky.add("hedge")
         r.text("hedgeParam")
-    r.skip(("optOutSmartRouting", "clearingAccount", "clearingIntent", "notHeld"))
-    if r.flag("deltaNeutralContract present"):
+    routing = r.take(_UNTIL_DELTA_NEUTRAL_CONTRACT)
+    if r.integer_at(routing, len(routing) - 1, _UNTIL_DELTA_NEUTRAL_CONTRACT[-1], 0):
         risky.add("delta-neutral contract")
         r.skip(("deltaNeutralContract conId", "deltaNeutralContract delta", "deltaNeutralContract price"))
     if r.text("algoStrategy"):
         for _ in range(r.count("algoParams count", 2)):
             r.skip(("algoParam tag", "algoParam value"))
-    r.text("algoId")
-    what_if = r.flag("whatIf")
-    r.skip(("orderMiscOptions", "solicited", "randomizeSize", "randomizePrice"))
+    misc = r.take(_UNTIL_RANDOMIZE)
+    what_if = r.integer_at(misc, 1, "whatIf", 0) != 0
     if order_type == "PEG BENCH":
         r.skip(_PEG_BENCH)
 
@@ -419,11 +431,8 @@ def decode_place_order(fields: Sequence[str], server_version: int) -> PlaceOrder
     if conditions:
         r.skip(("conditionsIgnoreRth", "conditionsCancelOrder"))
 
-    r.skip(_ADJUSTED)
-    if _double_set(r.text("cashQty")):
+    if _double_set(r.take(_CLOSING_BY_VERSION[version])[len(_ADJUSTED)]):  # cashQty
         risky.add("cash quantity")
-    r.skip(_MIFID)
-    r.skip(_TAIL_BY_VERSION[version])
     if version >= _PEGBEST_PEGMID_OFFSETS:
         if contract.exchange == "IBKRATS":
             r.text("minTradeQty")
@@ -440,5 +449,5 @@ def decode_place_order(fields: Sequence[str], server_version: int) -> PlaceOrder
         order_id=order_id, contract=contract, legs=tuple(legs), action=action, total_quantity=total_quantity,
         order_type=order_type, lmt_price=lmt_price, aux_price=aux_price, tif=tif, account=account,
         order_ref=order_ref, transmit=transmit, parent_id=parent_id, what_if=what_if,
-        risky=tuple(name for name in RISKY_FEATURES if name in risky),
+        risky=tuple(name for name in RISKY_FEATURES if name in risky) if risky else (),
     )
