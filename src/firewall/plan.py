@@ -67,6 +67,7 @@ class PlanWatcher:
         self._paths = (str(path), str(self.sha_path))  # stat-ed on every order: no Path conversion there
         self.today = today
         self._stamp: tuple[int, ...] | None = None
+        self._sha_stamp: tuple[int, ...] | None = None  # the sidecar's part of it
         self.current = InForce(None, "no plan read yet")
 
     def poll(self, *, sha256_only: bool = False) -> bool:
@@ -78,12 +79,12 @@ class PlanWatcher:
         seen by the next full poll (the firewall's loop, every PLAN_POLL s), and refused then: its bytes no
         longer hash to the validated sha256. Until then orders are judged under the plan last validated."""
         sha_stamp = _stamp(self._paths[1])
-        if sha256_only and self._stamp is not None and sha_stamp == self._stamp[-len(sha_stamp):]:
+        if sha256_only and sha_stamp == self._sha_stamp:
             return False
         stamp = _stamp(self._paths[0]) + sha_stamp
         if stamp == self._stamp:
             return False
-        self._stamp = stamp
+        self._stamp, self._sha_stamp = stamp, sha_stamp
         before = self.current
         try:
             self.current = authority_from(read_gameplan_bytes(self.path), self.path, self.today(),

@@ -3,8 +3,9 @@
 Client -> Gateway: the opening's version range is clamped to what the firewall reads
 (`orders.MIN_VERSION`..`MAX_VERSION`; a client accepts a lower version); startApi tells the
 client id; every placeOrder is decoded and judged (`rules.judge`), exerciseOptions is refused,
-everything else passes unchanged. Gateway -> client: whole frames pass unchanged, in large
-writes; orderStatus, openOrder and errors for this client's orders update the book.
+everything else passes unchanged. Gateway -> client: after its hello, the bytes go to the client
+as read, before anything is read of them; then orderStatus and errors for this client's
+orders update the book, in the same callback (before any other order is judged).
 
 A refused order never reaches the Gateway: the client gets error 201 "Order rejected - reason:"
 for its order id, as from the Gateway, and the decision is journalled. Nothing a client sends
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, cast
+from typing import cast
 
 from src.firewall.book import Book
 from src.firewall.decisions import DecisionLog
@@ -73,7 +74,8 @@ class Firewall:
         return self.plan().sha256
 
     def decide(self, client_id: int | None, order: PlaceOrder) -> Verdict:
-        """Judge, journal, and (when allowed) book one order."""
+        """Judge and journal one order: what must happen before it may reach the Gateway. `settle` does the
+        rest once it has been forwarded (or refused)."""
         in_force = self.plan()  # once per order: the plan's sha256 file is looked at (one stat call) here only
         authority = authorities_for(self.bot_client_id, in_force.authority).get(client_id) \
             if client_id is not None else None
@@ -82,36 +84,41 @@ class Firewall:
         if authority is None and client_id == self.bot_client_id:
             verdict = Verdict(in_force.reason, verdict.account)  # why the bot has none
         c = order.contract
-        record: dict[str, Any] = {
-            "decision": "allowed" if verdict.allowed else "refused", "reason": verdict.reason or "",
-            "client_id": client_id, "order_id": order.order_id, "account": wire.clip(verdict.account or order.account),
-            "contract": {"symbol": wire.clip(c.symbol), "sec_type": wire.clip(c.sec_type, 8),
-                         "currency": wire.clip(c.currency, 8), "con_id": c.con_id,
-                         "legs": [[leg.con_id, wire.clip(leg.ratio, 12), wire.clip(leg.action, 8)]
-                                  for leg in order.legs]},
-            "action": wire.clip(order.action, 12), "quantity": wire.clip(order.total_quantity, 32),
-            "what_if": order.what_if, "plan_sha256": authority.sha256 if authority else in_force.sha256,
-            "day": today.isoformat(),
-            "legs": [[leg.symbol, "BUY" if leg.buy else "SELL", leg.quantity] for leg in verdict.legs],
-        }
         try:
-            self.journal.write(record)
+            self.journal.write({
+                "decision": "allowed" if verdict.reason is None else "refused", "reason": verdict.reason or "",
+                "client_id": client_id, "order_id": order.order_id,
+                "account": wire.clip(verdict.account or order.account),
+                "contract": {"symbol": wire.clip(c.symbol), "sec_type": wire.clip(c.sec_type, 8),
+                             "currency": wire.clip(c.currency, 8), "con_id": c.con_id,
+                             "legs": [[leg.con_id, wire.clip(leg.ratio, 12), wire.clip(leg.action, 8)]
+                                      for leg in order.legs]},
+                "action": wire.clip(order.action, 12), "quantity": wire.clip(order.total_quantity, 32),
+                "what_if": order.what_if, "plan_sha256": authority.sha256 if authority else in_force.sha256,
+                "day": today.isoformat(),
+                "legs": [[leg.symbol, "BUY" if leg.buy else "SELL", leg.quantity] for leg in verdict.legs],
+            })
         except OSError as exc:
-            if verdict.allowed:
+            if verdict.reason is None:
                 verdict = Verdict(f"the decision cannot be journalled ({exc.strerror or exc})", verdict.account)
-        if verdict.allowed and verdict.legs and client_id is not None:
-            shares = float(order.total_quantity)
-            # the open-order snapshots take the working-order pace at the ticker's next beat (<= HEARTBEAT s):
-            # not woken here, which would cost the order path a turn of the loop
-            self.book.place(client_id, order.order_id, verdict.account, verdict.legs, shares, today, self.clock())
-        self.counts["allowed" if verdict.allowed else "refused"] += 1
-        # an allowed order is in the journal already: its log line only at DEBUG (it costs the order path)
-        level = logging.DEBUG if verdict.allowed else logging.WARNING
-        if log.isEnabledFor(level):
-            log.log(level, "Firewall: order %s: client %s order %d %s %s %s %s: %s", record["decision"].upper(),
-                    client_id, order.order_id, record["action"], record["quantity"], record["contract"]["symbol"],
-                    record["contract"]["sec_type"], verdict.reason or "every rule allows it")
         return verdict
+
+    def settle(self, client_id: int | None, order: PlaceOrder, verdict: Verdict) -> None:
+        """What follows a decision, after the order went to the Gateway (or its refusal to the client), in the
+        same callback: no other order is judged before the book holds this one. Off the order's round trip."""
+        if verdict.reason is None and verdict.legs and client_id is not None:
+            # the open-order snapshots take the working-order pace at the ticker's next beat (<= HEARTBEAT s)
+            self.book.place(client_id, order.order_id, verdict.account, verdict.legs, float(order.total_quantity),
+                            self.today(), self.clock())
+        self.counts["allowed" if verdict.reason is None else "refused"] += 1
+        # an allowed order is in the journal already: its log line only at DEBUG
+        level = logging.DEBUG if verdict.reason is None else logging.WARNING
+        if log.isEnabledFor(level):
+            c = order.contract
+            log.log(level, "Firewall: order %s: client %s order %d %s %s %s %s: %s",
+                    "ALLOWED" if verdict.reason is None else "REFUSED", client_id, order.order_id,
+                    wire.clip(order.action, 12), wire.clip(order.total_quantity, 32), wire.clip(c.symbol),
+                    wire.clip(c.sec_type, 8), verdict.reason or "every rule allows it")
 
     def refuse_unreadable(self, client_id: int | None, order_id: int | str, why: str) -> None:
         """A placeOrder (or exerciseOptions) that cannot be judged: journalled as refused."""
@@ -262,7 +269,9 @@ class Relay(asyncio.Protocol):
         out = bytearray()
         frames = self.frames
         while (payload := frames.next_payload()) is not None:
-            if self._judge(payload):
+            if wire.message_id(payload) == wire.PLACE_ORDER:
+                out = self._place_order(payload, out)
+            elif self._judge(payload):
                 out += wire.encode_raw(payload)
         if out and self.up is not None:
             self.up.write(out)
@@ -270,8 +279,6 @@ class Relay(asyncio.Protocol):
     def _judge(self, payload: bytes) -> bool:
         """True to forward this client message; False when it was refused here."""
         kind = wire.message_id(payload)
-        if kind == wire.PLACE_ORDER:
-            return self._place_order(wire.fields_of(payload))
         if kind == wire.EXERCISE_OPTIONS:
             fields = wire.fields_of(payload)
             req_id = fields[2] if len(fields) > 2 and fields[2].lstrip("-").isdigit() and len(fields[2]) < 12 else -1
@@ -284,21 +291,29 @@ class Relay(asyncio.Protocol):
                 self.client_id = int(fields[2])
         return True
 
-    def _place_order(self, fields: list[str]) -> bool:
-        raw_id = fields[1] if len(fields) > 1 else ""
+    def _place_order(self, payload: bytes, out: bytearray) -> bytearray:
+        """Judge one placeOrder; allowed, it goes to the Gateway at once, with what `out` held before it
+        (the messages before an order reach the Gateway before it), and the book is updated after the send.
+        What is still to be sent, after it."""
+        fields = wire.fields_of(payload)
         try:
             order = decode_place_order(fields, self.version)
         except OrderDecodeError as exc:
+            raw_id = fields[1] if len(fields) > 1 else ""
             why = f"placeOrder cannot be read: {exc}"
             self.fw.refuse_unreadable(self.client_id, raw_id, why)
-            order_id: int | str = int(raw_id) if raw_id.isdigit() and len(raw_id) < 12 else -1
-            self._reject(order_id, why)
-            return False
+            self._reject(int(raw_id) if raw_id.isdigit() and len(raw_id) < 12 else -1, why)
+            return out
         verdict = self.fw.decide(self.client_id, order)
-        if verdict.allowed:
-            return True
-        self._reject(order.order_id, verdict.reason or "refused")
-        return False
+        if verdict.reason is None:
+            out += wire.encode_raw(payload)
+            if self.up is not None:
+                self.up.write(out)
+            out = bytearray()
+        else:
+            self._reject(order.order_id, verdict.reason)
+        self.fw.settle(self.client_id, order, verdict)
+        return out
 
     def _reject(self, req_id: int | str, reason: str) -> None:
         if self.transport is not None:
@@ -306,10 +321,17 @@ class Relay(asyncio.Protocol):
 
     # --- Gateway -> client -------------------------------------------------------------------------
 
-    def from_gateway(self, frames: wire.FrameBuffer) -> None:
+    def from_gateway(self, data: bytes, frames: wire.FrameBuffer) -> None:
+        """The Gateway's bytes, as read. Once its hello is read, they go to the client as they came, before
+        anything is read of them (the observed messages are read after, in the same callback)."""
         if self.closed or self.transport is None:
             return
-        if not self.version:
+        if self.version:
+            self.transport.write(data)
+            frames.feed(data)
+            payloads = frames.skim(OBSERVED)  # only these are copied: a market-data burst is not
+        else:
+            frames.feed(data)
             hello = frames.next_payload()
             if hello is None:
                 return
@@ -319,16 +341,14 @@ class Relay(asyncio.Protocol):
                 raise wire.ProtocolError(f"the Gateway chose server version {wire.clip(fields[:1])}, outside "
                                          f"{MIN_VERSION}..{MAX_VERSION}")
             self.version = version
-            self.transport.write(wire.encode_raw(hello))
-        raw, payloads = frames.take_where(OBSERVED)  # only these are copied: a market-data burst is not
-        if raw:
-            for payload in payloads:
-                if payload[:2] == b"9\0":
-                    if not self.in_session:
-                        self._session_opened()
-                else:
-                    self._observe(payload)
-            self.transport.write(raw)
+            raw, payloads = frames.take_where(OBSERVED)  # what came with the hello
+            self.transport.write(wire.encode_raw(hello) + raw)
+        for payload in payloads:
+            if payload[:2] == b"9\0":
+                if not self.in_session:
+                    self._session_opened()
+            else:
+                self._observe(payload)
 
     def _session_opened(self) -> None:
         """The Gateway answered this client's startApi (nextValidId): the handshake is complete."""
@@ -361,9 +381,8 @@ class GatewaySide(asyncio.Protocol):
         self.frames = wire.FrameBuffer()
 
     def data_received(self, data: bytes) -> None:
-        self.frames.feed(data)
         try:
-            self.relay.from_gateway(self.frames)
+            self.relay.from_gateway(data, self.frames)
         except wire.ProtocolError as exc:
             self.relay.close(str(exc))
 

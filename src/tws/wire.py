@@ -165,19 +165,31 @@ class FrameBuffer:
         `wanted` (e.g. ``(b"3\\0", b"4\\0")``): a relay that inspects a few message kinds copies nothing else."""
         if not self._prefix():
             return b"", []
+        end, payloads = self._wanted(wanted)
+        raw = bytes(self._buf[:end])
+        del self._buf[:end]
+        return raw, payloads
+
+    def skim(self, wanted: tuple[bytes, ...]) -> list[bytes]:
+        """`take_where` for a relay that has sent the bytes on already: the wanted payloads only."""
+        if not self._prefix():
+            return []
+        end, payloads = self._wanted(wanted)
+        del self._buf[:end]
+        return payloads
+
+    def _wanted(self, wanted: tuple[bytes, ...]) -> tuple[int, list[bytes]]:
+        """Where the complete frames end, and the payloads among them that begin with one of `wanted`."""
         payloads: list[bytes] = []
         pos = 0
         buf = self._buf
         while True:
             end = self._frame_end(pos)
             if end < 0:
-                break
+                return pos, payloads
             if buf.startswith(wanted, pos + 4):
                 payloads.append(bytes(buf[pos + 4:end]))
             pos = end
-        raw = bytes(buf[:pos])
-        del buf[:pos]
-        return raw, payloads
 
     def take(self) -> tuple[bytes, list[bytes]]:
         """Every complete frame: their raw bytes, concatenated, and each one's payload."""

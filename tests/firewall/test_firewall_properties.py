@@ -267,7 +267,7 @@ def test_an_allowed_order_stays_allowed_only_with_a_plan_symbol_as_written(
     assert judge(order, 1, authority, book, situation).allowed
     for other in {symbol.lower(), symbol + " ", symbol + "\u200b", symbol.replace("S", "\u017f"), " " + symbol,
                   symbol.replace("Q", "\u0051\u0301"), symbol.upper().replace("B", "\u0392")} - {symbol}:
-        changed = replace(order, contract=replace(contract, symbol=other))
+        changed = order._replace(contract=contract._replace(symbol=other))
         allowed = judge(changed, 1, authority, book, situation).allowed
         expected = ascii_only(other) and other in authority.symbols and other not in authority.blackout
         assert allowed == expected, repr(other)
