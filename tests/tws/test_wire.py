@@ -10,3 +10,16 @@ def test_take_where_relays_every_frame_and_copies_only_the_wanted_payloads():
     assert raw == stream  # unchanged, in order
     assert wanted == [b"3\0007\0Filled\0", b"4\0002\0007\000201\0no\0"]
     assert frames.pending == 5
+
+
+def test_skim_gives_the_wanted_payloads_and_keeps_only_an_incomplete_frame():
+    from src.tws import wire
+
+    frames = wire.FrameBuffer()
+    stream = wire.encode(1, 2, 3) + wire.encode(3, 7, "Filled") + wire.encode(9, 1)
+    frames.feed(stream + wire.encode(3, 8, "Submitted")[:6])
+    assert frames.skim((b"3\0",)) == [b"3\0007\0Filled\0"]
+    assert frames.pending == 6
+    frames.feed(wire.encode(3, 8, "Submitted")[6:])
+    assert frames.skim((b"3\0",)) == [b"3\0008\0Submitted\0"]
+    assert frames.pending == 0
