@@ -29,6 +29,9 @@ simulator; the firewall's is its own).
 4. The firewall process (psutil): its RSS after 1-3 (and its peak, VmHWM), then its CPU time over
    an idle period (the bot's connection open and quiet; the firewall's own session heartbeats):
    CPU-seconds per minute (the scheduler's per-thread nanoseconds, /proc/PID/task/*/schedstat).
+5. The floor (after 3, before 4's idle period): `bench.relay_floor.measure`, the same number of order round
+   trips direct and through a null relay (a process forwarding bytes, judging nothing) in front of a
+   simulator of its own: what any Python relay adds here, so the report can tell it from the firewall's work.
 
 Full run (5000 round trips, 5 bursts of 100,000 messages, 200 handshakes per contender, 60 s idle;
 about 75 s): results in bench/results/firewall.json and the "Order firewall" section of

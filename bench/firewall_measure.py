@@ -7,10 +7,8 @@ measurement (it holds the client and the simulator; the firewall's is its own).
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +16,13 @@ import psutil
 
 from bench.firewall_figures import CONTENDERS
 from bench.firewall_process import BOT_CLIENT_ID, FirewallProcess, cpu_seconds, peak_rss_mb
+from bench.relay_floor import measure as measure_relay_floor
+from bench.relay_floor import paused_gc
 from bench.tws_client import TIMEOUT, RawClient, handshake
 from src.simulator import GatewaySimulator
 from testkit.plans import put_in_force
 
 DIRECT_CLIENT_ID = 2
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def alternating(count: int) -> Iterator[tuple[int, str]]:
@@ -127,6 +117,10 @@ def run(options: dict[str, Any], workdir: Path) -> dict[str, Any]:
         process["server_versions"] = versions
         samples += measure_orders(clients, options["round_trips"], options["order_warmup"])
         samples += measure_bursts(sim, clients, client_ids, options["burst"], options["bursts"])
+        try:  # the floor: what a relay that judges nothing adds to the same round trip, on this machine, now
+            process["relay_floor"] = measure_relay_floor(options["round_trips"], options["order_warmup"])
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            errors.append(f"relay floor: {type(exc).__name__}: {exc}")
 
         process["cpu_s_until_idle"] = cpu_seconds(proc)[0]
         process["rss_mb"] = proc.memory_info().rss / 2**20

@@ -6,24 +6,38 @@ A null relay (asyncio protocols forwarding bytes both ways, judging nothing: the
 its decoder, rules, book or journal), run as its own process like `python -m src.firewall`, in front of the
 same simulator as a direct client; order round trips (placeOrder → first orderStatus, then a cancel) alternate
 between the two, as in `python -m bench.firewall`. What the firewall adds above this floor is its own work.
-Prints one line; writes nothing.
+Prints one line; writes nothing. `python -m bench.firewall` measures it too, in the same run as the firewall
+(`measure`), and reports it beside the firewall's figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from bench.firewall_measure import paused_gc
 from bench.tws_client import TIMEOUT, handshake
 from src.simulator import GatewaySimulator
 from testkit.docker import free_port
 
 CLIENT_IDS = {"direct": 5, "relay": 6}
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """This process's collector paused for a measurement (it holds the client and the simulator)."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class _Side(asyncio.Protocol):

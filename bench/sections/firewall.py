@@ -22,6 +22,19 @@ def _rate(x: float | None) -> str:
     return "–" if x is None else f"{x:,.0f}/s"
 
 
+def _floor(floor: dict[str, Any] | None, added: float | None) -> str:
+    """The relay floor measured in the same run, and the firewall's own share of what it adds."""
+    if not floor:
+        return "The relay floor was not measured in this run (see the failed measurements)."
+    own = None if added is None else added - floor["added"]
+    return ("The floor, in the same run: a null relay (`python -m bench.relay_floor`: asyncio protocols forwarding "
+            "bytes both ways, judging nothing, a process of its own in front of a simulator of its own) adds "
+            f"+{ms(floor['added'])} to the median of the same order round trip ({ms(floor['direct'])} direct → "
+            f"{ms(floor['relay'])} relayed, {floor['n']:,} each, alternating). Any Python relay on this machine "
+            f"pays that; the firewall's own work on the path (decode, judge, journal) is the rest, about "
+            f"+{ms(own)} of its +{ms(added)}.")
+
+
 def render(results: dict[str, Any], json_path: str) -> str:
     meta, summ, process = results["meta"], results["summary"], results["process"]
     o = opts = meta["options"]
@@ -111,14 +124,17 @@ def render(results: dict[str, Any], json_path: str) -> str:
         "What the firewall does on each path, besides relaying (asyncio protocols: a frame is judged and "
         "forwarded in the callback that read it): an order is decoded, judged (the plan's sha256 file stat-ed "
         "once, the New York date cached until midnight), journalled (`firewall_decisions.jsonl`, one line "
-        "encoded by orjson, one `os.write`) before it is forwarded (its log line is DEBUG: the "
-        "journal has it); of the Gateway's frames only orderStatus, errors and nextValidId are read (copied), "
-        "the rest relayed as they came; a handshake's nextValidId is passed on once the sessions file "
+        "encoded by orjson, one `os.write`) and then forwarded; the book, the counts and the log line (DEBUG "
+        "for an allowed order: the journal has it) come after the send, in the same callback. The Gateway's "
+        "bytes go to the client as read; then only its orderStatus, errors and nextValidId are read (copied) "
+        "for the book; a handshake's nextValidId is passed on once the sessions file "
         "(`firewall_sessions.json`) has been rewritten atomically, without fsync (it describes live "
         "connections), and it is rewritten again when a session closes. The state dir was on "
         f"{meta.get('state_fs', '?')} (`--tmp` puts it elsewhere).",
         "",
         table(["goal (\"The order firewall\")", "measured", "verdict"], goals),
+        "",
+        _floor(process.get("relay_floor"), order["added_median_ms"]),
         "",
         latency,
         "",

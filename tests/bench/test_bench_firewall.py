@@ -81,6 +81,9 @@ def test_quick_firewall_bench_measures_every_goal_side_by_side(tmp_path):
                 "cpu_s_until_idle", "start_to_synced_s"):
         assert is_number(process[key]), key
     assert process["idle_s"] >= QUICK["idle"] * 0.99
+    floor = process["relay_floor"]  # measured in the same run: what a relay that judges nothing adds
+    assert floor["n"] == QUICK["round_trips"] and is_number(floor["direct"]) and is_number(floor["relay"])
+    assert floor["added"] == floor["relay"] - floor["direct"]
     assert data["meta"]["options"] == QUICK and data["meta"]["command"].startswith("python -m bench.firewall --quick")
 
     text = report.read_text()
@@ -97,6 +100,7 @@ def test_quick_firewall_bench_measures_every_goal_side_by_side(tmp_path):
         assert goal in section, goal
     assert section.count("**met**") + section.count("**not met**") == len(summ["met"])
     assert "Machine and command: `python -m bench.firewall --quick" in section
+    assert "The floor, in the same run: a null relay" in section and f"{floor['n']:,} each" in section
 
     again = update_report(text, section.replace("## Order firewall", "## Order firewall, again"))
     assert again.count(FIREWALL_START) == 1 and "## Order firewall, again" in again  # a rerun replaces it
