@@ -347,6 +347,77 @@ def _check_spelling(order_type: str, sec_type: str, exchange: str, version: int)
         raise OrderDecodeError(f"placeOrder exchange {show(exchange)} is ambiguous; only 'IBKRATS' is read as such")
 
 
+class _Plain(NamedTuple):
+    """Where the fields are in a plain order (see `_plain_order`) at one server version."""
+
+    length: int
+    middle: int  # where _MIDDLE_BY_VERSION's run starts (sharesAllocation)
+    fa_end: int  # the end of the FA fields (faGroup .. modelCode)
+    delta_neutral_order: int
+    scale: int  # scaleInitLevelSize; scaleSubsLevelSize and scalePriceIncrement follow
+    hedge: int
+    delta_neutral_contract: int
+    algo: int
+    what_if: int
+    conditions: int
+    cash: int
+
+
+def _plain_layout(version: int) -> _Plain:
+    """The walk's runs laid end to end with every field that would insert more fields unset."""
+    runs = (_OPENING, _MIDDLE_BY_VERSION[version], _UNTIL_SCALE, _UNTIL_HEDGE, _UNTIL_DELTA_NEUTRAL_CONTRACT,
+            ("algoStrategy",), _UNTIL_RANDOMIZE, ("conditions count",), _CLOSING_BY_VERSION[version])
+    names = [name for run in runs for name in run]
+    middle = len(_OPENING)
+    return _Plain(len(names), middle, names.index("modelCode") + 1, names.index("deltaNeutralOrderType"),
+                  names.index("scaleInitLevelSize"), names.index("hedgeType"),
+                  names.index("deltaNeutralContract present"), names.index("algoStrategy"), names.index("whatIf"),
+                  names.index("conditions count"), names.index("cashQty"))
+
+
+_PLAIN_BY_VERSION = {v: _plain_layout(v) for v in range(MIN_VERSION, MAX_VERSION + 1)}
+_FA_START = 4  # in the middle run: sharesAllocation, discretionaryAmt, goodAfterTime, goodTillDate, then faGroup
+
+
+def _plain_order(fields: Sequence[str], version: int) -> PlaceOrder | None:
+    """The common order read at fixed positions: not a combo, no delta-neutral order or contract, no scale
+    increment, no hedge, no algo, no conditions, none of the order types or the exchange that add fields.
+    None for any other (the walk reads it). The positions are the walk's own runs laid end to end
+    (`_plain_layout`), every check here is the walk's for the same field in the same order, so an order read
+    here is read as the walk reads it (tests/tws/test_orders.py holds the two to the same answers)."""
+    at = _PLAIN_BY_VERSION[version]
+    if len(fields) != at.length or fields[0] != PLACE_ORDER or fields[at.delta_neutral_order] \
+            or fields[at.scale + 2] or fields[at.hedge] or fields[at.delta_neutral_contract] not in ("", "0") \
+            or fields[at.algo] or fields[at.conditions] != "0":
+        return None
+    (symbol, sec_type, last_trade_date, strike, right, multiplier, exchange, primary_exchange, currency,
+     local_symbol, trading_class, sec_id_type, sec_id, action, total_quantity, order_type, lmt_price, aux_price,
+     tif, _oca_group, account, _open_close, _origin, order_ref) = fields[3:3 + len(_HEAD)]
+    if sec_type == "BAG" or order_type == "PEG BENCH" or (version >= _PEGBEST_PEGMID_OFFSETS and (
+            exchange == "IBKRATS" or order_type in ("PEG BEST", "PEG MID"))):
+        return None
+    order_id = _integer(fields[1], 1, "orderId", None)
+    contract = Contract(_integer(fields[2], 2, "conId", 0), symbol, sec_type, last_trade_date, strike, right,
+                        multiplier, exchange, primary_exchange, currency, local_symbol, trading_class, sec_id_type,
+                        sec_id)
+    _check_spelling(order_type, sec_type, exchange, version)
+    transmit = _integer(fields[_TRANSMIT], _TRANSMIT, "transmit", 0) != 0
+    parent_id = _integer(fields[_TRANSMIT + 1], _TRANSMIT + 1, "parentId", None)
+    what_if = _integer(fields[at.what_if], at.what_if, "whatIf", 0) != 0
+    risky = []
+    if _int_set(fields[at.scale]) or _int_set(fields[at.scale + 1]):
+        risky.append("scale")
+    if any(fields[at.middle + _FA_START:at.fa_end]):
+        risky.append("FA allocation")
+    if _double_set(fields[at.cash]):
+        risky.append("cash quantity")
+    if fields[at.middle]:
+        risky.append("shares allocation")
+    return PlaceOrder(order_id, contract, (), action, total_quantity, order_type, lmt_price, aux_price, tif, account,
+                      order_ref, transmit, parent_id, what_if,
+                      tuple(name for name in RISKY_FEATURES if name in risky) if risky else ())
+
+
 def decode_place_order(fields: Sequence[str], server_version: int) -> PlaceOrder:
     """Read one placeOrder completely, or raise OrderDecodeError."""
     if type(server_version) is not int or not MIN_VERSION <= server_version <= MAX_VERSION:
@@ -356,6 +427,9 @@ def decode_place_order(fields: Sequence[str], server_version: int) -> PlaceOrder
         "".join(fields)  # every field is text (a join checks that at C speed)
     except TypeError:
         raise OrderDecodeError("placeOrder: a field is not text") from None
+    plain = _plain_order(fields, server_version)
+    if plain is not None:
+        return plain
     version = server_version
     risky: set[str] = set()
     r = _Reader(fields)

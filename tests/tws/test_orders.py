@@ -439,6 +439,44 @@ def test_every_truncation_and_an_extra_field_raise(version: int) -> None:
                 decode_place_order([*fields, extra], version)
 
 
+MUTATIONS = ("", "0", "1", "-1", "x", "2", "1.5", "0.0", "1.7976931348623157E308", "2147483647", "BAG", "bag",
+             "PEG BENCH", "PEG BEST", "PEG MID", "PEGMID", "IBKRATS", "ibkrats", "Infinite", "nan", "\u017f")
+
+
+def outcome(fields: list[str], version: int) -> PlaceOrder | str:
+    try:
+        return decode_place_order(fields, version)
+    except OrderDecodeError as exc:
+        return f"refused: {exc}"
+
+
+@pytest.mark.parametrize("version", [145, 157, 170, 177, 178])
+def test_a_plain_order_read_at_fixed_positions_is_read_as_the_walk_reads_it(
+        ibapi_messages: dict[Any, Any], version: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decoder reads a plain order (no combo, no fields that insert more) at fixed positions; the walk
+    reads everything. For every case the libraries write, and every change of one field of it, the two give
+    the same order or the same refusal."""
+    from src.tws import orders
+
+    bases = [ib_async_fields(version, name) if version >= IB_ASYNC_RANGE[0] else captured(ibapi_messages, version, name)
+             for name in CASES]
+    inputs = [base for base in bases] + [[*base[:i], value, *base[i + 1:]] for base in bases
+                                         for i in range(len(base)) for value in MUTATIONS if value != base[i]]
+    def read_at_fixed_positions(fields: list[str]) -> bool:
+        try:
+            return orders._plain_order(fields, version) is not None
+        except OrderDecodeError:
+            return True  # refused there
+
+    plain = sum(map(read_at_fixed_positions, inputs))
+    fast = [outcome(fields, version) for fields in inputs]
+    monkeypatch.setattr(orders, "_plain_order", lambda fields, version: None)
+    walked = [outcome(fields, version) for fields in inputs]
+    assert plain > len(bases)  # the fixed positions read many of them, the walk the rest
+    for fields, a, b in zip(inputs, fast, walked, strict=True):
+        assert a == b, fields
+
+
 def test_every_truncation_raises_for_ibapi(ibapi_messages: dict[Any, Any]) -> None:
     for version in (145, 148, 151, 157):
         for name in CASES:
