@@ -71,7 +71,8 @@ class Book:
 
     def positions_of(self, account: str, symbol: str) -> tuple[float, ...]:
         key = (account, symbol)
-        settled = self.positions.get(key, 0.0) + sum(q for _, q in self.unconfirmed.get(key, ()))
+        unconfirmed = self.unconfirmed.get(key)
+        settled = self.positions.get(key, 0.0) + (sum(q for _, q in unconfirmed) if unconfirmed else 0.0)
         streamed = self.streamed.get(key)
         return (settled,) if streamed is None or streamed == settled else (settled, streamed)
 
