@@ -25,9 +25,10 @@ from pathlib import Path
 from src.core import cli
 from src.core.schedule import TradingDateClock
 from src.core.settings import API_PORTS, FIREWALL_PORT, api_port
-from src.core.statefiles import FIREWALL_DECISIONS_FILE, FIREWALL_SESSIONS_FILE, PLAN_FILE
+from src.core.statefiles import FIREWALL_DECISIONS_FILE, FIREWALL_SESSIONS_FILE, PLAN_FILE, PLAN_SHA256_FILE
 from src.firewall.book import Book
 from src.firewall.decisions import DecisionLog, read_recent
+from src.firewall.dirwatch import DirWatch, open_watch
 from src.firewall.plan import InForce, PlanWatcher
 from src.firewall.proxy import Firewall
 from src.firewall.rules import Leg
@@ -37,8 +38,9 @@ from src.firewall.upstream import Upstream
 log = logging.getLogger("src.firewall")
 LISTEN_DEFAULT = f"0.0.0.0:{FIREWALL_PORT}"  # noqa: S104 (inside the Gateway's network namespace; Compose publishes it on 127.0.0.1)
 PLAN_POLL = 0.9  # seconds: a plan changed without its sha256 is refused within a second (two stat calls a poll);
-# a hand-over (plan, then its sha256) is seen by the very next order anyway. Not shorter: each poll is a wake-up
-# of an idle firewall, and idle CPU has a budget (issue 18: <= 0.05 CPU-s a minute)
+# a hand-over (plan, then its sha256) is seen by the very next order anyway (a change notice, or a stat call per
+# order where notices do not come). Not shorter: each poll is a wake-up of an idle firewall, and idle CPU has a
+# budget (issue 18: <= 0.05 CPU-s a minute)
 MAX_CLIENT_ID = 2**31 - 1
 
 
@@ -112,13 +114,48 @@ async def run(args: argparse.Namespace, stop: asyncio.Event, ready: Callable[[Fi
     upstream = Upstream(host, port, args.client_id, book, symbols)
 
     def in_force(sha256_only: bool = True) -> InForce:
-        """The plan in force now: its validated sha256's file looked at again (one stat call) whenever an
-        order is judged, so an order placed the moment its plan is handed over is judged under it, not the one
-        before; both files every PLAN_POLL s (`PlanWatcher.poll`)."""
+        """The plan in force now. With change notices (`watch`), as last read: every change of either file is
+        read as its notice arrives, before any order that came after it; without them its validated sha256's
+        file is looked at again (one stat call) whenever an order is judged. So an order placed the moment its
+        plan is handed over is judged under it, not the one before. Both files every PLAN_POLL s."""
         if plan.poll(sha256_only=sha256_only):
             log.warning("Firewall: plan in force changed: %s", plan.current.reason)
             upstream.resolve()
         return plan.current
+
+    loop = asyncio.get_running_loop()
+    watch: DirWatch | None = open_watch(args.state_dir, frozenset({PLAN_FILE, PLAN_SHA256_FILE}))
+
+    def distrust(why: str) -> None:
+        """Notices no longer tell every change: each order looks at the sha256 file again (a stat call)."""
+        nonlocal watch
+        if watch is not None:
+            loop.remove_reader(watch.fileno())
+            watch.close()
+            watch = None
+        plan.notices = False
+        log.warning("Firewall: %s: the plan in force is looked at for every order instead", why)
+
+    def notice() -> None:
+        if watch is None:
+            return
+        got = watch.read()
+        if got is None:
+            distrust("the change notices on the state directory ended")
+        if got is not False:
+            in_force(sha256_only=False)
+
+    def look() -> None:
+        """The loop's full look at both files; a change found here, with no notice of it, ends the notices."""
+        notice()  # a notice already queued is taken first
+        reads = plan.reads
+        in_force(sha256_only=False)
+        if plan.notices and plan.reads != reads:
+            distrust("a change to the plan in force came without a change notice")
+
+    if watch is not None:
+        loop.add_reader(watch.fileno(), notice)
+        plan.notices = True
 
     firewall = Firewall(
         gateway=args.gateway, book=book, upstream=upstream,
@@ -139,9 +176,12 @@ async def run(args: argparse.Namespace, stop: asyncio.Event, ready: Callable[[Fi
         ready(firewall)
     try:
         while not stop.is_set():
-            in_force(sha256_only=False)  # a new plan's symbols are resolved before an order needs them
+            look()  # a new plan's symbols are resolved before an order needs them
             await asyncio.sleep(PLAN_POLL)  # cheaper than a wait_for on `stop`; a stop waits <= PLAN_POLL
     finally:
+        if watch is not None:
+            loop.remove_reader(watch.fileno())
+            watch.close()
         server.close()
         session.cancel()
         await asyncio.gather(session, return_exceptions=True)

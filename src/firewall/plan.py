@@ -68,16 +68,21 @@ class PlanWatcher:
         self.today = today
         self._stamp: tuple[int, ...] | None = None
         self._sha_stamp: tuple[int, ...] | None = None  # the sidecar's part of it
+        self.notices = False  # True while a directory watch reports every change: the order path looks at nothing
+        self.reads = 0  # times the files were read again (they had changed)
         self.current = InForce(None, "no plan read yet")
 
     def poll(self, *, sha256_only: bool = False) -> bool:
         """Re-read the files if they changed; True when the authority in force changed.
 
-        ``sha256_only`` (the order path's look): only the sidecar is stat-ed, one system call instead of two.
+        ``sha256_only`` (the order path's look): nothing at all while `notices` is True (a directory watch
+        reads every change as it happens), else only the sidecar is stat-ed, one system call instead of two.
         A hand-over always replaces the plan, then its sha256 (`handoff.snapshot_plan`), so a new plan is
         seen by the next order once it is complete; a plan changed any other way, its sidecar untouched, is
         seen by the next full poll (the firewall's loop, every PLAN_POLL s), and refused then: its bytes no
         longer hash to the validated sha256. Until then orders are judged under the plan last validated."""
+        if sha256_only and self.notices and self._stamp is not None:
+            return False  # a change would have been noticed, and read then (`src.firewall.dirwatch`)
         sha_stamp = _stamp(self._paths[1])
         if sha256_only and sha_stamp == self._sha_stamp:
             return False
@@ -85,6 +90,7 @@ class PlanWatcher:
         if stamp == self._stamp:
             return False
         self._stamp, self._sha_stamp = stamp, sha_stamp
+        self.reads += 1
         before = self.current
         try:
             self.current = authority_from(read_gameplan_bytes(self.path), self.path, self.today(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -183,6 +184,64 @@ def test_strategy_c_refuses_everything_and_a_new_plan_is_taken_up_on_the_same_co
         w.settle(2)
         assert w.reached() == [("BUY", 2.0, "SPY")]
         assert w.ib.isConnected()
+
+
+class SilentWatch:
+    """A directory watch whose notices never come (a share that does not report outside changes)."""
+
+    def __init__(self) -> None:
+        self.reader, self.writer = os.pipe()  # never written: never readable
+
+    def fileno(self) -> int:
+        return self.reader
+
+    def read(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        os.close(self.reader)
+        os.close(self.writer)
+
+
+@pytest.mark.parametrize("notices", ["delivered", "unavailable"])
+def test_the_order_right_after_a_hand_over_is_judged_under_the_new_plan(
+        tmp_path: Path, notices: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Strategy C handed over, and an order placed the same instant: refused, whether the firewall learns of
+    the change from a change notice (inotify) or looks at the plan's sha256 file for every order."""
+    from src.firewall import __main__ as firewall_main
+
+    if notices == "unavailable":
+        monkeypatch.setattr(firewall_main, "open_watch", lambda directory, names: None)
+    with world(tmp_path) as w:
+        assert w.fw.firewall is not None
+        w.place(stock("SPY"), MarketOrder("BUY", 1))
+        w.settle(1)
+        put_in_force(tmp_path, strategy_c_plan(trading_date()))
+        w.place(stock("SPY"), MarketOrder("BUY", 1))  # no wait: the very next message on the connection
+        w.settle(2)
+        put_in_force(tmp_path)
+        w.place(stock("SPY"), MarketOrder("BUY", 2))
+        w.settle(3)
+        assert w.reached() == [("BUY", 1.0, "SPY"), ("BUY", 2.0, "SPY")]
+        assert w.fw.decisions()[1]["reason"].startswith("no trading authority under the plan in force")
+
+
+def test_change_notices_that_do_not_come_are_noticed_and_every_order_looks_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A state dir on a share whose changes raise no notice: the loop's own look (every PLAN_POLL s) finds the
+    hand-over, says so, and from then on every order looks at the plan's sha256 file itself."""
+    from src.firewall import __main__ as firewall_main
+
+    monkeypatch.setattr(firewall_main, "open_watch", lambda directory, names: SilentWatch())
+    with world(tmp_path) as w:
+        assert w.fw.firewall is not None
+        put_in_force(tmp_path, strategy_c_plan(trading_date()))
+        wait(lambda: "came without a change notice" in caplog.text, 2 * firewall_main.PLAN_POLL + 2)
+        assert not w.fw.firewall.authority(BOT).authorized
+        put_in_force(tmp_path)
+        w.place(stock("SPY"), MarketOrder("BUY", 1))  # the very next message: judged under the new plan
+        w.settle(1)
+        assert w.reached() == [("BUY", 1.0, "SPY")]
 
 
 def test_plan_bytes_changed_after_validation_authorize_nothing(tmp_path: Path) -> None:

@@ -45,3 +45,35 @@ def test_a_sha256_file_changed_alone_is_seen_by_the_next_order(tmp_path: Path) -
     (tmp_path / PLAN_SHA256_FILE).write_text("0" * 64 + "\n")
     assert w.poll(sha256_only=True)
     assert w.current.authority is None
+
+
+def test_a_directory_watch_reports_a_hand_over_and_ignores_other_files(tmp_path: Path) -> None:
+    from src.firewall.dirwatch import open_watch
+
+    watch = open_watch(tmp_path, frozenset({PLAN_FILE, PLAN_SHA256_FILE}))
+    assert watch is not None  # Linux: inotify
+    try:
+        assert watch.read() is False  # nothing yet
+        (tmp_path / "firewall_decisions.jsonl").write_text("{}\n")
+        assert watch.read() is False  # not a plan file
+        snapshot_plan(tmp_path, json.dumps(valid_plan()).encode())
+        assert watch.read() is True
+        (tmp_path / PLAN_SHA256_FILE).chmod(0o600)
+        assert watch.read() is True  # the mode is part of what the order path compared
+    finally:
+        watch.close()
+
+
+def test_a_directory_watch_whose_directory_goes_says_so(tmp_path: Path) -> None:
+    from src.firewall.dirwatch import open_watch
+
+    state = tmp_path / "state"
+    state.mkdir()
+    watch = open_watch(state, frozenset({PLAN_FILE}))
+    assert watch is not None
+    try:
+        state.rename(tmp_path / "elsewhere")
+        assert watch.read() is None  # its changes would no longer be reported
+    finally:
+        watch.close()
+    assert open_watch(tmp_path / "missing", frozenset({PLAN_FILE})) is None
