@@ -122,8 +122,9 @@ def render(results: dict[str, Any], json_path: str) -> str:
         "checked. Added = the firewall's quantile − the direct one's.",
         "",
         "What the firewall does on each path, besides relaying (asyncio protocols: a frame is judged and "
-        "forwarded in the callback that read it): an order is decoded, judged (the plan's sha256 file stat-ed "
-        "once, the New York date cached until midnight), journalled (`firewall_decisions.jsonl`, one line "
+        "forwarded in the callback that read it): an order is decoded, judged (the plan in force as last read: "
+        "a change notice from the kernel, inotify, has it re-read; the New York date cached until midnight), "
+        "journalled (`firewall_decisions.jsonl`, one line "
         "encoded by orjson, one `os.write`) and then forwarded; the book, the counts and the log line (DEBUG "
         "for an allowed order: the journal has it) come after the send, in the same callback. The Gateway's "
         "bytes go to the client as read; then only its orderStatus, errors and nextValidId are read (copied) "
