@@ -6,7 +6,10 @@ and walks every field the client writes for that version, in the order the offic
 (ibapi's ``EClient.placeOrder``) writes them, which ib_async and ib_insync copy. It returns a
 `PlaceOrder` only if the walk ends exactly at the last field; fields that run out early, a field
 left over, a malformed number in a field that steers the walk, or an ambiguous spelling raise
-`OrderDecodeError`: an order we cannot read completely is refused, never guessed at.
+`OrderDecodeError`: an order we cannot read completely is refused, never guessed at. The common
+order (no combo, none of the fields below that insert more fields) is read at fixed positions, laid
+out from the walk's own runs of fields (`_plain_order`); anything else is walked. The two give the
+same order or the same refusal (tests/tws/test_orders.py holds them to it).
 
 Server versions `MIN_VERSION`..`MAX_VERSION` (145..178). 145 is MIN_SERVER_VER_ORDER_CONTAINER,
 below which a ``version`` field follows the message id; 178 is the highest version the supported
