@@ -94,13 +94,20 @@ class Client:
         return record.get("connection") == "connected"
 
     def record(self) -> tuple[dict[str, Any], float | None]:
-        """The bot's readiness record and when it was written (its mtime)."""
+        """The bot's readiness record and when it was written (its mtime), of the same file: the bot replaces it
+        atomically, and a replacement between the look at the time and the read would pair the new record with
+        the old time (seen under load: "recovered" at the time the outage was noticed)."""
         path = self.run.state / READY_FILE
-        try:
-            mtime = path.stat().st_mtime
-        except OSError:
-            return {}, None
-        return read_ready_record(self.run.state) or {}, mtime
+        for _ in range(5):
+            try:
+                before = path.stat()
+                record = read_ready_record(self.run.state) or {}
+                after = path.stat()
+            except OSError:
+                return {}, None
+            if (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns):
+                return record, after.st_mtime
+        return {}, None  # replaced again and again: looked at on the next poll
 
     def log_size(self) -> int:
         try:
