@@ -136,21 +136,32 @@ async def run(args: argparse.Namespace, stop: asyncio.Event, ready: Callable[[Fi
         plan.notices = False
         log.warning("Firewall: %s: the plan in force is looked at for every order instead", why)
 
+    plan_alone = False  # a notice for the plan file without its sha256: the loop's look reads it, as without notices
+
     def notice() -> None:
+        """Read the change notices. A new sha256 is read at once (a hand-over replaces the plan, then its
+        sha256); the plan file changed alone is left to the loop's look, which refuses it if its bytes no
+        longer hash to the validated sha256: the same as without notices."""
+        nonlocal plan_alone
         if watch is None:
             return
-        got = watch.read()
-        if got is None:
+        names = watch.read()
+        if names is None:
             distrust("the change notices on the state directory ended")
-        if got is not False:
             in_force(sha256_only=False)
+        elif PLAN_SHA256_FILE in names:
+            in_force(sha256_only=False)
+        elif names:
+            plan_alone = True
 
     def look() -> None:
         """The loop's full look at both files; a change found here, with no notice of it, ends the notices."""
+        nonlocal plan_alone
         notice()  # a notice already queued is taken first
-        reads = plan.reads
+        reads, expected = plan.reads, plan_alone
+        plan_alone = False
         in_force(sha256_only=False)
-        if plan.notices and plan.reads != reads:
+        if plan.notices and plan.reads != reads and not expected:
             distrust("a change to the plan in force came without a change notice")
 
     if watch is not None:

@@ -35,15 +35,15 @@ class DirWatch:
     def fileno(self) -> int:
         return self._fd
 
-    def read(self) -> bool | None:
-        """Drain the queued events: True if one concerns a watched name, False if none does, None if the
-        watch is gone or events were lost (the directory removed or moved, the queue overflowed)."""
-        relevant = False
+    def read(self) -> frozenset[str] | None:
+        """Drain the queued events: the watched names they concern (empty: none), or None if the watch is gone
+        or events were lost (the directory removed or moved, the queue overflowed)."""
+        seen: set[str] = set()
         while True:
             try:
                 data = os.read(self._fd, 65536)
             except BlockingIOError:
-                return relevant
+                return frozenset(seen)
             except OSError:
                 return None
             if not data:
@@ -56,7 +56,7 @@ class DirWatch:
                 if mask & GONE:
                     return None
                 if name in self._names:
-                    relevant = True
+                    seen.add(os.fsdecode(name))
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -195,8 +195,8 @@ class SilentWatch:
     def fileno(self) -> int:
         return self.reader
 
-    def read(self) -> bool:
-        return False
+    def read(self) -> frozenset[str]:
+        return frozenset()
 
     def close(self) -> None:
         os.close(self.reader)
@@ -244,9 +244,11 @@ def test_change_notices_that_do_not_come_are_noticed_and_every_order_looks_again
         assert w.reached() == [("BUY", 1.0, "SPY")]
 
 
-def test_plan_bytes_changed_after_validation_authorize_nothing(tmp_path: Path) -> None:
+def test_plan_bytes_changed_after_validation_authorize_nothing(tmp_path: Path,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
     """The file rewritten behind the orchestrator's back with another valid plan (TSLA allowed): its bytes no
-    longer hash to the validated sha256, so neither the new plan nor the old one authorizes anything."""
+    longer hash to the validated sha256, so neither the new plan nor the old one authorizes anything. Its change
+    notice is not a missing one: the notices stay in use."""
     with world(tmp_path) as w:
         (tmp_path / PLAN_FILE).write_text(json.dumps({**valid_plan(trading_date()), "symbols": ["TSLA"]}))
         wait(lambda: w.fw.firewall is not None and w.fw.firewall.authority(BOT) is None, 2.0)
@@ -255,6 +257,7 @@ def test_plan_bytes_changed_after_validation_authorize_nothing(tmp_path: Path) -
         w.settle(2)
         assert w.reached() == []
         assert all("is not the plan the orchestrator validated" in d["reason"] for d in w.fw.decisions())
+        assert "without a change notice" not in caplog.text
 
 
 def test_yesterdays_plan_grants_nothing(tmp_path: Path) -> None:

@@ -53,13 +53,13 @@ def test_a_directory_watch_reports_a_hand_over_and_ignores_other_files(tmp_path:
     watch = open_watch(tmp_path, frozenset({PLAN_FILE, PLAN_SHA256_FILE}))
     assert watch is not None  # Linux: inotify
     try:
-        assert watch.read() is False  # nothing yet
+        assert watch.read() == frozenset()  # nothing yet
         (tmp_path / "firewall_decisions.jsonl").write_text("{}\n")
-        assert watch.read() is False  # not a plan file
+        assert watch.read() == frozenset()  # not a plan file
         snapshot_plan(tmp_path, json.dumps(valid_plan()).encode())
-        assert watch.read() is True
+        assert watch.read() == {PLAN_FILE, PLAN_SHA256_FILE}
         (tmp_path / PLAN_SHA256_FILE).chmod(0o600)
-        assert watch.read() is True  # the mode is part of what the order path compared
+        assert watch.read() == {PLAN_SHA256_FILE}  # the mode is part of what the order path compared
     finally:
         watch.close()
 
