@@ -179,17 +179,24 @@ class FrameBuffer:
         return payloads
 
     def _wanted(self, wanted: tuple[bytes, ...]) -> tuple[int, list[bytes]]:
-        """Where the complete frames end, and the payloads among them that begin with one of `wanted`."""
+        """Where the complete frames end, and the payloads among them that begin with one of `wanted`.
+        One loop with everything in locals: a relayed market-data burst passes here once per message."""
         payloads: list[bytes] = []
-        pos = 0
-        buf = self._buf
-        while True:
-            end = self._frame_end(pos)
-            if end < 0:
-                return pos, payloads
-            if buf.startswith(wanted, pos + 4):
+        buf, limit, unpack = self._buf, self.limit, _HEADER.unpack_from
+        firsts = frozenset(w[0] for w in wanted if w)  # a payload's first byte settles most frames
+        every = any(not w for w in wanted)
+        size, pos = len(buf), 0
+        while size - pos >= 4:
+            (length,) = unpack(buf, pos)
+            if length > limit:
+                raise ProtocolError(f"absurd frame length {length} bytes")
+            end = pos + 4 + length
+            if end > size:
+                break
+            if (every or (length and buf[pos + 4] in firsts)) and buf.startswith(wanted, pos + 4, end):
                 payloads.append(bytes(buf[pos + 4:end]))
             pos = end
+        return pos, payloads
 
     def take(self) -> tuple[bytes, list[bytes]]:
         """Every complete frame: their raw bytes, concatenated, and each one's payload."""
