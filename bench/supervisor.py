@@ -40,6 +40,7 @@ is bench/supervisor_idle.py.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -106,6 +107,10 @@ def one_kill(world: Supervised, rep: int) -> dict[str, Any]:
     at, text = wait_for(lambda: next(iter(world.alerts(before)), None), 30, "the alert")
     ready = wait_for(lambda: world.connected_since(kill_wall), 90, "the bot trading-ready again")
     wait_for(lambda: len(world.decisions("back")) > backs, 30, "the supervisor's all-clear")
+    # the supervisor records its decision, then posts the alert: the webhook may not have it yet
+    with contextlib.suppress(BenchError):
+        wait_for(lambda: any(t.startswith("Gateway back after") for _, t in world.alerts(before)), 10,
+                 "the all-clear alert")
     state = world.gw.state() or {}
     finished = (container_state(world.gw.container) or {}).get("FinishedAt")
     died_at = _docker_time(finished) if finished else None
