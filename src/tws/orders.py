@@ -72,7 +72,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import NamedTuple
 
 MIN_VERSION = 145
@@ -272,10 +272,6 @@ class _Reader:
         which is refused when ``empty`` is None."""
         return _integer(self.text(name), self._pos - 1, name, empty)
 
-    def flag(self, name: str) -> bool:
-        """A boolean as the server reads it: an integer, non-zero is true, empty is false."""
-        return self.integer(name, empty=0) != 0
-
     def count(self, name: str, width: int) -> int:
         """A list's length, bounded, for a list of items of at least ``width`` fields each."""
         n = self.integer(name)
@@ -350,6 +346,22 @@ def _check_spelling(order_type: str, sec_type: str, exchange: str, version: int)
         raise OrderDecodeError(f"placeOrder exchange {show(exchange)} is ambiguous; only 'IBKRATS' is read as such")
 
 
+# Where the fixed head's fields are in a placeOrder (after the message id, orderId and conId: `_HEAD`).
+_SEC_TYPE, _EXCHANGE, _ORDER_TYPE = (3 + _HEAD.index(name) for name in ("secType", "exchange", "orderType"))
+_CONTRACT_END = 3 + _HEAD.index("action")  # Contract's fields after its conId are the head's up to action
+
+
+def _placed(fields: Sequence[str], order_id: int, con_id: int, legs: Sequence[ComboLeg], transmit: bool,
+            parent_id: int, what_if: bool, risky: Collection[str]) -> PlaceOrder:
+    """The order either reader returns, from the fixed head in `fields` and what the reader found after it;
+    the features in `risky` in RISKY_FEATURES' order."""
+    (action, total_quantity, order_type, lmt_price, aux_price, tif, _oca_group, account, _open_close, _origin,
+     order_ref) = fields[_CONTRACT_END:3 + len(_HEAD)]
+    return PlaceOrder(order_id, Contract(con_id, *fields[3:_CONTRACT_END]), tuple(legs), action, total_quantity,
+                      order_type, lmt_price, aux_price, tif, account, order_ref, transmit, parent_id, what_if,
+                      tuple(name for name in RISKY_FEATURES if name in risky) if risky else ())
+
+
 class _Plain(NamedTuple):
     """Where the fields are in a plain order (see `_plain_order`) at one server version."""
 
@@ -393,16 +405,12 @@ def _plain_order(fields: Sequence[str], version: int) -> PlaceOrder | None:
             or fields[at.scale + 2] or fields[at.hedge] or fields[at.delta_neutral_contract] not in ("", "0") \
             or fields[at.algo] or fields[at.conditions] != "0":
         return None
-    (symbol, sec_type, last_trade_date, strike, right, multiplier, exchange, primary_exchange, currency,
-     local_symbol, trading_class, sec_id_type, sec_id, action, total_quantity, order_type, lmt_price, aux_price,
-     tif, _oca_group, account, _open_close, _origin, order_ref) = fields[3:3 + len(_HEAD)]
+    sec_type, exchange, order_type = fields[_SEC_TYPE], fields[_EXCHANGE], fields[_ORDER_TYPE]
     if sec_type == "BAG" or order_type == "PEG BENCH" or (version >= _PEGBEST_PEGMID_OFFSETS and (
             exchange == "IBKRATS" or order_type in ("PEG BEST", "PEG MID"))):
         return None
     order_id = _integer(fields[1], 1, "orderId", None)
-    contract = Contract(_integer(fields[2], 2, "conId", 0), symbol, sec_type, last_trade_date, strike, right,
-                        multiplier, exchange, primary_exchange, currency, local_symbol, trading_class, sec_id_type,
-                        sec_id)
+    con_id = _integer(fields[2], 2, "conId", 0)
     _check_spelling(order_type, sec_type, exchange, version)
     transmit = _integer(fields[_TRANSMIT], _TRANSMIT, "transmit", 0) != 0
     parent_id = _integer(fields[_TRANSMIT + 1], _TRANSMIT + 1, "parentId", None)
@@ -416,9 +424,7 @@ def _plain_order(fields: Sequence[str], version: int) -> PlaceOrder | None:
         risky.append("cash quantity")
     if fields[at.middle]:
         risky.append("shares allocation")
-    return PlaceOrder(order_id, contract, (), action, total_quantity, order_type, lmt_price, aux_price, tif, account,
-                      order_ref, transmit, parent_id, what_if,
-                      tuple(name for name in RISKY_FEATURES if name in risky) if risky else ())
+    return _placed(fields, order_id, con_id, (), transmit, parent_id, what_if, risky)
 
 
 def decode_place_order(fields: Sequence[str], server_version: int) -> PlaceOrder:
@@ -443,17 +449,13 @@ def decode_place_order(fields: Sequence[str], server_version: int) -> PlaceOrder
         raise OrderDecodeError(f"not a placeOrder: message id {show(opening[0])}")
     order_id = r.integer_at(opening, 1, "orderId")
     con_id = r.integer_at(opening, 2, "conId", 0)
-    (symbol, sec_type, last_trade_date, strike, right, multiplier, exchange, primary_exchange, currency,
-     local_symbol, trading_class, sec_id_type, sec_id, action, total_quantity, order_type, lmt_price, aux_price,
-     tif, _oca_group, account, _open_close, _origin, order_ref) = opening[3:3 + len(_HEAD)]
-    contract = Contract(con_id, symbol, sec_type, last_trade_date, strike, right, multiplier, exchange,
-                        primary_exchange, currency, local_symbol, trading_class, sec_id_type, sec_id)
+    sec_type, exchange, order_type = opening[_SEC_TYPE], opening[_EXCHANGE], opening[_ORDER_TYPE]
     _check_spelling(order_type, sec_type, exchange, version)
     transmit = r.integer_at(opening, _TRANSMIT, "transmit", 0) != 0
     parent_id = r.integer_at(opening, _TRANSMIT + 1, "parentId")
 
     legs: list[ComboLeg] = []
-    if contract.sec_type == "BAG":
+    if sec_type == "BAG":
         for _ in range(r.count("comboLegs count", len(_COMBO_LEG))):
             legs.append(ComboLeg(con_id=r.integer("leg conId", empty=0), ratio=r.text("leg ratio"),
                                  action=r.text("leg action"), exchange=r.text("leg exchange")))
@@ -511,7 +513,7 @@ def decode_place_order(fields: Sequence[str], server_version: int) -> PlaceOrder
     if _double_set(r.take(_CLOSING_BY_VERSION[version])[len(_ADJUSTED)]):  # cashQty
         risky.add("cash quantity")
     if version >= _PEGBEST_PEGMID_OFFSETS:
-        if contract.exchange == "IBKRATS":
+        if exchange == "IBKRATS":
             r.text("minTradeQty")
         mid_offsets = order_type == "PEG MID"
         if order_type == "PEG BEST":
@@ -522,9 +524,4 @@ def decode_place_order(fields: Sequence[str], server_version: int) -> PlaceOrder
             r.skip(("midOffsetAtWhole", "midOffsetAtHalf"))
     r.finish()
 
-    return PlaceOrder(
-        order_id=order_id, contract=contract, legs=tuple(legs), action=action, total_quantity=total_quantity,
-        order_type=order_type, lmt_price=lmt_price, aux_price=aux_price, tif=tif, account=account,
-        order_ref=order_ref, transmit=transmit, parent_id=parent_id, what_if=what_if,
-        risky=tuple(name for name in RISKY_FEATURES if name in risky) if risky else (),
-    )
+    return _placed(fields, order_id, con_id, legs, transmit, parent_id, what_if, risky)
