@@ -126,14 +126,17 @@ async def run(args: argparse.Namespace, stop: asyncio.Event, ready: Callable[[Fi
     loop = asyncio.get_running_loop()
     watch: DirWatch | None = open_watch(args.state_dir, frozenset({PLAN_FILE, PLAN_SHA256_FILE}))
 
-    def distrust(why: str) -> None:
-        """Notices no longer tell every change: each order looks at the sha256 file again (a stat call)."""
+    def drop_watch() -> None:
         nonlocal watch
         if watch is not None:
             loop.remove_reader(watch.fileno())
             watch.close()
             watch = None
         plan.notices = False
+
+    def distrust(why: str) -> None:
+        """Notices no longer tell every change: each order looks at the sha256 file again (a stat call)."""
+        drop_watch()
         log.warning("Firewall: %s: the plan in force is looked at for every order instead", why)
 
     plan_alone = False  # a notice for the plan file without its sha256: the loop's look reads it, as without notices
@@ -190,9 +193,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event, ready: Callable[[Fi
             look()  # a new plan's symbols are resolved before an order needs them
             await asyncio.sleep(PLAN_POLL)  # cheaper than a wait_for on `stop`; a stop waits <= PLAN_POLL
     finally:
-        if watch is not None:
-            loop.remove_reader(watch.fileno())
-            watch.close()
+        drop_watch()
         server.close()
         session.cancel()
         await asyncio.gather(session, return_exceptions=True)

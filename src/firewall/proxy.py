@@ -76,7 +76,7 @@ class Firewall:
     def decide(self, client_id: int | None, order: PlaceOrder) -> Verdict:
         """Judge and journal one order: what must happen before it may reach the Gateway. `settle` does the
         rest once it has been forwarded (or refused)."""
-        in_force = self.plan()  # once per order: the plan's sha256 file is looked at (one stat call) here only
+        in_force = self.plan()  # once per order (no system call while change notices come; else one stat call)
         authority = authorities_for(self.bot_client_id, in_force.authority).get(client_id) \
             if client_id is not None else None
         today = self.today()  # once per order: the New York date (a zoneinfo conversion)
@@ -269,16 +269,17 @@ class Relay(asyncio.Protocol):
         out = bytearray()
         frames = self.frames
         while (payload := frames.next_payload()) is not None:
-            if wire.message_id(payload) == wire.PLACE_ORDER:
+            kind = wire.message_id(payload)
+            if kind == wire.PLACE_ORDER:
                 out = self._place_order(payload, out)
-            elif self._judge(payload):
+            elif self._judge(kind, payload):
                 out += wire.encode_raw(payload)
         if out and self.up is not None:
             self.up.write(out)
 
-    def _judge(self, payload: bytes) -> bool:
-        """True to forward this client message; False when it was refused here."""
-        kind = wire.message_id(payload)
+    def _judge(self, kind: int | None, payload: bytes) -> bool:
+        """True to forward this client message (of message id `kind`, not a placeOrder); False when it was
+        refused here."""
         if kind == wire.EXERCISE_OPTIONS:
             fields = wire.fields_of(payload)
             req_id = fields[2] if len(fields) > 2 and fields[2].lstrip("-").isdigit() and len(fields[2]) < 12 else -1
